@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs: Debian packages (only those missing) and pinned Go tools
+# (built once into $HOME/.cache/conduit-tools). Safe to run repeatedly.
+set -euo pipefail
+
+PKGS=(curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing Debian packages (run as root to install): ${missing[*]}" >&2
+  fi
+fi

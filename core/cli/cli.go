@@ -1,0 +1,305 @@
+// Package cli is the `conduit` command. Modules add their own subcommands with
+// RegisterCommand, so a custom build's CLI matches its features.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
+)
+
+// Command is one `conduit` subcommand.
+type Command struct {
+	// Name is the word after `conduit`.
+	Name string
+	// Summary is one line for `conduit help`.
+	Summary string
+	// Run executes the command with the arguments after its name and returns the exit code.
+	Run func(env *Env, args []string) int
+}
+
+// Env is what a command runs with: its streams and the environment lookup.
+type Env struct {
+	Stdout, Stderr io.Writer
+	LookupEnv      func(string) (string, bool)
+	// Dir is the working directory used for config discovery.
+	Dir string
+}
+
+var commands = struct {
+	sync.Mutex
+	m map[string]Command
+}{m: map[string]Command{}}
+
+// RegisterCommand adds a subcommand; call it from init(). It panics on a duplicate name.
+func RegisterCommand(c Command) {
+	commands.Lock()
+	defer commands.Unlock()
+	if _, dup := commands.m[c.Name]; dup {
+		panic("cli.RegisterCommand: duplicate command " + c.Name)
+	}
+	commands.m[c.Name] = c
+}
+
+func init() {
+	RegisterCommand(Command{Name: "validate", Summary: "check a config file and print every error", Run: runValidate})
+	RegisterCommand(Command{Name: "fmt", Summary: "pretty-print a config file (--write rewrites it)", Run: runFmt})
+	RegisterCommand(Command{Name: "version", Summary: "print the version and the compiled-in modules", Run: runVersion})
+	RegisterCommand(Command{Name: "help", Summary: "show this help", Run: runHelp})
+	RegisterCommand(Command{Name: "run", Summary: "serve (the default when no command is given)", Run: runServe})
+}
+
+// Main runs the command line and exits.
+func Main() {
+	wd, _ := os.Getwd()
+	os.Exit(Run(&Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Dir: wd}, os.Args[1:]))
+}
+
+// Run executes a command line (without the program name) and returns the exit code.
+func Run(env *Env, args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "--help":
+			return runHelp(env, nil)
+		case "-V", "--version":
+			return runVersion(env, nil)
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			commands.Lock()
+			c, ok := commands.m[args[0]]
+			commands.Unlock()
+			if !ok {
+				fmt.Fprintf(env.Stderr, "conduit: unknown command %q (see `conduit help`)\n", args[0])
+				return 1
+			}
+			return c.Run(env, args[1:])
+		}
+	}
+	return runServe(env, args)
+}
+
+// ConfigFlags are the flags every config-reading command takes.
+type ConfigFlags struct {
+	Path string
+}
+
+// Register adds -c/--config to fs.
+func (c *ConfigFlags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.Path, "c", "", "config file (default: conduit.json, conduit.yaml or conduit.yml)")
+	fs.StringVar(&c.Path, "config", "", "config file")
+}
+
+// Resolve returns the config path: the flag, or discovery in env.Dir.
+func (c *ConfigFlags) Resolve(env *Env) (string, error) {
+	if c.Path != "" {
+		return c.Path, nil
+	}
+	return config.Discover(env.Dir)
+}
+
+// Load reads the config file named by the flags.
+func (c *ConfigFlags) Load(env *Env) (*config.Document, error) {
+	p, err := c.Resolve(env)
+	if err != nil {
+		return nil, err
+	}
+	return config.LoadFile(p, env.LookupEnv)
+}
+
+func newFlagSet(env *Env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("conduit "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+func runValidate(env *Env, args []string) int {
+	fs := newFlagSet(env, "validate")
+	var cf ConfigFlags
+	cf.Register(fs)
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	doc, err := cf.Load(env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	g, d := server.Build(context.Background(), doc, server.BuildOptions{Logger: slog.New(slog.DiscardHandler)})
+	for _, w := range d.Warnings() {
+		fmt.Fprintln(env.Stderr, w.String())
+	}
+	if errs := d.Errors(); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(env.Stdout, e.String())
+		}
+		noun := "errors"
+		if len(errs) == 1 {
+			noun = "error"
+		}
+		fmt.Fprintf(env.Stdout, "%d %s found.\n", len(errs), noun)
+		return 1
+	}
+	g.Stop(context.Background())
+	fmt.Fprintf(env.Stdout, "Config is valid — %d sites, %d routes.\n", len(g.Sites), g.Routes)
+	return 0
+}
+
+func runVersion(env *Env, args []string) int {
+	fmt.Fprintf(env.Stdout, "conduit %s (%s)\n", Version(), goVersion())
+	fmt.Fprintln(env.Stdout, "modules:")
+	for _, m := range core.Modules() {
+		v := moduleVersion(m)
+		line := "  " + m.ID
+		if v != "" {
+			line += " " + v
+		}
+		if m.Description != "" {
+			line += " — " + m.Description
+		}
+		fmt.Fprintln(env.Stdout, line)
+	}
+	return 0
+}
+
+func runHelp(env *Env, args []string) int {
+	fmt.Fprintln(env.Stdout, "Conduit — reverse proxy and API gateway")
+	fmt.Fprintln(env.Stdout, "")
+	fmt.Fprintln(env.Stdout, "usage: conduit [-c FILE] [command] [flags]")
+	fmt.Fprintln(env.Stdout, "")
+	fmt.Fprintln(env.Stdout, "commands:")
+	commands.Lock()
+	names := make([]string, 0, len(commands.m))
+	for n := range commands.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(env.Stdout, "  %-10s %s\n", n, commands.m[n].Summary)
+	}
+	commands.Unlock()
+	fmt.Fprintln(env.Stdout, "")
+	fmt.Fprintln(env.Stdout, "Without -c, conduit looks for conduit.json, conduit.yaml, then conduit.yml.")
+	fmt.Fprintln(env.Stdout, "Environment: CONDUIT_LOG (debug|info|warn|error, default info).")
+	return 0
+}
+
+func runServe(env *Env, args []string) int {
+	fs := newFlagSet(env, "run")
+	var cf ConfigFlags
+	cf.Register(fs)
+	bind := fs.String("bind", "", "address to bind listeners to (default: all interfaces)")
+	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG or info)")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "conduit: unexpected argument %q\n", fs.Arg(0))
+		return 1
+	}
+	logger := newLogger(env, *logLevel)
+	slog.SetDefault(logger)
+	path, err := cf.Resolve(env)
+	if err != nil {
+		logger.Error("config", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv := server.New(server.Options{BindHost: *bind, Logger: logger, WrapListener: WrapListener})
+	g, d, err := server.LoadAndBuild(ctx, path, server.BuildOptions{Logger: logger, Shared: srv.Shared()})
+	if err != nil {
+		logger.Error("config", "err", err)
+		return 1
+	}
+	for _, w := range d.Warnings() {
+		logger.Warn(w.Message, "path", w.Path)
+	}
+	if d.HasErrors() {
+		for _, e := range d.Errors() {
+			fmt.Fprintln(env.Stderr, e.String())
+		}
+		return 1
+	}
+	if err := srv.Start(g); err != nil {
+		logger.Error("start", "err", err)
+		return 1
+	}
+	logger.Info("conduit started", "config", path, "sites", len(g.Sites), "ports", g.Ports())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			reload(ctx, srv, path, logger)
+		}
+	}()
+	if err := srv.Wait(ctx); err != nil {
+		logger.Error("serve", "err", err)
+		_ = srv.Shutdown(context.Background())
+		return 1
+	}
+	logger.Info("shutting down", "timeout", g.Global.ShutdownTimeout())
+	start := time.Now()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		logger.Warn("shutdown incomplete", "err", err)
+	}
+	logger.Info("stopped", "after", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// reload rebuilds the generation from the file and swaps it in; a bad config keeps the
+// running one.
+func reload(ctx context.Context, srv *server.Server, path string, logger *slog.Logger) {
+	g, d, err := server.LoadAndBuild(ctx, path, server.BuildOptions{Logger: logger, Shared: srv.Shared()})
+	if err != nil {
+		logger.Error("reload failed; keeping the running config", "err", err)
+		return
+	}
+	if d.HasErrors() {
+		logger.Error("reload failed; keeping the running config", "errors", d.Err().Error())
+		return
+	}
+	if err := srv.Swap(g); err != nil {
+		var cold *server.ColdFieldsError
+		if errors.As(err, &cold) {
+			logger.Error("reload refused; keeping the running config", "err", err)
+		} else {
+			logger.Error("reload failed; keeping the running config", "err", err)
+		}
+		g.Stop(context.Background())
+		return
+	}
+	logger.Info("config reloaded", "warnings", len(d.Warnings()))
+}
+
+func newLogger(env *Env, level string) *slog.Logger {
+	if level == "" {
+		level, _ = env.LookupEnv("CONDUIT_LOG")
+	}
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lv = slog.LevelDebug
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		lv = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+}

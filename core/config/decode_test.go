@@ -1,0 +1,117 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type retryT struct {
+	Attempts   *uint32  `json:"attempts" cfg:"required"`
+	Conditions []string `json:"conditions"`
+}
+
+type routeT struct {
+	Targets []string `json:"targets"`
+	Retry   *retryT  `json:"retry"`
+	Weight  uint8    `json:"weight"`
+	Ratio   float64  `json:"ratio"`
+	MaxAge  Humantime
+}
+
+func TestDecodePathsInErrors(t *testing.T) {
+	node := map[string]Node{
+		"targets": []Node{"http://a", map[string]Node{}},
+		"retry":   map[string]Node{"conditions": "5xx", "atempts": 2.0},
+		"weight":  300.0,
+		"ratio":   "x",
+	}
+	var d Diagnostics
+	var r routeT
+	Decode(node, "sites[0].proxy./api", &r, &d)
+	got := []string{}
+	for _, e := range d.Errors() {
+		got = append(got, e.String())
+	}
+	want := []string{
+		"error at sites[0].proxy./api.targets[1]: must be a string",
+		"error at sites[0].proxy./api.retry.attempts: is required",
+		"error at sites[0].proxy./api.retry.conditions: must be an array",
+		"error at sites[0].proxy./api.weight: must be between 0 and 255",
+		"error at sites[0].proxy./api.ratio: must be a number",
+	}
+	joined := strings.Join(got, "\n")
+	for _, w := range want {
+		if !strings.Contains(joined, w) {
+			t.Errorf("missing %q in:\n%s", w, joined)
+		}
+	}
+	warns := d.Warnings()
+	if len(warns) != 1 || !strings.Contains(warns[0].String(), `did you mean "attempts"`) {
+		t.Errorf("warnings = %v", warns)
+	}
+}
+
+func TestDecodeScalarsIntoStrings(t *testing.T) {
+	var v struct {
+		H map[string]string `json:"headers"`
+	}
+	var d Diagnostics
+	Decode(map[string]Node{"headers": map[string]Node{"X-Version": 2, "X-On": true}}, "", &v, &d)
+	if d.HasErrors() || v.H["X-Version"] != "2" || v.H["X-On"] != "true" {
+		t.Fatalf("%v %v", v.H, d.Errors())
+	}
+}
+
+func TestHumantime(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"7d", 7 * 24 * time.Hour, false},
+		{"1y", 365 * 24 * time.Hour, false},
+		{"30m", 30 * time.Minute, false},
+		{"1h30m", 90 * time.Minute, false},
+		{"0", 0, false},
+		{"120", 2 * time.Minute, false},
+		{"10x", 0, true},
+		{"", 0, true},
+		{"h", 0, true},
+		{"99999999999999999999y", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseHumantime(tt.in)
+		if (err != nil) != tt.err || (!tt.err && got != tt.want) {
+			t.Errorf("ParseHumantime(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := Secret("hunter2")
+	for _, out := range []string{s.String(), s.GoString()} {
+		if strings.Contains(out, "hunter2") {
+			t.Fatal("secret leaked")
+		}
+	}
+	if b, _ := s.MarshalJSON(); strings.Contains(string(b), "hunter2") {
+		t.Fatal("secret leaked in JSON")
+	}
+	if got := RedactURL("redis://user:pw@host:6379/0"); strings.Contains(got, "pw") || !strings.Contains(got, "host:6379") {
+		t.Fatalf("RedactURL = %q", got)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := []string{"jwtAuth", "rateLimit", "proxy", "static"}
+	if s := Suggest("jwtAuht", keys); s != "jwtAuth" {
+		t.Errorf("got %q", s)
+	}
+	if s := Suggest("ratelimit", keys); s != "rateLimit" {
+		t.Errorf("got %q", s)
+	}
+	if s := Suggest("completelydifferent", keys); s != "" {
+		t.Errorf("got %q", s)
+	}
+}

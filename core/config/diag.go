@@ -1,0 +1,170 @@
+// Package config loads Conduit configuration files: discovery, $VAR substitution, the three
+// top-level shapes, and strict, path-annotated decoding of sections into typed structs.
+//
+// It is pure: it opens no sockets and starts no goroutines.
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Diagnostic is one error or warning about a configuration, tied to the exact path of the value
+// it is about (for example "sites[0].proxy./api.retry.attempts").
+type Diagnostic struct {
+	Path    string
+	Message string
+	Warning bool
+}
+
+// String renders the diagnostic the way `conduit validate` prints it.
+func (d Diagnostic) String() string {
+	kind := "error"
+	if d.Warning {
+		kind = "warning"
+	}
+	if d.Path == "" {
+		return kind + ": " + d.Message
+	}
+	return kind + " at " + d.Path + ": " + d.Message
+}
+
+// Diagnostics collects errors and warnings while a configuration is decoded and provisioned.
+// The zero value is ready to use.
+type Diagnostics struct {
+	items []Diagnostic
+}
+
+// Errorf records an error at path.
+func (d *Diagnostics) Errorf(path, format string, args ...any) {
+	d.items = append(d.items, Diagnostic{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// Warnf records a warning at path.
+func (d *Diagnostics) Warnf(path, format string, args ...any) {
+	d.items = append(d.items, Diagnostic{Path: path, Message: fmt.Sprintf(format, args...), Warning: true})
+}
+
+// Merge appends every diagnostic of other.
+func (d *Diagnostics) Merge(other *Diagnostics) {
+	if other != nil {
+		d.items = append(d.items, other.items...)
+	}
+}
+
+// Errors returns the errors in the order they were found.
+func (d *Diagnostics) Errors() []Diagnostic { return d.filter(false) }
+
+// Warnings returns the warnings in the order they were found.
+func (d *Diagnostics) Warnings() []Diagnostic { return d.filter(true) }
+
+// HasErrors reports whether any error was recorded.
+func (d *Diagnostics) HasErrors() bool {
+	for _, it := range d.items {
+		if !it.Warning {
+			return true
+		}
+	}
+	return false
+}
+
+// Len returns how many diagnostics were recorded (errors and warnings).
+func (d *Diagnostics) Len() int { return len(d.items) }
+
+func (d *Diagnostics) filter(warning bool) []Diagnostic {
+	var out []Diagnostic
+	for _, it := range d.items {
+		if it.Warning == warning {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Err returns nil when there are no errors, otherwise an *Error listing them all.
+func (d *Diagnostics) Err() error {
+	errs := d.Errors()
+	if len(errs) == 0 {
+		return nil
+	}
+	return &Error{Diagnostics: errs}
+}
+
+// Error is a configuration that failed validation. Its message lists every error, one per line.
+type Error struct {
+	Diagnostics []Diagnostic
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Diagnostics))
+	for i, d := range e.Diagnostics {
+		lines[i] = d.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Join appends key to a dotted path. Keys are written as they are, even when they contain dots
+// or slashes, so that a proxy prefix reads "proxy./api".
+func Join(base, key string) string {
+	if base == "" {
+		return key
+	}
+	return base + "." + key
+}
+
+// Index appends an array index to a path: Index("routes", 2) is "routes[2]".
+func Index(base string, i int) string {
+	return base + "[" + strconv.Itoa(i) + "]"
+}
+
+// Suggest returns the candidate closest to key by edit distance, or "" when none is close
+// enough to be a plausible typo.
+func Suggest(key string, candidates []string) string {
+	best, bestDist := "", 1<<30
+	sorted := append([]string(nil), candidates...)
+	sort.Strings(sorted)
+	lk := strings.ToLower(key)
+	for _, c := range sorted {
+		dist := editDistance(lk, strings.ToLower(c))
+		if dist < bestDist {
+			best, bestDist = c, dist
+		}
+	}
+	limit := 2
+	if len(key) > 8 {
+		limit = 3
+	}
+	if bestDist <= limit {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the optimal string alignment distance (Levenshtein plus transpositions).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}

@@ -1,0 +1,240 @@
+// Package core is Conduit's kernel: the module registry, the fixed request pipeline, the
+// per-request state and the contexts modules are built with. It knows no feature; every
+// feature (even the proxy) is a module that registers itself from init().
+package core
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// Stage is a module's fixed place in a site's request pipeline. Stages run in ascending order
+// on the way in; response work done by a stage's wrapper therefore runs in descending order on
+// the way out. A stage that no module fills costs nothing: it is simply not in the chain.
+type Stage int
+
+// The pipeline, in order. The guard order (IP filter … scripts) is the original Conduit's.
+const (
+	// StageNone marks a module that adds no request stage (a service, a config source, a
+	// handler used only through routes).
+	StageNone Stage = 0
+	// StageObserve: access logs, metrics, tracing, tap. Sees every request and final response.
+	StageObserve Stage = 100
+	// StageResponseTime: X-Response-Time and Server-Timing.
+	StageResponseTime Stage = 150
+	// StageCompression: response compression.
+	StageCompression Stage = 200
+	// StageResponseHeaders: security headers and custom `headers` on every response.
+	StageResponseHeaders Stage = 250
+	// StageEndpoints is where core answers special paths (/__health__, metrics, ACME
+	// challenges, hot reload) before any guard runs.
+	StageEndpoints Stage = 300
+	// StageIPFilter: allow/deny lists → 403.
+	StageIPFilter Stage = 400
+	// StageCORS: preflight answered before auth and rate limits.
+	StageCORS Stage = 450
+	// StageLimits: in-flight, body and header limits → 503/413/431.
+	StageLimits Stage = 500
+	// StageRateLimit: the site-level rate limit → 429.
+	StageRateLimit Stage = 550
+	// StageConsumers identifies named consumers; runs before basic and API-key auth.
+	StageConsumers Stage = 600
+	// StageBasicAuth → 401.
+	StageBasicAuth Stage = 650
+	// StageAPIKey → 401.
+	StageAPIKey Stage = 700
+	// StageJWT → 401.
+	StageJWT Stage = 750
+	// StageForwardAuth: sub-request to an auth service.
+	StageForwardAuth Stage = 800
+	// StageRedirects: 301/302/307/308 rules.
+	StageRedirects Stage = 850
+	// StageFaults: fault injection.
+	StageFaults Stage = 900
+	// StageScripts: script and WASM middleware, in declaration order.
+	StageScripts Stage = 950
+	// StageRouting is where the site's routers are consulted; it is the end of the chain.
+	StageRouting Stage = 1000
+)
+
+var stageNames = map[Stage]string{
+	StageNone: "none", StageObserve: "observe", StageResponseTime: "responseTime",
+	StageCompression: "compression", StageResponseHeaders: "responseHeaders",
+	StageEndpoints: "endpoints", StageIPFilter: "ipFilter", StageCORS: "cors",
+	StageLimits: "limits", StageRateLimit: "rateLimit", StageConsumers: "consumers",
+	StageBasicAuth: "basicAuth", StageAPIKey: "apiKey", StageJWT: "jwtAuth",
+	StageForwardAuth: "forwardAuth", StageRedirects: "redirects", StageFaults: "faults",
+	StageScripts: "scripts", StageRouting: "routing",
+}
+
+// String names the stage.
+func (s Stage) String() string {
+	if n, ok := stageNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("stage(%d)", int(s))
+}
+
+// Router precedence inside StageRouting, as in the original: routes[] first, then proxy, then
+// static, then fallback.
+const (
+	// RouterUpload is the upload.path prefix.
+	RouterUpload = 100
+	// RouterRoutes is the ordered routes[] list (core).
+	RouterRoutes = 200
+	// RouterProxy is the proxy map.
+	RouterProxy = 300
+	// RouterStatic is static file serving.
+	RouterStatic = 400
+	// RouterFallback answers whatever nothing else did.
+	RouterFallback = 900
+)
+
+// Module describes one compiled-in feature. A module registers exactly once, from init().
+type Module struct {
+	// ID is a dotted, namespaced identifier such as "http.handlers.proxy".
+	ID string
+	// Feature is the short name used by bundles and xbuild ("proxy", "jwt").
+	Feature string
+	// Description is one line for `conduit version` and `conduit features`.
+	Description string
+	// Stage is where the module's site middleware sits in the pipeline (StageNone for
+	// modules that only route, serve endpoints or provide services).
+	Stage Stage
+	// SiteKeys are the site-level config keys this module owns.
+	SiteKeys []string
+	// GlobalKeys are the keys under `global` this module owns.
+	GlobalKeys []string
+	// RouteKeys are keys inside a proxy route object this module owns (e.g. "cache").
+	RouteKeys []string
+	// HandlerKeys are keys this module can build a request handler from inside routes[]
+	// entries ("proxy", "static").
+	HandlerKeys []string
+
+	// Package is the Go import path of the package that registered the module; Register
+	// fills it in. `conduit version` maps it to a module version from the build info.
+	Package string
+
+	// Site provisions the module for one site. It is called when at least one of SiteKeys is
+	// present in the site (or always, when AlwaysOn). It decodes its sections from ctx,
+	// records problems in ctx, and returns the site instance or nil.
+	Site func(ctx *SiteContext) (SiteInstance, error)
+	// AlwaysOn makes Site run for every site even without its keys (health endpoint).
+	AlwaysOn bool
+	// Global provisions the module once per generation from its global keys.
+	Global func(ctx *GlobalContext) (Instance, error)
+	// Route builds a route-level stage from one of RouteKeys found in a route object.
+	Route func(ctx *SiteContext, key string, node any, path string) (Middleware, error)
+	// Handler builds a handler for a routes[] entry from one of HandlerKeys.
+	Handler func(ctx *SiteContext, key string, node any, path string, opts HandlerOptions) (http.Handler, error)
+}
+
+// registry holds every module registered in this binary. It is the one piece of global
+// mutable state: written only from init(), read afterwards.
+var registry = struct {
+	sync.RWMutex
+	byID   map[string]*Module
+	byKey  map[string]*Module // site keys
+	global map[string]*Module
+	route  map[string]*Module
+	handle map[string]*Module
+}{
+	byID: map[string]*Module{}, byKey: map[string]*Module{}, global: map[string]*Module{},
+	route: map[string]*Module{}, handle: map[string]*Module{},
+}
+
+// Register adds a module to the registry. It panics on an empty or duplicate ID or on a key
+// already owned by another module, since both are programming errors found at start-up.
+func Register(m Module) {
+	if m.ID == "" || m.Feature == "" {
+		panic("core.Register: module needs an ID and a Feature")
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.byID[m.ID]; dup {
+		panic("core.Register: duplicate module " + m.ID)
+	}
+	mm := m
+	if mm.Package == "" {
+		mm.Package = callerPackage(2)
+	}
+	claim := func(table map[string]*Module, keys []string, what string) {
+		for _, k := range keys {
+			if prev, ok := table[k]; ok {
+				panic(fmt.Sprintf("core.Register: %s key %q is owned by both %s and %s", what, k, prev.ID, m.ID))
+			}
+			table[k] = &mm
+		}
+	}
+	claim(registry.byKey, m.SiteKeys, "site")
+	claim(registry.global, m.GlobalKeys, "global")
+	claim(registry.route, m.RouteKeys, "route")
+	claim(registry.handle, m.HandlerKeys, "handler")
+	registry.byID[m.ID] = &mm
+}
+
+// Modules returns every registered module, sorted by ID.
+func Modules() []*Module {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]*Module, 0, len(registry.byID))
+	for _, m := range registry.byID {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Features returns the sorted feature names compiled into this binary.
+func Features() []string {
+	var out []string
+	for _, m := range Modules() {
+		if !slices.Contains(out, m.Feature) {
+			out = append(out, m.Feature)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ModuleForSiteKey returns the module that owns a site key, if it is compiled in.
+func ModuleForSiteKey(key string) (*Module, bool) { return lookup(registry.byKey, key) }
+
+// ModuleForGlobalKey returns the module that owns a global key, if it is compiled in.
+func ModuleForGlobalKey(key string) (*Module, bool) { return lookup(registry.global, key) }
+
+// ModuleForRouteKey returns the module that owns a route-object key, if it is compiled in.
+func ModuleForRouteKey(key string) (*Module, bool) { return lookup(registry.route, key) }
+
+// ModuleForHandlerKey returns the module that builds handlers for a routes[] key.
+func ModuleForHandlerKey(key string) (*Module, bool) { return lookup(registry.handle, key) }
+
+func lookup(table map[string]*Module, key string) (*Module, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	m, ok := table[key]
+	return m, ok
+}
+
+// callerPackage returns the import path of the package skip frames up the stack.
+func callerPackage(skip int) string {
+	pc, _, _, ok := runtime.Caller(skip)
+	if !ok {
+		return ""
+	}
+	fn := runtime.FuncForPC(pc)
+	if fn == nil {
+		return ""
+	}
+	name := fn.Name() // e.g. "github.com/acme/conduit-geoip.init.0"
+	slash := strings.LastIndexByte(name, '/')
+	if dot := strings.IndexByte(name[slash+1:], '.'); dot >= 0 {
+		return name[:slash+1+dot]
+	}
+	return name
+}

@@ -1,0 +1,164 @@
+package core
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// RequestState is the per-request state every stage shares: one pooled object per request,
+// reachable from the request's context without a chain of context.WithValue calls. The
+// state is itself the request's context (it delegates to the connection's context).
+//
+// A RequestState is recycled when the request ends; code that outlives the request (a
+// mirror, a background refresh) must copy what it needs.
+type RequestState struct {
+	parent context.Context
+
+	// ID is the X-Request-ID (received or generated).
+	ID string
+	// Start is when the request entered the pipeline.
+	Start time.Time
+	// Site is the site that took the request.
+	Site *Site
+	// Route names the route that matched ("/api", "routes[0]"); "" before routing.
+	Route string
+	// Upstream is the upstream URL of the last attempt, "" for local handlers.
+	Upstream string
+	// UpstreamDuration is the time spent waiting on upstreams.
+	UpstreamDuration time.Duration
+	// Identity is the authenticated user or consumer, "" if none.
+	Identity string
+	// Claims are verified JWT claims, nil without a token.
+	Claims map[string]any
+	// Writer records the response status and size.
+	Writer ResponseWriter
+
+	clientIP netip.Addr
+}
+
+type stateKey struct{}
+
+// Deadline implements context.Context.
+func (s *RequestState) Deadline() (time.Time, bool) { return s.parent.Deadline() }
+
+// Done implements context.Context.
+func (s *RequestState) Done() <-chan struct{} { return s.parent.Done() }
+
+// Err implements context.Context.
+func (s *RequestState) Err() error { return s.parent.Err() }
+
+// Value implements context.Context; the state answers for its own key.
+func (s *RequestState) Value(key any) any {
+	if _, ok := key.(stateKey); ok {
+		return s
+	}
+	return s.parent.Value(key)
+}
+
+var statePool = sync.Pool{New: func() any { return new(RequestState) }}
+
+// AcquireState takes a state from the pool for a request arriving on site, wraps w, and
+// returns the request rebound to the state. Call ReleaseState when the request is done.
+func AcquireState(w http.ResponseWriter, r *http.Request, site *Site, now time.Time) (*RequestState, *http.Request) {
+	st := statePool.Get().(*RequestState)
+	st.parent = r.Context()
+	st.Start = now
+	st.Site = site
+	st.Writer.reset(w)
+	return st, r.WithContext(st)
+}
+
+// ReleaseState returns st to the pool.
+func ReleaseState(st *RequestState) {
+	*st = RequestState{}
+	statePool.Put(st)
+}
+
+// State returns the request's state. It is nil only for requests that did not come through
+// the pipeline (tests of a single handler).
+func State(r *http.Request) *RequestState {
+	if st, ok := r.Context().(*RequestState); ok {
+		return st
+	}
+	st, _ := r.Context().Value(stateKey{}).(*RequestState)
+	return st
+}
+
+// ClientIP returns the address of the TCP peer (not a forwarded header; the IP filter's
+// trustProxy decides about those).
+func ClientIP(r *http.Request) netip.Addr {
+	if st := State(r); st != nil && st.clientIP.IsValid() {
+		return st.clientIP
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	var ip netip.Addr
+	if err == nil {
+		ip = ap.Addr().Unmap()
+	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ip, _ = netip.ParseAddr(host)
+	}
+	if st := State(r); st != nil {
+		st.clientIP = ip
+	}
+	return ip
+}
+
+// ResponseWriter wraps the connection's writer and records what was written. It keeps
+// Flush, Hijack and Unwrap working through the wrapper.
+type ResponseWriter struct {
+	http.ResponseWriter
+	// Status is the status code sent, 0 before the header is written.
+	Status int
+	// Bytes counts body bytes written.
+	Bytes int64
+}
+
+func (w *ResponseWriter) reset(rw http.ResponseWriter) {
+	w.ResponseWriter = rw
+	w.Status = 0
+	w.Bytes = 0
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *ResponseWriter) WriteHeader(code int) {
+	if w.Status == 0 || code < 200 {
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			w.Status = code
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (w *ResponseWriter) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.Bytes += int64(n)
+	return n, err
+}
+
+// Flush implements http.Flusher.
+func (w *ResponseWriter) Flush() {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker.
+func (w *ResponseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *ResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Written reports whether the response header has been sent.
+func (w *ResponseWriter) Written() bool { return w.Status != 0 }

@@ -1,0 +1,302 @@
+// Package server turns a configuration document into a running Conduit: it builds generations
+// (every module provisioned and validated, per site), owns the listeners, dispatches requests
+// to sites by port and Host, swaps generations atomically and shuts down gracefully.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+// coreSiteKeys are the site keys the core itself owns.
+var coreSiteKeys = []string{"host", "port", "tls", "http2", "routes"}
+
+// coreGlobalKeys are the global keys the core itself owns.
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers"}
+
+// GlobalSettings are the core's global keys.
+type GlobalSettings struct {
+	// Workers is global.workers: GOMAXPROCS when set (cold).
+	Workers int `json:"workers"`
+	// Backlog is accepted and ignored, as in the original.
+	Backlog *int `json:"backlog"`
+	// ShutdownTimeoutSecs bounds graceful shutdown (cold). Default 30.
+	ShutdownTimeoutSecs *int `json:"shutdownTimeoutSecs"`
+	// Admin configures the Admin API.
+	Admin *AdminSettings `json:"admin"`
+	// Providers is reserved by the original for Consul/etcd and not implemented.
+	Providers config.Node `json:"providers"`
+}
+
+// AdminSettings is global.admin.
+type AdminSettings struct {
+	// Bind is the Admin API address, e.g. "127.0.0.1:2019"; empty means no Admin API (cold).
+	Bind string `json:"bind"`
+	// Token, when set, is required as a bearer token on every endpoint.
+	Token *config.Secret `json:"token"`
+}
+
+// ShutdownTimeout returns the graceful shutdown bound.
+func (g *GlobalSettings) ShutdownTimeout() time.Duration {
+	if g.ShutdownTimeoutSecs == nil {
+		return 30 * time.Second
+	}
+	return time.Duration(*g.ShutdownTimeoutSecs) * time.Second
+}
+
+// Generation is one fully provisioned configuration. Requests hold the generation they
+// started on until they finish; a reload builds the next generation beside it.
+type Generation struct {
+	// Doc is the document it was built from.
+	Doc *config.Document
+	// Global holds the core global settings.
+	Global GlobalSettings
+	// Sites are the built sites in file order.
+	Sites []*Site
+	// Warnings are the non-fatal diagnostics of the build.
+	Warnings []config.Diagnostic
+	// Routes counts routes over all sites (routes[] entries and proxy prefixes).
+	Routes int
+
+	ports     map[int]*portTable
+	instances []core.Instance
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	inflight atomic.Int64
+	retired  atomic.Bool
+	drained  chan struct{}
+	drainMu  sync.Once
+}
+
+// Ports returns the listener ports of the generation, sorted.
+func (g *Generation) Ports() []int {
+	out := make([]int, 0, len(g.ports))
+	for p := range g.ports {
+		out = append(out, p)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// BuildOptions tune Build.
+type BuildOptions struct {
+	// Logger receives provisioning logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Shared is the cross-generation store; nil makes a fresh one.
+	Shared core.Shared
+}
+
+// Build provisions every module of every site of doc and validates the result. It opens no
+// sockets. On errors the returned generation is nil and every error is in the diagnostics.
+func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Generation, *config.Diagnostics) {
+	d := &config.Diagnostics{}
+	gctx, cancel := context.WithCancel(ctx)
+	g := &Generation{Doc: doc, ctx: gctx, cancel: cancel, ports: map[int]*portTable{}, drained: make(chan struct{})}
+	globalCtx := core.NewGlobalContext(gctx, doc.Global, d, opts.Shared)
+	if opts.Logger != nil {
+		globalCtx.Logger = opts.Logger
+	}
+
+	g.buildGlobal(globalCtx, d)
+	seen := map[string]int{}
+	for i, raw := range doc.Sites {
+		s := buildSite(globalCtx, doc, i, raw, d)
+		if s == nil {
+			continue
+		}
+		key := s.Info.Label
+		if s.Info.Host == "" {
+			key = "*:" + strconv.Itoa(s.Info.Port)
+		}
+		if prev, dup := seen[key]; dup {
+			d.Errorf(config.Join(s.Info.Path, "host"), "duplicate site %s (also sites[%d])", key, prev)
+		}
+		seen[key] = i
+		g.Sites = append(g.Sites, s)
+		g.Routes += s.routes
+		g.instances = append(g.instances, s.instances...)
+		pt := g.ports[s.Info.Port]
+		if pt == nil {
+			pt = &portTable{port: s.Info.Port}
+			g.ports[s.Info.Port] = pt
+		}
+		pt.sites = append(pt.sites, s)
+	}
+	if len(doc.Sites) == 0 {
+		d.Warnf("", "no sites configured")
+	}
+	g.checkPorts(d)
+	g.Warnings = d.Warnings()
+	if d.HasErrors() {
+		cancel()
+		g.stopInstances(context.Background())
+		return nil, d
+	}
+	return g, d
+}
+
+func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics) {
+	raw := g.Doc.Global
+	moduleKeys := map[*core.Module]bool{}
+	for _, k := range config.SortedKeys(raw) {
+		if slices.Contains(coreGlobalKeys, k) {
+			continue
+		}
+		if m, ok := core.ModuleForGlobalKey(k); ok {
+			moduleKeys[m] = true
+			continue
+		}
+		if _, known := core.Catalog["global."+k]; known {
+			core.WarnNotCompiled(d, config.Join("global", k), "global."+k)
+			continue
+		}
+		config.UnknownKey(d, config.Join("global", k), k, append(slices.Clone(coreGlobalKeys), "otlp"))
+	}
+	coreRaw := map[string]config.Node{}
+	for _, k := range coreGlobalKeys {
+		if v, ok := raw[k]; ok {
+			coreRaw[k] = v
+		}
+	}
+	config.Decode(coreRaw, "global", &g.Global, d)
+	gs := &g.Global
+	if gs.Workers < 0 || (raw["workers"] != nil && gs.Workers == 0) {
+		d.Errorf("global.workers", "must be ≥ 1")
+	}
+	if gs.Backlog != nil {
+		d.Warnf("global.backlog", "is ignored (the kernel's somaxconn applies)")
+	}
+	if gs.ShutdownTimeoutSecs != nil && *gs.ShutdownTimeoutSecs < 0 {
+		d.Errorf("global.shutdownTimeoutSecs", "must not be negative")
+	}
+	if gs.Providers != nil {
+		d.Warnf("global.providers", "is reserved and not implemented; ignored")
+	}
+	if a := gs.Admin; a != nil {
+		if a.Token != nil && a.Token.Reveal() == "" {
+			d.Errorf("global.admin.token", "must not be empty (remove it to disable authentication)")
+		} else if a.Token != nil && len(a.Token.Reveal()) < 16 {
+			d.Warnf("global.admin.token", "is shorter than 16 characters")
+		}
+		if a.Bind != "" {
+			if err := checkAdminBind(a.Bind, a.Token != nil); err != nil {
+				d.Errorf("global.admin.bind", "%v", err)
+			}
+		}
+	}
+	mods := make([]*core.Module, 0, len(moduleKeys))
+	for m := range moduleKeys {
+		mods = append(mods, m)
+	}
+	sort.Slice(mods, func(i, j int) bool { return mods[i].ID < mods[j].ID })
+	for _, m := range mods {
+		if m.Global == nil {
+			continue
+		}
+		inst, err := m.Global(ctx)
+		if err != nil {
+			d.Errorf(config.Join("global", m.GlobalKeys[0]), "%v", err)
+			continue
+		}
+		if inst != nil {
+			g.instances = append(g.instances, inst)
+		}
+	}
+}
+
+func (g *Generation) checkPorts(d *config.Diagnostics) {
+	for port, pt := range g.ports {
+		tlsSites, plain := 0, 0
+		for _, s := range pt.sites {
+			if s.Info.TLS {
+				tlsSites++
+			} else {
+				plain++
+			}
+		}
+		if tlsSites > 0 && plain > 0 {
+			d.Errorf(pt.sites[0].Info.Path, "port %d mixes TLS and plain-HTTP sites; use separate ports", port)
+		}
+	}
+	for _, s := range g.Sites {
+		if s.TLS == nil {
+			continue
+		}
+		if rp := s.TLS.HTTPRedirectPort; rp != 0 {
+			if pt, ok := g.ports[int(rp)]; ok && pt.sites[0].Info.TLS {
+				d.Errorf(config.Join(s.Info.Path, "tls.httpRedirectPort"), "port %d is a TLS port", rp)
+			}
+		}
+	}
+}
+
+// Start starts every instance's background work. On an error, what started is stopped.
+func (g *Generation) Start() error {
+	var started []core.Instance
+	for _, inst := range g.instances {
+		if st, ok := inst.(core.Starter); ok {
+			if err := st.Start(g.ctx); err != nil {
+				g.cancel()
+				for _, s := range started {
+					if sp, ok := s.(core.Stopper); ok {
+						_ = sp.Stop(context.Background())
+					}
+				}
+				return err
+			}
+		}
+		started = append(started, inst)
+	}
+	return nil
+}
+
+// Stop cancels the generation's context and stops its instances.
+func (g *Generation) Stop(ctx context.Context) {
+	g.cancel()
+	g.stopInstances(ctx)
+}
+
+func (g *Generation) stopInstances(ctx context.Context) {
+	for i := len(g.instances) - 1; i >= 0; i-- {
+		if sp, ok := g.instances[i].(core.Stopper); ok {
+			if err := sp.Stop(ctx); err != nil {
+				slog.Warn("stopping module instance", "err", err)
+			}
+		}
+	}
+}
+
+func (g *Generation) acquire() { g.inflight.Add(1) }
+
+func (g *Generation) release() {
+	if g.inflight.Add(-1) == 0 && g.retired.Load() {
+		g.drainMu.Do(func() { close(g.drained) })
+	}
+}
+
+// retire marks the generation as replaced; Drained closes once no request uses it.
+func (g *Generation) retire() {
+	g.retired.Store(true)
+	if g.inflight.Load() == 0 {
+		g.drainMu.Do(func() { close(g.drained) })
+	}
+}
+
+// Drained is closed when a retired generation has no request left.
+func (g *Generation) Drained() <-chan struct{} { return g.drained }
+
+// Inflight returns the number of requests running on this generation.
+func (g *Generation) Inflight() int64 { return g.inflight.Load() }
+
+var _ http.Handler = (*Site)(nil)

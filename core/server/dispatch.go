@@ -1,0 +1,170 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/conduitproxy/conduit/core"
+)
+
+// portTable holds the sites of one listener port in file order.
+type portTable struct {
+	port  int
+	sites []*Site
+}
+
+// selectSite picks the site for a request that arrived on port with the given Host header
+// (already stripped of its port), following the original's rules:
+//  1. the first site with this host on this port;
+//  2. the first site with this host on any port;
+//  3. the first catch-all site on this port;
+//  4. the first catch-all site;
+//  5. the first site.
+//
+// It then applies Host validation: a site with a host accepts only that host (or its
+// securityHeaders.allowedHosts); a catch-all accepts any. ok is false for a rejected Host.
+func (g *Generation) selectSite(port int, host string) (s *Site, ok bool) {
+	pt := g.ports[port]
+	if pt != nil {
+		for _, c := range pt.sites {
+			if c.Info.Host != "" && strings.EqualFold(c.Info.Host, host) {
+				return c, c.allows(host)
+			}
+		}
+	}
+	for _, c := range g.Sites {
+		if c.Info.Host != "" && strings.EqualFold(c.Info.Host, host) {
+			return c, c.allows(host)
+		}
+	}
+	if pt != nil {
+		for _, c := range pt.sites {
+			if c.Info.Host == "" {
+				return c, c.allows(host)
+			}
+		}
+	}
+	for _, c := range g.Sites {
+		if c.Info.Host == "" {
+			return c, c.allows(host)
+		}
+	}
+	if pt != nil && len(pt.sites) > 0 {
+		return pt.sites[0], pt.sites[0].allows(host)
+	}
+	if len(g.Sites) > 0 {
+		return g.Sites[0], g.Sites[0].allows(host)
+	}
+	return nil, false
+}
+
+func (s *Site) allows(host string) bool {
+	if s.hostPolicy != nil {
+		return s.hostPolicy.AllowHost(host)
+	}
+	return s.Info.Host == "" || strings.EqualFold(s.Info.Host, host)
+}
+
+// hostOnly strips the port from a Host header value. An IPv6 literal keeps its brackets
+// ("[::1]:8080" → "[::1]"). It reports false for a malformed value.
+func hostOnly(h string) (string, bool) {
+	if h == "" {
+		return "", true
+	}
+	if h[0] == '[' {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return "", false
+		}
+		rest := h[end+1:]
+		if rest != "" && (rest[0] != ':' || !allDigits(rest[1:])) {
+			return "", false
+		}
+		return h[:end+1], true
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		if !allDigits(h[i+1:]) {
+			return "", false
+		}
+		h = h[:i]
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c <= ' ' || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#' || c >= 0x7f {
+			return "", false
+		}
+	}
+	return h, true
+}
+
+func allDigits(s string) bool {
+	if len(s) == 0 || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// dispatcher is the http.Handler of one listener.
+type dispatcher struct {
+	srv  *Server
+	port int
+}
+
+func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := d.srv.current.Load()
+	if g == nil {
+		core.Error(w, r, http.StatusServiceUnavailable, "starting")
+		return
+	}
+	g.acquire()
+	defer g.release()
+	host, ok := hostOnly(r.Host)
+	if !ok {
+		badRequest(w, r, "invalid Host header")
+		return
+	}
+	site, ok := g.selectSite(d.port, host)
+	if site == nil || !ok {
+		badRequest(w, r, "unknown host")
+		return
+	}
+	site.ServeHTTP(w, r)
+}
+
+func badRequest(w http.ResponseWriter, r *http.Request, reason string) {
+	w.Header().Set("Connection", "close")
+	core.Error(w, r, http.StatusBadRequest, reason)
+}
+
+// checkAdminBind refuses a non-loopback Admin API bind without a token.
+func checkAdminBind(bind string, hasToken bool) error {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil || port == "" {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if !hasToken {
+		return errNonLoopbackAdmin
+	}
+	return nil
+}
+
+type adminBindError struct{}
+
+func (adminBindError) Error() string {
+	return "a non-loopback Admin API bind requires global.admin.token"
+}
+
+var errNonLoopbackAdmin error = adminBindError{}

@@ -1,0 +1,357 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+// Defaults for every listener. They bound slow clients (slowloris) and header sizes; the
+// limits module can tighten them per site.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+)
+
+// Options configure a Server.
+type Options struct {
+	// BindHost is the address listeners bind to; "" means every interface.
+	BindHost string
+	// Listen opens the listener for a configured port. Nil means net.Listen on
+	// BindHost:port. Tests use it to map configured ports to ephemeral ones.
+	Listen func(port int) (net.Listener, error)
+	// Logger is the process logger; nil means slog.Default().
+	Logger *slog.Logger
+	// WrapListener, when set, wraps every plain listener (the HTTP/1.1 framing guard).
+	WrapListener func(net.Listener) net.Listener
+}
+
+// Server owns the listeners and the current generation.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	current atomic.Pointer[Generation]
+	shared  *core.SharedStore
+
+	mu        sync.Mutex
+	listeners map[int]*listener
+	serveErr  chan error
+	closed    bool
+}
+
+type listener struct {
+	port int
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// New returns a server with no generation and no listeners.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{opts: opts, log: log, shared: core.NewSharedStore(), listeners: map[int]*listener{}, serveErr: make(chan error, 16)}
+}
+
+// Shared returns the store that lives across generations; pass it to Build.
+func (s *Server) Shared() core.Shared { return s.shared }
+
+// Current returns the generation serving new requests.
+func (s *Server) Current() *Generation { return s.current.Load() }
+
+// Start opens a listener for every port of g, starts g and serves it. It returns once the
+// listeners are open; serving errors are reported by Wait.
+func (s *Server) Start(g *Generation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.Global.Workers > 0 {
+		runtime.GOMAXPROCS(g.Global.Workers)
+	}
+	if err := g.Start(); err != nil {
+		return fmt.Errorf("start modules: %w", err)
+	}
+	var opened []*listener
+	for _, port := range g.Ports() {
+		l, err := s.openListener(g, port)
+		if err != nil {
+			for _, o := range opened {
+				_ = o.ln.Close()
+			}
+			g.Stop(context.Background())
+			return err
+		}
+		opened = append(opened, l)
+	}
+	s.current.Store(g)
+	for _, l := range opened {
+		s.listeners[l.port] = l
+		go s.serve(l)
+	}
+	return nil
+}
+
+func (s *Server) serve(l *listener) {
+	err := l.srv.Serve(l.ln)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.serveErr <- fmt.Errorf("listener :%d: %w", l.port, err)
+	}
+}
+
+// Wait blocks until a listener fails or ctx is done.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case err := <-s.serveErr:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Addr returns the bound address of a configured port's listener.
+func (s *Server) Addr(port int) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.listeners[port]; ok {
+		return l.ln.Addr()
+	}
+	return nil
+}
+
+func (s *Server) openListener(g *Generation, port int) (*listener, error) {
+	var ln net.Listener
+	var err error
+	if s.opts.Listen != nil {
+		ln, err = s.opts.Listen(port)
+	} else {
+		ln, err = net.Listen("tcp", net.JoinHostPort(s.opts.BindHost, strconv.Itoa(port)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on port %d: %w", port, err)
+	}
+	pt := g.ports[port]
+	first := pt.sites[0]
+	if s.opts.WrapListener != nil {
+		ln = s.opts.WrapListener(ln)
+	}
+	srv := &http.Server{
+		Handler:           &dispatcher{srv: s, port: port},
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return context.Background() },
+	}
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	h2 := first.HTTP2
+	h2on := h2 == nil || !h2.Disabled
+	if first.Info.TLS {
+		if h2on {
+			protos.SetHTTP2(true)
+		}
+		tc, err := s.tlsConfig(port, first, h2on)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		srv.TLSConfig = tc
+		ln = tls.NewListener(ln, tc)
+	} else if h2 != nil && h2.H2C {
+		protos.SetUnencryptedHTTP2(true)
+	}
+	srv.Protocols = protos
+	if h2 != nil && (h2.MaxConcurrentStreams > 0 || h2.InitialWindowSize > 0) {
+		srv.HTTP2 = &http.HTTP2Config{
+			MaxConcurrentStreams:      int(h2.MaxConcurrentStreams),
+			MaxReceiveBufferPerStream: int(h2.InitialWindowSize),
+		}
+	}
+	return &listener{port: port, ln: ln, srv: srv}, nil
+}
+
+// tlsConfig builds the listener's TLS configuration. Certificates are looked up per
+// handshake in the current generation, by SNI, so a reload that changes certificates applies
+// to new handshakes while established connections continue.
+func (s *Server) tlsConfig(port int, first *Site, h2 bool) (*tls.Config, error) {
+	t := first.TLS
+	tc := &tls.Config{MinVersion: t.minVersion, MaxVersion: t.maxVersion, CipherSuites: t.cipherIDs}
+	if h2 {
+		tc.NextProtos = []string{"h2", "http/1.1"}
+	} else {
+		tc.NextProtos = []string{"http/1.1"}
+	}
+	if t.ClientAuth != nil {
+		pool, err := t.clientCAs()
+		if err != nil {
+			return nil, err
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		if t.ClientAuth.Optional {
+			tc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+	}
+	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		g := s.current.Load()
+		if g == nil {
+			return nil, errors.New("no configuration")
+		}
+		return g.certificate(port, hello.ServerName)
+	}
+	return tc, nil
+}
+
+// Swap makes g the current generation: new requests use it at once, requests in flight finish
+// on the old one, which is stopped when they are done. Cold fields (the set of ports and
+// their TLS mode, global.workers, global.shutdownTimeoutSecs, global.admin.bind) must not
+// change.
+func (s *Server) Swap(g *Generation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.current.Load()
+	if old != nil {
+		if fields := coldChanges(old, g); len(fields) > 0 {
+			return &ColdFieldsError{Fields: fields}
+		}
+	}
+	if err := g.Start(); err != nil {
+		return fmt.Errorf("start modules: %w", err)
+	}
+	s.current.Store(g)
+	if old != nil {
+		old.retire()
+		go func() {
+			select {
+			case <-old.Drained():
+			case <-time.After(old.Global.ShutdownTimeout()):
+			}
+			old.Stop(context.Background())
+		}()
+	}
+	return nil
+}
+
+// ColdFieldsError is a reload refused because fields that need a restart changed.
+type ColdFieldsError struct {
+	Fields []string
+}
+
+// Error implements error with the contract's message.
+func (e *ColdFieldsError) Error() string {
+	msg := "cold fields changed — restart required: "
+	for i, f := range e.Fields {
+		if i > 0 {
+			msg += ", "
+		}
+		msg += f
+	}
+	return msg
+}
+
+func coldChanges(old, g *Generation) []string {
+	var out []string
+	if old.Global.Workers != g.Global.Workers {
+		out = append(out, "global.workers")
+	}
+	if old.Global.ShutdownTimeout() != g.Global.ShutdownTimeout() {
+		out = append(out, "global.shutdownTimeoutSecs")
+	}
+	ob, nb := "", ""
+	if old.Global.Admin != nil {
+		ob = old.Global.Admin.Bind
+	}
+	if g.Global.Admin != nil {
+		nb = g.Global.Admin.Bind
+	}
+	if ob != nb {
+		out = append(out, "global.admin.bind")
+	}
+	for port, npt := range g.ports {
+		opt, ok := old.ports[port]
+		if !ok {
+			out = append(out, npt.sites[0].Info.Path+".port")
+			continue
+		}
+		if opt.sites[0].Info.TLS != npt.sites[0].Info.TLS {
+			out = append(out, config.Join(npt.sites[0].Info.Path, "tls"))
+		}
+	}
+	for port, opt := range old.ports {
+		if _, ok := g.ports[port]; !ok {
+			out = append(out, fmt.Sprintf("port %d removed (%s.port)", port, opt.sites[0].Info.Path))
+		}
+	}
+	return out
+}
+
+// Shutdown stops accepting, lets requests in flight finish within the generation's
+// shutdownTimeoutSecs (or ctx), then stops the modules.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	ls := make([]*listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	g := s.current.Load()
+	timeout := 30 * time.Second
+	if g != nil {
+		timeout = g.Global.ShutdownTimeout()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ls))
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Shutdown(ctx); err != nil {
+				_ = l.srv.Close()
+				errs <- fmt.Errorf("port %d: %w", l.port, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if g != nil {
+		g.Stop(context.Background())
+	}
+	var first error
+	for err := range errs {
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// LoadAndBuild reads a config file and builds a generation from it.
+func LoadAndBuild(ctx context.Context, path string, opts BuildOptions) (*Generation, *config.Diagnostics, error) {
+	doc, err := config.LoadFile(path, os.LookupEnv)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, d := Build(ctx, doc, opts)
+	return g, d, nil
+}

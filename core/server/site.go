@@ -1,0 +1,431 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/router"
+)
+
+// siteCore is the part of a site the core decodes itself.
+type siteCore struct {
+	Host  string      `json:"host"`
+	Port  *int        `json:"port"`
+	TLS   *TLSConfig  `json:"tls"`
+	HTTP2 *HTTP2Bool  `json:"http2"`
+	Route config.Node `json:"routes"`
+}
+
+// HTTP2Bool is the `http2` key: an object, or (as older READMEs wrote) a boolean; true means
+// "enable with defaults", false turns HTTP/2 off for the site's port.
+type HTTP2Bool struct {
+	Disabled             bool
+	MaxConcurrentStreams uint32 `json:"maxConcurrentStreams"`
+	InitialWindowSize    uint32 `json:"initialWindowSize"`
+	H2C                  bool   `json:"h2c"`
+}
+
+// UnmarshalConfig implements config.Unmarshaler.
+func (h *HTTP2Bool) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
+	switch v := n.(type) {
+	case bool:
+		h.Disabled = !v
+	case map[string]config.Node:
+		var o struct {
+			MaxConcurrentStreams *uint32 `json:"maxConcurrentStreams"`
+			InitialWindowSize    *uint32 `json:"initialWindowSize"`
+			H2C                  bool    `json:"h2c"`
+		}
+		config.Decode(v, path, &o, d)
+		h.H2C = o.H2C
+		if o.MaxConcurrentStreams != nil {
+			h.MaxConcurrentStreams = *o.MaxConcurrentStreams
+		}
+		if o.InitialWindowSize != nil {
+			if *o.InitialWindowSize < 65535 || *o.InitialWindowSize > 1<<31-1 {
+				d.Errorf(config.Join(path, "initialWindowSize"), "must be between 65535 and 2147483647")
+			}
+			h.InitialWindowSize = *o.InitialWindowSize
+		}
+	default:
+		d.Errorf(path, "must be an object or a boolean, got %s", config.Describe(n))
+	}
+}
+
+// routeEntryConfig is one routes[] entry.
+type routeEntryConfig struct {
+	Match  *matchConfig `json:"match" cfg:"required"`
+	Proxy  config.Node  `json:"proxy"`
+	Static config.Node  `json:"static"`
+}
+
+type matchConfig struct {
+	Path    string            `json:"path"`
+	Method  []string          `json:"method"`
+	Headers map[string]string `json:"headers"`
+	Query   map[string]string `json:"query"`
+	Cookies map[string]string `json:"cookies"`
+}
+
+// Site is one built site: the core view, its pipeline and its instances.
+type Site struct {
+	// Info is the core view of the site.
+	Info *core.Site
+	// TLS is the site's tls block (nil without TLS).
+	TLS *TLSConfig
+	// HTTP2 is the site's http2 block (nil when absent).
+	HTTP2 *HTTP2Bool
+
+	cert       *tls.Certificate
+	chain      http.Handler
+	hostPolicy core.HostPolicy
+	instances  []core.Instance
+	routes     int
+}
+
+func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) *Site {
+	path := doc.SitePath(i)
+	var sc siteCore
+	coreRaw := map[string]config.Node{}
+	for _, k := range coreSiteKeys {
+		if v, ok := raw[k]; ok {
+			coreRaw[k] = v
+		}
+	}
+	config.Decode(coreRaw, path, &sc, d)
+	info := &core.Site{Index: i, Path: path}
+	info.Host = normalizeSiteHost(sc.Host)
+	if sc.TLS != nil {
+		sc.TLS.validate(config.Join(path, "tls"), d)
+		info.TLS = true
+	}
+	switch {
+	case sc.Port != nil:
+		if *sc.Port < 1 || *sc.Port > 65535 {
+			d.Errorf(config.Join(path, "port"), "must be between 1 and 65535")
+		}
+		info.Port = *sc.Port
+	case info.TLS:
+		info.Port = 443
+	default:
+		info.Port = 80
+	}
+	info.Label = core.SiteLabel(info.Host, info.Port)
+	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2}
+	if sc.TLS != nil && sc.TLS.Cert != "" && sc.TLS.Key != "" {
+		cert, err := sc.TLS.loadCertificate()
+		if err != nil {
+			d.Errorf(config.Join(path, "tls.cert"), "%v", err)
+		}
+		s.cert = cert
+	}
+
+	var notFoundRouters []core.Router
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, rt := range notFoundRouters {
+			if h := rt.Route(r); h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		core.Error(w, r, http.StatusNotFound, "")
+	})
+	ctx := core.NewSiteContext(g, info, raw, g, notFound)
+
+	// Which modules does this site need?
+	need := map[*core.Module]bool{}
+	for _, k := range config.SortedKeys(raw) {
+		if slices.Contains(coreSiteKeys, k) {
+			continue
+		}
+		if m, ok := core.ModuleForSiteKey(k); ok {
+			need[m] = true
+			continue
+		}
+		if _, known := core.Catalog[k]; known {
+			core.WarnNotCompiled(d, config.Join(path, k), k)
+			continue
+		}
+		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
+	}
+	if sc.TLS != nil && sc.TLS.ACME != nil {
+		if _, ok := core.ModuleForSiteKey("tls.acme"); !ok {
+			core.WarnNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme")
+		}
+	}
+	for _, m := range core.Modules() {
+		if m.AlwaysOn && m.Site != nil {
+			need[m] = true
+		}
+	}
+	mods := make([]*core.Module, 0, len(need))
+	for m := range need {
+		if m.Site != nil {
+			mods = append(mods, m)
+		}
+	}
+	sort.Slice(mods, func(a, b int) bool { return mods[a].ID < mods[b].ID })
+
+	type staged struct {
+		stage core.Stage
+		mw    core.Middleware
+	}
+	var stages []staged
+	var routers []core.Router
+	endpoints := map[string]http.Handler{}
+	var prefixEndpoints []core.Endpoint
+	for _, m := range mods {
+		inst, err := m.Site(ctx)
+		if err != nil {
+			key := m.Feature
+			if len(m.SiteKeys) > 0 {
+				key = m.SiteKeys[0]
+			}
+			d.Errorf(config.Join(path, key), "%v", err)
+			continue
+		}
+		if inst == nil {
+			continue
+		}
+		s.instances = append(s.instances, inst)
+		if mw, ok := inst.(core.Middleware); ok {
+			stages = append(stages, staged{m.Stage, mw})
+		}
+		if rt, ok := inst.(core.Router); ok {
+			routers = append(routers, rt)
+		}
+		if ep, ok := inst.(core.EndpointProvider); ok {
+			for _, e := range ep.Endpoints() {
+				if e.Prefix {
+					prefixEndpoints = append(prefixEndpoints, e)
+				} else {
+					endpoints[e.Path] = e.Handler
+				}
+			}
+		}
+		if hp, ok := inst.(core.HostPolicy); ok {
+			s.hostPolicy = hp
+		}
+		if rc, ok := inst.(core.RouteCounter); ok {
+			s.routes += rc.RouteCount()
+		}
+	}
+	if sc.Route != nil {
+		rr := buildRoutes(ctx, sc.Route, config.Join(path, "routes"))
+		if rr != nil {
+			routers = append(routers, rr)
+			s.routes += len(rr.entries)
+		}
+	}
+	sort.SliceStable(routers, func(a, b int) bool { return routers[a].Precedence() < routers[b].Precedence() })
+	var main []core.Router
+	for _, rt := range routers {
+		if rt.Precedence() >= core.RouterFallback {
+			notFoundRouters = append(notFoundRouters, rt)
+		} else {
+			main = append(main, rt)
+		}
+	}
+
+	var h http.Handler = &terminal{routers: main, notFound: notFound}
+	if len(endpoints) > 0 || len(prefixEndpoints) > 0 {
+		stages = append(stages, staged{core.StageEndpoints, &endpointStage{exact: endpoints, prefix: prefixEndpoints}})
+	}
+	sort.SliceStable(stages, func(a, b int) bool { return stages[a].stage > stages[b].stage })
+	for _, st := range stages {
+		h = st.mw.Wrap(h)
+	}
+	s.chain = h
+	return s
+}
+
+// normalizeSiteHost lower-cases a configured host and maps "*" to the catch-all "".
+func normalizeSiteHost(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	if h == "*" {
+		return ""
+	}
+	return h
+}
+
+// terminal is the end of a site's pipeline: it asks each router in turn.
+type terminal struct {
+	routers  []core.Router
+	notFound http.Handler
+}
+
+func (t *terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, rt := range t.routers {
+		if h := rt.Route(r); h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	t.notFound.ServeHTTP(w, r)
+}
+
+// endpointStage answers special paths before any guard.
+type endpointStage struct {
+	exact  map[string]http.Handler
+	prefix []core.Endpoint
+}
+
+func (e *endpointStage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := e.exact[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		for _, ep := range e.prefix {
+			if router.HasPathPrefix(r.URL.Path, ep.Path) {
+				ep.Handler.ServeHTTP(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// routesRouter is the ordered routes[] list: the first entry that matches answers, and its
+// answer is final.
+type routesRouter struct {
+	entries []routeEntry
+}
+
+type routeEntry struct {
+	match   router.Match
+	handler http.Handler
+}
+
+func (rr *routesRouter) Precedence() int { return core.RouterRoutes }
+
+func (rr *routesRouter) Route(r *http.Request) http.Handler {
+	for i := range rr.entries {
+		if rr.entries[i].match.Matches(r) {
+			return rr.entries[i].handler
+		}
+	}
+	return nil
+}
+
+// namedRoute records the matched route's name in the request state.
+type namedRoute struct {
+	name string
+	next http.Handler
+}
+
+func (n *namedRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if st := core.State(r); st != nil && st.Route == "" {
+		st.Route = n.name
+	}
+	n.next.ServeHTTP(w, r)
+}
+
+func buildRoutes(ctx *core.SiteContext, node config.Node, path string) *routesRouter {
+	list, ok := node.([]config.Node)
+	if !ok {
+		ctx.Errorf(path, "must be an array of {match, proxy|static}")
+		return nil
+	}
+	rr := &routesRouter{}
+	for i, item := range list {
+		p := config.Index(path, i)
+		var ec routeEntryConfig
+		config.Decode(item, p, &ec, ctx.Diag)
+		if ec.Match == nil {
+			continue
+		}
+		var e routeEntry
+		mc := ec.Match
+		opts := core.HandlerOptions{Name: config.Index("routes", i)}
+		if mc.Path != "" {
+			gl, err := router.CompileGlob(mc.Path)
+			if err != nil {
+				ctx.Errorf(config.Join(p, "match.path"), "%v", err)
+				continue
+			}
+			e.match.Path = gl
+			opts.MatchPrefix = gl.LiteralPrefix()
+		}
+		for _, m := range mc.Method {
+			e.match.Methods = append(e.match.Methods, strings.ToUpper(m))
+		}
+		e.match.Headers = compileValues(mc.Headers)
+		e.match.Query = compileValues(mc.Query)
+		e.match.Cookies = compileValues(mc.Cookies)
+		var h http.Handler
+		switch {
+		case ec.Proxy != nil && ec.Static != nil:
+			ctx.Warnf(p, "both proxy and static are set; proxy answers and static is ignored")
+			fallthrough
+		case ec.Proxy != nil:
+			h, _ = ctx.Handler("proxy", ec.Proxy, config.Join(p, "proxy"), opts)
+		case ec.Static != nil:
+			h, _ = ctx.Handler("static", ec.Static, config.Join(p, "static"), opts)
+		default:
+			ctx.Errorf(p, "needs proxy or static")
+			continue
+		}
+		if h == nil {
+			// The module is missing (warned) or failed (error recorded): a match still
+			// ends routing, and goes to the fallback, as the original.
+			h = ctx.NotFound()
+		}
+		e.handler = &namedRoute{name: opts.Name, next: h}
+		rr.entries = append(rr.entries, e)
+	}
+	return rr
+}
+
+func compileValues(m map[string]string) map[string]router.ValueMatcher {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]router.ValueMatcher, len(m))
+	for k, v := range m {
+		out[k] = router.NewValueMatcher(v)
+	}
+	return out
+}
+
+// ServeHTTP runs the site's pipeline with a fresh request state.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st, r := core.AcquireState(w, r, s.Info, time.Now())
+	defer core.ReleaseState(st)
+	id := r.Header.Get("X-Request-ID")
+	if id == "" || len(id) > 200 {
+		id = newRequestID()
+		r.Header.Set("X-Request-ID", id)
+	}
+	st.ID = id
+	w.Header().Set("X-Request-ID", id)
+	s.chain.ServeHTTP(&st.Writer, r)
+}
+
+// newRequestID returns a random UUID v4.
+func newRequestID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	const hexdig = "0123456789abcdef"
+	var b [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j] = hexdig[c>>4]
+		b[j+1] = hexdig[c&0xf]
+		j += 2
+	}
+	return string(b[:])
+}

@@ -1,0 +1,259 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+// Site is the core's typed view of one configured site: what the listeners and the dispatcher
+// need. Everything else in a site belongs to modules.
+type Site struct {
+	// Index is the site's position in the file.
+	Index int
+	// Host is the virtual host, lower-cased, without port; "" for a catch-all site.
+	Host string
+	// Port is the listener port.
+	Port int
+	// TLS reports whether the site is served over TLS.
+	TLS bool
+	// Label names the site in APIs and metrics: "host:port", or "*" for a catch-all.
+	Label string
+	// Path is the diagnostic path prefix of the site ("sites[2]", or "" for the single shape).
+	Path string
+}
+
+// Scheme is "https" for a TLS site and "http" otherwise.
+func (s *Site) Scheme() string {
+	if s.TLS {
+		return "https"
+	}
+	return "http"
+}
+
+// SiteLabel builds the label of a site: "host:port", or "*" for a catch-all.
+func SiteLabel(host string, port int) string {
+	if host == "" {
+		return "*"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+// Instance is whatever a module provisions. It may implement Starter and Stopper.
+type Instance any
+
+// SiteInstance is a module's part of one site. Besides Starter and Stopper it may implement
+// Middleware (placed at its module's Stage), Router, and EndpointProvider.
+type SiteInstance any
+
+// Middleware wraps the rest of the pipeline. Wrap is called once per generation, never per
+// request.
+type Middleware interface {
+	Wrap(next http.Handler) http.Handler
+}
+
+// MiddlewareFunc adapts a function to Middleware.
+type MiddlewareFunc func(next http.Handler) http.Handler
+
+// Wrap implements Middleware.
+func (f MiddlewareFunc) Wrap(next http.Handler) http.Handler { return f(next) }
+
+// Router is a module that can answer some requests at the end of the pipeline.
+type Router interface {
+	// Route returns the handler for r, or nil when r is not for this router. It must be
+	// cheap: no allocation on the common path.
+	Route(r *http.Request) http.Handler
+	// Precedence orders routers in a site (see the Router* constants); lower goes first.
+	Precedence() int
+}
+
+// Endpoint is a special path answered before any guard runs (health, metrics, ACME
+// challenges, hot reload).
+type Endpoint struct {
+	// Path is matched against the request path, ignoring the query.
+	Path string
+	// Prefix makes Path match itself and everything below it.
+	Prefix bool
+	// Handler answers the request.
+	Handler http.Handler
+}
+
+// EndpointProvider is a site instance that contributes endpoints.
+type EndpointProvider interface {
+	Endpoints() []Endpoint
+}
+
+// Starter is an instance with background work (health probes, watchers). Start runs after
+// the whole generation is provisioned and validated, before it takes traffic.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Stopper is an instance that must release resources when its generation is retired.
+type Stopper interface {
+	Stop(ctx context.Context) error
+}
+
+// HandlerOptions tells a handler module how a routes[] entry matched.
+type HandlerOptions struct {
+	// MatchPrefix is the literal prefix of the entry's match.path ("/api" for "/api/**",
+	// the whole path for an exact path, "" when the entry has no path). A proxy target with
+	// stripPrefix removes it.
+	MatchPrefix string
+	// Name labels the route in metrics and APIs ("routes[0]").
+	Name string
+}
+
+// Shared holds values that outlive one generation (upstream health, connection pools), keyed
+// by a string the module chooses. A reload builds a new generation that can pick up the
+// values of the old one.
+type Shared interface {
+	// Get returns the value for key, building it with build when absent.
+	Get(key string, build func() any) any
+}
+
+// SiteContext is what a module sees while it provisions its part of one site.
+type SiteContext struct {
+	// Context is cancelled when the generation being built is retired (or fails to build).
+	context.Context
+	// Site is the core view of the site.
+	Site *Site
+	// Logger is scoped to the site.
+	Logger *slog.Logger
+	// Diag collects errors and warnings.
+	Diag *config.Diagnostics
+	// Shared survives reloads.
+	Shared Shared
+	// Global is the generation's global context.
+	Global *GlobalContext
+
+	raw      map[string]config.Node
+	notFound http.Handler
+}
+
+// NewSiteContext is used by the server to build a site and by tests of modules.
+func NewSiteContext(ctx context.Context, site *Site, raw map[string]config.Node, g *GlobalContext, notFound http.Handler) *SiteContext {
+	if g == nil {
+		g = NewGlobalContext(ctx, nil, &config.Diagnostics{}, nil)
+	}
+	return &SiteContext{
+		Context: ctx, Site: site, Logger: g.Logger.With("site", site.Label),
+		Diag: g.Diag, Shared: g.Shared, Global: g, raw: raw, notFound: notFound,
+	}
+}
+
+// Section returns the raw node of a site key.
+func (c *SiteContext) Section(key string) (config.Node, bool) {
+	n, ok := c.raw[key]
+	return n, ok
+}
+
+// Path returns the diagnostic path of a site key ("sites[0].proxy").
+func (c *SiteContext) Path(key string) string { return config.Join(c.Site.Path, key) }
+
+// Decode decodes the section of key into out, recording problems. It reports whether the key
+// was present.
+func (c *SiteContext) Decode(key string, out any) bool {
+	n, ok := c.raw[key]
+	if !ok {
+		return false
+	}
+	config.Decode(n, c.Path(key), out, c.Diag)
+	return true
+}
+
+// Errorf records an error at path.
+func (c *SiteContext) Errorf(path, format string, args ...any) { c.Diag.Errorf(path, format, args...) }
+
+// Warnf records a warning at path.
+func (c *SiteContext) Warnf(path, format string, args ...any) { c.Diag.Warnf(path, format, args...) }
+
+// NotFound returns the handler for a request nothing answered: the site's fallback chain.
+// Handlers that decline late (a static file that does not exist) call it.
+func (c *SiteContext) NotFound() http.Handler { return c.notFound }
+
+// RouteStage builds the route-level stage a module provides for key (found inside a route
+// object at path). It returns nil, false when the key's module is not compiled in; the
+// warning is recorded.
+func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Middleware, bool) {
+	m, ok := ModuleForRouteKey(key)
+	if !ok || m.Route == nil {
+		WarnNotCompiled(c.Diag, path, key)
+		return nil, false
+	}
+	mw, err := m.Route(c, key, node, path)
+	if err != nil {
+		c.Errorf(path, "%v", err)
+		return nil, false
+	}
+	return mw, mw != nil
+}
+
+// Handler builds a handler from a routes[] key ("proxy", "static") found at path.
+func (c *SiteContext) Handler(key string, node config.Node, path string, opts HandlerOptions) (http.Handler, bool) {
+	m, ok := ModuleForHandlerKey(key)
+	if !ok || m.Handler == nil {
+		WarnNotCompiled(c.Diag, path, key)
+		return nil, false
+	}
+	h, err := m.Handler(c, key, node, path, opts)
+	if err != nil {
+		c.Errorf(path, "%v", err)
+		return nil, false
+	}
+	return h, h != nil
+}
+
+// GlobalContext is what a module sees while it provisions its global part, and what every
+// site context of one generation shares.
+type GlobalContext struct {
+	// Context is cancelled when the generation is retired.
+	context.Context
+	// Logger is the process logger.
+	Logger *slog.Logger
+	// Diag collects errors and warnings.
+	Diag *config.Diagnostics
+	// Shared survives reloads.
+	Shared Shared
+
+	raw map[string]config.Node
+}
+
+// NewGlobalContext builds a global context. A nil shared store gives a fresh one.
+func NewGlobalContext(ctx context.Context, raw map[string]config.Node, d *config.Diagnostics, shared Shared) *GlobalContext {
+	if shared == nil {
+		shared = NewSharedStore()
+	}
+	return &GlobalContext{Context: ctx, Logger: slog.Default(), Diag: d, Shared: shared, raw: raw}
+}
+
+// Section returns the raw node of a global key.
+func (c *GlobalContext) Section(key string) (config.Node, bool) {
+	n, ok := c.raw[key]
+	return n, ok
+}
+
+// Decode decodes global.<key> into out, reporting whether the key was present.
+func (c *GlobalContext) Decode(key string, out any) bool {
+	n, ok := c.raw[key]
+	if !ok {
+		return false
+	}
+	config.Decode(n, config.Join("global", key), out, c.Diag)
+	return true
+}
+
+// HostPolicy is a site instance that decides which Host headers the site accepts (the
+// securityHeaders.allowedHosts list). Without one, a site with a host accepts only that host,
+// and a catch-all site accepts any.
+type HostPolicy interface {
+	AllowHost(host string) bool
+}
+
+// RouteCounter is a router that reports how many routes it holds, for `conduit validate`.
+type RouteCounter interface {
+	RouteCount() int
+}
