@@ -1,5 +1,11 @@
 // Package standard is the standard bundle: minimal plus jwt, consumers, forward-auth, cache
-// and acme (each joins as it is built). Import it for its side effects.
+// and acme. Import it for its side effects; cmd/conduit does.
+//
+// Each feature joins in the change that builds its module, as one file maybe_<feature>.go
+// holding a single blank import behind `//go:build !conduit_omit_<feature>` (the same
+// convention as the minimal bundle). xbuild reads these files to map feature names to
+// packages, so a feature listed here is automatically buildable with `xbuild --features`.
+// None of the standard-only modules exist yet: jwt, consumers, forwardauth, cache, acme.
 package standard
 
 import (

@@ -1,0 +1,11 @@
+// Command conduit-full is the full Conduit binary: the core plus the full bundle (standard
+// plus script, wasm, tcp, upload, redis, disk cache, fault injection, OTLP and Kubernetes).
+package main
+
+import (
+	"github.com/conduitproxy/conduit/core/cli"
+
+	_ "github.com/conduitproxy/conduit/modules/bundle/full"
+)
+
+func main() { cli.Main() }

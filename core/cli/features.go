@@ -1,0 +1,462 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+func init() {
+	RegisterCommand(Command{
+		Name:    "features",
+		Summary: "list this binary's modules; with -c FILE, the features the config needs and how to build them",
+		Run:     runFeatures,
+	})
+}
+
+// bundleOrder ranks the bundles, smallest first; each contains the ones before it.
+var bundleOrder = []string{"minimal", "standard", "full"}
+
+// storeFeatures maps the URL scheme of a `store:` value (rateLimit, cache) to the feature
+// that provides the store. The memory store is part of the module itself.
+var storeFeatures = map[string]core.CatalogEntry{
+	"redis":  {Feature: "redis", Bundle: "full"},
+	"rediss": {Feature: "redis", Bundle: "full"},
+}
+
+// coreOwnedGlobalKeys are the global keys the core decodes itself (admin is a feature in the
+// catalog and is looked up there first).
+var coreOwnedGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "providers"}
+
+// coreOwnedSiteKeys are the site keys the core decodes itself; tls and routes are walked.
+var coreOwnedSiteKeys = []string{"host", "port", "http2"}
+
+// moduleJSON is one module in `conduit features --json`.
+type moduleJSON struct {
+	ID          string   `json:"id"`
+	Feature     string   `json:"feature"`
+	Package     string   `json:"package"`
+	Version     string   `json:"version,omitempty"`
+	Stage       string   `json:"stage"`
+	Description string   `json:"description,omitempty"`
+	SiteKeys    []string `json:"siteKeys,omitempty"`
+	GlobalKeys  []string `json:"globalKeys,omitempty"`
+	RouteKeys   []string `json:"routeKeys,omitempty"`
+	HandlerKeys []string `json:"handlerKeys,omitempty"`
+}
+
+// binaryJSON is `conduit features --json` without a config.
+type binaryJSON struct {
+	Version  string       `json:"version"`
+	Features []string     `json:"features"`
+	Modules  []moduleJSON `json:"modules"`
+}
+
+// featureUse is one required feature and where the config uses it.
+type featureUse struct {
+	Feature string `json:"feature"`
+	// Bundle is the smallest bundle with the feature; "" for a third-party module.
+	Bundle string `json:"bundle,omitempty"`
+	// With is the --with argument for a third-party module.
+	With string `json:"with,omitempty"`
+	// Compiled reports whether this binary has the feature.
+	Compiled bool `json:"compiled"`
+	// Paths are the config paths that need it.
+	Paths []string `json:"paths"`
+}
+
+// configReport is `conduit features -c FILE --json`.
+type configReport struct {
+	// Required are the feature names the config needs, sorted.
+	Required []string `json:"required"`
+	// Bundle is the smallest bundle covering every first-party feature.
+	Bundle string `json:"bundle"`
+	// Build is the xbuild command for the smallest binary that serves the config.
+	Build string `json:"build"`
+	// Missing are the required features this binary lacks.
+	Missing []string `json:"missing"`
+	// Unknown are config paths whose key no module (here or in the catalog) owns.
+	Unknown []string `json:"unknown,omitempty"`
+	// Uses details each required feature.
+	Uses []featureUse `json:"uses"`
+}
+
+func runFeatures(env *Env, args []string) int {
+	fs := newFlagSet(env, "features")
+	var cf ConfigFlags
+	cf.Register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "conduit features: unexpected argument %q\n", fs.Arg(0))
+		return 1
+	}
+	if cf.Path == "" {
+		return printBinary(env.Stdout, *asJSON)
+	}
+	doc, err := cf.Load(env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	rep := analyzeConfig(doc)
+	if *asJSON {
+		if err := writeJSON(env.Stdout, rep); err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			return 1
+		}
+	} else {
+		printReport(env.Stdout, doc.Path, rep)
+	}
+	if len(rep.Missing) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+// printBinary lists the modules compiled into this binary.
+func printBinary(w io.Writer, asJSON bool) int {
+	out := binaryJSON{Version: Version(), Features: core.Features(), Modules: []moduleJSON{}}
+	for _, m := range core.Modules() {
+		out.Modules = append(out.Modules, moduleJSON{
+			ID: m.ID, Feature: m.Feature, Package: m.Package, Version: moduleVersion(m),
+			Stage: m.Stage.String(), Description: m.Description,
+			SiteKeys: m.SiteKeys, GlobalKeys: m.GlobalKeys, RouteKeys: m.RouteKeys, HandlerKeys: m.HandlerKeys,
+		})
+	}
+	if out.Features == nil {
+		out.Features = []string{}
+	}
+	if asJSON {
+		if err := writeJSON(w, out); err != nil {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(w, "conduit %s: %d modules\n", out.Version, len(out.Modules))
+	for _, m := range out.Modules {
+		pkg := m.Package
+		if m.Version != "" {
+			pkg += " (" + m.Version + ")"
+		}
+		fmt.Fprintf(w, "  %-36s %-12s %s\n", m.ID, m.Feature, pkg)
+	}
+	return 0
+}
+
+func printReport(w io.Writer, path string, rep *configReport) {
+	fmt.Fprintf(w, "%s needs %d features:\n", path, len(rep.Required))
+	for _, u := range rep.Uses {
+		where := u.Bundle
+		if where == "" {
+			where = "third-party " + u.With
+		}
+		state := ""
+		if !u.Compiled {
+			state = "  NOT IN THIS BINARY"
+		}
+		fmt.Fprintf(w, "  %-12s %-10s %s%s\n", u.Feature, where, strings.Join(u.Paths, ", "), state)
+	}
+	for _, p := range rep.Unknown {
+		fmt.Fprintf(w, "  unknown key %s (no module in this binary or the catalog owns it)\n", p)
+	}
+	fmt.Fprintf(w, "smallest bundle: %s\n", rep.Bundle)
+	fmt.Fprintf(w, "build: %s\n", rep.Build)
+	if len(rep.Missing) > 0 {
+		fmt.Fprintf(w, "missing from this binary: %s\n", strings.Join(rep.Missing, ", "))
+	}
+}
+
+// analyzer walks a config document and records the features it uses.
+type analyzer struct {
+	reg     registryView
+	uses    map[string]*featureUse
+	unknown []string
+}
+
+// registryView is the part of the module registry the analyzer reads; tests substitute one.
+type registryView struct {
+	site, global, route, handler func(key string) (*core.Module, bool)
+	features                     func() []string
+}
+
+// liveRegistry reads this binary's registry.
+var liveRegistry = registryView{
+	site: core.ModuleForSiteKey, global: core.ModuleForGlobalKey, route: core.ModuleForRouteKey,
+	handler: core.ModuleForHandlerKey, features: core.Features,
+}
+
+// analyzeConfig returns the features doc needs, the smallest bundle, the xbuild command and
+// what this binary lacks. It reads the registry and core.Catalog; it builds nothing.
+func analyzeConfig(doc *config.Document) *configReport {
+	return analyzeWith(doc, liveRegistry)
+}
+
+func analyzeWith(doc *config.Document, reg registryView) *configReport {
+	a := &analyzer{reg: reg, uses: map[string]*featureUse{}}
+	for _, k := range config.SortedKeys(doc.Global) {
+		a.globalKey(k, doc.Global[k])
+	}
+	for i, site := range doc.Sites {
+		base := doc.SitePath(i)
+		for _, k := range config.SortedKeys(site) {
+			a.siteKey(config.Join(base, k), k, site[k])
+		}
+	}
+	return a.report()
+}
+
+func (a *analyzer) globalKey(k string, v config.Node) {
+	path := config.Join("global", k)
+	if e, ok := core.Catalog["global."+k]; ok {
+		_, compiled := a.reg.global(k)
+		a.first(e, path, compiled)
+		return
+	}
+	if slices.Contains(coreOwnedGlobalKeys, k) {
+		return
+	}
+	if m, ok := a.reg.global(k); ok {
+		a.module(m, path)
+		return
+	}
+	a.unknown = append(a.unknown, path)
+}
+
+func (a *analyzer) siteKey(path, k string, v config.Node) {
+	switch {
+	case slices.Contains(coreOwnedSiteKeys, k):
+		return
+	case k == "tls":
+		if m, ok := v.(map[string]config.Node); ok {
+			if _, has := m["acme"]; has {
+				_, compiled := a.reg.site("tls.acme")
+				a.first(core.Catalog["tls.acme"], config.Join(path, "acme"), compiled)
+			}
+		}
+		return
+	case k == "routes":
+		a.routes(path, v)
+		return
+	}
+	if e, ok := core.Catalog[k]; ok {
+		_, compiled := a.reg.site(k)
+		a.first(e, path, compiled)
+	} else if m, ok := a.reg.site(k); ok {
+		a.module(m, path)
+	} else {
+		a.unknown = append(a.unknown, path)
+		return
+	}
+	switch k {
+	case "proxy":
+		a.proxy(path, v)
+	case "rateLimit":
+		a.store(path, v)
+	}
+}
+
+// routes walks routes[]: each entry's handler key (proxy, static) and its route object.
+func (a *analyzer) routes(path string, v config.Node) {
+	list, ok := v.([]config.Node)
+	if !ok {
+		return
+	}
+	for i, item := range list {
+		entry, ok := item.(map[string]config.Node)
+		if !ok {
+			continue
+		}
+		p := config.Index(path, i)
+		for _, k := range config.SortedKeys(entry) {
+			if k == "match" {
+				continue
+			}
+			kp := config.Join(p, k)
+			if e, ok := core.Catalog[k]; ok {
+				_, compiled := a.reg.handler(k)
+				a.first(e, kp, compiled)
+			} else if m, ok := a.reg.handler(k); ok {
+				a.module(m, kp)
+			} else {
+				a.unknown = append(a.unknown, kp)
+				continue
+			}
+			if k == "proxy" {
+				a.routeObject(kp, entry[k])
+			}
+		}
+	}
+}
+
+// proxy walks the proxy map: `proxy: URL`, `proxy: {/path: URL | route object}`, or a
+// single route object.
+func (a *analyzer) proxy(path string, v config.Node) {
+	m, ok := v.(map[string]config.Node)
+	if !ok {
+		return
+	}
+	isPathMap := false
+	for k := range m {
+		if strings.HasPrefix(k, "/") {
+			isPathMap = true
+			break
+		}
+	}
+	if !isPathMap {
+		a.routeObject(path, m)
+		return
+	}
+	for _, k := range config.SortedKeys(m) {
+		a.routeObject(config.Join(path, k), m[k])
+	}
+}
+
+// routeObject records the route-level keys (cache, rateLimit) of one proxy route object.
+func (a *analyzer) routeObject(path string, v config.Node) {
+	m, ok := v.(map[string]config.Node)
+	if !ok {
+		return
+	}
+	for _, k := range config.SortedKeys(m) {
+		kp := config.Join(path, k)
+		if e, ok := core.Catalog["route."+k]; ok {
+			_, compiled := a.reg.route(k)
+			a.first(e, kp, compiled)
+			a.store(kp, m[k])
+		} else if mod, ok := a.reg.route(k); ok && !isCorePackage(mod.Package) {
+			a.module(mod, kp)
+		}
+	}
+}
+
+// store records the feature behind a `store: scheme://…` value.
+func (a *analyzer) store(path string, v config.Node) {
+	m, ok := v.(map[string]config.Node)
+	if !ok {
+		return
+	}
+	s, ok := m["store"].(string)
+	if !ok {
+		return
+	}
+	scheme, _, found := strings.Cut(s, "://")
+	if !found {
+		return
+	}
+	if e, ok := storeFeatures[strings.ToLower(scheme)]; ok {
+		a.first(e, config.Join(path, "store"), slices.Contains(a.reg.features(), e.Feature))
+	}
+}
+
+// first records a use of a first-party (catalog) feature.
+func (a *analyzer) first(e core.CatalogEntry, path string, compiled bool) {
+	if e.Feature == "" {
+		return
+	}
+	u := a.uses[e.Feature]
+	if u == nil {
+		u = &featureUse{Feature: e.Feature, Bundle: e.Bundle, Compiled: true}
+		a.uses[e.Feature] = u
+	}
+	u.Compiled = u.Compiled && compiled
+	u.Paths = append(u.Paths, path)
+}
+
+// module records a use of a module this binary has but the catalog does not know: a
+// third-party module (or a first-party one newer than the catalog).
+func (a *analyzer) module(m *core.Module, path string) {
+	u := a.uses[m.Feature]
+	if u == nil {
+		u = &featureUse{Feature: m.Feature, Compiled: true}
+		if !isCorePackage(m.Package) {
+			u.With = withArg(m)
+		} else {
+			u.Bundle = "minimal"
+		}
+		a.uses[m.Feature] = u
+	}
+	u.Paths = append(u.Paths, path)
+}
+
+func isCorePackage(pkg string) bool {
+	return pkg == coreModulePath || strings.HasPrefix(pkg, coreModulePath+"/")
+}
+
+// withArg renders the xbuild --with argument for a third-party module from the build info.
+func withArg(m *core.Module) string {
+	v := moduleVersion(m) // "module@version" or "module@=> /dir"
+	if v == "" {
+		return m.Package
+	}
+	mod, ver, _ := strings.Cut(v, "@")
+	switch {
+	case strings.HasPrefix(ver, "=> "):
+		return mod + "=" + strings.TrimPrefix(ver, "=> ")
+	case ver == "" || ver == "(devel)":
+		return mod
+	default:
+		return mod + "@" + ver
+	}
+}
+
+func (a *analyzer) report() *configReport {
+	rep := &configReport{Required: []string{}, Missing: []string{}, Uses: []featureUse{}, Bundle: bundleOrder[0], Unknown: a.unknown}
+	rank := func(b string) int { return slices.Index(bundleOrder, b) }
+	var extras, with []string
+	for _, name := range sortedUseNames(a.uses) {
+		u := a.uses[name]
+		sort.Strings(u.Paths)
+		rep.Uses = append(rep.Uses, *u)
+		rep.Required = append(rep.Required, u.Feature)
+		if !u.Compiled {
+			rep.Missing = append(rep.Missing, u.Feature)
+		}
+		switch {
+		case u.With != "":
+			with = append(with, u.With)
+		case rank(u.Bundle) > 0:
+			extras = append(extras, u.Feature)
+			if rank(u.Bundle) > rank(rep.Bundle) {
+				rep.Bundle = u.Bundle
+			}
+		}
+	}
+	cmd := []string{"xbuild"}
+	if len(extras) == 0 {
+		cmd = append(cmd, "--bundle", "minimal")
+	} else {
+		cmd = append(cmd, "--features", strings.Join(extras, ","))
+	}
+	for _, w := range with {
+		cmd = append(cmd, "--with", w)
+	}
+	rep.Build = strings.Join(cmd, " ")
+	return rep
+}
+
+func sortedUseNames(m map[string]*featureUse) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
