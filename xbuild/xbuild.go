@@ -189,6 +189,8 @@ func (e *NoRegistrationError) Error() string {
 // CoreConflictError reports a module that needs a different core version than the pinned
 // one.
 type CoreConflictError struct {
+	// Core is the core module path.
+	Core string
 	// Pinned is the core version asked for.
 	Pinned string
 	// Selected is the version the module graph would need ("" when go get refused).
@@ -201,7 +203,7 @@ type CoreConflictError struct {
 
 func (e *CoreConflictError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "core version conflict: the build pins %s@%s", coreName, e.Pinned)
+	fmt.Fprintf(&b, "core version conflict: the build pins %s@%s", e.Core, e.Pinned)
 	if e.Selected != "" {
 		fmt.Fprintf(&b, " but the modules need %s", e.Selected)
 	}
@@ -209,14 +211,11 @@ func (e *CoreConflictError) Error() string {
 		b.WriteString("\n  " + r)
 	}
 	b.WriteString("\nuse --core with a version at least as new as the modules need, or a version of the module built for this core")
-	if e.Detail != "" {
+	if e.Detail != "" && len(e.Requirers) == 0 {
 		b.WriteString("\ngo said:\n" + indent(e.Detail))
 	}
 	return b.String()
 }
-
-// coreName is only used in messages.
-const coreName = "core"
 
 func indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -322,7 +321,12 @@ func (b *builder) run(ctx context.Context) (*Result, error) {
 	}
 	tags := append(cloneStrings(DefaultTags), b.opts.Tags...)
 	fmt.Fprintf(b.log, "xbuild: building %s\n", out)
-	if _, err := b.goCmd(ctx, "build", "-trimpath", "-ldflags", "-s -w", "-tags", strings.Join(dedupe(tags), ","), "-o", out, "."); err != nil {
+	ldflags := "-s -w"
+	if isLocalPath(core) {
+		// A local core has no module version; say so instead of the placeholder version.
+		ldflags += " -X " + b.coreModule + "/core/cli.version=devel"
+	}
+	if _, err := b.goCmd(ctx, "build", "-trimpath", "-ldflags", ldflags, "-tags", strings.Join(dedupe(tags), ","), "-o", out, "."); err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(out)
@@ -532,7 +536,7 @@ func (b *builder) writeModule(ctx context.Context, core string, imports []string
 		}
 		if out, err := b.goCmd(ctx, "get", p.Module+"@"+v, b.coreModule+"@"+pinned); err != nil {
 			if !local && mentionsCoreConflict(out, b.coreModule) {
-				return &CoreConflictError{Pinned: pinned, Requirers: b.coreRequirers(out), Detail: string(out)}
+				return &CoreConflictError{Core: b.coreModule, Pinned: pinned, Requirers: b.coreRequirers(out), Detail: string(out)}
 			}
 			return err
 		}
@@ -595,7 +599,7 @@ func (b *builder) checkCorePinned(ctx context.Context, pinned string) error {
 			req = append(req, f[0]+" requires "+f[1])
 		}
 	}
-	return &CoreConflictError{Pinned: pinned, Selected: selected, Requirers: req}
+	return &CoreConflictError{Core: b.coreModule, Pinned: pinned, Selected: selected, Requirers: req}
 }
 
 func (b *builder) targetOS() string {

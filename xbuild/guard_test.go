@@ -1,0 +1,143 @@
+package xbuild
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// forbiddenInStandard are packages the standard binary must never link (architecture notes
+// D.3): client-go (+21 MB), yaegi (defeats method dead-code elimination), and grpc's tracing,
+// which drags in html/template and its reflect.Value.Method call.
+var forbiddenInStandard = []string{"k8s.io/", "github.com/traefik/yaegi", "golang.org/x/net/trace", "html/template"}
+
+// Size budgets for stripped binaries (-trimpath -ldflags "-s -w" -tags grpcnotrace), in bytes
+// (10^6 per MB, as docs/benchmarks.md counts).
+const (
+	budgetMinimal  = 12_000_000
+	budgetStandard = 20_000_000
+	budgetFull     = 60_000_000
+)
+
+// TestStandardDependencyGuard fails when cmd/conduit (the standard bundle) links a heavy
+// package that belongs in the full bundle only.
+func TestStandardDependencyGuard(t *testing.T) {
+	root := repoRoot(t)
+	for _, pkg := range []string{"./cmd/conduit", "./modules/bundle/standard"} {
+		deps := goListDeps(t, root, pkg)
+		for _, d := range deps {
+			for _, bad := range forbiddenInStandard {
+				if d == strings.TrimSuffix(bad, "/") || strings.HasPrefix(d, bad) {
+					t.Errorf("%s links %s (forbidden: %s); move the module that needs it to the full bundle, or build with -tags grpcnotrace", pkg, d, bad)
+				}
+			}
+		}
+	}
+}
+
+func goListDeps(t *testing.T, root, pkg string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", strings.Join(DefaultTags, ","), pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, msg)
+	}
+	return strings.Fields(string(out))
+}
+
+// TestGuardCatchesForbidden makes sure the guard's matching is not vacuous: a package that
+// imports html/template is caught.
+func TestGuardCatchesForbidden(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.test/bad\n\ngo 1.21\n")
+	write("main.go", "package main\n\nimport _ \"html/template\"\n\nfunc main() {}\n")
+	caught := false
+	for _, d := range goListDeps(t, dir, ".") {
+		for _, bad := range forbiddenInStandard {
+			if d == bad || strings.HasPrefix(d, bad) {
+				caught = true
+			}
+		}
+	}
+	if !caught {
+		t.Fatal("the guard did not notice html/template")
+	}
+}
+
+// TestSizeBudgetMinimal checks the stripped size of the minimal bundle (plus the tiny example
+// plugin) against its budget, reusing the integration test's build rather than building
+// again. Standard and full are measured with `make build` / `make build-full` and recorded in
+// docs/building.md.
+func TestSizeBudgetMinimal(t *testing.T) {
+	res, _ := buildExample(t)
+	t.Logf("minimal + example-header: %d bytes (%.2f MB), budget %.0f MB", res.Size, float64(res.Size)/1e6, float64(budgetMinimal)/1e6)
+	if res.Size > budgetMinimal {
+		t.Errorf("minimal binary is %.2f MB, over its %.0f MB budget", float64(res.Size)/1e6, float64(budgetMinimal)/1e6)
+	}
+}
+
+// TestExamplePluginUnitTests runs the example plugin's own tests: it is a separate Go module,
+// so `go test ./...` at the root does not reach it.
+func TestExamplePluginUnitTests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test in the plugin module")
+	}
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "./...")
+	cmd.Dir = filepath.Join(root, "plugins", "example-header")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test in plugins/example-header: %v\n%s", err, out)
+	}
+}
+
+// TestSizeBudgetAll builds the standard and full binaries and checks their budgets. Two more
+// full builds are too slow for every `go test`, so it runs only with CONDUIT_SIZE_BUDGETS=all.
+func TestSizeBudgetAll(t *testing.T) {
+	if os.Getenv("CONDUIT_SIZE_BUDGETS") != "all" {
+		t.Skip("set CONDUIT_SIZE_BUDGETS=all to build and measure standard and full")
+	}
+	root := repoRoot(t)
+	for _, c := range []struct {
+		pkg    string
+		budget int64
+	}{{"./cmd/conduit", budgetStandard}, {"./cmd/conduit-full", budgetFull}} {
+		out := filepath.Join(t.TempDir(), "bin")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-tags", strings.Join(DefaultTags, ","), "-o", out, c.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
+		msg, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", c.pkg, err, msg)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes (%.2f MB), budget %.0f MB", c.pkg, st.Size(), float64(st.Size())/1e6, float64(c.budget)/1e6)
+		if st.Size() > c.budget {
+			t.Errorf("%s is %.2f MB, over its %.0f MB budget", c.pkg, float64(st.Size())/1e6, float64(c.budget)/1e6)
+		}
+	}
+}
