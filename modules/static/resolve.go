@@ -79,15 +79,14 @@ func resolve(p string) (rel string, dot bool, v verdict) {
 	return b.String(), dot, pathOK
 }
 
-// hasEncodedSeparator reports whether an escaped path holds "%2f" or "%5c" (any case): an
-// encoded slash or backslash inside a segment.
-func hasEncodedSeparator(raw string) bool {
+// hasEncodedSlash reports whether an escaped path holds "%2f" (any case): an encoded slash
+// inside a segment. (An encoded backslash decodes to a backslash, which resolve refuses.)
+func hasEncodedSlash(raw string) bool {
 	for i := 0; i+2 < len(raw); i++ {
 		if raw[i] != '%' {
 			continue
 		}
-		a, b := raw[i+1], raw[i+2]
-		if (a == '2' && (b == 'f' || b == 'F')) || (a == '5' && (b == 'c' || b == 'C')) {
+		if raw[i+1] == '2' && (raw[i+2] == 'f' || raw[i+2] == 'F') {
 			return true
 		}
 	}

@@ -26,9 +26,10 @@ type mount struct {
 func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := m.srv
 	upath := r.URL.Path
-	// An encoded slash or backslash inside a segment ("a%2fb", "..%5c") never names a file:
-	// the request goes to the not-found chain without touching the disk.
-	if r.URL.RawPath != "" && hasEncodedSeparator(r.URL.RawPath) {
+	// An encoded slash inside a segment ("a%2fb", "..%2f") never names a file: the request
+	// goes to the not-found chain without touching the disk. (Go sets RawPath whenever the
+	// path holds an encoded slash, since the decoded Path cannot represent it.)
+	if r.URL.RawPath != "" && hasEncodedSlash(r.URL.RawPath) {
 		s.notFound.ServeHTTP(w, r)
 		return
 	}
