@@ -271,9 +271,9 @@ func TestValidatorsCanBeTurnedOffAndMaxAge(t *testing.T) {
 	if r := do(t, "GET", url, "If-None-Match", `"x"`); r.code != 200 {
 		t.Errorf("If-None-Match with etag off = %d", r.code)
 	}
-	addr0, _ := start(t, strings.Replace(site(map[string]any{
+	addr0, _ := start(t, site(map[string]any{
 		"static": filepath.Join(tmp, "site"), "staticOptions": map[string]any{"maxAge": "0"},
-	}), `"port":8080`, `"port":8080`, 1))
+	}))
 	if r := do(t, "GET", "http://"+addr0+"/app.js"); r.h.Get("Cache-Control") != "max-age=0" {
 		t.Errorf("maxAge 0: Cache-Control %q", r.h.Get("Cache-Control"))
 	}
@@ -408,7 +408,7 @@ func TestPrefixMapLongestPrefixAndStrip(t *testing.T) {
 		body string
 	}{
 		{"/app.js", 200, "APP-JS-IDENTITY"},
-		{"/docs/", 200, "DOCS-DIST-INDEX"},      // the /docs mount, not site/docs
+		{"/docs/", 200, "DOCS-DIST-INDEX"},       // the /docs mount, not site/docs
 		{"/docs/guide/intro.html", 200, "INTRO"}, // prefix stripped
 		{"/docs/index.html", 200, "DOCS-DIST-INDEX"},
 		{"/docsx", 404, ""}, // "/" mount: no such file
