@@ -248,23 +248,26 @@ func (c *conn) report(plen int) (int, error) {
 		return 0, nil
 	}
 	gerr := &Error{Status: p.status, Reason: p.reason}
-	respond := false
+	// From now on the server's writes are dropped: net/http may try to answer a partial
+	// head with its own 400, and a handler must not write after the guard's answer.
+	var prev uint32
+	for {
+		prev = c.wstate.Load()
+		if c.wstate.CompareAndSwap(prev, prev|wBlocked) {
+			break
+		}
+	}
+	var respond bool
 	switch {
 	case body:
 		// The current request's handler is running: answer only if nothing was written
 		// on this connection yet (first request, no 100 Continue).
-		respond = p.heads == 1 && c.wstate.CompareAndSwap(0, wBlocked)
+		respond = p.heads == 1 && prev == 0
 	case p.afterUpgrade:
 		// Possibly inside a hijacked stream: just close.
 	default:
 		// Head of a new request. net/http reads the next request only after the previous
 		// response was flushed, so nothing is pending.
-		for {
-			s := c.wstate.Load()
-			if c.wstate.CompareAndSwap(s, s|wBlocked) {
-				break
-			}
-		}
 		respond = true
 	}
 	if respond {

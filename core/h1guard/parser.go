@@ -115,7 +115,7 @@ const (
 	maxVal       = 512
 	maxAuthority = 300
 	maxExt       = 1024 // net/http gives up on chunk lines of 4 KiB
-	maxCLDigits  = 18 // fits int64
+	maxCLDigits  = 18   // fits int64
 	maxHexDigits = 16
 	maxTrailer   = 2048 // net/http limits a trailer section to its 4 KiB read buffer
 )
