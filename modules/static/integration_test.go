@@ -623,3 +623,64 @@ func TestSymlinksLeavingTheRootAreNotServed(t *testing.T) {
 		t.Fatalf("/docs-link/index.html = %d %q", r.code, r.body)
 	}
 }
+
+func TestStaticOptionsDiagnosedOnceWithRoutes(t *testing.T) {
+	src := `{"port":8080,"staticOptions":{"dotFiles":"hide","bogus":1},
+	  "routes":[{"match":{"path":"/a/**"},"static":"./x"},{"match":{"path":"/b/**"},"static":"./y"}]}`
+	doc, err := config.Parse([]byte(src), config.FormatJSON, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, d := server.Build(context.Background(), doc, server.BuildOptions{})
+	count := func(list []config.Diagnostic, path string) int {
+		n := 0
+		for _, x := range list {
+			if x.Path == path {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(d.Errors(), "staticOptions.dotFiles"); n != 1 {
+		t.Errorf("dotFiles error reported %d times: %v", n, d.Errors())
+	}
+	if n := count(d.Warnings(), "staticOptions.bogus"); n != 1 {
+		t.Errorf("unknown key warned %d times: %v", n, d.Warnings())
+	}
+	if n := count(d.Warnings(), "routes[0].static"); n != 1 {
+		t.Errorf("missing ./x warned %d times: %v", n, d.Warnings())
+	}
+}
+
+// TestCompatCorpus builds every example of the original that uses static or fallback and
+// checks that these modules report no error on them (the directories do not exist here, so
+// they warn).
+func TestCompatCorpus(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/compat/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../../testdata/compat/kitchen_sink.json")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "static") && !strings.Contains(string(data), "fallback") {
+			continue
+		}
+		doc, err := config.Parse(data, config.FormatOf(f), func(string) (string, bool) { return "x", true })
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		g, d := server.Build(context.Background(), doc, server.BuildOptions{})
+		if g != nil {
+			g.Stop(context.Background())
+		}
+		for _, e := range d.Errors() {
+			if strings.Contains(e.Path, "static") || strings.Contains(e.Path, "fallback") {
+				t.Errorf("%s: %v", filepath.Base(f), e)
+			}
+		}
+	}
+}

@@ -56,9 +56,14 @@ func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
 // staticOptions apply to it too (they are diagnosed once, by the site instance). The
 // directories are closed when the generation's context ends.
 func provisionHandler(ctx *core.SiteContext, _ string, node any, path string, _ core.HandlerOptions) (http.Handler, error) {
+	// staticOptions is diagnosed once, by provisionSite (which runs whenever the key is
+	// present); here its problems go to a scratch list so they are not reported twice.
 	var o Options
-	ctx.Decode("staticOptions", &o) // diagnostics of staticOptions come from provisionSite as well
-	opts := resolveOptions(o, ctx.Path("staticOptions"), &config.Diagnostics{})
+	quiet := &config.Diagnostics{}
+	if n, ok := ctx.Section("staticOptions"); ok {
+		config.Decode(n, ctx.Path("staticOptions"), &o, quiet)
+	}
+	opts := resolveOptions(o, ctx.Path("staticOptions"), quiet)
 	var dirs Dirs
 	config.Decode(node, path, &dirs, ctx.Diag)
 	fsrv := newFileServer(dirs, opts, path, ctx.Diag, ctx.NotFound())
