@@ -295,6 +295,12 @@ func (b *builder) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(b.opts.With) == 0 {
+		if p, ok := b.currentPlugin(ctx); ok {
+			fmt.Fprintf(b.log, "xbuild: building the plugin module in %s (--with %s)\n", b.opts.Dir, p)
+			b.opts.With = []Plugin{p}
+		}
+	}
 	imports, err := b.imports(coreDir)
 	if err != nil {
 		return nil, err
@@ -412,6 +418,24 @@ func (b *builder) defaultCore(ctx context.Context) (string, error) {
 		return v, nil
 	}
 	return "", errors.New("cannot tell which core to build: run xbuild inside the Conduit repository or a plugin module, or pass --core <directory|version>")
+}
+
+// currentPlugin returns the module in Dir as a --with plugin replaced by its directory, when
+// Dir is inside a module other than the core that requires the core (as xcaddy does inside a
+// plugin's directory).
+func (b *builder) currentPlugin(ctx context.Context) (Plugin, bool) {
+	outb, err := b.goIn(ctx, b.opts.Dir, "list", "-m", "-json")
+	if err != nil {
+		return Plugin{}, false
+	}
+	var main struct{ Path, Dir string }
+	if json.Unmarshal(outb, &main) != nil || main.Path == "" || main.Dir == "" || main.Path == b.coreModule {
+		return Plugin{}, false
+	}
+	if _, err := b.goIn(ctx, b.opts.Dir, "list", "-m", b.coreModule); err != nil {
+		return Plugin{}, false
+	}
+	return Plugin{Module: main.Path, Replace: main.Dir}, true
 }
 
 func (b *builder) checkCoreDir(dir string) error {

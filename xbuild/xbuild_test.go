@@ -233,3 +233,27 @@ func TestCoreConflict(t *testing.T) {
 		t.Errorf("result = %+v", res)
 	}
 }
+
+// TestCurrentPlugin: run inside a plugin module without --with, xbuild builds that module.
+func TestCurrentPlugin(t *testing.T) {
+	root := repoRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pluginDir := filepath.Join(root, "plugins", "example-header")
+	b, err := newBuilder(Options{Dir: pluginDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := b.currentPlugin(ctx)
+	if !ok || p.Module != "github.com/conduitproxy/conduit-example-header" || p.Replace != pluginDir {
+		t.Errorf("in the plugin: %+v, %v", p, ok)
+	}
+	b, _ = newBuilder(Options{Dir: root})
+	if p, ok := b.currentPlugin(ctx); ok {
+		t.Errorf("in the core: %+v, want none", p)
+	}
+	b, _ = newBuilder(Options{Dir: t.TempDir()})
+	if p, ok := b.currentPlugin(ctx); ok {
+		t.Errorf("outside any module: %+v, want none", p)
+	}
+}
