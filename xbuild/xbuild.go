@@ -548,8 +548,8 @@ func (b *builder) writeModule(ctx context.Context, core string, imports []string
 			return err
 		}
 	}
-	// Each plugin that is not replaced is fetched with the core pinned in the same command,
-	// so that a plugin cannot move the core.
+	// Each plugin that is not replaced is fetched with a versioned core pinned in the same
+	// command, so that a plugin cannot move the core.
 	for _, p := range b.opts.With {
 		if p.Replace != "" {
 			continue
@@ -558,7 +558,14 @@ func (b *builder) writeModule(ctx context.Context, core string, imports []string
 		if v == "" {
 			v = "latest"
 		}
-		if out, err := b.goCmd(ctx, "get", p.Module+"@"+v, b.coreModule+"@"+pinned); err != nil {
+		args := []string{"get", p.Module + "@" + v}
+		if !local {
+			// A local core is replaced for every version, so whatever core version the
+			// plugin requires still resolves to the local directory; only a versioned
+			// core needs pinning.
+			args = append(args, b.coreModule+"@"+pinned)
+		}
+		if out, err := b.goCmd(ctx, args...); err != nil {
 			if !local && mentionsCoreConflict(out, b.coreModule) {
 				return &CoreConflictError{Core: b.coreModule, Pinned: pinned, Requirers: b.coreRequirers(out), Detail: string(out)}
 			}

@@ -232,6 +232,27 @@ func TestCoreConflict(t *testing.T) {
 	if res == nil || res.Size == 0 || res.Core != "v1.1.0" {
 		t.Errorf("result = %+v", res)
 	}
+
+	// A local core (a checkout) is replaced for every version: a plugin that requires a
+	// newer released core still builds against it.
+	local := t.TempDir()
+	for name, body := range fakeCore(core, "local").files {
+		p := filepath.Join(local, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts.Core = local
+	res, err = Build(ctx, opts)
+	if !errors.As(err, &noReg) {
+		t.Fatalf("local core: err = %v, want a NoRegistrationError", err)
+	}
+	if res == nil || res.Core != local {
+		t.Errorf("local core: result = %+v", res)
+	}
 }
 
 // TestCurrentPlugin: run inside a plugin module without --with, xbuild builds that module.

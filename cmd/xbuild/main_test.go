@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runXbuild(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"build", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"--with", "example.com/a@"}, 2, "empty version"},
+		{[]string{"--features", "jwtt,proxy", "-o", filepath.Join(os.TempDir(), "never")}, 1, `unknown feature "jwtt"`},
+		{[]string{"--bundle", "tiny", "-o", filepath.Join(os.TempDir(), "never")}, 1, `unknown bundle "tiny"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, stderr := runXbuild(t, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.inStderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d containing %q", code, stderr, tt.code, tt.inStderr)
+			}
+		})
+	}
+}
+
+func TestListFeatures(t *testing.T) {
+	code, stdout, stderr := runXbuild(t, "features")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// Every line is "name bundle package"; the proxy is in every bundle when it exists.
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		if f := strings.Fields(line); len(f) != 3 || !strings.HasPrefix(f[2], "github.com/conduitproxy/conduit/") {
+			t.Errorf("bad line %q", line)
+		}
+	}
+}
