@@ -2,6 +2,7 @@ package xbuild
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -125,6 +126,24 @@ func TestIntegrationExampleHeader(t *testing.T) {
 	// The binary's own validate must accept the plugin's key.
 	if out, err := exec.Command(res.Output, "validate", "-c", cfgPath).CombinedOutput(); err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
+	}
+
+	// `features -c` names the plugin's key as a third-party module and rebuilds it by path.
+	out, err := exec.Command(res.Output, "features", "-c", cfgPath, "--json").Output()
+	if err != nil {
+		t.Fatalf("features -c: %v\n%s", err, out)
+	}
+	var rep struct {
+		Required []string `json:"required"`
+		Build    string   `json:"build"`
+		Missing  []string `json:"missing"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("features -c: %v\n%s", err, out)
+	}
+	if !contains(rep.Required, "exampleheader") || len(rep.Missing) != 0 ||
+		!strings.Contains(rep.Build, "--with "+examplePlugin+"="+filepath.Join(repoRoot(t), "plugins", "example-header")) {
+		t.Errorf("features -c = %s", out)
 	}
 
 	stop := startBinary(t, res.Output, "-c", cfgPath, "--bind", "127.0.0.1")

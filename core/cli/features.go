@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -400,20 +401,31 @@ func isCorePackage(pkg string) bool {
 	return pkg == coreModulePath || strings.HasPrefix(pkg, coreModulePath+"/")
 }
 
-// withArg renders the xbuild --with argument for a third-party module from the build info.
+// withArg renders the xbuild --with argument for a third-party module from the build info:
+// module@version, module=dir for a module replaced by a local directory, or the bare package
+// path when the build info does not know it.
 func withArg(m *core.Module) string {
-	v := moduleVersion(m) // "module@version" or "module@=> /dir"
-	if v == "" {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
 		return m.Package
 	}
-	mod, ver, _ := strings.Cut(v, "@")
+	var best *debug.Module
+	for _, dep := range bi.Deps {
+		if (m.Package == dep.Path || strings.HasPrefix(m.Package, dep.Path+"/")) && (best == nil || len(dep.Path) > len(best.Path)) {
+			best = dep
+		}
+	}
 	switch {
-	case strings.HasPrefix(ver, "=> "):
-		return mod + "=" + strings.TrimPrefix(ver, "=> ")
-	case ver == "" || ver == "(devel)":
-		return mod
+	case best == nil:
+		return m.Package
+	case best.Replace != nil && (best.Replace.Version == "" || best.Replace.Version == "(devel)"):
+		return best.Path + "=" + best.Replace.Path
+	case best.Replace != nil:
+		return best.Path + "@" + best.Version + "=" + best.Replace.Path + "@" + best.Replace.Version
+	case best.Version == "" || best.Version == "(devel)":
+		return best.Path
 	default:
-		return mod + "@" + ver
+		return best.Path + "@" + best.Version
 	}
 }
 
