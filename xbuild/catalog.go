@@ -93,6 +93,7 @@ type UnknownFeatureError struct {
 	Known []string
 }
 
+// Error implements error.
 func (e *UnknownFeatureError) Error() string {
 	msg := fmt.Sprintf("unknown feature %q", e.Name)
 	if e.Suggestion != "" {

@@ -182,6 +182,7 @@ type NoRegistrationError struct {
 	Module string
 }
 
+// Error implements error.
 func (e *NoRegistrationError) Error() string {
 	return fmt.Sprintf("module %s was built in but registered nothing: its package (or one it imports) must call core.Register from an init function", e.Module)
 }
@@ -201,6 +202,7 @@ type CoreConflictError struct {
 	Detail string
 }
 
+// Error implements error.
 func (e *CoreConflictError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "core version conflict: the build pins %s@%s", e.Core, e.Pinned)
