@@ -690,8 +690,8 @@ func (p *parser) finishField() uint8 {
 		}
 		return p.fail(400, "header value too long")
 	}
-	for n > 0 && isOWS(p.val[n-1]) {
-		n--
+	for n > 0 && (p.val[n-1] == ' ' || p.val[n-1] == '\t' && p.kind != kContentLength && p.kind != kTransferEncoding) {
+		n-- // trailing OWS; a trailing HTAB is refused in the framing headers (as llhttp does)
 	}
 	v := p.val[:n]
 	switch p.kind {
