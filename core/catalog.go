@@ -24,15 +24,15 @@ var Catalog = map[string]CatalogEntry{
 	"metrics": {"metrics", "minimal"}, "logging": {"accesslog", "minimal"},
 	"responseTime": {"timing", "minimal"}, "serverTiming": {"timing", "minimal"},
 	"securityHeaders": {"headers", "minimal"}, "headers": {"headers", "minimal"},
-	"requestTransform": {"proxy", "minimal"}, "responseTransform": {"headers", "minimal"},
+	"requestTransform": {"proxy", "minimal"}, "responseTransform": {"proxy", "minimal"},
 	"maskErrors": {"proxy", "minimal"}, "allowDuplicateChunked": {"proxy", "minimal"},
 	"outlierDetection": {"proxy", "minimal"},
-	"cors": {"cors", "minimal"}, "ipFilter": {"ipfilter", "minimal"}, "limits": {"limits", "minimal"},
+	"cors":             {"cors", "minimal"}, "ipFilter": {"ipfilter", "minimal"}, "limits": {"limits", "minimal"},
 	"rateLimit": {"ratelimit", "minimal"}, "basicAuth": {"basicauth", "minimal"},
 	"apiKey": {"apikey", "minimal"}, "redirects": {"redirects", "minimal"},
 	"jwtAuth": {"jwt", "standard"}, "consumers": {"consumers", "standard"},
 	"forwardAuth": {"forwardauth", "standard"},
-	"middleware": {"script", "full"}, "tcp": {"tcp", "full"}, "upload": {"upload", "full"},
+	"middleware":  {"script", "full"}, "tcp": {"tcp", "full"}, "upload": {"upload", "full"},
 	"faultInjection": {"faults", "full"},
 	// global keys
 	"global.admin": {"admin", "minimal"}, "global.otlp": {"otlp", "full"},
@@ -79,4 +79,3 @@ func containsDot(s string) bool {
 	}
 	return false
 }
-

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"strings"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 

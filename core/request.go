@@ -73,11 +73,16 @@ func AcquireState(w http.ResponseWriter, r *http.Request, site *Site, now time.T
 	return st, r.WithContext(st)
 }
 
-// ReleaseState returns st to the pool.
+// ReleaseState returns st to the pool. A late caller that still holds the state as a
+// context sees a plain background context, never a nil parent.
 func ReleaseState(st *RequestState) {
-	*st = RequestState{}
+	*st = RequestState{parent: context.Background()}
 	statePool.Put(st)
 }
+
+// Base returns the connection-level request context the state wraps. Hand it (not the state)
+// to anything that may outlive the handler, such as an HTTP transport.
+func (s *RequestState) Base() context.Context { return s.parent }
 
 // State returns the request's state. It is nil only for requests that did not come through
 // the pipeline (tests of a single handler).

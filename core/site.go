@@ -132,6 +132,22 @@ type SiteContext struct {
 
 	raw      map[string]config.Node
 	notFound http.Handler
+	memo     map[string]any
+}
+
+// Memo returns the value stored under key for this site of this generation, building it on
+// first use. Modules use it to share one decoded section between their site instance and the
+// handlers they build for routes[].
+func (c *SiteContext) Memo(key string, build func() any) any {
+	if v, ok := c.memo[key]; ok {
+		return v
+	}
+	if c.memo == nil {
+		c.memo = map[string]any{}
+	}
+	v := build()
+	c.memo[key] = v
+	return v
 }
 
 // NewSiteContext is used by the server to build a site and by tests of modules.
@@ -218,6 +234,9 @@ type GlobalContext struct {
 	Diag *config.Diagnostics
 	// Shared survives reloads.
 	Shared Shared
+	// ListenPorts are the ports every site of the generation listens on (for loop
+	// detection); the server fills it in before sites are built.
+	ListenPorts []int
 
 	raw map[string]config.Node
 }

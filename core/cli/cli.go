@@ -219,7 +219,7 @@ func runServe(env *Env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	srv := server.New(server.Options{BindHost: *bind, Logger: logger, WrapListener: WrapListener})
+	srv := server.New(server.Options{BindHost: *bind, Logger: logger})
 	g, d, err := server.LoadAndBuild(ctx, path, server.BuildOptions{Logger: logger, Shared: srv.Shared()})
 	if err != nil {
 		logger.Error("config", "err", err)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"net"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -11,9 +10,6 @@ import (
 
 // version is set with -ldflags "-X github.com/conduitproxy/conduit/core/cli.version=v1.2.3".
 var version = ""
-
-// WrapListener wraps plain listeners before serving; the HTTP/1.1 framing guard sets it.
-var WrapListener func(net.Listener) net.Listener
 
 // Version returns the build's version: the ldflags value, else the main module's version
 // from the build info, else "devel".

@@ -17,6 +17,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/h1guard"
 )
 
 // Defaults for every listener. They bound slow clients (slowloris) and header sizes; the
@@ -36,8 +37,9 @@ type Options struct {
 	Listen func(port int) (net.Listener, error)
 	// Logger is the process logger; nil means slog.Default().
 	Logger *slog.Logger
-	// WrapListener, when set, wraps every plain listener (the HTTP/1.1 framing guard).
-	WrapListener func(net.Listener) net.Listener
+	// DisableFramingGuard turns off the strict HTTP/1.1 framing guard (core/h1guard) that
+	// otherwise wraps every listener. Only tests of the guard's absence should set it.
+	DisableFramingGuard bool
 }
 
 // Server owns the listeners and the current generation.
@@ -145,9 +147,6 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	}
 	pt := g.ports[port]
 	first := pt.sites[0]
-	if s.opts.WrapListener != nil {
-		ln = s.opts.WrapListener(ln)
-	}
 	srv := &http.Server{
 		Handler:           &dispatcher{srv: s, port: port},
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
@@ -173,6 +172,15 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 		ln = tls.NewListener(ln, tc)
 	} else if h2 != nil && h2.H2C {
 		protos.SetUnencryptedHTTP2(true)
+	}
+	if !s.opts.DisableFramingGuard {
+		// After TLS: the guard must see plaintext. HTTP/2 connections pass through it.
+		ln = h1guard.Wrap(ln, h1guard.Options{
+			MaxHeaderBytes: DefaultMaxHeaderBytes,
+			OnReject: func(remote net.Addr, err *h1guard.Error) {
+				s.log.Debug("refused malformed request", "remote", remote.String(), "status", err.Status, "reason", err.Reason)
+			},
+		})
 	}
 	srv.Protocols = protos
 	if h2 != nil && (h2.MaxConcurrentStreams > 0 || h2.InitialWindowSize > 0) {

@@ -1,0 +1,86 @@
+// Package servertest starts a real Conduit server in-process for tests: every configured port
+// is mapped to an ephemeral 127.0.0.1 listener, and the server is shut down when the test
+// ends. The modules under test must be imported by the test (blank imports).
+package servertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
+)
+
+// Server is a running in-process Conduit.
+type Server struct {
+	*server.Server
+	// Generation is the generation it started with.
+	Generation *server.Generation
+	// Diagnostics are the build's warnings.
+	Diagnostics *config.Diagnostics
+}
+
+// Start builds src (YAML or JSON) and serves it. It fails the test on any config error.
+func Start(t testing.TB, src string) *Server {
+	t.Helper()
+	s, err := TryStart(t, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TryStart is Start returning the error instead of failing.
+func TryStart(t testing.TB, src string) (*Server, error) {
+	t.Helper()
+	format := config.FormatYAML
+	if strings.HasPrefix(strings.TrimSpace(src), "{") || strings.HasPrefix(strings.TrimSpace(src), "[{") {
+		format = config.FormatJSON
+	}
+	doc, err := config.Parse([]byte(src), format, nil)
+	if err != nil {
+		return nil, err
+	}
+	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	g, d := server.Build(context.Background(), doc, server.BuildOptions{Shared: srv.Shared()})
+	if d.HasErrors() {
+		return nil, d.Err()
+	}
+	if err := srv.Start(g); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return &Server{Server: srv, Generation: g, Diagnostics: d}, nil
+}
+
+// URL returns "http://127.0.0.1:N" for a configured port.
+func (s *Server) URL(port int) string {
+	return "http://" + s.HostPort(port)
+}
+
+// HostPort returns the listener address of a configured port.
+func (s *Server) HostPort(port int) string {
+	a := s.Addr(port)
+	if a == nil {
+		panic(fmt.Sprintf("servertest: no listener for port %d", port))
+	}
+	return a.String()
+}
+
+// Build only builds src and returns the diagnostics (for validation tests).
+func Build(src string, format config.Format) (*server.Generation, *config.Diagnostics, error) {
+	doc, err := config.Parse([]byte(src), format, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, d := server.Build(context.Background(), doc, server.BuildOptions{})
+	return g, d, nil
+}

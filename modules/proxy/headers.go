@@ -1,0 +1,219 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1 and Pingora's list); headers
+// named in Connection are removed too.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings",
+}
+
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Http2-Settings":
+		return true
+	}
+	return false
+}
+
+// connectionTokens returns the header names listed in Connection, canonicalised.
+// It calls fn for each and reports false if fn does.
+func eachConnectionToken(h http.Header, fn func(name string) bool) bool {
+	for _, v := range h["Connection"] {
+		for len(v) > 0 {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			tok = textproto.TrimString(tok)
+			if tok == "" {
+				continue
+			}
+			if !fn(http.CanonicalHeaderKey(tok)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// nominatesProtected reports whether the client's Connection header names a header the
+// proxy relies on (Host, X-Forwarded-*): such a request is refused, as in the original,
+// because hop-by-hop removal would otherwise let a client strip them.
+func nominatesProtected(h http.Header) bool {
+	return !eachConnectionToken(h, func(name string) bool {
+		return !(name == "Host" || strings.HasPrefix(name, "X-Forwarded-") || name == "X-Request-Id" || name == "Via")
+	})
+}
+
+// isUpgrade reports whether r asks for a protocol upgrade (WebSocket).
+func isUpgrade(h http.Header) (string, bool) {
+	up := h.Get("Upgrade")
+	if up == "" {
+		return "", false
+	}
+	ok := false
+	eachConnectionToken(h, func(name string) bool {
+		if name == "Upgrade" {
+			ok = true
+			return false
+		}
+		return true
+	})
+	return up, ok
+}
+
+// compiledTransform is a requestTransform/responseTransform ready for the hot path.
+type compiledTransform struct {
+	remove []string // canonical names
+	set    []setHeader
+}
+
+type setHeader struct {
+	name  string // canonical
+	parts []templatePart
+	// static is the value when it has no template.
+	static string
+}
+
+// templatePart is literal text or a {{ jwt.<claim> }} reference.
+type templatePart struct {
+	text  string
+	claim string
+}
+
+func compileTransform(t *Transform, path string, request bool, d *config.Diagnostics) *compiledTransform {
+	ct := &compiledTransform{}
+	for _, name := range t.RemoveHeaders {
+		ct.remove = append(ct.remove, http.CanonicalHeaderKey(name))
+	}
+	for _, name := range config.SortedKeys(toNodes(t.SetHeaders)) {
+		val := t.SetHeaders[name]
+		sh := setHeader{name: http.CanonicalHeaderKey(name)}
+		parts, hasTemplate, err := parseTemplate(val)
+		switch {
+		case err != nil:
+			d.Errorf(config.Join(config.Join(path, "setHeaders"), name), "%v", err)
+			continue
+		case hasTemplate && !request:
+			d.Warnf(config.Join(config.Join(path, "setHeaders"), name), "{{ jwt.* }} templates only work in requestTransform; the text is sent literally")
+			sh.static = val
+		case hasTemplate:
+			sh.parts = parts
+		default:
+			sh.static = val
+		}
+		ct.set = append(ct.set, sh)
+	}
+	return ct
+}
+
+func toNodes(m map[string]string) map[string]config.Node {
+	out := make(map[string]config.Node, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// parseTemplate splits "Bearer {{ jwt.sub }}" into parts.
+func parseTemplate(s string) ([]templatePart, bool, error) {
+	var parts []templatePart
+	has := false
+	for {
+		i := strings.Index(s, "{{")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(s[i:], "}}")
+		if j < 0 {
+			break
+		}
+		expr := strings.TrimSpace(s[i+2 : i+j])
+		claim, ok := strings.CutPrefix(expr, "jwt.")
+		if !ok || claim == "" {
+			return nil, false, errBadTemplate(expr)
+		}
+		if i > 0 {
+			parts = append(parts, templatePart{text: s[:i]})
+		}
+		parts = append(parts, templatePart{claim: claim})
+		has = true
+		s = s[i+j+2:]
+	}
+	if s != "" {
+		parts = append(parts, templatePart{text: s})
+	}
+	return parts, has, nil
+}
+
+type errBadTemplate string
+
+func (e errBadTemplate) Error() string {
+	return "unsupported template {{ " + string(e) + " }} (only {{ jwt.<claim> }})"
+}
+
+// apply runs the transform on h; claims feed templates (nil without a verified token).
+func (ct *compiledTransform) apply(h http.Header, claims map[string]any) {
+	for _, name := range ct.remove {
+		delete(h, name)
+	}
+	for i := range ct.set {
+		sh := &ct.set[i]
+		if sh.parts == nil {
+			h[sh.name] = []string{sh.static}
+			continue
+		}
+		var b strings.Builder
+		for _, p := range sh.parts {
+			if p.claim == "" {
+				b.WriteString(p.text)
+				continue
+			}
+			b.WriteString(claimText(claims, p.claim))
+		}
+		h[sh.name] = []string{sanitizeHeaderValue(b.String())}
+	}
+}
+
+// claimText renders a claim: strings as they are, other values as JSON, unknown as "".
+func claimText(claims map[string]any, name string) string {
+	v, ok := claims[name]
+	if !ok || v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// sanitizeHeaderValue removes CR, LF and NUL so a claim cannot inject headers.
+func sanitizeHeaderValue(s string) string {
+	if !strings.ContainsAny(s, "\r\n\x00") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// maskedBody is the original's masked 5xx body.
+const maskedBody = `{"error":"Internal Server Error","status":500}`
+
+var _ = core.Error

@@ -1,0 +1,184 @@
+// Package proxy is Conduit's reverse proxy: the `proxy` key in all its forms, routes[].proxy
+// targets, upstream keep-alive pools, forwarded headers, request/response transforms, error
+// masking and WebSocket upgrades.
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/router"
+)
+
+func init() {
+	core.Register(core.Module{
+		ID:          "http.handlers.proxy",
+		Feature:     "proxy",
+		Description: "reverse proxy: proxy map, routes[].proxy, upstream pools, transforms",
+		SiteKeys:    []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"},
+		HandlerKeys: []string{"proxy"},
+		Site:        provisionSite,
+		Handler:     buildHandler,
+	})
+}
+
+// siteSettings are the site-level keys the proxy owns; every route of the site shares them.
+type siteSettings struct {
+	requestTransform  *compiledTransform
+	responseTransform *compiledTransform
+	maskErrors        bool
+	site              *core.Site
+}
+
+// site is the proxy's part of one site: the proxy map as a longest-prefix table.
+type site struct {
+	table router.PrefixTable[http.Handler]
+}
+
+// Precedence implements core.Router.
+func (s *site) Precedence() int { return core.RouterProxy }
+
+// Route implements core.Router.
+func (s *site) Route(r *http.Request) http.Handler {
+	_, h, ok := s.table.Lookup(r.URL.Path)
+	if !ok {
+		return nil
+	}
+	return h
+}
+
+// RouteCount implements core.RouteCounter.
+func (s *site) RouteCount() int { return s.table.Len() }
+
+func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
+	ss := &siteSettings{site: ctx.Site}
+	var rq, rs Transform
+	if ctx.Decode("requestTransform", &rq) {
+		ss.requestTransform = compileTransform(&rq, ctx.Path("requestTransform"), true, ctx.Diag)
+	}
+	if ctx.Decode("responseTransform", &rs) {
+		ss.responseTransform = compileTransform(&rs, ctx.Path("responseTransform"), false, ctx.Diag)
+	}
+	ctx.Decode("maskErrors", &ss.maskErrors)
+	var dup bool
+	if ctx.Decode("allowDuplicateChunked", &dup) && dup {
+		ctx.Warnf(ctx.Path("allowDuplicateChunked"), "has no effect: Go's HTTP stack always normalises Transfer-Encoding")
+	}
+	if _, ok := ctx.Section("outlierDetection"); ok {
+		ctx.Warnf(ctx.Path("outlierDetection"), "outlier detection is not implemented in this build yet; ignored")
+	}
+	return ss
+}
+
+// settingsFor decodes the site-level proxy keys once per site, so that routes[] handlers and
+// the proxy map share them.
+func settingsFor(ctx *core.SiteContext) *siteSettings {
+	return ctx.Memo("proxy.settings", func() any { return loadSiteSettings(ctx) }).(*siteSettings)
+}
+
+func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
+	ss := settingsFor(ctx)
+	node, ok := ctx.Section("proxy")
+	if !ok {
+		return nil, nil
+	}
+	path := ctx.Path("proxy")
+	s := &site{}
+	switch v := node.(type) {
+	case string, []config.Node:
+		if h := buildRoute(ctx, ss, v, path, "/", "/"); h != nil {
+			s.table.Add("/", h)
+		}
+	case map[string]config.Node:
+		if looksLikeRouteObject(v) {
+			// `proxy: {targets: [...]}` (the original's bench and upload snippets): one route
+			// for every path, rather than a route keyed "targets".
+			ctx.Warnf(path, "read as a single route object for \"/\" (the original parses it as a route named %q)", firstKey(v))
+			if h := buildRoute(ctx, ss, v, path, "/", "/"); h != nil {
+				s.table.Add("/", h)
+			}
+			break
+		}
+		for _, prefix := range config.SortedKeys(v) {
+			p := config.Join(path, prefix)
+			norm := prefix
+			if !strings.HasPrefix(prefix, "/") {
+				ctx.Errorf(p, "a proxy prefix must start with \"/\"")
+				continue
+			}
+			if h := buildRoute(ctx, ss, v[prefix], p, norm, norm); h != nil {
+				s.table.Add(norm, h)
+			}
+		}
+	default:
+		ctx.Errorf(path, "must be a URL, or an object mapping path prefixes to targets, got %s", config.Describe(node))
+		return nil, nil
+	}
+	return s, nil
+}
+
+func looksLikeRouteObject(m map[string]config.Node) bool {
+	for k := range m {
+		if strings.HasPrefix(k, "/") {
+			return false
+		}
+	}
+	for k := range m {
+		for _, rk := range routeObjectKeys {
+			if k == rk {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func firstKey(m map[string]config.Node) string {
+	keys := config.SortedKeys(m)
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
+}
+
+// buildHandler builds the handler of a routes[] entry's proxy target.
+func buildHandler(ctx *core.SiteContext, key string, node any, path string, opts core.HandlerOptions) (http.Handler, error) {
+	ss := settingsFor(ctx)
+	h := buildRoute(ctx, ss, node, path, opts.MatchPrefix, opts.Name)
+	if h == nil {
+		return nil, nil
+	}
+	return h, nil
+}
+
+// buildRoute decodes, validates and builds one route; stripPrefix removes matchPrefix.
+func buildRoute(ctx *core.SiteContext, ss *siteSettings, node config.Node, path, matchPrefix, name string) http.Handler {
+	rc := decodeTarget(node, path, ctx.Diag)
+	if rc == nil {
+		return nil
+	}
+	before := len(ctx.Diag.Errors())
+	rc.validate(path, ctx.Global.ListenPorts, ctx.Diag)
+	if len(ctx.Diag.Errors()) > before {
+		return nil
+	}
+	rt, err := newRoute(ctx, ss, rc, matchPrefix, name)
+	if err != nil {
+		ctx.Errorf(path, "%v", err)
+		return nil
+	}
+	var h http.Handler = rt
+	if rc.Cache != nil {
+		if mw, ok := ctx.RouteStage("cache", rc.Cache, config.Join(path, "cache")); ok {
+			h = mw.Wrap(h)
+		}
+	}
+	if rc.RateLimit != nil {
+		if mw, ok := ctx.RouteStage("rateLimit", rc.RateLimit, config.Join(path, "rateLimit")); ok {
+			h = mw.Wrap(h)
+		}
+	}
+	return h
+}
