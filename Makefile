@@ -22,7 +22,7 @@ build-full:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/conduit-full ./cmd/conduit-full
 
 run: build
-	cd examples && ../$(BIN)/conduit -c quickstart.yaml
+	cd examples && ../$(BIN)/conduit -c quickstart.yaml --bind 127.0.0.1
 
 # test-deps installs the Debian packages and pinned Go tools the tests use. It is idempotent
 # and quiet when everything is present.

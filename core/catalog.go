@@ -1,6 +1,8 @@
 package core
 
 import (
+	"strings"
+
 	"github.com/conduitproxy/conduit/core/config"
 )
 
@@ -44,12 +46,15 @@ var Catalog = map[string]CatalogEntry{
 
 // WarnNotCompiled records the warning for a key whose module is not in this binary: the
 // section is ignored and the request path runs without it (fail-open, as the original).
+//
+// key is a catalog key: a site key ("jwtAuth"), "global.<key>", "route.<key>" or "tls.acme".
 func WarnNotCompiled(d *config.Diagnostics, path, key string) {
+	name := strings.TrimPrefix(key, "route.")
 	if e, ok := Catalog[key]; ok {
-		d.Warnf(path, "%s is configured but feature %q is not compiled into this binary (bundle %q has it; see `conduit features`); ignored", key, e.Feature, e.Bundle)
+		d.Warnf(path, "%s is configured but feature %q is not compiled into this binary (bundle %q has it; see `conduit features`); ignored", name, e.Feature, e.Bundle)
 		return
 	}
-	d.Warnf(path, "%s is configured but no module in this binary handles it; ignored", key)
+	d.Warnf(path, "%s is configured but no module in this binary handles it; ignored", name)
 }
 
 // NotCompiledMessage is WarnNotCompiled's text, for callers that report outside Diagnostics.

@@ -197,7 +197,7 @@ func (c *SiteContext) NotFound() http.Handler { return c.notFound }
 func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Middleware, bool) {
 	m, ok := ModuleForRouteKey(key)
 	if !ok || m.Route == nil {
-		WarnNotCompiled(c.Diag, path, key)
+		WarnNotCompiled(c.Diag, path, "route."+key)
 		return nil, false
 	}
 	mw, err := m.Route(c, key, node, path)
@@ -234,9 +234,6 @@ type GlobalContext struct {
 	Diag *config.Diagnostics
 	// Shared survives reloads.
 	Shared Shared
-	// ListenPorts are the ports every site of the generation listens on (for loop
-	// detection); the server fills it in before sites are built.
-	ListenPorts []int
 
 	raw map[string]config.Node
 }

@@ -146,11 +146,8 @@ func runValidate(env *Env, args []string) int {
 		for _, e := range errs {
 			fmt.Fprintln(env.Stdout, e.String())
 		}
-		noun := "errors"
-		if len(errs) == 1 {
-			noun = "error"
-		}
-		fmt.Fprintf(env.Stdout, "%d %s found.\n", len(errs), noun)
+		// The original's exact wording, which scripts may match on.
+		fmt.Fprintf(env.Stdout, "%d errors found.\n", len(errs))
 		return 1
 	}
 	g.Stop(context.Background())

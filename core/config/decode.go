@@ -84,9 +84,12 @@ func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 			d.Errorf(path, "must be a non-negative integer, got %s", describe(node))
 			return
 		}
-		hi := uintMax(v.Type())
-		if f < 0 || f > hi {
-			d.Errorf(path, "must be between 0 and %.0f, got %s", hi, describe(node))
+		if f < 0 {
+			d.Errorf(path, "must be a non-negative integer, got %s", describe(node))
+			return
+		}
+		if f > uintMax(v.Type()) {
+			d.Errorf(path, "must be at most %d, got %s", uint64(1)<<v.Type().Bits()-1, describe(node))
 			return
 		}
 		v.SetUint(uint64(f))
@@ -279,7 +282,12 @@ func intRange(t reflect.Type) (float64, float64) {
 	return -math.Pow(2, float64(bits-1)), math.Pow(2, float64(bits-1)) - 1
 }
 
+// uintMax is the largest float64 that fits the unsigned type (2^64-1 rounds up to 2^64 as a
+// float, so the comparison is ">" against the power of two minus a half for 64 bits).
 func uintMax(t reflect.Type) float64 {
+	if t.Bits() == 64 {
+		return math.Nextafter(math.Pow(2, 64), 0)
+	}
 	return math.Pow(2, float64(t.Bits())) - 1
 }
 

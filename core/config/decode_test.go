@@ -37,7 +37,7 @@ func TestDecodePathsInErrors(t *testing.T) {
 		"error at sites[0].proxy./api.targets[1]: must be a string",
 		"error at sites[0].proxy./api.retry.attempts: is required",
 		"error at sites[0].proxy./api.retry.conditions: must be an array",
-		"error at sites[0].proxy./api.weight: must be between 0 and 255",
+		"error at sites[0].proxy./api.weight: must be at most 255",
 		"error at sites[0].proxy./api.ratio: must be a number",
 	}
 	joined := strings.Join(got, "\n")

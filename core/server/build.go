@@ -108,7 +108,6 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 		globalCtx.Logger = opts.Logger
 	}
 
-	globalCtx.ListenPorts = listenPorts(doc)
 	g.buildGlobal(globalCtx, d)
 	seen := map[string]int{}
 	for i, raw := range doc.Sites {
@@ -301,22 +300,3 @@ func (g *Generation) Drained() <-chan struct{} { return g.drained }
 func (g *Generation) Inflight() int64 { return g.inflight.Load() }
 
 var _ http.Handler = (*Site)(nil)
-
-// listenPorts pre-scans the sites for the ports they will listen on, so modules can detect
-// targets that point back at Conduit itself.
-func listenPorts(doc *config.Document) []int {
-	var out []int
-	for _, s := range doc.Sites {
-		port := 80
-		if _, tls := s["tls"]; tls {
-			port = 443
-		}
-		if p, ok := config.Number(s["port"]); ok {
-			port = int(p)
-		}
-		if !slices.Contains(out, port) {
-			out = append(out, port)
-		}
-	}
-	return out
-}

@@ -209,12 +209,14 @@ func checkUpstreamURL(raw, path string, ports []int, d *config.Diagnostics) *url
 		d.Warnf(path, "the query and fragment of an upstream URL are ignored")
 	}
 	if isSelf(u, ports) {
-		d.Warnf(path, "points at this Conduit's own port %s: requests to it would loop and get 421", u.Port())
+		d.Warnf(path, "points back at this site's own port %s: requests to it would loop and get 421", u.Port())
 	}
 	return u
 }
 
-// isSelf reports whether u addresses a local interface on one of Conduit's own ports.
+// isSelf reports whether u addresses a local interface on one of the given ports (the
+// site's own port: a direct proxy loop). Longer loops through other sites or proxies are
+// caught at run time by counting Via hops.
 func isSelf(u *url.URL, ports []int) bool {
 	port := u.Port()
 	if port == "" {

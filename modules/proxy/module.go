@@ -160,7 +160,7 @@ func buildRoute(ctx *core.SiteContext, ss *siteSettings, node config.Node, path,
 		return nil
 	}
 	before := len(ctx.Diag.Errors())
-	rc.validate(path, ctx.Global.ListenPorts, ctx.Diag)
+	rc.validate(path, []int{ctx.Site.Port}, ctx.Diag)
 	if len(ctx.Diag.Errors()) > before {
 		return nil
 	}

@@ -82,7 +82,7 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 			ts.h2c = true
 		}
 		tr := ctx.Shared.Get(ts.key(), func() any { return newTransport(ts) }).(*http.Transport)
-		ups = append(ups, &upstream{url: u, weight: max(t.Weight, 1), self: isSelf(u, ctx.Global.ListenPorts), transport: tr, label: t.URL})
+		ups = append(ups, &upstream{url: u, weight: max(t.Weight, 1), self: isSelf(u, []int{ctx.Site.Port}), transport: tr, label: t.URL})
 	}
 	rt.bal = newBalancer(rc.Strategy, ups)
 	return rt, nil
