@@ -11,7 +11,7 @@ BIN       ?= bin
 GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build build-full run test test-deps test-go fuzz-smoke vet fmt-check bench clean
+.PHONY: all build build-full build-minimal xbuild sizes release-snapshot run test test-deps test-go fuzz-smoke vet fmt-check bench clean
 
 all: build
 
@@ -20,6 +20,22 @@ build:
 
 build-full:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/conduit-full ./cmd/conduit-full
+
+build-minimal:
+	$(GO) run ./cmd/xbuild --bundle minimal -o $(BIN)/conduit-minimal
+
+xbuild:
+	$(GO) build -o $(BIN)/xbuild ./cmd/xbuild
+
+# sizes builds minimal, standard and full and checks their size budgets.
+sizes:
+	CONDUIT_SIZE_BUDGETS=all $(GO) test -run SizeBudgetAll -v ./xbuild
+
+# release-snapshot builds every release archive locally (goreleaser v2.16.0, installed into
+# $$HOME/.cache/conduit-tools/bin by .ci/tools.sh).
+release-snapshot:
+	./.ci/tools.sh goreleaser
+	$$HOME/.cache/conduit-tools/bin/goreleaser release --snapshot --clean --skip=publish
 
 run: build
 	cd examples && ../$(BIN)/conduit -c quickstart.yaml --bind 127.0.0.1

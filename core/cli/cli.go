@@ -236,6 +236,9 @@ func runServe(env *Env, args []string) int {
 		return 1
 	}
 	logger.Info("conduit started", "config", path, "sites", len(g.Sites), "ports", g.Ports())
+	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
+		startPprof(addr, logger)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

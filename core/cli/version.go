@@ -48,7 +48,7 @@ func moduleVersion(m *core.Module) string {
 			best, version = dep.Path, dep.Version
 			if dep.Replace != nil {
 				version = dep.Replace.Version
-				if version == "" {
+				if version == "" || version == "(devel)" {
 					version = "=> " + dep.Replace.Path
 				}
 			}
