@@ -5,8 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
 // Site is the core's typed view of one configured site: what the listeners and the dispatcher
@@ -133,6 +135,16 @@ type SiteContext struct {
 	raw      map[string]config.Node
 	notFound http.Handler
 	memo     map[string]any
+	hooks    *SiteHooks
+}
+
+// Hooks returns the site's observer hooks. Handlers keep the pointer and call it per request;
+// the core fills it in once every module of the generation is provisioned.
+func (c *SiteContext) Hooks() *SiteHooks {
+	if c.hooks == nil {
+		c.hooks = &SiteHooks{}
+	}
+	return c.hooks
 }
 
 // Memo returns the value stored under key for this site of this generation, building it on
@@ -153,7 +165,7 @@ func (c *SiteContext) Memo(key string, build func() any) any {
 // NewSiteContext is used by the server to build a site and by tests of modules.
 func NewSiteContext(ctx context.Context, site *Site, raw map[string]config.Node, g *GlobalContext, notFound http.Handler) *SiteContext {
 	if g == nil {
-		g = NewGlobalContext(ctx, nil, &config.Diagnostics{}, nil)
+		g = NewGlobalContext(ctx, nil, &config.Diagnostics{}, nil, nil)
 	}
 	return &SiteContext{
 		Context: ctx, Site: site, Logger: g.Logger.With("site", site.Label),
@@ -234,16 +246,29 @@ type GlobalContext struct {
 	Diag *config.Diagnostics
 	// Shared survives reloads.
 	Shared Shared
+	// Metrics is the process-wide metrics registry (it survives reloads).
+	Metrics *telemetry.Registry
 
-	raw map[string]config.Node
+	raw       map[string]config.Node
+	observers []AttemptObserver
 }
 
-// NewGlobalContext builds a global context. A nil shared store gives a fresh one.
-func NewGlobalContext(ctx context.Context, raw map[string]config.Node, d *config.Diagnostics, shared Shared) *GlobalContext {
+// AddAttemptObserver registers an observer of every upstream attempt on every site of the
+// generation (tracing uses it).
+func (c *GlobalContext) AddAttemptObserver(o AttemptObserver) { c.observers = append(c.observers, o) }
+
+// AttemptObservers returns the generation-wide attempt observers.
+func (c *GlobalContext) AttemptObservers() []AttemptObserver { return c.observers }
+
+// NewGlobalContext builds a global context. A nil shared store or registry gives a fresh one.
+func NewGlobalContext(ctx context.Context, raw map[string]config.Node, d *config.Diagnostics, shared Shared, metrics *telemetry.Registry) *GlobalContext {
 	if shared == nil {
 		shared = NewSharedStore()
 	}
-	return &GlobalContext{Context: ctx, Logger: slog.Default(), Diag: d, Shared: shared, raw: raw}
+	if metrics == nil {
+		metrics = telemetry.NewRegistry()
+	}
+	return &GlobalContext{Context: ctx, Logger: slog.Default(), Diag: d, Shared: shared, Metrics: metrics, raw: raw}
 }
 
 // Section returns the raw node of a global key.
@@ -272,4 +297,51 @@ type HostPolicy interface {
 // RouteCounter is a router that reports how many routes it holds, for `conduit validate`.
 type RouteCounter interface {
 	RouteCount() int
+}
+
+// UpstreamAttempt describes one try of an upstream request, for metrics and traces.
+type UpstreamAttempt struct {
+	// Route names the route ("/api", "routes[0]").
+	Route string
+	// Upstream is the target URL as configured.
+	Upstream string
+	// Status is the upstream's status code, 0 when no response arrived.
+	Status int
+	// Err is the transport error, nil when a response arrived.
+	Err error
+	// Start is when the attempt began.
+	Start time.Time
+	// Duration is the time to the response header (or the error).
+	Duration time.Duration
+	// Retry is true for every attempt after the first.
+	Retry bool
+}
+
+// AttemptObserver is told about every upstream attempt. Site instances that implement it
+// are registered with their site's hooks; global instances register through
+// GlobalContext.AddAttemptObserver.
+type AttemptObserver interface {
+	ObserveAttempt(r *http.Request, a *UpstreamAttempt)
+}
+
+// SiteHooks fans events out to the observers of one site. The zero value has none, and
+// calling it then costs one length check.
+type SiteHooks struct {
+	attempt []AttemptObserver
+}
+
+// AddAttemptObserver registers o (the core does this after provisioning).
+func (h *SiteHooks) AddAttemptObserver(o AttemptObserver) { h.attempt = append(h.attempt, o) }
+
+// HasAttemptObservers reports whether anybody listens, so callers can skip building events.
+func (h *SiteHooks) HasAttemptObservers() bool { return h != nil && len(h.attempt) > 0 }
+
+// Attempt reports one upstream attempt.
+func (h *SiteHooks) Attempt(r *http.Request, a *UpstreamAttempt) {
+	if h == nil {
+		return
+	}
+	for _, o := range h.attempt {
+		o.ObserveAttempt(r, a)
+	}
 }

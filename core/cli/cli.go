@@ -217,7 +217,7 @@ func runServe(env *Env, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	srv := server.New(server.Options{BindHost: *bind, Logger: logger})
-	g, d, err := server.LoadAndBuild(ctx, path, server.BuildOptions{Logger: logger, Shared: srv.Shared()})
+	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
 	if err != nil {
 		logger.Error("config", "err", err)
 		return 1
@@ -264,7 +264,7 @@ func runServe(env *Env, args []string) int {
 // reload rebuilds the generation from the file and swaps it in; a bad config keeps the
 // running one.
 func reload(ctx context.Context, srv *server.Server, path string, logger *slog.Logger) {
-	g, d, err := server.LoadAndBuild(ctx, path, server.BuildOptions{Logger: logger, Shared: srv.Shared()})
+	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
 	if err != nil {
 		logger.Error("reload failed; keeping the running config", "err", err)
 		return

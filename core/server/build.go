@@ -16,6 +16,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
 // coreSiteKeys are the site keys the core itself owns.
@@ -95,6 +96,8 @@ type BuildOptions struct {
 	Logger *slog.Logger
 	// Shared is the cross-generation store; nil makes a fresh one.
 	Shared core.Shared
+	// Metrics is the process-wide metrics registry; nil makes a fresh one.
+	Metrics *telemetry.Registry
 }
 
 // Build provisions every module of every site of doc and validates the result. It opens no
@@ -103,15 +106,17 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 	d := &config.Diagnostics{}
 	gctx, cancel := context.WithCancel(ctx)
 	g := &Generation{Doc: doc, ctx: gctx, cancel: cancel, ports: map[int]*portTable{}, drained: make(chan struct{})}
-	globalCtx := core.NewGlobalContext(gctx, doc.Global, d, opts.Shared)
+	globalCtx := core.NewGlobalContext(gctx, doc.Global, d, opts.Shared, opts.Metrics)
 	if opts.Logger != nil {
 		globalCtx.Logger = opts.Logger
 	}
 
 	g.buildGlobal(globalCtx, d)
 	seen := map[string]int{}
+	var hooks []*core.SiteHooks
 	for i, raw := range doc.Sites {
-		s := buildSite(globalCtx, doc, i, raw, d)
+		s, h := buildSite(globalCtx, doc, i, raw, d)
+		hooks = append(hooks, h)
 		if s == nil {
 			continue
 		}
@@ -132,6 +137,11 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 			g.ports[s.Info.Port] = pt
 		}
 		pt.sites = append(pt.sites, s)
+	}
+	for _, h := range hooks {
+		for _, o := range globalCtx.AttemptObservers() {
+			h.AddAttemptObserver(o)
+		}
 	}
 	if len(doc.Sites) == 0 {
 		d.Warnf("", "no sites configured")

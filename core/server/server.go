@@ -18,6 +18,7 @@ import (
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/h1guard"
+	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
 // Defaults for every listener. They bound slow clients (slowloris) and header sizes; the
@@ -48,6 +49,7 @@ type Server struct {
 	log     *slog.Logger
 	current atomic.Pointer[Generation]
 	shared  *core.SharedStore
+	metrics *telemetry.Registry
 
 	mu        sync.Mutex
 	listeners map[int]*listener
@@ -67,11 +69,19 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{opts: opts, log: log, shared: core.NewSharedStore(), listeners: map[int]*listener{}, serveErr: make(chan error, 16)}
+	return &Server{opts: opts, log: log, shared: core.NewSharedStore(), metrics: telemetry.NewRegistry(), listeners: map[int]*listener{}, serveErr: make(chan error, 16)}
 }
 
 // Shared returns the store that lives across generations; pass it to Build.
 func (s *Server) Shared() core.Shared { return s.shared }
+
+// Metrics returns the process-wide metrics registry; pass it to Build.
+func (s *Server) Metrics() *telemetry.Registry { return s.metrics }
+
+// BuildOptions returns build options wired to this server's shared store and metrics.
+func (s *Server) BuildOptions() BuildOptions {
+	return BuildOptions{Logger: s.log, Shared: s.shared, Metrics: s.metrics}
+}
 
 // Current returns the generation serving new requests.
 func (s *Server) Current() *Generation { return s.current.Load() }

@@ -90,7 +90,7 @@ type Site struct {
 	routes     int
 }
 
-func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) *Site {
+func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *core.SiteHooks) {
 	path := doc.SitePath(i)
 	var sc siteCore
 	coreRaw := map[string]config.Node{}
@@ -210,6 +210,9 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 				}
 			}
 		}
+		if ao, ok := inst.(core.AttemptObserver); ok {
+			ctx.Hooks().AddAttemptObserver(ao)
+		}
 		if hp, ok := inst.(core.HostPolicy); ok {
 			s.hostPolicy = hp
 		}
@@ -243,7 +246,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		h = st.mw.Wrap(h)
 	}
 	s.chain = h
-	return s
+	return s, ctx.Hooks()
 }
 
 // normalizeSiteHost lower-cases a configured host and maps "*" to the catch-all "".

@@ -27,7 +27,7 @@ type route struct {
 	stripPrefix string // "" when stripPrefix is off
 	rewrite     []*RewriteRule
 	websocket   bool
-	viaValue    string
+	hooks       *core.SiteHooks
 }
 
 func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPrefix, name string) (*route, error) {
@@ -67,7 +67,7 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		}
 		ts.serverName = u.ServerName
 	}
-	rt := &route{name: name, site: ss, rewrite: rc.Rewrite, websocket: rc.Websocket, viaValue: "conduit"}
+	rt := &route{name: name, site: ss, rewrite: rc.Rewrite, websocket: rc.Websocket, hooks: ctx.Hooks()}
 	if rc.StripPrefix && matchPrefix != "/" {
 		rt.stripPrefix = matchPrefix
 	}
@@ -170,6 +170,13 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := up.transport.RoundTrip(outreq)
 	if st != nil {
 		st.Upstream = up.label
+	}
+	if rt.hooks.HasAttemptObservers() {
+		a := core.UpstreamAttempt{Route: rt.name, Upstream: up.label, Err: err, Start: start, Duration: time.Since(start)}
+		if resp != nil {
+			a.Status = resp.StatusCode
+		}
+		rt.hooks.Attempt(r, &a)
 	}
 	if err != nil {
 		if st != nil {

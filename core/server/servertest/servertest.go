@@ -46,7 +46,7 @@ func TryStart(t testing.TB, src string) (*Server, error) {
 		return nil, err
 	}
 	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
-	g, d := server.Build(context.Background(), doc, server.BuildOptions{Shared: srv.Shared()})
+	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
 	if d.HasErrors() {
 		return nil, d.Err()
 	}
