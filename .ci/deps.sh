@@ -3,7 +3,7 @@
 # (built once into $HOME/.cache/conduit-tools). Safe to run repeatedly.
 set -euo pipefail
 
-PKGS=(curl)
+PKGS=(curl redis-server)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

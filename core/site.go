@@ -345,3 +345,22 @@ func (h *SiteHooks) Attempt(r *http.Request, a *UpstreamAttempt) {
 		o.ObserveAttempt(r, a)
 	}
 }
+
+// AdminEndpoint is an Admin API route a module contributes (the cache module adds
+// DELETE /cache/purge, the rate limiter GET /rate-limits). The Admin API checks the bearer
+// token before calling Handler.
+type AdminEndpoint struct {
+	// Method is the HTTP method ("GET", "POST", "DELETE").
+	Method string
+	// Path is the exact path ("/cache/purge").
+	Path string
+	// Handler answers; it writes JSON.
+	Handler http.Handler
+}
+
+// AdminProvider is a global or site instance that contributes Admin API endpoints. The
+// Admin API collects them from the current generation on every reload, so a build without
+// the module answers 501 for its documented endpoints.
+type AdminProvider interface {
+	AdminEndpoints() []AdminEndpoint
+}
