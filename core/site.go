@@ -45,11 +45,11 @@ func SiteLabel(host string, port int) string {
 }
 
 // Instance is whatever a module provisions. It may implement Starter and Stopper.
-type Instance any
+type Instance = any
 
 // SiteInstance is a module's part of one site. Besides Starter and Stopper it may implement
 // Middleware (placed at its module's Stage), Router, and EndpointProvider.
-type SiteInstance any
+type SiteInstance = any
 
 // Middleware wraps the rest of the pipeline. Wrap is called once per generation, never per
 // request.
@@ -251,6 +251,34 @@ type GlobalContext struct {
 
 	raw       map[string]config.Node
 	observers []AttemptObserver
+	memo      map[string]any
+	memoOrder []string
+}
+
+// Memo returns the generation-wide value stored under key, building it on first use. Use it
+// for a module's generation-wide state shared by its site instances, such as an aggregator
+// that serves one Admin API endpoint for every site. Values that implement Starter, Stopper
+// or AdminProvider are started, stopped and served like instances.
+func (c *GlobalContext) Memo(key string, build func() any) any {
+	if v, ok := c.memo[key]; ok {
+		return v
+	}
+	if c.memo == nil {
+		c.memo = map[string]any{}
+	}
+	v := build()
+	c.memo[key] = v
+	c.memoOrder = append(c.memoOrder, key)
+	return v
+}
+
+// MemoValues returns the memoised values in creation order (the core collects them).
+func (c *GlobalContext) MemoValues() []any {
+	out := make([]any, 0, len(c.memoOrder))
+	for _, k := range c.memoOrder {
+		out = append(out, c.memo[k])
+	}
+	return out
 }
 
 // AddAttemptObserver registers an observer of every upstream attempt on every site of the
@@ -358,9 +386,19 @@ type AdminEndpoint struct {
 	Handler http.Handler
 }
 
-// AdminProvider is a global or site instance that contributes Admin API endpoints. The
-// Admin API collects them from the current generation on every reload, so a build without
-// the module answers 501 for its documented endpoints.
+// AdminProvider is a global instance, a GlobalContext.Memo value or a site instance that
+// contributes Admin API endpoints. The Admin API collects them from the current generation,
+// so a build without the module answers 501 for its documented endpoints. When several
+// providers offer the same method and path, the first wins (global instances, then memo
+// values, then sites in file order): an endpoint that reports on every site should live in
+// a GlobalContext.Memo aggregator, not in each site instance.
 type AdminProvider interface {
 	AdminEndpoints() []AdminEndpoint
+}
+
+// StatusProvider is an instance that adds fields to the Admin API's GET /status answer
+// (the proxy reports configured_upstreams, healthy_upstreams, retry_inflight). Numeric
+// fields of several providers with the same name are added up.
+type StatusProvider interface {
+	AdminStatus() map[string]any
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/admin"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
 )
@@ -239,20 +240,43 @@ func runServe(env *Env, args []string) int {
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	if adm := g.Global.Admin; adm != nil && adm.Bind != "" {
+		api, err := admin.Start(adm.Bind, admin.Options{Server: srv, Shutdown: stopServing, Logger: logger})
+		if err != nil {
+			logger.Error("admin API", "err", err)
+			_ = srv.Shutdown(context.Background())
+			return 1
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = api.Close(cctx)
+		}()
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			reload(ctx, srv, path, logger)
+			reload(serveCtx, srv, logger)
 		}
 	}()
-	if err := srv.Wait(ctx); err != nil {
+	if watchesConfig(g) {
+		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv, logger) }, logger)
+		if err != nil {
+			logger.Warn("config file watch not started", "err", err)
+		} else {
+			defer stopWatch()
+		}
+	}
+	if err := srv.Wait(serveCtx); err != nil {
 		logger.Error("serve", "err", err)
 		_ = srv.Shutdown(context.Background())
 		return 1
 	}
-	logger.Info("shutting down", "timeout", g.Global.ShutdownTimeout())
+	logger.Info("shutting down", "timeout", srv.Current().Global.ShutdownTimeout())
 	start := time.Now()
 	if err := srv.Shutdown(context.Background()); err != nil {
 		logger.Warn("shutdown incomplete", "err", err)
@@ -262,28 +286,22 @@ func runServe(env *Env, args []string) int {
 }
 
 // reload rebuilds the generation from the file and swaps it in; a bad config keeps the
-// running one.
-func reload(ctx context.Context, srv *server.Server, path string, logger *slog.Logger) {
-	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
+// running one and every error is logged.
+func reload(ctx context.Context, srv *server.Server, logger *slog.Logger) {
+	d, err := srv.Reload(ctx)
+	if d != nil {
+		for _, w := range d.Warnings() {
+			logger.Warn(w.Message, "path", w.Path)
+		}
+	}
 	if err != nil {
-		logger.Error("reload failed; keeping the running config", "err", err)
-		return
-	}
-	if d.HasErrors() {
-		logger.Error("reload failed; keeping the running config", "errors", d.Err().Error())
-		return
-	}
-	if err := srv.Swap(g); err != nil {
 		var cold *server.ColdFieldsError
 		if errors.As(err, &cold) {
 			logger.Error("reload refused; keeping the running config", "err", err)
-		} else {
-			logger.Error("reload failed; keeping the running config", "err", err)
+			return
 		}
-		g.Stop(context.Background())
-		return
+		logger.Error("reload failed; keeping the running config", "err", err)
 	}
-	logger.Info("config reloaded", "warnings", len(d.Warnings()))
 }
 
 func newLogger(env *Env, level string) *slog.Logger {

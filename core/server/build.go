@@ -68,6 +68,8 @@ type Generation struct {
 	Warnings []config.Diagnostic
 	// Routes counts routes over all sites (routes[] entries and proxy prefixes).
 	Routes int
+	// ConfigPath is the file the generation was loaded from ("" when built from memory).
+	ConfigPath string
 
 	ports     map[int]*portTable
 	instances []core.Instance
@@ -143,6 +145,10 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 			h.AddAttemptObserver(o)
 		}
 	}
+	// Generation-wide memo values (aggregators) are instances too; they go first so that
+	// their admin endpoints win over per-site ones.
+	g.instances = append(globalCtx.MemoValues(), g.instances...)
+	g.ConfigPath = doc.Path
 	if len(doc.Sites) == 0 {
 		d.Warnf("", "no sites configured")
 	}
@@ -310,3 +316,6 @@ func (g *Generation) Drained() <-chan struct{} { return g.drained }
 func (g *Generation) Inflight() int64 { return g.inflight.Load() }
 
 var _ http.Handler = (*Site)(nil)
+
+// Instances returns every provisioned instance (global, memo and site) in start order.
+func (g *Generation) Instances() []core.Instance { return g.instances }

@@ -123,7 +123,11 @@ func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.acquire()
-	defer g.release()
+	d.srv.inflight.Add(1)
+	defer func() {
+		d.srv.inflight.Add(-1)
+		g.release()
+	}()
 	host, ok := hostOnly(r.Host)
 	if !ok {
 		badRequest(w, r, "invalid Host header")

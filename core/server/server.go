@@ -52,6 +52,8 @@ type Server struct {
 	metrics *telemetry.Registry
 
 	mu        sync.Mutex
+	reloadMu  sync.Mutex
+	inflight  atomic.Int64
 	listeners map[int]*listener
 	serveErr  chan error
 	closed    bool

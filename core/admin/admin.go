@@ -1,0 +1,183 @@
+// Package admin is the Admin API: a small JSON API on its own loopback listener
+// (global.admin.bind) for reloads, status, shutdown, certificate rotation and the endpoints
+// modules contribute (upstreams, cache purge, rate limits, the IP deny list).
+//
+// Every endpoint requires `Authorization: Bearer <global.admin.token>` when a token is
+// configured; the token is read from the current generation on every request, so a reload
+// rotates it, and compared in constant time. Failures get 401 with an empty body.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/server"
+)
+
+// Options configure the Admin API.
+type Options struct {
+	// Server is the running server.
+	Server *server.Server
+	// Shutdown starts a graceful shutdown of the process.
+	Shutdown func()
+	// Logger receives the API's logs.
+	Logger *slog.Logger
+}
+
+// API is a running Admin API.
+type API struct {
+	opts Options
+	ln   net.Listener
+	srv  *http.Server
+	core map[string]http.Handler
+}
+
+// moduleEndpoints are documented endpoints that come from modules; without the module they
+// answer 501 naming the feature.
+var moduleEndpoints = map[string]string{
+	"GET /upstreams": "proxy", "POST /upstreams/add": "proxy", "POST /upstreams/remove": "proxy",
+	"POST /upstreams/weight": "proxy", "DELETE /cache/purge": "cache", "GET /rate-limits": "ratelimit",
+	"POST /ip-deny": "ipfilter", "DELETE /ip-deny": "ipfilter",
+}
+
+// Start listens on bind and serves the API until Close.
+func Start(bind string, opts Options) (*API, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("admin API: listen on %s: %w", bind, err)
+	}
+	a := &API{opts: opts, ln: ln}
+	a.core = map[string]http.Handler{
+		"GET /status":        http.HandlerFunc(a.status),
+		"POST /reload":       http.HandlerFunc(a.reload),
+		"POST /shutdown":     http.HandlerFunc(a.shutdown),
+		"POST /certs/reload": http.HandlerFunc(a.certsReload),
+	}
+	a.srv = &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			opts.Logger.Error("admin API stopped", "err", err)
+		}
+	}()
+	opts.Logger.Info("admin API listening", "addr", ln.Addr().String())
+	return a, nil
+}
+
+// Addr returns the bound address.
+func (a *API) Addr() net.Addr { return a.ln.Addr() }
+
+// Close stops the API, letting requests in flight finish within ctx.
+func (a *API) Close(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+// ServeHTTP authenticates and dispatches.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := a.opts.Server.Current()
+	if g == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "error", "message": "starting"})
+		return
+	}
+	if !authorized(g, r) {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	key := r.Method + " " + r.URL.Path
+	if h, ok := a.core[key]; ok {
+		h.ServeHTTP(w, r)
+		return
+	}
+	if h := moduleHandler(g, r.Method, r.URL.Path); h != nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	if feature, ok := moduleEndpoints[key]; ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]any{"status": "error",
+			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, feature)})
+		return
+	}
+	if a.pathExists(g, r.URL.Path) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"status": "error", "message": "method not allowed"})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, map[string]any{"status": "error", "message": "no such endpoint"})
+}
+
+func (a *API) pathExists(g *server.Generation, path string) bool {
+	for k := range a.core {
+		if strings.HasSuffix(k, " "+path) {
+			return true
+		}
+	}
+	for k := range moduleEndpoints {
+		if strings.HasSuffix(k, " "+path) {
+			return true
+		}
+	}
+	return false
+}
+
+// moduleHandler finds a module endpoint in the generation (first provider wins).
+func moduleHandler(g *server.Generation, method, path string) http.Handler {
+	for _, inst := range g.Instances() {
+		p, ok := inst.(core.AdminProvider)
+		if !ok {
+			continue
+		}
+		for _, e := range p.AdminEndpoints() {
+			if e.Method == method && e.Path == path {
+				return e.Handler
+			}
+		}
+	}
+	return nil
+}
+
+// authorized checks the bearer token of the current generation in constant time.
+func authorized(g *server.Generation, r *http.Request) bool {
+	adm := g.Global.Admin
+	if adm == nil || adm.Token == nil {
+		return true
+	}
+	want := adm.Token.Reveal()
+	got := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(got, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		// Compare anyway so the time taken does not depend on the header's shape.
+		subtle.ConstantTimeCompare([]byte(want), []byte(want))
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(want)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"status":"error","message":"encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// WriteJSON writes v as a JSON response; module endpoints use it for consistent answers.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }

@@ -1,0 +1,166 @@
+package admin
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/server"
+)
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	g := a.opts.Server.Current()
+	out := map[string]any{
+		"status": "running", "inflight": a.opts.Server.Inflight(), "retry_inflight": 0,
+		"sites": len(g.Sites), "configured_upstreams": 0, "healthy_upstreams": 0,
+		"total_probed_upstreams": 0, "config_path": g.ConfigPath,
+	}
+	for _, inst := range g.Instances() {
+		sp, ok := inst.(core.StatusProvider)
+		if !ok {
+			continue
+		}
+		for k, v := range sp.AdminStatus() {
+			if n, ok := toFloat(v); ok {
+				if prev, ok := toFloat(out[k]); ok {
+					out[k] = prev + n
+					continue
+				}
+			}
+			out[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func toFloat(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
+
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	d, err := a.opts.Server.Reload(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": err.Error()})
+		return
+	}
+	out := map[string]any{"status": "ok", "message": "config reloaded"}
+	if d != nil {
+		var warns []string
+		for _, wd := range d.Warnings() {
+			warns = append(warns, wd.String())
+		}
+		if len(warns) > 0 {
+			out["warnings"] = warns
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) shutdown(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "shutting_down"})
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if a.opts.Shutdown != nil {
+		go a.opts.Shutdown()
+	}
+}
+
+// maxPEMBytes bounds a certificate upload.
+const maxPEMBytes = 1 << 20
+
+// certsReload validates a new certificate pair, writes it atomically over the first TLS
+// site's cert and key files (keeping their modes) and reloads, so new handshakes use it
+// while established connections continue.
+func (a *API) certsReload(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Cert string `json:"cert"`
+		Key  string `json:"key"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxPEMBytes))
+	if err := dec.Decode(&body); err != nil || body.Cert == "" || body.Key == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "body must be {\"cert\": PEM chain, \"key\": PEM}"})
+		return
+	}
+	if _, err := tls.X509KeyPair([]byte(body.Cert), []byte(body.Key)); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "certificate and key do not form a valid pair: " + err.Error()})
+		return
+	}
+	g := a.opts.Server.Current()
+	site := firstCertSite(g)
+	if site == nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "no site has tls.cert and tls.key"})
+		return
+	}
+	if err := writeAtomic(site.TLS.Cert, []byte(body.Cert)); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"status": "error", "message": err.Error()})
+		return
+	}
+	if err := writeAtomic(site.TLS.Key, []byte(body.Key)); err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"status": "error", "message": err.Error()})
+		return
+	}
+	note := "new handshakes use the new certificate; established connections continue"
+	if _, err := a.opts.Server.Reload(r.Context()); err != nil {
+		note = "files written, but the reload failed (the running config keeps the old certificate): " + err.Error()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "cert_path": site.TLS.Cert, "key_path": site.TLS.Key, "note": note})
+}
+
+func firstCertSite(g *server.Generation) *server.Site {
+	for _, s := range g.Sites {
+		if s.TLS != nil && s.TLS.Cert != "" && s.TLS.Key != "" {
+			return s
+		}
+	}
+	return nil
+}
+
+// writeAtomic replaces path with data through a temporary file in the same directory,
+// keeping the old file's mode (0600 for a new file).
+func writeAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".conduit-cert-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

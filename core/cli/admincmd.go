@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func init() {
+	RegisterCommand(Command{Name: "reload", Summary: "ask a running Conduit to reload its config (POST /reload)", Run: runReload})
+	RegisterCommand(Command{Name: "status", Summary: "show a running Conduit's status (--upstream for the upstream table)", Run: runStatus})
+	RegisterCommand(Command{Name: "shutdown", Summary: "ask a running Conduit to shut down gracefully", Run: runShutdown})
+}
+
+// AdminClient talks to a running Conduit's Admin API.
+type AdminClient struct {
+	// Base is "http://host:port".
+	Base string
+	// Token is sent as a bearer token when set.
+	Token string
+	// HTTP is the client used; nil means a client with a 10 s timeout.
+	HTTP *http.Client
+}
+
+// AdminFlags are the flags shared by commands that talk to the Admin API.
+type AdminFlags struct {
+	Addr string
+	JSON bool
+}
+
+// Register adds --admin and --json to fs.
+func (a *AdminFlags) Register(fs FlagAdder) {
+	fs.StringVar(&a.Addr, "admin", "", "Admin API address (default $CONDUIT_ADMIN or 127.0.0.1:2019)")
+	fs.BoolVar(&a.JSON, "json", false, "print the raw JSON answer")
+}
+
+// Client resolves the address (--admin, then CONDUIT_ADMIN, then 127.0.0.1:2019) and the
+// token (CONDUIT_ADMIN_TOKEN).
+func (a *AdminFlags) Client(env *Env) *AdminClient {
+	addr := a.Addr
+	if addr == "" {
+		addr, _ = env.LookupEnv("CONDUIT_ADMIN")
+	}
+	if addr == "" {
+		addr = "127.0.0.1:2019"
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	token, _ := env.LookupEnv("CONDUIT_ADMIN_TOKEN")
+	return &AdminClient{Base: strings.TrimRight(addr, "/"), Token: token}
+}
+
+// Do sends a request with an optional JSON body and decodes a JSON answer into out (if not
+// nil). It returns the raw body too. A non-2xx answer is an error carrying the message.
+func (c *AdminClient) Do(method, path string, body any, out any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.Base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 70 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin API unreachable at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return raw, fmt.Errorf("admin API: 401 unauthorized (set CONDUIT_ADMIN_TOKEN)")
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		if e.Message == "" {
+			e.Message = strings.TrimSpace(string(raw))
+		}
+		return raw, fmt.Errorf("admin API: %d: %s", resp.StatusCode, e.Message)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("admin API: bad JSON: %w", err)
+		}
+	}
+	return raw, nil
+}
+
+// AdminCommand parses the flags of an Admin API command (--admin, --json and the command's
+// own, added by extra) and returns them with the remaining arguments.
+func AdminCommand(env *Env, name string, args []string, extra func(FlagAdder)) (*AdminFlags, []string, bool) {
+	fs := newFlagSet(env, name)
+	var af AdminFlags
+	af.Register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if fs.Parse(args) != nil {
+		return nil, nil, false
+	}
+	return &af, fs.Args(), true
+}
+
+// FlagAdder is the part of flag.FlagSet that commands use to add their own flags.
+type FlagAdder interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+	IntVar(*int, string, int, string)
+}
+
+func printRaw(env *Env, raw []byte) {
+	var buf bytes.Buffer
+	if json.Indent(&buf, raw, "", "  ") == nil {
+		raw = buf.Bytes()
+	}
+	fmt.Fprintln(env.Stdout, strings.TrimSpace(string(raw)))
+}
+
+func runReload(env *Env, args []string) int {
+	af, _, ok := AdminCommand(env, "reload", args, nil)
+	if !ok {
+		return 1
+	}
+	var out struct {
+		Message  string   `json:"message"`
+		Warnings []string `json:"warnings"`
+	}
+	raw, err := af.Client(env).Do(http.MethodPost, "/reload", nil, &out)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	if af.JSON {
+		printRaw(env, raw)
+		return 0
+	}
+	fmt.Fprintln(env.Stdout, out.Message)
+	for _, w := range out.Warnings {
+		fmt.Fprintln(env.Stdout, w)
+	}
+	return 0
+}
+
+func runShutdown(env *Env, args []string) int {
+	af, _, ok := AdminCommand(env, "shutdown", args, nil)
+	if !ok {
+		return 1
+	}
+	raw, err := af.Client(env).Do(http.MethodPost, "/shutdown", nil, nil)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	if af.JSON {
+		printRaw(env, raw)
+	} else {
+		fmt.Fprintln(env.Stdout, "shutting down")
+	}
+	return 0
+}
+
+func runStatus(env *Env, args []string) int {
+	var upstream bool
+	af, _, ok := AdminCommand(env, "status", args, func(fs FlagAdder) {
+		fs.BoolVar(&upstream, "upstream", false, "show the upstream table (GET /upstreams)")
+	})
+	if !ok {
+		return 1
+	}
+	c := af.Client(env)
+	if upstream {
+		var out struct {
+			Upstreams []map[string]any `json:"upstreams"`
+		}
+		raw, err := c.Do(http.MethodGet, "/upstreams", nil, &out)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			return 1
+		}
+		if af.JSON {
+			printRaw(env, raw)
+			return 0
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "URL\tHEALTHY\tSTATE\tLATENCY\tEJECTED\t5XX")
+		for _, u := range out.Upstreams {
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%vms\t%v\t%v\n", u["url"], u["healthy"], u["state"], u["latency_ms"], u["ejected"], u["consecutive_5xx"])
+		}
+		_ = tw.Flush()
+		return 0
+	}
+	var out map[string]any
+	raw, err := c.Do(http.MethodGet, "/status", nil, &out)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	if af.JSON {
+		printRaw(env, raw)
+		return 0
+	}
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%v\n", k, out[k])
+	}
+	_ = tw.Flush()
+	return 0
+}
+
