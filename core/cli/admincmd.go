@@ -237,4 +237,3 @@ func runStatus(env *Env, args []string) int {
 	_ = tw.Flush()
 	return 0
 }
-
