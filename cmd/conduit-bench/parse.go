@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// loadResult is what one load-generator run reports.
+type loadResult struct {
+	requests int64   // completed requests in the measured window
+	errors   int64   // failed requests (socket errors, non-2xx, timeouts)
+	seconds  float64 // measured window
+	rps      float64
+	p50us    float64
+	p99us    float64
+	p999us   float64
+}
+
+// parseWrk reads wrk's output with the "CB name value" lines that templates/wrk-report.lua prints.
+func parseWrk(out string) (loadResult, error) {
+	vals := map[string]float64{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "CB" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			return loadResult{}, fmt.Errorf("wrk report line %q: %w", line, err)
+		}
+		vals[f[1]] = v
+	}
+	for _, k := range []string{"requests", "duration_us", "errors", "p50_us", "p99_us", "p999_us"} {
+		if _, ok := vals[k]; !ok {
+			return loadResult{}, fmt.Errorf("wrk output has no %q report line (was the Lua script loaded?)", k)
+		}
+	}
+	r := loadResult{
+		requests: int64(vals["requests"]),
+		errors:   int64(vals["errors"]),
+		seconds:  vals["duration_us"] / 1e6,
+		p50us:    vals["p50_us"],
+		p99us:    vals["p99_us"],
+		p999us:   vals["p999_us"],
+	}
+	if r.seconds > 0 {
+		r.rps = float64(r.requests) / r.seconds
+	}
+	return r, nil
+}
+
+var (
+	h2loadFinished = regexp.MustCompile(`(?m)^finished in ([0-9.]+)(ms|s), ([0-9.]+) req/s`)
+	h2loadRequests = regexp.MustCompile(`(?m)^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout`)
+	h2loadStatus   = regexp.MustCompile(`(?m)^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
+)
+
+// parseH2load reads h2load's summary. Latency percentiles come from its --log-file (see
+// parseH2loadLog), as h2load prints only min/max/mean.
+func parseH2load(out string) (loadResult, error) {
+	m := h2loadFinished.FindStringSubmatch(out)
+	if m == nil {
+		return loadResult{}, fmt.Errorf("h2load output has no \"finished in\" line")
+	}
+	secs, _ := strconv.ParseFloat(m[1], 64)
+	if m[2] == "ms" {
+		secs /= 1000
+	}
+	rps, _ := strconv.ParseFloat(m[3], 64)
+	rq := h2loadRequests.FindStringSubmatch(out)
+	if rq == nil {
+		return loadResult{}, fmt.Errorf("h2load output has no \"requests:\" line")
+	}
+	n := make([]int64, len(rq))
+	for i := 1; i < len(rq); i++ {
+		n[i], _ = strconv.ParseInt(rq[i], 10, 64)
+	}
+	r := loadResult{requests: n[4], seconds: secs, rps: rps}
+	if st := h2loadStatus.FindStringSubmatch(out); st != nil {
+		r.requests, _ = strconv.ParseInt(st[1], 10, 64) // only 2xx count as served
+	}
+	r.errors = max(n[1], n[3]) - r.requests
+	return r, nil
+}
+
+// parseH2loadLog reads h2load's --log-file (start µs, status, latency µs, tab-separated) and
+// returns latencies of 2xx responses in µs, sorted.
+func parseH2loadLog(rd io.Reader) ([]float64, error) {
+	var lat []float64
+	sc := bufio.NewScanner(rd)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) < 3 {
+			continue
+		}
+		if !strings.HasPrefix(f[1], "2") {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(f[2]), 64)
+		if err != nil {
+			return nil, fmt.Errorf("h2load log line %q: %w", sc.Text(), err)
+		}
+		lat = append(lat, v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read h2load log: %w", err)
+	}
+	sort.Float64s(lat)
+	return lat, nil
+}
+
+// percentile returns the p-th percentile (0–100) of sorted values, nearest-rank.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted))+0.999999) - 1
+	if rank < 0 {
+		rank = 0
+	}
+	if rank >= len(sorted) {
+		rank = len(sorted) - 1
+	}
+	return sorted[rank]
+}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+//go:embed templates
+var templatesFS embed.FS
+
+// tmplData is what the config templates see.
+type tmplData struct {
+	Dir      string // per-process temp dir (configs, logs, nginx temp paths)
+	Listen   string // 127.0.0.1:port the process must listen on
+	Port     int    // port of Listen
+	Upstream string // 127.0.0.1:port of the upstream
+	Body     string // upstream response body
+}
+
+// Target is one row of the benchmark: the load generator talks to it, and it forwards to
+// the upstream. "direct" has no proxy at all and gives the baseline.
+//
+// To benchmark another Conduit configuration (jwt, ratelimit, cache, ...), add a template
+// templates/conduit-NAME.yaml.tmpl and one entry conduitTarget("conduit-NAME", that file).
+type Target struct {
+	Name   string
+	Binary string // program that must be on PATH; "" when the harness provides it
+	Note   string // one line for docs/help
+	start  func(b *bench, d tmplData) (*proc, error)
+}
+
+// allTargets is the ordered row list; -peers selects from it.
+var allTargets = []Target{
+	{Name: "direct", Note: "no proxy: load generator straight to the upstream (baseline)"},
+	conduitTarget("conduit", "conduit.yaml.tmpl", "Conduit, plain proxy path"),
+	{Name: "nginx", Binary: "nginx", Note: "1 worker, upstream keepalive 64", start: startNginxProxy},
+	{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64", start: startCaddy},
+	{Name: "haproxy", Binary: "haproxy", Note: "nbthread 1, default connection reuse", start: startHAProxy},
+}
+
+// conduitTarget is a Conduit row running the config rendered from templates/tmplName.
+func conduitTarget(name, tmplName, note string) Target {
+	return Target{
+		Name: name,
+		Note: note,
+		start: func(b *bench, d tmplData) (*proc, error) {
+			if b.conduitErr != nil {
+				return nil, b.conduitErr
+			}
+			cfg, err := renderTemplate(tmplName, d, filepath.Join(d.Dir, "conduit.yaml"))
+			if err != nil {
+				return nil, err
+			}
+			return startProc(name, b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
+				b.conduitBin, "-c", cfg, "--bind", "127.0.0.1")
+		},
+	}
+}
+
+// findTarget returns the target called name.
+func findTarget(name string) (Target, bool) {
+	for _, t := range allTargets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Target{}, false
+}
+
+// targetNames lists every known target, for help and errors.
+func targetNames() string {
+	names := make([]string, len(allTargets))
+	for i, t := range allTargets {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ",")
+}
+
+// unavailable says why t cannot run on this machine, or "" if it can.
+func (t Target) unavailable() string {
+	if t.Binary == "" {
+		return ""
+	}
+	if _, err := exec.LookPath(t.Binary); err != nil {
+		return fmt.Sprintf("%s not installed (run with -install)", t.Binary)
+	}
+	return ""
+}
+
+// renderTemplate writes templates/name filled with d to path and returns path.
+func renderTemplate(name string, d tmplData, path string) (string, error) {
+	src, err := templatesFS.ReadFile("templates/" + name)
+	if err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return "", fmt.Errorf("parse template %s: %w", name, err)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, d); err != nil {
+		return "", fmt.Errorf("render template %s: %w", name, err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// startNginx renders an nginx template and runs nginx in the foreground (master + worker).
+func startNginx(name, tmplName string, cpu int, d tmplData) (*proc, error) {
+	if err := os.MkdirAll(filepath.Join(d.Dir, "tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("nginx temp dir: %w", err)
+	}
+	conf, err := renderTemplate(tmplName, d, filepath.Join(d.Dir, "nginx.conf"))
+	if err != nil {
+		return nil, err
+	}
+	// -e overrides the error log nginx opens before reading its config (else /var/log/nginx).
+	return startProc(name, cpu, filepath.Join(d.Dir, "stderr.log"), nil,
+		"nginx", "-c", conf, "-e", filepath.Join(d.Dir, "error.log"))
+}
+
+// startNginxProxy starts nginx as the proxy under test.
+func startNginxProxy(b *bench, d tmplData) (*proc, error) {
+	return startNginx("nginx", "nginx-proxy.conf.tmpl", b.cfg.cpuProxy, d)
+}
+
+// startCaddy starts Caddy from a Caddyfile; the XDG/HOME variables keep it inside d.Dir.
+func startCaddy(b *bench, d tmplData) (*proc, error) {
+	conf, err := renderTemplate("Caddyfile.tmpl", d, filepath.Join(d.Dir, "Caddyfile"))
+	if err != nil {
+		return nil, err
+	}
+	env := []string{"HOME=" + d.Dir, "XDG_DATA_HOME=" + d.Dir + "/data", "XDG_CONFIG_HOME=" + d.Dir + "/cfg"}
+	return startProc("caddy", b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), env,
+		"caddy", "run", "--config", conf, "--adapter", "caddyfile")
+}
+
+// startHAProxy starts HAProxy in the foreground (-db), one process.
+func startHAProxy(b *bench, d tmplData) (*proc, error) {
+	conf, err := renderTemplate("haproxy.cfg.tmpl", d, filepath.Join(d.Dir, "haproxy.cfg"))
+	if err != nil {
+		return nil, err
+	}
+	return startProc("haproxy", b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
+		"haproxy", "-db", "-f", conf)
+}
+
+// checkOneRequest sends one GET through addr and verifies it returns the upstream's body.
+func checkOneRequest(addr, body string) error {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + addr + "/")
+	if err != nil {
+		return fmt.Errorf("first request: %w", err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return fmt.Errorf("first request: read body: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK || string(got) != body {
+		return fmt.Errorf("first request answered %q with %d body bytes, want 200 with the %d-byte upstream body",
+			resp.Status, len(got), len(body))
+	}
+	return nil
+}
+
+// logHints returns the first warning/error lines of a process log (or its tail), for reasons.
+func logHints(p *proc) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return ""
+	}
+	var hits []string
+	for _, line := range strings.Split(string(b), "\n") {
+		l := strings.ToLower(line)
+		if strings.Contains(l, "warn") || strings.Contains(l, "error") || strings.Contains(l, "emerg") {
+			hits = append(hits, strings.TrimSpace(line))
+		}
+		if len(hits) == 2 {
+			break
+		}
+	}
+	if len(hits) == 0 {
+		return p.logTail(2)
+	}
+	return strings.Join(hits, " | ")
+}
+
+// upstreamBody is the fixed response body: bodyBytes ASCII letters, no quoting needed in
+// any config language.
+func upstreamBody(bodyBytes int) string {
+	return strings.Repeat("x", max(bodyBytes, 0))
+}
+
+// tmplDataFor prepares a fresh temp dir and port for one process.
+func (b *bench) tmplDataFor(name string) (tmplData, error) {
+	dir, err := os.MkdirTemp(b.workDir, name+"-")
+	if err != nil {
+		return tmplData{}, fmt.Errorf("temp dir for %s: %w", name, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return tmplData{}, err
+	}
+	return tmplData{
+		Dir:      dir,
+		Listen:   "127.0.0.1:" + strconv.Itoa(port),
+		Port:     port,
+		Upstream: b.upstreamAddr,
+		Body:     b.body,
+	}, nil
+}
