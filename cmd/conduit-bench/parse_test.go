@@ -17,7 +17,7 @@ func readTestdata(t *testing.T, name string) string {
 }
 
 func TestParseWrk(t *testing.T) {
-	r, err := parseWrk(readTestdata(t, "wrk-h1.out"))
+	r, err := parseWrk(readTestdata(t, "wrk-h1.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestParseWrk(t *testing.T) {
 }
 
 func TestParseWrkWithoutScriptLines(t *testing.T) {
-	out := readTestdata(t, "wrk-h1.out")
+	out := readTestdata(t, "wrk-h1.txt")
 	out = out[:strings.Index(out, "CB ")]
 	if _, err := parseWrk(out); err == nil {
 		t.Error("want an error when the Lua report lines are missing")
@@ -38,7 +38,7 @@ func TestParseWrkWithoutScriptLines(t *testing.T) {
 }
 
 func TestParseH2load(t *testing.T) {
-	r, err := parseH2load(readTestdata(t, "h2load-rate.out"))
+	r, err := parseH2load(readTestdata(t, "h2load-rate.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
