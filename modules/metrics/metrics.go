@@ -1,0 +1,140 @@
+// Package metrics records the request and upstream metrics of the sites that configure
+// `metrics`, and serves the whole telemetry registry (every module's metrics, plus the Go
+// runtime and process collectors) in the Prometheus text format at the site's metrics path
+// (/__metrics__ by default), optionally behind a bearer token.
+//
+// Recording sits at core.StageObserve and costs a few atomic operations per request: the
+// metric children are looked up once per (method, status) pair in fixed tables shared by
+// every site and generation, so no label string is built on the request path.
+package metrics
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+func init() {
+	core.Register(core.Module{
+		ID:          "http.observe.metrics",
+		Feature:     "metrics",
+		Description: "Prometheus metrics endpoint and request/upstream metrics",
+		Stage:       core.StageObserve,
+		SiteKeys:    []string{"metrics"},
+		Site:        provision,
+	})
+}
+
+// DefaultPath is the metrics endpoint's path unless metrics.path overrides it.
+const DefaultPath = "/__metrics__"
+
+// Config is the site's `metrics` key: an object {path, token}, or true for the defaults
+// (false turns metrics off for the site).
+type Config struct {
+	Enabled bool
+	Path    string
+	// Token, when set, requires `Authorization: Bearer <token>` on the endpoint.
+	Token *config.Secret
+}
+
+// UnmarshalConfig implements config.Unmarshaler.
+func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
+	switch v := n.(type) {
+	case bool:
+		c.Enabled = v
+	case map[string]config.Node:
+		c.Enabled = true
+		var o struct {
+			Path  *string        `json:"path"`
+			Token *config.Secret `json:"token"`
+		}
+		config.Decode(v, path, &o, d)
+		if o.Path != nil {
+			switch p := *o.Path; {
+			case p == "":
+				d.Errorf(config.Join(path, "path"), "must not be empty")
+			case p[0] != '/':
+				d.Errorf(config.Join(path, "path"), "must start with \"/\" (got %q)", p)
+			case strings.ContainsAny(p, "?# \t"):
+				d.Errorf(config.Join(path, "path"), "must be a plain path without query, fragment or spaces")
+			}
+			c.Path = *o.Path
+		}
+		if o.Token != nil && o.Token.Reveal() == "" {
+			d.Errorf(config.Join(path, "token"), "must not be empty (remove it to disable authentication)")
+		}
+		c.Token = o.Token
+	default:
+		d.Errorf(path, "must be an object {path, token} or a boolean, got %s", config.Describe(n))
+	}
+}
+
+// site is one site's metrics instance: the recording middleware, the upstream-attempt
+// observer and the endpoint.
+type site struct {
+	path     string
+	token    []byte // nil: no authentication
+	rec      *recorder
+	endpoint http.Handler
+}
+
+func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+	var cfg Config
+	ctx.Decode("metrics", &cfg)
+	if !cfg.Enabled {
+		return nil, nil
+	}
+	if cfg.Path == "" {
+		cfg.Path = DefaultPath
+	}
+	s := &site{path: cfg.Path, rec: recorderFor(ctx)}
+	if cfg.Token != nil && cfg.Token.Reveal() != "" {
+		s.token = []byte(cfg.Token.Reveal())
+	}
+	s.endpoint = s.authorize(exposition(ctx))
+	return s, nil
+}
+
+// Endpoints implements core.EndpointProvider.
+func (s *site) Endpoints() []core.Endpoint {
+	return []core.Endpoint{{Path: s.path, Handler: s.endpoint}}
+}
+
+// Wrap implements core.Middleware: it records the request metrics of the site.
+func (s *site) Wrap(next http.Handler) http.Handler { return s.rec.wrap(next) }
+
+// ObserveAttempt implements core.AttemptObserver: it records the upstream metrics.
+func (s *site) ObserveAttempt(r *http.Request, a *core.UpstreamAttempt) { s.rec.attempt(a) }
+
+// authorize checks the bearer token (scheme case-insensitive, constant-time comparison) and
+// allows only GET and HEAD.
+func (s *site) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.token != nil && !bearerOK(r.Header.Get("Authorization"), s.token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			core.Deny(w, r, http.StatusUnauthorized)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			core.Error(w, r, http.StatusMethodNotAllowed, "")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearerOK reports whether an Authorization header value carries the token. The scheme is
+// matched case-insensitively; the token comparison takes the same time for every candidate
+// of a given length.
+func bearerOK(header string, token []byte) bool {
+	const scheme = "bearer "
+	if len(header) < len(scheme) || !strings.EqualFold(header[:len(scheme)], scheme) {
+		return false
+	}
+	got := strings.TrimLeft(header[len(scheme):], " ")
+	return subtle.ConstantTimeCompare([]byte(got), token) == 1
+}

@@ -1,0 +1,165 @@
+// Package timing adds the response timing headers: `X-Response-Time: <ms>ms` (the site key
+// `responseTime`) and the W3C `Server-Timing: total;dur=<ms>, upstream;dur=<ms>` (the site key
+// `serverTiming`). Both are measured from the moment the request entered the pipeline to the
+// moment the response header is sent; the upstream time is core.State(r).UpstreamDuration, the
+// time the proxy spent waiting for upstream response headers.
+package timing
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+func init() {
+	core.Register(core.Module{
+		ID:          "http.observe.timing",
+		Feature:     "timing",
+		Description: "X-Response-Time and Server-Timing headers",
+		Stage:       core.StageResponseTime,
+		SiteKeys:    []string{"responseTime", "serverTiming"},
+		Site:        provision,
+	})
+}
+
+// DefaultDigits is the number of decimal places of X-Response-Time unless
+// responseTime.digits says otherwise (Express's response-time middleware uses 3 as well).
+const DefaultDigits = 3
+
+// maxDigits bounds responseTime.digits: nanosecond precision is 6 decimal places of a
+// millisecond.
+const maxDigits = 6
+
+// ResponseTime is the `responseTime` key: a boolean or {digits}.
+type ResponseTime struct {
+	Enabled bool
+	Digits  int
+}
+
+// UnmarshalConfig implements config.Unmarshaler.
+func (c *ResponseTime) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
+	switch v := n.(type) {
+	case bool:
+		c.Enabled, c.Digits = v, DefaultDigits
+	case map[string]config.Node:
+		var o struct {
+			Digits *uint8 `json:"digits"`
+		}
+		config.Decode(v, path, &o, d)
+		c.Enabled, c.Digits = true, DefaultDigits
+		if o.Digits != nil {
+			if *o.Digits > maxDigits {
+				d.Errorf(config.Join(path, "digits"), "must be between 0 and %d", maxDigits)
+			}
+			c.Digits = int(min(*o.Digits, maxDigits))
+		}
+	default:
+		d.Errorf(path, "must be true, false or {digits}, got %s", config.Describe(n))
+	}
+}
+
+type timing struct {
+	responseTime bool
+	digits       int
+	serverTiming bool
+	pool         sync.Pool
+}
+
+func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+	var rt ResponseTime
+	ctx.Decode("responseTime", &rt)
+	var st bool
+	ctx.Decode("serverTiming", &st)
+	if !rt.Enabled && !st {
+		return nil, nil
+	}
+	t := &timing{responseTime: rt.Enabled, digits: rt.Digits, serverTiming: st}
+	t.pool.New = func() any { return &writer{t: t} }
+	return t, nil
+}
+
+// Wrap implements core.Middleware.
+func (t *timing) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tw := t.pool.Get().(*writer)
+		tw.ResponseWriter, tw.st, tw.done = w, core.State(r), false
+		if tw.st != nil {
+			tw.start = tw.st.Start
+		} else {
+			tw.start = time.Now()
+		}
+		next.ServeHTTP(tw, r)
+		tw.ResponseWriter, tw.st = nil, nil
+		t.pool.Put(tw)
+	})
+}
+
+// writer adds the headers just before the response header is sent.
+type writer struct {
+	http.ResponseWriter
+	t     *timing
+	st    *core.RequestState
+	start time.Time
+	done  bool
+	buf   [64]byte
+}
+
+func (w *writer) stamp() {
+	if w.done {
+		return
+	}
+	w.done = true
+	total := time.Since(w.start)
+	h := w.ResponseWriter.Header()
+	if w.t.responseTime {
+		b := strconv.AppendFloat(w.buf[:0], ms(total), 'f', w.t.digits, 64)
+		b = append(b, "ms"...)
+		h["X-Response-Time"] = []string{string(b)}
+	}
+	if w.t.serverTiming {
+		b := append(w.buf[:0], "total;dur="...)
+		b = strconv.AppendFloat(b, ms(total), 'f', -1, 64)
+		if w.st != nil && w.st.Upstream != "" {
+			b = append(b, ", upstream;dur="...)
+			b = strconv.AppendFloat(b, ms(w.st.UpstreamDuration), 'f', -1, 64)
+		}
+		h.Add("Server-Timing", string(b))
+	}
+}
+
+// ms converts to milliseconds rounded to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// WriteHeader implements http.ResponseWriter.
+func (w *writer) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.stamp()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (w *writer) Write(b []byte) (int, error) {
+	w.stamp()
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher.
+func (w *writer) Flush() {
+	w.stamp()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker.
+func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
