@@ -15,10 +15,6 @@ import (
 var Strategies = []string{"round-robin", "weighted-round-robin", "random", "least-conn",
 	"least-response-time", "ip-hash", "consistent-hash", "p2c"}
 
-// implementedStrategies are the strategies this build balances with; the others are
-// accepted and fall back to round-robin with a warning.
-var implementedStrategies = []string{"round-robin", "weighted-round-robin", "random"}
-
 // Target is one upstream: a URL string or {url, weight}.
 type Target struct {
 	URL    string `json:"url" cfg:"required"`
@@ -92,12 +88,10 @@ type RouteConfig struct {
 	Priority      *uint8         `json:"priority"`
 	GroupStrategy string         `json:"groupStrategy"`
 
-	// Reliability keys implemented by the upstream-resilience work; accepted and checked
-	// for shape here.
-	Retry       config.Node `json:"retry"`
-	HealthCheck config.Node `json:"healthCheck"`
-	Sticky      config.Node `json:"sticky"`
-	Groups      config.Node `json:"groups"`
+	Retry       *RetryConfig       `json:"retry"`
+	HealthCheck *HealthCheckConfig `json:"healthCheck"`
+	Sticky      *StickyConfig      `json:"sticky"`
+	Groups      []*GroupConfig     `json:"groups"`
 
 	// Route-level stages owned by other modules (cache, rateLimit).
 	Cache     config.Node `json:"cache"`
@@ -106,6 +100,55 @@ type RouteConfig struct {
 	// targetPaths are the diagnostic paths of Targets, which depend on the form used.
 	targetPaths []string
 }
+
+// RetryConfig is a route's `retry` block.
+type RetryConfig struct {
+	Attempts      *uint32  `json:"attempts" cfg:"required"`
+	Conditions    []string `json:"conditions" cfg:"required"`
+	BackoffMs     uint64   `json:"backoffMs"`
+	BackoffJitter bool     `json:"backoffJitter"`
+	BudgetPercent *float64 `json:"budgetPercent"`
+}
+
+// HealthCheckConfig is a route's `healthCheck` block: active probes, passive failure
+// statuses, slow start and the circuit breaker.
+type HealthCheckConfig struct {
+	Path                      string   `json:"path"`
+	IntervalSecs              *uint64  `json:"intervalSecs"`
+	TimeoutMs                 *uint64  `json:"timeoutMs"`
+	UnhealthyThreshold        *uint32  `json:"unhealthyThreshold"`
+	HealthyThreshold          *uint32  `json:"healthyThreshold"`
+	SlowStartSecs             uint64   `json:"slowStartSecs"`
+	MaxConnectionsPerUpstream *uint64  `json:"maxConnectionsPerUpstream"`
+	PrewarmConnections        *uint8   `json:"prewarmConnections"`
+	UnhealthyStatus           []uint16 `json:"unhealthyStatus"`
+	UnhealthyLatencyMs        *uint64  `json:"unhealthyLatencyMs"`
+}
+
+// StickyConfig is a route's `sticky` block.
+type StickyConfig struct {
+	Cookie string         `json:"cookie" cfg:"required"`
+	Secret *config.Secret `json:"secret"`
+	Strict bool           `json:"strict"`
+}
+
+// GroupConfig is one entry of a route's `groups`.
+type GroupConfig struct {
+	Name     string   `json:"name" cfg:"required"`
+	Targets  []Target `json:"targets" cfg:"required"`
+	Strategy string   `json:"strategy"`
+}
+
+// OutlierConfig is the site's `outlierDetection` block.
+type OutlierConfig struct {
+	Consecutive5xx       *uint32  `json:"consecutive5xx"`
+	BaseEjectionTimeSecs *uint64  `json:"baseEjectionTimeSecs"`
+	MaxEjectionTimeSecs  *uint64  `json:"maxEjectionTimeSecs"`
+	MaxEjectionPercent   *float64 `json:"maxEjectionPercent"`
+}
+
+// retryConditions are the values retry.conditions accepts.
+var retryConditions = []string{"connection_error", "5xx", "timeout"}
 
 // routeObjectKeys are the keys of RouteConfig, used to recognise the `proxy: {targets: …}`
 // shorthand.
@@ -136,7 +179,7 @@ func decodeTarget(n config.Node, path string, d *config.Diagnostics) *RouteConfi
 
 // validate checks a decoded route and compiles what it can.
 func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics) {
-	if len(rc.Targets) == 0 && rc.Groups == nil {
+	if len(rc.Targets) == 0 && len(rc.Groups) == 0 {
 		d.Errorf(config.Join(path, "targets"), "needs at least one upstream URL")
 	}
 	for i, t := range rc.Targets {
@@ -152,8 +195,6 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		d.Errorf(config.Join(path, "strategy"), "%s", msg)
-	} else if rc.Strategy != "" && !slices.Contains(implementedStrategies, rc.Strategy) {
-		d.Warnf(config.Join(path, "strategy"), "strategy %q is not implemented in this build yet; round-robin is used", rc.Strategy)
 	}
 	if rc.GroupStrategy != "" && !slices.Contains(Strategies, rc.GroupStrategy) {
 		d.Errorf(config.Join(path, "groupStrategy"), "unknown strategy %q", rc.GroupStrategy)
@@ -181,16 +222,67 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 	if rc.Mirror != "" {
 		checkUpstreamURL(rc.Mirror, config.Join(path, "mirror"), ports, d)
 	}
-	for key, n := range map[string]config.Node{"retry": rc.Retry, "healthCheck": rc.HealthCheck, "sticky": rc.Sticky, "groups": rc.Groups} {
-		if n != nil {
-			d.Warnf(config.Join(path, key), "%s is not implemented in this build yet (upstream resilience); ignored", key)
+	if rt := rc.Retry; rt != nil {
+		p := config.Join(path, "retry")
+		if rt.Attempts != nil && *rt.Attempts == 0 {
+			d.Errorf(config.Join(p, "attempts"), "must be > 0")
+		}
+		for i, c := range rt.Conditions {
+			if !slices.Contains(retryConditions, c) {
+				d.Errorf(config.Index(config.Join(p, "conditions"), i), "unknown condition %q (one of %s)", c, strings.Join(retryConditions, ", "))
+			}
+		}
+		if b := rt.BudgetPercent; b != nil && (*b < 0 || *b > 100) {
+			d.Errorf(config.Join(p, "budgetPercent"), "must be between 0 and 100")
 		}
 	}
-	if rc.Backup != "" {
-		d.Warnf(config.Join(path, "backup"), "backup failover needs health checks, which are not implemented in this build yet; ignored")
+	if hc := rc.HealthCheck; hc != nil {
+		p := config.Join(path, "healthCheck")
+		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+			d.Errorf(config.Join(p, "path"), "must start with \"/\"")
+		}
+		if hc.IntervalSecs != nil && *hc.IntervalSecs == 0 {
+			d.Errorf(config.Join(p, "intervalSecs"), "must be ≥ 1")
+		}
+		if hc.UnhealthyThreshold != nil && *hc.UnhealthyThreshold == 0 {
+			d.Errorf(config.Join(p, "unhealthyThreshold"), "must be ≥ 1")
+		}
+		if hc.HealthyThreshold != nil && *hc.HealthyThreshold == 0 {
+			d.Errorf(config.Join(p, "healthyThreshold"), "must be ≥ 1")
+		}
+		for i, st := range hc.UnhealthyStatus {
+			if st < 100 || st > 599 {
+				d.Errorf(config.Index(config.Join(p, "unhealthyStatus"), i), "must be an HTTP status (100–599)")
+			}
+		}
+		if hc.PrewarmConnections != nil && *hc.PrewarmConnections > 0 {
+			d.Warnf(config.Join(p, "prewarmConnections"), "has no effect (connections are opened on demand and kept alive)")
+		}
 	}
-	if rc.Mirror != "" {
-		d.Warnf(config.Join(path, "mirror"), "traffic mirroring is not implemented in this build yet; ignored")
+	if sk := rc.Sticky; sk != nil && sk.Secret != nil && sk.Secret.Reveal() == "" {
+		d.Errorf(config.Join(path, "sticky.secret"), "must not be empty (remove it for unsigned sticky cookies)")
+	}
+	for i, g := range rc.Groups {
+		if g == nil {
+			continue
+		}
+		p := config.Index(config.Join(path, "groups"), i)
+		if len(g.Targets) == 0 {
+			d.Errorf(config.Join(p, "targets"), "needs at least one upstream URL")
+		}
+		for j, t := range g.Targets {
+			checkUpstreamURL(t.URL, config.Index(config.Join(p, "targets"), j), ports, d)
+		}
+		if g.Strategy != "" && !slices.Contains(Strategies, g.Strategy) {
+			d.Errorf(config.Join(p, "strategy"), "unknown strategy %q", g.Strategy)
+		}
+	}
+	if len(rc.Groups) > 0 && len(rc.Targets) > 0 {
+		d.Warnf(config.Join(path, "targets"), "ignored because groups is set")
+	}
+	slow := rc.HealthCheck != nil && rc.HealthCheck.SlowStartSecs > 0
+	if slow && (rc.Strategy == "ip-hash" || rc.Strategy == "consistent-hash" || rc.Sticky != nil) {
+		d.Warnf(config.Join(path, "healthCheck.slowStartSecs"), "is ignored for hash strategies and sticky routes")
 	}
 }
 

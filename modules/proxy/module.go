@@ -6,6 +6,7 @@ package proxy
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
@@ -30,6 +31,11 @@ type siteSettings struct {
 	responseTransform *compiledTransform
 	maskErrors        bool
 	site              *core.Site
+	outlier           *outlierPolicy
+	maxBodyBuffer     int64
+	registry          *registry
+	checkers          []*healthChecker
+	routes            []*route
 }
 
 // site is the proxy's part of one site: the proxy map as a longest-prefix table.
@@ -53,7 +59,16 @@ func (s *site) Route(r *http.Request) http.Handler {
 func (s *site) RouteCount() int { return s.table.Len() }
 
 func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
-	ss := &siteSettings{site: ctx.Site}
+	ss := &siteSettings{site: ctx.Site, maxBodyBuffer: defaultMaxBodyBuffer}
+	ss.registry = ctx.Global.Memo("proxy.registry", func() any { return newRegistry(ctx.Shared) }).(*registry)
+	ss.registry.addSite(ss)
+	if n, ok := ctx.Section("limits"); ok {
+		if m, ok := n.(map[string]config.Node); ok {
+			if v, ok := config.Number(m["maxBodyBufferBytes"]); ok && v >= 0 {
+				ss.maxBodyBuffer = int64(v)
+			}
+		}
+	}
 	var rq, rs Transform
 	if ctx.Decode("requestTransform", &rq) {
 		ss.requestTransform = compileTransform(&rq, ctx.Path("requestTransform"), true, ctx.Diag)
@@ -66,8 +81,32 @@ func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
 	if ctx.Decode("allowDuplicateChunked", &dup) && dup {
 		ctx.Warnf(ctx.Path("allowDuplicateChunked"), "has no effect: Go's HTTP stack always normalises Transfer-Encoding")
 	}
-	if _, ok := ctx.Section("outlierDetection"); ok {
-		ctx.Warnf(ctx.Path("outlierDetection"), "outlier detection is not implemented in this build yet; ignored")
+	var od OutlierConfig
+	if ctx.Decode("outlierDetection", &od) {
+		p := ctx.Path("outlierDetection")
+		pol := &outlierPolicy{consecutive5xx: 5, base: 30 * time.Second, max: 300 * time.Second, maxPercent: 10}
+		if od.Consecutive5xx != nil {
+			if *od.Consecutive5xx == 0 {
+				ctx.Errorf(p+".consecutive5xx", "must be ≥ 1")
+			}
+			pol.consecutive5xx = int64(*od.Consecutive5xx)
+		}
+		if od.BaseEjectionTimeSecs != nil {
+			pol.base = time.Duration(*od.BaseEjectionTimeSecs) * time.Second
+		}
+		if od.MaxEjectionTimeSecs != nil {
+			pol.max = time.Duration(*od.MaxEjectionTimeSecs) * time.Second
+		}
+		if pol.max < pol.base {
+			ctx.Errorf(p+".maxEjectionTimeSecs", "must be ≥ baseEjectionTimeSecs")
+		}
+		if od.MaxEjectionPercent != nil {
+			if *od.MaxEjectionPercent < 0 || *od.MaxEjectionPercent > 100 {
+				ctx.Errorf(p+".maxEjectionPercent", "must be between 0 and 100")
+			}
+			pol.maxPercent = *od.MaxEjectionPercent
+		}
+		ss.outlier = pol
 	}
 	return ss
 }

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -12,23 +14,47 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/router"
 )
 
-// route is one proxy route: its upstreams, path handling and settings. ServeHTTP is the
-// proxy's hot path.
+// route is one proxy route: its pool of upstreams, path handling, retry policy and
+// settings. ServeHTTP is the proxy's hot path.
 type route struct {
 	name        string
 	site        *siteSettings
-	bal         balancer
+	pool        *pool
 	stripPrefix string // "" when stripPrefix is off
 	rewrite     []*RewriteRule
 	websocket   bool
 	hooks       *core.SiteHooks
+	retry       *retryPolicy
+	failStatus  *[600]bool // statuses counted as failures by passive health
+	mirror      *upstream
+	maxBuffer   int64 // request bodies up to this size are buffered for replay and mirroring
+	metrics     *routeMetrics
+
+	inflight      atomic.Int64
+	retryInflight atomic.Int64
 }
+
+// retryPolicy is a compiled retry block.
+type retryPolicy struct {
+	attempts      int
+	on5xx         bool
+	onConnError   bool
+	onTimeout     bool
+	backoff       time.Duration
+	jitter        bool
+	budgetPercent float64 // < 0: unlimited
+	perTry        time.Duration
+}
+
+// defaultMaxBodyBuffer is limits.maxBodyBufferBytes's default (the original's code comment).
+const defaultMaxBodyBuffer = 1 << 20
 
 func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPrefix, name string) (*route, error) {
 	ts := transportSettings{
@@ -39,6 +65,7 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		http2:       rc.HTTP2,
 		verify:      true,
 	}
+	var perTry time.Duration
 	if t := rc.Timeout; t != nil {
 		if t.ConnectMs != nil {
 			ts.connect = ms(*t.ConnectMs)
@@ -48,6 +75,9 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		}
 		if t.FirstByteMs != nil {
 			ts.firstByte = ms(*t.FirstByteMs)
+		}
+		if t.PerTryMs != nil {
+			perTry = ms(*t.PerTryMs)
 		}
 	}
 	if p := rc.Pool; p != nil {
@@ -67,25 +97,145 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		}
 		ts.serverName = u.ServerName
 	}
-	rt := &route{name: name, site: ss, rewrite: rc.Rewrite, websocket: rc.Websocket, hooks: ctx.Hooks()}
+	rt := &route{name: name, site: ss, rewrite: rc.Rewrite, websocket: rc.Websocket, hooks: ctx.Hooks(),
+		maxBuffer: ss.maxBodyBuffer, failStatus: &defaultFailStatus}
 	if rc.StripPrefix && matchPrefix != "/" {
 		rt.stripPrefix = matchPrefix
 	}
-	var ups []*upstream
+	mk := func(raw string, weight uint32) (*upstream, error) {
+		return newUpstream(ctx, raw, weight, ts, rc.HTTP2)
+	}
+	p := &pool{outlier: ss.outlier}
+	strategyName := rc.Strategy
+	var primaries []*upstream
 	for _, t := range rc.Targets {
-		u, err := url.Parse(t.URL)
+		u, err := mk(t.URL, t.Weight)
 		if err != nil {
 			return nil, err
 		}
-		ts := ts
-		if u.Scheme == "http" && rc.HTTP2 {
-			ts.h2c = true
-		}
-		tr := ctx.Shared.Get(ts.key(), func() any { return newTransport(ts) }).(*http.Transport)
-		ups = append(ups, &upstream{url: u, weight: max(t.Weight, 1), self: isSelf(u, []int{ctx.Site.Port}), transport: tr, label: t.URL})
+		primaries = append(primaries, u)
 	}
-	rt.bal = newBalancer(rc.Strategy, ups)
+	if strategyName == "" {
+		for _, u := range primaries {
+			if u.weight.Load() != 1 {
+				// Weights given without a strategy: honour them, as nginx does.
+				strategyName = "weighted-round-robin"
+			}
+		}
+	}
+	p.strategy = newStrategy(strategyName, rc.HashKey)
+	if len(rc.Groups) > 0 {
+		p.groupPick = newStrategy(rc.GroupStrategy, rc.HashKey)
+		var pseudo []*upstream
+		primaries = primaries[:0]
+		for i, gc := range rc.Groups {
+			g := &group{name: gc.Name, strategy: newStrategy(gc.Strategy, rc.HashKey)}
+			var ups []*upstream
+			for _, t := range gc.Targets {
+				u, err := mk(t.URL, t.Weight)
+				if err != nil {
+					return nil, err
+				}
+				ups = append(ups, u)
+				primaries = append(primaries, u)
+			}
+			g.set = newUpstreamSet(ups)
+			p.groups = append(p.groups, g)
+			pu := &upstream{label: "group:" + gc.Name, st: newUpstreamState("group:" + gc.Name)}
+			pu.st.groupIndex = i
+			pu.weight.Store(1)
+			pseudo = append(pseudo, pu)
+		}
+		p.groupSet = newUpstreamSet(pseudo)
+	}
+	p.set.Store(newUpstreamSet(primaries))
+	if rc.Backup != "" {
+		u, err := mk(rc.Backup, 1)
+		if err != nil {
+			return nil, err
+		}
+		p.backup = u
+	}
+	if rc.Mirror != "" {
+		u, err := mk(rc.Mirror, 1)
+		if err != nil {
+			return nil, err
+		}
+		rt.mirror = u
+	}
+	if hc := rc.HealthCheck; hc != nil {
+		if hc.MaxConnectionsPerUpstream != nil {
+			p.maxConns = int64(min(*hc.MaxConnectionsPerUpstream, 1<<62))
+		}
+		if !p.strategy.hashed() && rc.Sticky == nil {
+			p.slowStart = time.Duration(hc.SlowStartSecs) * time.Second
+		}
+		if len(hc.UnhealthyStatus) > 0 {
+			fs := new([600]bool)
+			for _, st := range hc.UnhealthyStatus {
+				if st < 600 {
+					fs[st] = true
+				}
+			}
+			rt.failStatus = fs
+		}
+		ss.checkers = append(ss.checkers, newHealthChecker(hc, p, ctx.Logger))
+	}
+	if sk := rc.Sticky; sk != nil {
+		p.sticky = &sticky{cookie: sk.Cookie, strict: sk.Strict}
+		if sk.Secret != nil {
+			p.sticky.secret = []byte(sk.Secret.Reveal())
+		} else {
+			p.strategy = &strategy{kind: stratHash, key: clientIP}
+		}
+	}
+	if r := rc.Retry; r != nil && r.Attempts != nil {
+		rp := &retryPolicy{attempts: int(*r.Attempts), backoff: ms(r.BackoffMs), jitter: r.BackoffJitter, budgetPercent: -1, perTry: perTry}
+		for _, c := range r.Conditions {
+			switch c {
+			case "5xx":
+				rp.on5xx = true
+			case "connection_error":
+				rp.onConnError = true
+			case "timeout":
+				rp.onTimeout = true
+			}
+		}
+		if r.BudgetPercent != nil {
+			rp.budgetPercent = *r.BudgetPercent
+		}
+		rt.retry = rp
+	}
+	rt.pool = p
+	rt.metrics = newRouteMetrics(ctx, name)
+	ss.routes = append(ss.routes, rt)
 	return rt, nil
+}
+
+// defaultFailStatus are the statuses passive health counts as failures without
+// healthCheck.unhealthyStatus (the original's code default).
+var defaultFailStatus = func() (fs [600]bool) {
+	for _, s := range []int{500, 502, 503, 504} {
+		fs[s] = true
+	}
+	return fs
+}()
+
+// newUpstream builds an upstream whose state (health, latency, in-flight count) is shared by
+// URL across routes and reloads, and whose transport is shared by settings.
+func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportSettings, http2 bool) (*upstream, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "http" && http2 {
+		ts.h2c = true
+	}
+	tr := ctx.Shared.Get(ts.key(), func() any { return newTransport(ts) }).(*http.Transport)
+	st := ctx.Shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
+	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st}
+	up.weight.Store(max(weight, 1))
+	return up, nil
 }
 
 func ms(n uint64) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -96,7 +246,10 @@ const maxViaHops = 8
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// ServeHTTP proxies r to an upstream.
+// overloadedBody is the contract's circuit-breaker answer.
+const overloadedReason = "upstream_overloaded"
+
+// ServeHTTP proxies r to an upstream, retrying as the route's policy allows.
 func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := core.State(r)
 	if st != nil && st.Route == "" {
@@ -115,85 +268,269 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		core.Error(w, r, http.StatusMisdirectedRequest, "proxy loop detected")
 		return
 	}
-	up := rt.bal.pick(r)
-	if up.self {
-		core.Error(w, r, http.StatusMisdirectedRequest, "upstream is this Conduit (proxy loop)")
-		return
+	rt.inflight.Add(1)
+	defer rt.inflight.Add(-1)
+
+	// The body is buffered when a retry or the mirror may need it again.
+	var body []byte
+	replayable := true
+	hasBody := r.ContentLength != 0 || len(r.TransferEncoding) > 0
+	if hasBody && (rt.retry != nil || rt.mirror != nil) && !upgrade {
+		b, complete, err := bufferBody(r, rt.maxBuffer)
+		if err != nil {
+			rt.upstreamError(w, r, err)
+			return
+		}
+		if complete {
+			body = b
+		} else {
+			replayable = false
+		}
+	}
+	if rt.mirror != nil {
+		rt.sendMirror(r, body, hasBody && !replayable)
+	}
+	retries := 0
+	if rt.retry != nil && replayable && (body != nil || !hasBody) {
+		retries = rt.retry.attempts
+		if body == nil && !idempotent(r.Method) && hasBody {
+			retries = 0
+		}
 	}
 
-	outURL := rt.upstreamURL(up, r)
 	outHeader := rt.upstreamHeader(r, st, upgrade, upType)
-	body := r.Body
-	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
-		body = nil
+	var prev *upstream
+	for attempt := 0; ; attempt++ {
+		up, cookie, perr := rt.pool.pick(r, prev)
+		switch perr {
+		case pickOverloaded:
+			core.JSONError(w, http.StatusServiceUnavailable, "Service Unavailable", overloadedReason)
+			return
+		case pickStickyDown:
+			core.Error(w, r, http.StatusServiceUnavailable, "pinned upstream unavailable")
+			return
+		case pickNone:
+			core.Error(w, r, http.StatusBadGateway, "no upstream")
+			return
+		}
+		if up.self {
+			core.Error(w, r, http.StatusMisdirectedRequest, "upstream is this Conduit (proxy loop)")
+			return
+		}
+		if cookie != "" {
+			w.Header().Add("Set-Cookie", rt.pool.sticky.setCookieHeader(cookie))
+		}
+		last := attempt >= retries
+		done, retryable := rt.attempt(w, r, st, up, outHeader, body, upgrade, upType, attempt, last)
+		if done {
+			return
+		}
+		if !retryable || r.Context().Err() != nil || !rt.retryBudgetOK() {
+			return
+		}
+		if !rt.backoff(r) {
+			return
+		}
+		prev = up
+	}
+}
+
+// attempt sends one try to up. done means the client got its answer; retryable means the
+// attempt failed in a way the retry policy covers and nothing was written yet.
+func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.RequestState, up *upstream, h http.Header,
+	body []byte, upgrade bool, upType string, attempt int, last bool) (done, retryable bool) {
+	outURL := rt.upstreamURL(up, r)
+	var reqBody io.ReadCloser
+	contentLength := r.ContentLength
+	switch {
+	case body != nil:
+		reqBody = io.NopCloser(bytes.NewReader(body))
+		contentLength = int64(len(body))
+	case r.ContentLength == 0 && len(r.TransferEncoding) == 0:
+		reqBody = nil
+	default:
+		reqBody = r.Body
 	}
 	base := r.Context()
 	if st != nil {
 		base = st.Base()
 	}
 	ctx := base
-	var trace *httptrace.ClientTrace
 	if !upgrade {
-		trace = &httptrace.ClientTrace{Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
-			if code == http.StatusSwitchingProtocols {
-				return nil
-			}
-			h := w.Header()
-			for k, vv := range header {
-				h[k] = vv
-			}
-			w.WriteHeader(code)
-			for k := range header {
-				delete(h, k)
-			}
-			return nil
-		}}
-		ctx = httptrace.WithClientTrace(ctx, trace)
+		ctx = httptrace.WithClientTrace(ctx, earlyHintsTrace(w))
+	}
+	var cancel context.CancelFunc
+	if rt.retry != nil && rt.retry.perTry > 0 {
+		ctx, cancel = context.WithTimeout(ctx, rt.retry.perTry)
+		defer cancel()
 	}
 	outreq := (&http.Request{
-		Method:        r.Method,
-		URL:           outURL,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        outHeader,
-		Body:          body,
-		ContentLength: r.ContentLength,
-		Host:          r.Host,
-		Trailer:       r.Trailer,
+		Method: r.Method, URL: outURL, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: r.Trailer,
 	}).WithContext(ctx)
 	if outreq.ContentLength < 0 {
 		outreq.ContentLength = -1
 	}
-
+	if attempt > 0 {
+		rt.retryInflight.Add(1)
+		defer rt.retryInflight.Add(-1)
+	}
+	up.st.active.Add(1)
+	defer up.st.active.Add(-1)
+	up.st.selected.Add(1)
 	start := time.Now()
+	up.st.lastSelected.Store(start.UnixNano())
 	resp, err := up.transport.RoundTrip(outreq)
+	elapsed := time.Since(start)
+	now := start.UnixNano() + int64(elapsed)
+	status := 0
+	if resp != nil {
+		status = resp.StatusCode
+		up.countResponse(status)
+		up.observeLatency(elapsed, now)
+	}
+	rt.pool.observe(up, status, now, rt.pool.outlier, rt.failStatus)
 	if st != nil {
 		st.Upstream = up.label
+		st.UpstreamDuration += elapsed
 	}
 	if rt.hooks.HasAttemptObservers() {
-		a := core.UpstreamAttempt{Route: rt.name, Upstream: up.label, Err: err, Start: start, Duration: time.Since(start)}
-		if resp != nil {
-			a.Status = resp.StatusCode
-		}
+		a := core.UpstreamAttempt{Route: rt.name, Upstream: up.label, Status: status, Err: err, Start: start, Duration: elapsed, Retry: attempt > 0}
 		rt.hooks.Attempt(r, &a)
 	}
 	if err != nil {
-		if st != nil {
-			st.UpstreamDuration += time.Since(start)
+		cond := classify(err)
+		if !last && rt.retry.covers(cond) && r.Context().Err() == nil {
+			rt.metrics.retry(cond)
+			return false, true
 		}
 		rt.upstreamError(w, r, err)
-		return
+		return true, false
 	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
+	if status >= 500 {
+		if !last && rt.retry.covers("5xx") && !upgrade {
+			rt.metrics.retry("5xx")
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			return false, true
+		}
+	}
+	if status == http.StatusSwitchingProtocols {
 		rt.switchProtocols(w, r, resp, upType)
-		return
+		return true, false
 	}
 	defer resp.Body.Close()
 	rt.writeResponse(w, r, resp)
-	if st != nil {
-		st.UpstreamDuration += time.Since(start)
+	return true, false
+}
+
+// classify maps a transport error to a retry condition.
+func classify(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return "timeout"
 	}
+	return "connection_error"
+}
+
+// covers reports whether the policy retries on cond; a nil policy retries nothing.
+func (p *retryPolicy) covers(cond string) bool {
+	if p == nil {
+		return false
+	}
+	switch cond {
+	case "5xx":
+		return p.on5xx
+	case "timeout":
+		return p.onTimeout
+	default:
+		return p.onConnError
+	}
+}
+
+// retryBudgetOK applies budgetPercent: retries in flight may be at most that share of the
+// route's requests in flight (a soft cap, as the original).
+func (rt *route) retryBudgetOK() bool {
+	b := rt.retry.budgetPercent
+	if b < 0 {
+		return true
+	}
+	inflight := rt.inflight.Load()
+	if inflight <= 0 {
+		return true
+	}
+	return float64(rt.retryInflight.Load()+1)*100 <= b*float64(inflight)
+}
+
+// backoff waits between attempts (fixed, or drawn from [ms/2, 3ms/2) with jitter). It
+// reports false when the client went away meanwhile.
+func (rt *route) backoff(r *http.Request) bool {
+	d := rt.retry.backoff
+	if d <= 0 {
+		return true
+	}
+	if rt.retry.jitter {
+		d = d/2 + time.Duration(rand.Int64N(int64(d)))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// bufferBody reads up to max bytes of the request body. complete reports whether the whole
+// body fit; when it did not, r.Body is replaced by one that replays what was read followed
+// by the rest, so the request still streams through once.
+func bufferBody(r *http.Request, max int64) (data []byte, complete bool, err error) {
+	if max <= 0 {
+		return nil, false, nil
+	}
+	if r.ContentLength > max {
+		return nil, false, nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(buf)) > max {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		return nil, false, nil
+	}
+	return buf, true, nil
+}
+
+// earlyHintsTrace forwards 1xx interim responses (103 Early Hints, 100 from the upstream is
+// handled by net/http) to the client.
+func earlyHintsTrace(w http.ResponseWriter) *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+		if code == http.StatusSwitchingProtocols || code == http.StatusContinue {
+			return nil
+		}
+		h := w.Header()
+		for k, vv := range header {
+			h[k] = vv
+		}
+		w.WriteHeader(code)
+		for k := range header {
+			delete(h, k)
+		}
+		return nil
+	}}
 }
 
 // upstreamURL builds the outbound URL: the target's scheme and host, the target's base path

@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"fmt"
+	"net/url"
+)
+
+// addTarget adds an upstream at run time (Admin API), or updates its weight when present.
+// The new set replaces the old one atomically; a reload drops run-time changes.
+func (rt *route) addTarget(raw string, weight uint32) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("target must be an absolute http:// or https:// URL")
+	}
+	rt.pool.mu.Lock()
+	defer rt.pool.mu.Unlock()
+	cur := rt.pool.set.Load()
+	for _, x := range cur.ups {
+		if x.label == raw {
+			x.weight.Store(weight)
+			rt.pool.set.Store(newUpstreamSet(cur.ups))
+			return nil
+		}
+	}
+	tmpl := cur.ups
+	if len(tmpl) == 0 {
+		return fmt.Errorf("route has no upstream to copy transport settings from")
+	}
+	st := rt.site.registry.state(raw)
+	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, st: st}
+	up.weight.Store(weight)
+	ups := append(append([]*upstream(nil), cur.ups...), up)
+	rt.pool.set.Store(newUpstreamSet(ups))
+	return nil
+}
+
+// removeTarget removes an upstream at run time; it reports whether it was present. The last
+// upstream of a route cannot be removed.
+func (rt *route) removeTarget(raw string) bool {
+	rt.pool.mu.Lock()
+	defer rt.pool.mu.Unlock()
+	cur := rt.pool.set.Load()
+	var ups []*upstream
+	for _, x := range cur.ups {
+		if x.label != raw {
+			ups = append(ups, x)
+		}
+	}
+	if len(ups) == len(cur.ups) || len(ups) == 0 {
+		return false
+	}
+	rt.pool.set.Store(newUpstreamSet(ups))
+	return true
+}
+
+// setWeight changes an upstream's weight at run time.
+func (rt *route) setWeight(raw string, weight uint32) bool {
+	rt.pool.mu.Lock()
+	defer rt.pool.mu.Unlock()
+	cur := rt.pool.set.Load()
+	for _, x := range cur.ups {
+		if x.label == raw {
+			x.weight.Store(weight)
+			rt.pool.set.Store(newUpstreamSet(cur.ups))
+			return true
+		}
+	}
+	return false
+}
