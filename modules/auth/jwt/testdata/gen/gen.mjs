@@ -3,12 +3,14 @@
 //   ../jose/jwks.json          public keys (RS*, PS*, ES256/384/512, EdDSA)
 //   ../jose/jwks-rotated.json  the set after a key rotation (rsa-1 replaced by rsa-2)
 //   ../jose/tokens.json        tokens with the verdict the gateway must reach
-// Usage: npm ci && node gen.mjs   (Node >= 20). Times are fixed: the Go tests use a fixed clock
-// (NOW below), so the outputs never expire.
+// Usage: npm ci && node gen.mjs   (Node >= 20). Times are fixed: unit tests use a fixed clock
+// (NOW below); valid tokens expire in 2100 (FAR) and "not yet valid" starts in 2096, so
+// integration tests with the real clock can use them too.
 import { SignJWT, generateKeyPair, exportJWK, importJWK } from 'jose';
 import { writeFileSync, mkdirSync } from 'node:fs';
 
 const NOW = 1700000000;
+const FAR = 4102444800; // 2100-01-01
 const ISS = 'https://issuer.test';
 const AUD = 'conduit-api';
 const SECRET = 'jose-generated-hmac-secret-0123456789-abcdefghijklmnop'; // 54 bytes
@@ -40,7 +42,7 @@ async function sign(alg, kid, key, over = {}) {
   const claims = { ...base, ...over.claims };
   let j = new SignJWT(claims).setProtectedHeader(kid ? { alg, kid, typ: 'JWT' } : { alg, typ: 'JWT' })
     .setIssuer(over.iss ?? ISS).setAudience(over.aud ?? AUD)
-    .setIssuedAt(over.iat ?? NOW).setNotBefore(over.nbf ?? NOW).setExpirationTime(over.exp ?? NOW + 3600);
+    .setIssuedAt(over.iat ?? NOW).setNotBefore(over.nbf ?? NOW).setExpirationTime(over.exp ?? FAR);
   return j.sign(key);
 }
 
@@ -63,7 +65,7 @@ await add('rotated rsa-2 RS256', false, 'RS256', 'rsa-2', keys['rsa-2'].privateK
 await add('unknown kid', false, 'RS256', 'stranger', keys.stranger.privateKey);
 await add('expired', false, 'RS256', 'rsa-1', keys['rsa-1'].privateKey, { iat: NOW - 7200, nbf: NOW - 7200, exp: NOW - 3600 });
 await add('expired within leeway', true, 'RS256', 'rsa-1', keys['rsa-1'].privateKey, { iat: NOW - 3600, nbf: NOW - 3600, exp: NOW - 30 });
-await add('not yet valid', false, 'RS256', 'rsa-1', keys['rsa-1'].privateKey, { nbf: NOW + 600, exp: NOW + 7200 });
+await add('not yet valid', false, 'RS256', 'rsa-1', keys['rsa-1'].privateKey, { nbf: 4000000000 });
 await add('wrong issuer', false, 'RS256', 'rsa-1', keys['rsa-1'].privateKey, { iss: 'https://evil.test' });
 await add('wrong audience', false, 'RS256', 'rsa-1', keys['rsa-1'].privateKey, { aud: 'another-api' });
 await add('ES256 signed with the P-384 kid', false, 'ES256', 'ec-384', keys['ec-256'].privateKey);
