@@ -48,6 +48,9 @@ func TestCompatCorpusLoads(t *testing.T) {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
+			// Relative paths in the corpus (./dist, ./logs/access.log) resolve against the
+			// working directory, as they do for a user running conduit.
+			t.Chdir(dir)
 			writeSideFiles(t, dir)
 			env := compatEnv(dir)
 			// Certificate files named by absolute path (/etc/tls/...) are created under the
@@ -121,6 +124,9 @@ func writeSideFiles(t *testing.T, dir string) {
 		files["etc/tls/"+base+".key"] = keyPEM
 	}
 	files["etc/tls/client-ca.crt"] = certPEM
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			t.Fatal(err)

@@ -60,9 +60,11 @@ type Server struct {
 }
 
 type listener struct {
-	port int
-	ln   net.Listener
-	srv  *http.Server
+	port  int
+	ln    net.Listener
+	base  net.Listener // the raw listener (a *drainListener for TCP)
+	srv   *http.Server
+	conns *connTracker
 }
 
 // New returns a server with no generation and no listeners.
@@ -121,6 +123,9 @@ func (s *Server) Start(g *Generation) error {
 
 func (s *Server) serve(l *listener) {
 	err := l.srv.Serve(l.ln)
+	if s.isClosed() {
+		return
+	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.serveErr <- fmt.Errorf("listener :%d: %w", l.port, err)
 	}
@@ -157,6 +162,9 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on port %d: %w", port, err)
 	}
+	ln = newDrainListener(ln)
+	base := ln
+	conns := &connTracker{}
 	pt := g.ports[port]
 	first := pt.sites[0]
 	srv := &http.Server{
@@ -166,6 +174,7 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.Background() },
+		ConnState:         conns.hook,
 	}
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
@@ -201,7 +210,7 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 			MaxReceiveBufferPerStream: int(h2.InitialWindowSize),
 		}
 	}
-	return &listener{port: port, ln: ln, srv: srv}, nil
+	return &listener{port: port, ln: ln, base: base, srv: srv, conns: conns}, nil
 }
 
 // tlsConfig builds the listener's TLS configuration. Certificates are looked up per
@@ -319,8 +328,18 @@ func coldChanges(old, g *Generation) []string {
 	return out
 }
 
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Shutdown stops accepting, lets requests in flight finish within the generation's
-// shutdownTimeoutSecs (or ctx), then stops the modules.
+// shutdownTimeoutSecs (or ctx), then stops the modules. No request that reached Conduit is
+// cut: keep-alive is switched off (each connection closes after its current answer), the
+// kernel's accept queue is drained rather than reset, connections that were accepted get to
+// send their request, and only then does net/http's Shutdown wait out the rest (and send
+// HTTP/2 GOAWAY).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -346,6 +365,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			l.srv.SetKeepAlivesEnabled(false)
+			if d, ok := l.base.(*drainListener); ok {
+				d.drain(time.Second)
+			}
+			l.conns.waitFresh(2 * time.Second)
 			if err := l.srv.Shutdown(ctx); err != nil {
 				_ = l.srv.Close()
 				errs <- fmt.Errorf("port %d: %w", l.port, err)

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// drainListener wraps the raw TCP listener so that a shutdown can first accept every
+// connection already queued in the kernel's accept backlog (closing the listener outright
+// would reset them) and only then close.
+type drainListener struct {
+	*net.TCPListener
+	draining atomic.Bool
+	drained  chan struct{}
+	once     sync.Once
+}
+
+func newDrainListener(ln net.Listener) net.Listener {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return ln
+	}
+	return &drainListener{TCPListener: tl, drained: make(chan struct{})}
+}
+
+// Accept implements net.Listener. While draining, the first "would block" (a deadline in the
+// past with an empty queue) ends accepting.
+func (d *drainListener) Accept() (net.Conn, error) {
+	c, err := d.TCPListener.Accept()
+	if err != nil && d.draining.Load() {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			d.once.Do(func() { close(d.drained) })
+			return nil, net.ErrClosed
+		}
+	}
+	return c, err
+}
+
+// drain accepts what is queued (bounded by wait) and closes the listener.
+func (d *drainListener) drain(wait time.Duration) {
+	d.draining.Store(true)
+	_ = d.TCPListener.SetDeadline(time.Now())
+	select {
+	case <-d.drained:
+	case <-time.After(wait):
+	}
+	_ = d.TCPListener.Close()
+}
+
+// connTracker counts connections that were accepted but have not sent a request yet, so a
+// shutdown can let them deliver it (net/http's own Shutdown drops a request that arrives
+// after shutdown began, even the first one on a fresh connection).
+type connTracker struct {
+	fresh sync.Map // net.Conn → struct{}
+	n     atomic.Int64
+}
+
+func (t *connTracker) hook(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		t.fresh.Store(c, struct{}{})
+		t.n.Add(1)
+		return
+	}
+	if _, ok := t.fresh.LoadAndDelete(c); ok {
+		t.n.Add(-1)
+	}
+}
+
+// waitFresh waits until no accepted connection is still waiting for its first request, or
+// until max has passed.
+func (t *connTracker) waitFresh(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for t.n.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
