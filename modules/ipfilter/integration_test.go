@@ -114,11 +114,11 @@ sites:
 	}{
 		{8080, []string{"203.0.113.7"}, 403},
 		{8080, []string{"198.51.100.1"}, 200},
-		{8080, []string{"203.0.113.7, 10.0.0.1"}, 403},      // internal hop skipped
-		{8080, []string{"203.0.113.7, 198.51.100.1"}, 200},  // rightmost untrusted is the client; the spoofable left part is not
+		{8080, []string{"203.0.113.7, 10.0.0.1"}, 403},       // internal hop skipped
+		{8080, []string{"203.0.113.7, 198.51.100.1"}, 200},   // rightmost untrusted is the client; the spoofable left part is not
 		{8080, []string{"203.0.113.7", "198.51.100.1"}, 200}, // several lines read in order
-		{8081, []string{"203.0.113.7"}, 200},                // trustProxy off: the header is ignored
-		{8082, []string{"203.0.113.7"}, 200},                // the peer 127.0.0.1 is not a listed proxy
+		{8081, []string{"203.0.113.7"}, 200},                 // trustProxy off: the header is ignored
+		{8082, []string{"203.0.113.7"}, 200},                 // the peer 127.0.0.1 is not a listed proxy
 	}
 	for _, tt := range tests {
 		var hdr []string
