@@ -14,8 +14,8 @@ import (
 
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server/servertest"
-	"github.com/conduitproxy/conduit/modules/auth/internal/authtest"
 	_ "github.com/conduitproxy/conduit/modules/auth/forwardauth"
+	"github.com/conduitproxy/conduit/modules/auth/internal/authtest"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
 )
 
