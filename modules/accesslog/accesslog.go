@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -58,19 +59,24 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	l.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	if cfg.File != "" {
-		f, err := openLog(cfg.File)
-		if err != nil {
-			ctx.Errorf(ctx.Path("logging.file"), "%v", err)
+		// The file is opened in Start: validating a config creates no file. Its directory
+		// must exist (as nginx -t checks).
+		if fi, err := os.Stat(filepath.Dir(cfg.File)); err != nil || !fi.IsDir() {
+			ctx.Errorf(ctx.Path("logging.file"), "directory %s does not exist", filepath.Dir(cfg.File))
 			return nil, nil
 		}
-		l.file = newReopener(cfg.File, f)
 	}
 	return l, nil
 }
 
-// Start implements core.Starter: it reopens the file on SIGUSR1 until Stop.
+// Start implements core.Starter: it opens the file and reopens it on SIGUSR1 until Stop.
 func (l *logger) Start(ctx context.Context) error {
-	if l.file != nil {
+	if l.path != "" {
+		f, err := openLog(l.path)
+		if err != nil {
+			return err
+		}
+		l.file = newReopener(l.path, f)
 		l.stopSignal = notifyReopen(func() {
 			if err := l.file.reopen(); err != nil {
 				l.procLog.Error("access log: reopen failed", "file", l.path, "error", err)

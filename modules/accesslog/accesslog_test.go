@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,25 @@ func BenchmarkLog(b *testing.B) {
 				core.ReleaseState(st)
 			}
 		})
+	}
+}
+
+func TestFileDirectoryMustExistAndValidateCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		file string
+		err  bool
+	}{{dir + "/missing/access.log", true}, {dir + "/access.log", false}} {
+		d := &config.Diagnostics{}
+		g := core.NewGlobalContext(context.Background(), nil, d, nil, nil)
+		ctx := core.NewSiteContext(context.Background(), &core.Site{Path: "sites[0]"},
+			map[string]config.Node{"logging": map[string]config.Node{"file": tt.file}}, g, nil)
+		_, _ = provision(ctx)
+		if e := d.Errors(); tt.err != (len(e) == 1 && e[0].Path == "sites[0].logging.file") {
+			t.Errorf("%s: errors %v", tt.file, e)
+		}
+	}
+	if _, err := os.Stat(dir + "/access.log"); err == nil {
+		t.Error("provisioning (validate) created the log file")
 	}
 }
