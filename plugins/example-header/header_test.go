@@ -27,7 +27,7 @@ func TestRegistered(t *testing.T) {
 func provisionFrom(t *testing.T, section any) (core.SiteInstance, *config.Diagnostics) {
 	t.Helper()
 	d := &config.Diagnostics{}
-	g := core.NewGlobalContext(context.Background(), nil, d, nil)
+	g := core.NewGlobalContext(context.Background(), nil, d, nil, nil)
 	site := &core.Site{Path: "sites[0]", Label: "*", Port: 8080}
 	ctx := core.NewSiteContext(context.Background(), site, map[string]config.Node{Key: section}, g, http.NotFoundHandler())
 	inst, err := provision(ctx)
