@@ -113,6 +113,15 @@ func ClientIP(r *http.Request) netip.Addr {
 	return ip
 }
 
+// SetClientIP records the real client address for the rest of the pipeline (the IP filter
+// calls it after resolving X-Forwarded-For behind a trusted proxy), so rate limits and
+// per-IP limits key on the client rather than on the proxy in front.
+func SetClientIP(r *http.Request, ip netip.Addr) {
+	if st := State(r); st != nil {
+		st.clientIP = ip.Unmap()
+	}
+}
+
 // ResponseWriter wraps the connection's writer and records what was written. It keeps
 // Flush, Hijack and Unwrap working through the wrapper.
 type ResponseWriter struct {

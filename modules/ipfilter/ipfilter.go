@@ -140,6 +140,9 @@ func (f *filter) Wrap(next http.Handler) http.Handler {
 		ip := core.ClientIP(r)
 		if f.trusted != nil {
 			ip = RealIP(ip, r.Header["X-Forwarded-For"], f.trusted.contains)
+			// Later stages (rate limits keyed by IP, per-IP limits, logs) see the real
+			// client, not the proxy in front.
+			core.SetClientIP(r, ip)
 		}
 		if f.allowed(ip) {
 			next.ServeHTTP(w, r)
