@@ -82,8 +82,8 @@ sites:
 		`conduit_request_duration_seconds_bucket{method="GET",status="200",le="5"}`,
 		`conduit_request_duration_seconds_count{method="GET",status="200"} 2`,
 		"conduit_active_connections 1", // the scrape itself is in flight
-		fmt.Sprintf(`conduit_upstream_requests_total{status="200",upstream=%q} 2`, up.URL),
-		fmt.Sprintf(`conduit_upstream_requests_total{status="503",upstream=%q} 1`, up.URL),
+		fmt.Sprintf(`conduit_upstream_requests_total{upstream=%q,status="200"} 2`, up.URL),
+		fmt.Sprintf(`conduit_upstream_requests_total{upstream=%q,status="503"} 1`, up.URL),
 		fmt.Sprintf(`conduit_upstream_latency_seconds_count{upstream=%q} 3`, up.URL),
 		`conduit_upstream_errors_total{route="/api",status="503"} 1`,
 		"# TYPE conduit_request_duration_seconds histogram",
