@@ -1,0 +1,141 @@
+package hotreload_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/conduitproxy/conduit/core/server/servertest"
+	_ "github.com/conduitproxy/conduit/modules/auth/basic"
+	_ "github.com/conduitproxy/conduit/modules/compress"
+	_ "github.com/conduitproxy/conduit/modules/hotreload"
+	_ "github.com/conduitproxy/conduit/modules/static"
+)
+
+var client = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+// TestLiveReload: the page gets the script, the script and the event stream answer before
+// basic auth, and a change to a watched file in a subdirectory sends "data: reload".
+func TestLiveReload(t *testing.T) {
+	dir := t.TempDir()
+	page := "<!DOCTYPE html><html><head><title>dev</title></head><body><h1>" + strings.Repeat("hello ", 300) + "</h1></body></html>"
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "css"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := servertest.Start(t, fmt.Sprintf(`
+port: 8080
+static: %q
+basicAuth:
+  users:
+    dev: "pw"
+compression: true
+hotReload:
+  extensions: [html, css]
+`, dir))
+	base := srv.URL(8080)
+
+	// The client script is a core endpoint: no credentials needed.
+	res, err := client.Get(base + "/__hot-reload__/client.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(js), `new EventSource("/__hot-reload__")`) {
+		t.Fatalf("client.js = %d %q", res.StatusCode, js)
+	}
+
+	// The page (behind auth) has the tag before </body>, also when compressed afterwards.
+	req, _ := http.NewRequest("GET", base+"/", nil)
+	req.SetBasicAuth("dev", "pw")
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatalf("page not gzip (%d, %v): %v", res.StatusCode, res.Header, err)
+	}
+	html, _ := io.ReadAll(zr)
+	_ = res.Body.Close()
+	want := strings.Replace(page, "</body>", `<script src="/__hot-reload__/client.js"></script></body>`, 1)
+	if string(html) != want {
+		t.Fatalf("page = %.200q…", html)
+	}
+
+	// The event stream: no auth, not compressed, and a reload after a change.
+	req, _ = http.NewRequest("GET", base+"/__hot-reload__", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" || res.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("events = %d %v", res.StatusCode, res.Header)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		br := bufio.NewReader(res.Body)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			lines <- strings.TrimRight(l, "\n")
+		}
+	}()
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	css := filepath.Join(dir, "css", "app.css")
+	for n := 0; ; n++ {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if l == "data: reload" {
+				return
+			}
+		case <-tick.C:
+			// Writes repeat until the watcher (started in the background) sees one.
+			if err := os.WriteFile(css, []byte(fmt.Sprintf("body{order:%d}", n)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("no reload event after changing a watched file")
+		}
+	}
+}
+
+func TestHotReloadWithoutDirectoriesWarns(t *testing.T) {
+	srv := servertest.Start(t, "port: 8080\nhotReload: true\n")
+	found := false
+	for _, w := range srv.Diagnostics.Warnings() {
+		found = found || (w.Path == "hotReload" && strings.Contains(w.Message, "nothing is watched"))
+	}
+	if !found {
+		t.Fatalf("warnings: %v", srv.Diagnostics.Warnings())
+	}
+	res, err := client.Get(srv.URL(8080) + "/__hot-reload__/client.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("client.js = %d", res.StatusCode)
+	}
+}
