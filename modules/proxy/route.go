@@ -586,72 +586,89 @@ func joinPath(a, b string) string {
 	return a + b
 }
 
-// upstreamHeader copies the client's headers without hop-by-hop fields and adds the
-// forwarding headers.
+// upstreamHeader turns the client's header map into the upstream request's, in place (the
+// proxy is the end of the pipeline, so nothing later needs the original; the mirror copies it
+// first): hop-by-hop fields go, the forwarding headers are added, then requestTransform runs.
 func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade bool, upType string) http.Header {
-	in := r.Header
-	out := make(http.Header, len(in)+4)
-	for k, vv := range in {
-		if isHopHeader(k) || k == "Expect" {
-			continue
+	h := r.Header
+	keepTrailers := false
+	for _, v := range h["Te"] {
+		// gRPC and others rely on "TE: trailers"; it is the one TE value forwarded.
+		if strings.EqualFold(textproto.TrimString(v), "trailers") {
+			keepTrailers = true
 		}
-		out[k] = vv
 	}
-	eachConnectionToken(in, func(name string) bool {
-		delete(out, name)
+	eachConnectionToken(h, func(name string) bool {
+		delete(h, name)
 		return true
 	})
-	if te := in["Te"]; len(te) > 0 {
-		// gRPC and others rely on "TE: trailers"; it is the one TE value forwarded.
-		for _, v := range te {
-			if strings.EqualFold(textproto.TrimString(v), "trailers") {
-				out["Te"] = []string{"trailers"}
-			}
-		}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	delete(h, "Expect")
+	if keepTrailers {
+		h["Te"] = teTrailers
 	}
 	if upgrade {
-		out["Connection"] = []string{"Upgrade"}
-		out["Upgrade"] = []string{upType}
+		h["Connection"] = connUpgrade
+		h["Upgrade"] = []string{upType}
 	}
 	if ip := clientIP(r); ip != "" {
-		if prior, ok := in["X-Forwarded-For"]; ok && len(prior) > 0 {
-			out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
 		} else {
-			out["X-Forwarded-For"] = []string{ip}
+			h["X-Forwarded-For"] = []string{ip}
 		}
 	}
 	if rt.site.site != nil && rt.site.site.TLS || r.TLS != nil {
-		out["X-Forwarded-Proto"] = protoHTTPS
+		h["X-Forwarded-Proto"] = protoHTTPS
 	} else {
-		out["X-Forwarded-Proto"] = protoHTTP
+		h["X-Forwarded-Proto"] = protoHTTP
 	}
-	out["X-Forwarded-Host"] = []string{r.Host}
+	h["X-Forwarded-Host"] = []string{r.Host}
 	via := viaFor(r)
-	if prior, ok := in["Via"]; ok && len(prior) > 0 {
-		out["Via"] = []string{strings.Join(prior, ", ") + ", " + via}
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = []string{strings.Join(prior, ", ") + ", " + via}
 	} else {
-		out["Via"] = []string{via}
+		h["Via"] = viaValues(via)
 	}
-	if _, ok := out["User-Agent"]; !ok {
+	if _, ok := h["User-Agent"]; !ok {
 		// Keep Go's transport from adding its own User-Agent.
-		out["User-Agent"] = emptyValue
+		h["User-Agent"] = emptyValue
 	}
 	if tr := rt.site.requestTransform; tr != nil {
 		var claims map[string]any
 		if st != nil {
 			claims = st.Claims
 		}
-		tr.apply(out, claims)
+		tr.apply(h, claims)
 	}
-	return out
+	return h
 }
 
+// viaValues returns a shared one-element slice for the common Via values.
+func viaValues(v string) []string {
+	switch v {
+	case via11:
+		return via11Values
+	case via20:
+		return via20Values
+	}
+	return []string{v}
+}
+
+// Shared header values. The transport never modifies a request's header slices, so one
+// slice can serve every request.
 var (
-	protoHTTPS = []string{"https"}
-	protoHTTP  = []string{"http"}
-	emptyValue = []string{""}
-	via11      = "1.1 conduit"
-	via20      = "2.0 conduit"
+	protoHTTPS  = []string{"https"}
+	protoHTTP   = []string{"http"}
+	emptyValue  = []string{""}
+	teTrailers  = []string{"trailers"}
+	connUpgrade = []string{"Upgrade"}
+	via11       = "1.1 conduit"
+	via20       = "2.0 conduit"
+	via11Values = []string{via11}
+	via20Values = []string{via20}
 )
 
 func viaFor(r *http.Request) string {
