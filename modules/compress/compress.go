@@ -194,7 +194,7 @@ func (w *writer) start() {
 	h := w.rw.Header()
 	h.Del("Content-Length")
 	h.Del("Accept-Ranges")
-	h["Content-Encoding"] = []string{codings[w.coding]}
+	h["Content-Encoding"] = encodingValues[w.coding][:1:1]
 	if et := h["Etag"]; len(et) == 1 && strings.HasPrefix(et[0], `"`) {
 		h["Etag"] = []string{"W/" + et[0]}
 	}
@@ -367,8 +367,18 @@ func addVary(h http.Header) {
 			return
 		}
 	}
-	h.Add("Vary", "Accept-Encoding")
+	if len(h["Vary"]) == 0 {
+		h["Vary"] = varyValue[:1:1] // shared, capacity 1: an append elsewhere copies it
+		return
+	}
+	h["Vary"] = append(h["Vary"], "Accept-Encoding")
 }
+
+// Shared header values, so the common paths do not allocate.
+var (
+	varyValue      = []string{"Accept-Encoding"}
+	encodingValues = [len(codings)][]string{{"br"}, {"zstd"}, {"gzip"}, {"deflate"}}
+)
 
 // containsToken reports whether a comma-separated header value holds token
 // (case-insensitive; parameters after '=' are part of the item and never match).
