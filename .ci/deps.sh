@@ -16,3 +16,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing Debian packages (run as root to install): ${missing[*]}" >&2
   fi
 fi
+
+# Pinned test tools, built once into $HOME/.cache/conduit-tools/bin.
+"$(dirname "$0")/../modules/otlp/otelcoltest/build-otelcol.sh"

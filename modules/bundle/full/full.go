@@ -3,11 +3,11 @@
 // does.
 //
 // Each feature joins in the change that builds its module, as one file maybe_<feature>.go
-// holding a single blank import behind `//go:build !conduit_omit_<feature>`. None of the
-// full-only modules exist yet: script, wasm, tcp, upload, redis, diskcache, faults, otlp,
-// kubernetes. They are the heavy ones (yaegi, client-go, the OTLP exporter), which is why
-// the dependency guard in xbuild/guard_test.go checks that the standard binary never links
-// them.
+// holding a single blank import behind `//go:build !conduit_omit_<feature>`. The full-only
+// features are script, wasm, tcp, upload, redis, diskcache, faults, otlp and kubernetes
+// (those built so far have their file here). They are the heavy ones (yaegi, client-go, the
+// OTLP exporter), which is why the dependency guard in xbuild/guard_test.go checks that the
+// standard binary never links them.
 package full
 
 import (

@@ -5,7 +5,7 @@
 // holding a single blank import behind `//go:build !conduit_omit_<feature>` (the same
 // convention as the minimal bundle). xbuild reads these files to map feature names to
 // packages, so a feature listed here is automatically buildable with `xbuild --features`.
-// None of the standard-only modules exist yet: jwt, consumers, forwardauth, cache, acme.
+// The standard-only features are jwt, consumers, forwardauth, cache and acme.
 package standard
 
 import (
