@@ -119,7 +119,9 @@ type Shared interface {
 
 // SiteContext is what a module sees while it provisions its part of one site.
 type SiteContext struct {
-	// Context is cancelled when the generation being built is retired (or fails to build).
+	// Context is cancelled when the generation being built is stopped: after it was replaced
+	// and its last request finished (or the shutdown timeout passed), or when it fails to
+	// build.
 	context.Context
 	// Site is the core view of the site.
 	Site *Site
