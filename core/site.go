@@ -404,3 +404,10 @@ type AdminProvider interface {
 type StatusProvider interface {
 	AdminStatus() map[string]any
 }
+
+// Drainer is an instance with long-lived responses (event streams, live reload) that must
+// end for a graceful shutdown to finish: Drain is called when the server starts shutting
+// down, before it waits for requests in flight.
+type Drainer interface {
+	Drain()
+}

@@ -174,6 +174,10 @@ func (in *Instance) Stop(context.Context) error {
 	return nil
 }
 
+// Drain implements core.Drainer: a shutdown ends the open event streams so it need not wait
+// for browsers to disconnect.
+func (in *Instance) Drain() { in.closeStreams() }
+
 func (in *Instance) closeStreams() { in.once.Do(func() { close(in.closed) }) }
 
 // addTree adds every directory under roots to the watcher, skipping hidden directories and
