@@ -37,6 +37,12 @@ type RequestState struct {
 	Claims map[string]any
 	// Writer records the response status and size.
 	Writer ResponseWriter
+	// RequestDeadline, when set, bounds the whole request (limits.timeoutSecs); handlers that call
+	// upstreams apply it to their outbound contexts.
+	RequestDeadline time.Time
+	// Shedding is set when the site is loaded past limits.priorityThreshold: routes whose
+	// effective priority is below 50 answer 503.
+	Shedding bool
 
 	clientIP netip.Addr
 }

@@ -1,11 +1,17 @@
 // Package limits enforces the site's `limits`: request body size (413), header size and
-// count (431) and the number of requests in flight (503). It sits at core.StageLimits,
+// count (431), the number of requests in flight (503), concurrent requests per client
+// address (429), a whole-request deadline (504 from the proxy) and the load level at which
+// low-priority routes are shed. It sits at core.StageLimits,
 // after the IP filter and CORS and before rate limits and auth.
 package limits
 
 import (
+	"math"
 	"net/http"
+	"net/netip"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/conduitproxy/conduit/core"
 )
@@ -40,6 +46,9 @@ type guard struct {
 	maxHeader   int   // 0: unlimited
 	maxHeaders  int   // 0: unlimited
 	maxInflight int64 // 0: unlimited
+	shedAt      int64 // in-flight count from which low-priority routes are shed
+	timeout     time.Duration
+	perIP       *perIPCounter
 	inflight    atomic.Int64
 }
 
@@ -71,15 +80,35 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		}
 		g.maxInflight = int64(min(*c.MaxInflightRequests, 1<<62))
 	}
-	if c.PriorityThreshold != nil && (*c.PriorityThreshold < 0 || *c.PriorityThreshold > 1) {
-		ctx.Errorf(p+".priorityThreshold", "must be between 0 and 1")
+	threshold := 0.8
+	if c.PriorityThreshold != nil {
+		if *c.PriorityThreshold < 0 || *c.PriorityThreshold > 1 {
+			ctx.Errorf(p+".priorityThreshold", "must be between 0 and 1")
+		}
+		threshold = *c.PriorityThreshold
+		if c.MaxInflightRequests == nil {
+			ctx.Warnf(p+".priorityThreshold", "has no effect without maxInflightRequests")
+		}
+	}
+	if g.maxInflight > 0 {
+		g.shedAt = max(1, int64(math.Ceil(threshold*float64(g.maxInflight))))
+	}
+	if c.TimeoutSecs != nil {
+		if *c.TimeoutSecs == 0 {
+			ctx.Errorf(p+".timeoutSecs", "must be ≥ 1")
+		}
+		g.timeout = time.Duration(*c.TimeoutSecs) * time.Second
+	}
+	if c.MaxConnectionsPerIP != nil {
+		if *c.MaxConnectionsPerIP == 0 {
+			ctx.Errorf(p+".maxConnectionsPerIp", "must be ≥ 1")
+		}
+		g.perIP = &perIPCounter{max: int64(min(*c.MaxConnectionsPerIP, 1<<62)), counts: map[netip.Addr]int64{}}
 	}
 	notYet := map[string]bool{
-		"timeoutSecs": c.TimeoutSecs != nil, "maxBodyBufferBytes": c.MaxBodyBufferBytes != nil,
-		"keepaliveRequestLimit": c.KeepaliveRequestLimit != nil, "priorityThreshold": c.PriorityThreshold != nil,
-		"maxConnectionsPerIp": c.MaxConnectionsPerIP != nil, "minUploadRateBytesPerSec": c.MinUploadRateBytesPerSec != nil,
+		"keepaliveRequestLimit": c.KeepaliveRequestLimit != nil, "minUploadRateBytesPerSec": c.MinUploadRateBytesPerSec != nil,
 	}
-	for _, k := range []string{"timeoutSecs", "maxBodyBufferBytes", "keepaliveRequestLimit", "priorityThreshold", "maxConnectionsPerIp", "minUploadRateBytesPerSec"} {
+	for _, k := range []string{"keepaliveRequestLimit", "minUploadRateBytesPerSec"} {
 		if notYet[k] {
 			ctx.Warnf(p+"."+k, "is not enforced by this build yet; ignored")
 		}
@@ -96,6 +125,25 @@ func (g *guard) Wrap(next http.Handler) http.Handler {
 			if n > g.maxInflight {
 				core.Error(w, r, http.StatusServiceUnavailable, "too many requests in flight")
 				return
+			}
+			if n >= g.shedAt {
+				if st := core.State(r); st != nil {
+					st.Shedding = true
+				}
+			}
+		}
+		if g.perIP != nil {
+			ip := core.ClientIP(r)
+			if !g.perIP.acquire(ip) {
+				w.Header().Set("Retry-After", "1")
+				core.Error(w, r, http.StatusTooManyRequests, "too many concurrent requests from this address")
+				return
+			}
+			defer g.perIP.release(ip)
+		}
+		if g.timeout > 0 {
+			if st := core.State(r); st != nil {
+				st.RequestDeadline = st.Start.Add(g.timeout)
 			}
 		}
 		if g.maxHeaders > 0 || g.maxHeader > 0 {
@@ -122,4 +170,31 @@ func (g *guard) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// perIPCounter counts requests in flight per client address (limits.maxConnectionsPerIp).
+type perIPCounter struct {
+	max    int64
+	mu     sync.Mutex
+	counts map[netip.Addr]int64
+}
+
+func (c *perIPCounter) acquire(ip netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts[ip] >= c.max {
+		return false
+	}
+	c.counts[ip]++
+	return true
+}
+
+func (c *perIPCounter) release(ip netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.counts[ip] - 1; n > 0 {
+		c.counts[ip] = n
+	} else {
+		delete(c.counts, ip)
+	}
 }

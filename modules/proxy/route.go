@@ -36,6 +36,7 @@ type route struct {
 	mirror      *upstream
 	maxBuffer   int64 // request bodies up to this size are buffered for replay and mirroring
 	metrics     *routeMetrics
+	priority    int // 0–100, default 50
 
 	inflight      atomic.Int64
 	retryInflight atomic.Int64
@@ -98,7 +99,10 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		ts.serverName = u.ServerName
 	}
 	rt := &route{name: name, site: ss, rewrite: rc.Rewrite, websocket: rc.Websocket, hooks: ctx.Hooks(),
-		maxBuffer: ss.maxBodyBuffer, failStatus: &defaultFailStatus}
+		maxBuffer: ss.maxBodyBuffer, failStatus: &defaultFailStatus, priority: 50}
+	if rc.Priority != nil {
+		rt.priority = int(*rc.Priority)
+	}
 	if rc.StripPrefix && matchPrefix != "/" {
 		rt.stripPrefix = matchPrefix
 	}
@@ -268,6 +272,11 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		core.Error(w, r, http.StatusMisdirectedRequest, "proxy loop detected")
 		return
 	}
+	if st != nil && st.Shedding && rt.effectivePriority(r) < 50 {
+		w.Header().Set("Retry-After", "1")
+		core.Error(w, r, http.StatusServiceUnavailable, "load shedding")
+		return
+	}
 	rt.inflight.Add(1)
 	defer rt.inflight.Add(-1)
 
@@ -359,8 +368,13 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	if !upgrade {
 		ctx = httptrace.WithClientTrace(ctx, earlyHintsTrace(w))
 	}
-	var cancel context.CancelFunc
+	if st != nil && !st.RequestDeadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, st.RequestDeadline)
+		defer cancel()
+	}
 	if rt.retry != nil && rt.retry.perTry > 0 {
+		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, rt.retry.perTry)
 		defer cancel()
 	}
@@ -422,6 +436,29 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	defer resp.Body.Close()
 	rt.writeResponse(w, r, resp)
 	return true, false
+}
+
+// effectivePriority is the route's priority, lowered (never raised: a client must not be
+// able to escape shedding) by an `X-Priority: 0–100` header or an RFC 9218
+// `Priority: u=N` header (u=N maps to 100 − 14·N).
+func (rt *route) effectivePriority(r *http.Request) int {
+	p := rt.priority
+	if v := r.Header.Get("X-Priority"); v != "" {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n < p {
+			p = n
+		}
+	}
+	if v := r.Header.Get("Priority"); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if u, ok := strings.CutPrefix(part, "u="); ok {
+				if n, err := strconv.Atoi(u); err == nil && n >= 0 && n <= 7 {
+					p = min(p, 100-14*n)
+				}
+			}
+		}
+	}
+	return p
 }
 
 // classify maps a transport error to a retry condition.
