@@ -121,6 +121,9 @@ func (c *ConfigFlags) Load(env *Env) (*config.Document, error) {
 	return config.LoadFile(p, env.LookupEnv)
 }
 
+// NewFlagSet returns a flag set for a subcommand that reports errors to env.Stderr.
+func NewFlagSet(env *Env, name string) *flag.FlagSet { return newFlagSet(env, name) }
+
 func newFlagSet(env *Env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("conduit "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)

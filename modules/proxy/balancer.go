@@ -11,13 +11,19 @@ import (
 // (the weighted slot sequence). Runtime changes (Admin API add/remove/weight) build a new set
 // and swap it in atomically.
 type upstreamSet struct {
-	ups   []*upstream
-	slots []int // weighted round-robin sequence of indexes into ups
+	ups      []*upstream
+	slots    []int // weighted round-robin sequence of indexes into ups
+	weighted bool  // some weight differs from 1
 }
 
 func newUpstreamSet(ups []*upstream) *upstreamSet {
 	s := &upstreamSet{ups: ups}
 	s.slots = weightedSlots(ups)
+	for _, u := range ups {
+		if u.weight.Load() != 1 {
+			s.weighted = true
+		}
+	}
 	return s
 }
 

@@ -14,17 +14,21 @@ import (
 // the strategy, active health, outlier ejection, the circuit breaker, slow start, backup,
 // groups and sticky sessions.
 type pool struct {
-	strategy  *strategy
-	set       atomic.Pointer[upstreamSet]
-	backup    *upstream
-	groups    []*group
-	groupPick *strategy
-	groupSet  *upstreamSet // one pseudo-upstream per group, for the group strategy
-	maxConns  int64
-	slowStart time.Duration
-	sticky    *sticky
-	outlier   *outlierPolicy
-	mu        sync.Mutex // serialises run-time changes to set (reads stay lock-free)
+	strategy *strategy
+	// autoWeighted: no strategy was configured, so weights (from the file or set at run
+	// time) switch the pool to weighted round-robin, as nginx users expect.
+	autoWeighted bool
+	weighted     *strategy
+	set          atomic.Pointer[upstreamSet]
+	backup       *upstream
+	groups       []*group
+	groupPick    *strategy
+	groupSet     *upstreamSet // one pseudo-upstream per group, for the group strategy
+	maxConns     int64
+	slowStart    time.Duration
+	sticky       *sticky
+	outlier      *outlierPolicy
+	mu           sync.Mutex // serialises run-time changes to set (reads stay lock-free)
 }
 
 // group is one named set of a two-level pool.
@@ -69,6 +73,9 @@ func (p *pool) pick(r *http.Request, exclude *upstream) (u *upstream, setCookie 
 	now := time.Now().UnixNano()
 	ups := p.set.Load()
 	strat := p.strategy
+	if p.autoWeighted && ups.weighted {
+		strat = p.weighted
+	}
 	if len(p.groups) > 0 {
 		g := p.pickGroup(r, now)
 		if g == nil {

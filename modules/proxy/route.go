@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -119,15 +121,12 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		}
 		primaries = append(primaries, u)
 	}
-	if strategyName == "" {
-		for _, u := range primaries {
-			if u.weight.Load() != 1 {
-				// Weights given without a strategy: honour them, as nginx does.
-				strategyName = "weighted-round-robin"
-			}
-		}
-	}
 	p.strategy = newStrategy(strategyName, rc.HashKey)
+	if strategyName == "" {
+		// Weights given without a strategy are honoured, as nginx does.
+		p.autoWeighted = true
+		p.weighted = newStrategy("weighted-round-robin", "")
+	}
 	if len(rc.Groups) > 0 {
 		p.groupPick = newStrategy(rc.GroupStrategy, rc.HashKey)
 		var pseudo []*upstream
@@ -663,6 +662,15 @@ func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade 
 		h["X-Forwarded-Proto"] = protoHTTP
 	}
 	h["X-Forwarded-Host"] = []string{r.Host}
+	// mTLS: the verified client certificate's identity, never a client-sent copy.
+	delete(h, "X-Client-Cert-Subject")
+	delete(h, "X-Client-Cert-Fingerprint")
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.PeerCertificates) > 0 {
+		leaf := r.TLS.PeerCertificates[0]
+		sum := sha256.Sum256(leaf.Raw)
+		h["X-Client-Cert-Subject"] = []string{sanitizeHeaderValue(leaf.Subject.String())}
+		h["X-Client-Cert-Fingerprint"] = []string{hex.EncodeToString(sum[:])}
+	}
 	via := viaFor(r)
 	if prior := h["Via"]; len(prior) > 0 {
 		h["Via"] = []string{strings.Join(prior, ", ") + ", " + via}

@@ -1,0 +1,243 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/conduitproxy/conduit/core/cli"
+	"github.com/conduitproxy/conduit/core/config"
+)
+
+func init() {
+	cli.RegisterCommand(cli.Command{Name: "probe", Summary: "HEAD every upstream of a config and print a table (exit 1 on a failure)", Run: runProbe})
+	cli.RegisterCommand(cli.Command{Name: "upstreams", Summary: "list a running Conduit's upstreams; add|remove|weight change them", Run: runUpstreams})
+}
+
+// probeResult is one upstream's answer to `conduit probe`.
+type probeResult struct {
+	url     string
+	status  int
+	err     error
+	latency time.Duration
+}
+
+func (p probeResult) failed() bool { return p.err != nil || p.status >= 500 }
+
+// runProbe HEADs every upstream named in the config (plain TCP connect for https targets,
+// as the original) in parallel and prints failures first.
+func runProbe(env *cli.Env, args []string) int {
+	fs := cli.NewFlagSet(env, "probe")
+	var cf cli.ConfigFlags
+	cf.Register(fs)
+	timeout := fs.Duration("timeout", 3*time.Second, "per-upstream timeout")
+	if fs.Parse(args) != nil {
+		return 1
+	}
+	doc, err := cf.Load(env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	urls := collectUpstreams(doc)
+	if len(urls) == 0 {
+		fmt.Fprintln(env.Stdout, "no upstreams in this config")
+		return 0
+	}
+	results := make([]probeResult, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = probeOne(u, *timeout)
+		}()
+	}
+	wg.Wait()
+	sort.SliceStable(results, func(i, j int) bool { return results[i].failed() && !results[j].failed() })
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UPSTREAM\tRESULT\tLATENCY")
+	failed := false
+	for _, r := range results {
+		res := fmt.Sprint(r.status)
+		switch {
+		case r.err != nil:
+			res = "error: " + r.err.Error()
+		case r.status == 0:
+			res = "connect ok"
+		}
+		if r.failed() {
+			failed = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.url, res, r.latency.Round(time.Millisecond))
+	}
+	_ = tw.Flush()
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func probeOne(raw string, timeout time.Duration) probeResult {
+	res := probeResult{url: raw}
+	u, err := url.Parse(raw)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	start := time.Now()
+	if u.Scheme == "https" {
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "443")
+		}
+		c, err := net.DialTimeout("tcp", host, timeout)
+		res.latency = time.Since(start)
+		if err != nil {
+			res.err = err
+			return res
+		}
+		c.Close()
+		return res
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, u.Scheme+"://"+u.Host+"/", nil)
+	req.Header.Set("User-Agent", "conduit-probe")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	res.latency = time.Since(start)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	resp.Body.Close()
+	res.status = resp.StatusCode
+	return res
+}
+
+// collectUpstreams returns every distinct upstream URL of the document, in file order.
+func collectUpstreams(doc *config.Document) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	var fromTarget func(n config.Node)
+	fromTarget = func(n config.Node) {
+		var d config.Diagnostics
+		rc := decodeTarget(n, "", &d)
+		if rc == nil {
+			return
+		}
+		for _, t := range rc.Targets {
+			add(t.URL)
+		}
+		for _, g := range rc.Groups {
+			if g != nil {
+				for _, t := range g.Targets {
+					add(t.URL)
+				}
+			}
+		}
+		add(rc.Backup)
+	}
+	for _, site := range doc.Sites {
+		switch p := site["proxy"].(type) {
+		case string, []config.Node:
+			fromTarget(p)
+		case map[string]config.Node:
+			if looksLikeRouteObject(p) {
+				fromTarget(p)
+				break
+			}
+			for _, k := range config.SortedKeys(p) {
+				fromTarget(p[k])
+			}
+		}
+		if routes, ok := site["routes"].([]config.Node); ok {
+			for _, r := range routes {
+				if m, ok := r.(map[string]config.Node); ok && m["proxy"] != nil {
+					fromTarget(m["proxy"])
+				}
+			}
+		}
+	}
+	return out
+}
+
+// runUpstreams is `conduit upstreams [add|remove|weight]`.
+func runUpstreams(env *cli.Env, args []string) int {
+	sub := ""
+	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "weight") {
+		sub, args = args[0], args[1:]
+	}
+	var route, target, site string
+	var weight int
+	af, _, ok := cli.AdminCommand(env, "upstreams", args, func(fs cli.FlagAdder) {
+		fs.StringVar(&route, "route", "", "route path, e.g. /api")
+		fs.StringVar(&target, "target", "", "upstream URL")
+		fs.IntVar(&weight, "weight", 0, "weight (add: default 1; weight: required)")
+		fs.StringVar(&site, "site", "", "site label (host:port, or * for the first site with the route)")
+	})
+	if !ok {
+		return 1
+	}
+	c := af.Client(env)
+	if sub == "" {
+		var out struct {
+			Routes []struct {
+				Site, Path, Strategy string
+				Targets              []map[string]any
+			} `json:"routes"`
+		}
+		raw, err := c.Do(http.MethodGet, "/upstreams", nil, &out)
+		if err != nil {
+			fmt.Fprintln(env.Stderr, err)
+			return 1
+		}
+		if af.JSON {
+			fmt.Fprintln(env.Stdout, string(raw))
+			return 0
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SITE\tROUTE\tSTRATEGY\tTARGET\tWEIGHT\tHEALTHY")
+		for _, r := range out.Routes {
+			for _, t := range r.Targets {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\n", r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"])
+			}
+		}
+		_ = tw.Flush()
+		return 0
+	}
+	if route == "" || target == "" || (sub == "weight" && weight < 1) {
+		fmt.Fprintf(env.Stderr, "conduit upstreams %s: --route and --target are required", sub)
+		if sub == "weight" {
+			fmt.Fprint(env.Stderr, ", and --weight ≥ 1")
+		}
+		fmt.Fprintln(env.Stderr)
+		return 1
+	}
+	body := map[string]any{"route": route, "target": target}
+	if weight > 0 {
+		body["weight"] = weight
+	}
+	if site != "" {
+		body["site"] = site
+	}
+	raw, err := c.Do(http.MethodPost, "/upstreams/"+sub, body, nil)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1
+	}
+	fmt.Fprintln(env.Stdout, string(raw))
+	return 0
+}
