@@ -107,6 +107,9 @@ type Consumer struct {
 	JWT       *JWT              `json:"jwt"`
 	RateLimit config.Node       `json:"rateLimit"`
 	Headers   map[string]string `json:"headers"`
+	// AllowedPaths is the consumer's route ACL: when set, the consumer may only reach these
+	// paths (exact, or "/prefix/**"); anything else is 403. Not in the original.
+	AllowedPaths []string `json:"allowedPaths"`
 }
 
 type consumer struct {
@@ -117,6 +120,7 @@ type consumer struct {
 	jwt     *jwtverify.Verifier
 	headers []header
 	limit   *ratelimit.Limiter
+	allowed *skippaths.Matcher // nil: every path
 }
 
 type header struct {
@@ -257,6 +261,12 @@ func (g *Guard) consumer(ctx *core.SiteContext, cc Consumer, cp string, shared b
 			g.strip = append(g.strip, h)
 		}
 	}
+	if cc.AllowedPaths != nil {
+		if len(cc.AllowedPaths) == 0 {
+			ctx.Errorf(cp+".allowedPaths", "must list at least one path (remove it to allow every path)")
+		}
+		cons.allowed = skippaths.New(cc.AllowedPaths, cp+".allowedPaths", ctx.Diag)
+	}
 	if cc.RateLimit != nil {
 		rp := cp + ".rateLimit"
 		if m, ok := cc.RateLimit.(map[string]config.Node); ok {
@@ -385,6 +395,10 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		c, claims := g.identify(r)
 		if c == nil {
 			authutil.Deny(w, r, http.StatusUnauthorized, g.denied)
+			return
+		}
+		if c.allowed != nil && !c.allowed.Match(r.URL.Path) {
+			authutil.Deny(w, r, http.StatusForbidden, g.denied)
 			return
 		}
 		if c.limit != nil {

@@ -227,3 +227,37 @@ func TestValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerRouteACL: a consumer with allowedPaths reaches only those paths (403
+// elsewhere, JSON body on request); a consumer without the list reaches everything.
+func TestConsumerRouteACL(t *testing.T) {
+	up := authtest.NewUpstream(t)
+	srv := servertest.Start(t, fmt.Sprintf(`
+port: 8080
+consumers:
+  consumers:
+    - { username: reports, apiKey: reports-key-0123456789, allowedPaths: [/reports/**, /health] }
+    - { username: admin, apiKey: admin-key-0123456789 }
+proxy: %q
+`, up.URL))
+	cases := []struct {
+		key, path string
+		want      int
+	}{
+		{"reports-key-0123456789", "/reports", 200},
+		{"reports-key-0123456789", "/reports/q1", 200},
+		{"reports-key-0123456789", "/health", 200},
+		{"reports-key-0123456789", "/admin/users", 403},
+		{"reports-key-0123456789", "/reports/../admin", 403},
+		{"admin-key-0123456789", "/admin/users", 200},
+	}
+	for _, c := range cases {
+		if r := authtest.Get(t, srv.URL(8080)+c.path, "X-API-Key: "+c.key); r.Status != c.want {
+			t.Errorf("%s %s: %d, want %d", c.key[:5], c.path, r.Status, c.want)
+		}
+	}
+	r := authtest.Get(t, srv.URL(8080)+"/admin", "X-API-Key: reports-key-0123456789", "Accept: application/json")
+	if r.Status != 403 || !strings.Contains(r.Body, `"status":403`) {
+		t.Fatalf("JSON denial: %d %q", r.Status, r.Body)
+	}
+}
