@@ -113,6 +113,17 @@ func (s *Server) Start(g *Generation) error {
 		}
 		opened = append(opened, l)
 	}
+	for _, port := range g.redirectPorts() {
+		l, err := s.openRedirectListener(port)
+		if err != nil {
+			for _, o := range opened {
+				_ = o.ln.Close()
+			}
+			g.Stop(context.Background())
+			return err
+		}
+		opened = append(opened, l)
+	}
 	s.current.Store(g)
 	for _, l := range opened {
 		s.listeners[l.port] = l
@@ -151,7 +162,7 @@ func (s *Server) Addr(port int) net.Addr {
 	return nil
 }
 
-func (s *Server) openListener(g *Generation, port int) (*listener, error) {
+func (s *Server) listen(port int) (net.Listener, error) {
 	var ln net.Listener
 	var err error
 	if s.opts.Listen != nil {
@@ -162,13 +173,12 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on port %d: %w", port, err)
 	}
-	ln = newDrainListener(ln)
-	base := ln
-	conns := &connTracker{}
-	pt := g.ports[port]
-	first := pt.sites[0]
-	srv := &http.Server{
-		Handler:           &dispatcher{srv: s, port: port},
+	return ln, nil
+}
+
+func (s *Server) newHTTPServer(h http.Handler, conns *connTracker) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
@@ -176,6 +186,49 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 		BaseContext:       func(net.Listener) context.Context { return context.Background() },
 		ConnState:         conns.hook,
 	}
+}
+
+func (s *Server) guard(ln net.Listener) net.Listener {
+	if s.opts.DisableFramingGuard {
+		return ln
+	}
+	// After TLS: the guard must see plaintext. HTTP/2 connections pass through it.
+	return h1guard.Wrap(ln, h1guard.Options{
+		MaxHeaderBytes: DefaultMaxHeaderBytes,
+		OnReject: func(remote net.Addr, err *h1guard.Error) {
+			s.log.Debug("refused malformed request", "remote", remote.String(), "status", err.Status, "reason", err.Reason)
+		},
+	})
+}
+
+// openRedirectListener opens a tls.httpRedirectPort listener: plain HTTP/1.1 answering ACME
+// HTTP-01 challenges and redirecting everything else to HTTPS.
+func (s *Server) openRedirectListener(port int) (*listener, error) {
+	ln, err := s.listen(port)
+	if err != nil {
+		return nil, err
+	}
+	ln = newDrainListener(ln)
+	base := ln
+	conns := &connTracker{}
+	srv := s.newHTTPServer(&redirector{srv: s, port: port}, conns)
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	srv.Protocols = protos
+	return &listener{port: port, ln: s.guard(ln), base: base, srv: srv, conns: conns}, nil
+}
+
+func (s *Server) openListener(g *Generation, port int) (*listener, error) {
+	ln, err := s.listen(port)
+	if err != nil {
+		return nil, err
+	}
+	ln = newDrainListener(ln)
+	base := ln
+	conns := &connTracker{}
+	pt := g.ports[port]
+	first := pt.sites[0]
+	srv := s.newHTTPServer(&dispatcher{srv: s, port: port}, conns)
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	h2 := first.HTTP2
@@ -194,15 +247,7 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	} else if h2 != nil && h2.H2C {
 		protos.SetUnencryptedHTTP2(true)
 	}
-	if !s.opts.DisableFramingGuard {
-		// After TLS: the guard must see plaintext. HTTP/2 connections pass through it.
-		ln = h1guard.Wrap(ln, h1guard.Options{
-			MaxHeaderBytes: DefaultMaxHeaderBytes,
-			OnReject: func(remote net.Addr, err *h1guard.Error) {
-				s.log.Debug("refused malformed request", "remote", remote.String(), "status", err.Status, "reason", err.Reason)
-			},
-		})
-	}
+	ln = s.guard(ln)
 	srv.Protocols = protos
 	if h2 != nil && (h2.MaxConcurrentStreams > 0 || h2.InitialWindowSize > 0) {
 		srv.HTTP2 = &http.HTTP2Config{
@@ -213,34 +258,32 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	return &listener{port: port, ln: ln, base: base, srv: srv, conns: conns}, nil
 }
 
-// tlsConfig builds the listener's TLS configuration. Certificates are looked up per
-// handshake in the current generation, by SNI, so a reload that changes certificates applies
-// to new handshakes while established connections continue.
+// tlsConfig builds the listener's TLS configuration. Each handshake takes the port's
+// configuration from the current generation (GetConfigForClient), and the certificate is
+// chosen per handshake by SNI, so a reload, a changed certificate file or an ACME renewal
+// applies to new handshakes while established connections continue. Versions, ciphers and
+// clientAuth are the port's first TLS site's.
 func (s *Server) tlsConfig(port int, first *Site, h2 bool) (*tls.Config, error) {
 	t := first.TLS
+	if t.ClientAuth != nil && t.clientPool == nil {
+		pool, err := t.clientCAs()
+		if err != nil {
+			return nil, err
+		}
+		t.clientPool = pool
+	}
 	tc := &tls.Config{MinVersion: t.minVersion, MaxVersion: t.maxVersion, CipherSuites: t.cipherIDs}
 	if h2 {
 		tc.NextProtos = []string{"h2", "http/1.1"}
 	} else {
 		tc.NextProtos = []string{"http/1.1"}
 	}
-	if t.ClientAuth != nil {
-		pool, err := t.clientCAs()
-		if err != nil {
-			return nil, err
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-		if t.ClientAuth.Optional {
-			tc.ClientAuth = tls.VerifyClientCertIfGiven
-		}
-	}
-	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	tc.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		g := s.current.Load()
 		if g == nil {
 			return nil, errors.New("no configuration")
 		}
-		return g.certificate(port, hello.ServerName)
+		return g.handshakeConfig(port, h2)
 	}
 	return tc, nil
 }
@@ -320,12 +363,27 @@ func coldChanges(old, g *Generation) []string {
 			out = append(out, config.Join(npt.sites[0].Info.Path, "tls"))
 		}
 	}
+	if or, nr := old.redirectPorts(), g.redirectPorts(); !sameInts(or, nr) {
+		out = append(out, fmt.Sprintf("tls.httpRedirectPort listeners %v → %v", or, nr))
+	}
 	for port, opt := range old.ports {
 		if _, ok := g.ports[port]; !ok {
 			out = append(out, fmt.Sprintf("port %d removed (%s.port)", port, opt.sites[0].Info.Path))
 		}
 	}
 	return out
+}
+
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, v := range a {
+		if !containsInt(b, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) isClosed() bool {
@@ -359,6 +417,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if g != nil {
+		for _, inst := range g.instances {
+			if d, ok := inst.(core.Drainer); ok {
+				d.Drain()
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(ls))
 	for _, l := range ls {

@@ -3,22 +3,31 @@ package server
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
 // TLSConfig is a site's `tls` block. The acme sub-block belongs to the acme module.
 type TLSConfig struct {
-	// Cert is the PEM certificate chain file (cold).
+	// Cert is the PEM certificate chain file. A changed file is picked up without a restart.
 	Cert string `json:"cert"`
-	// Key is the PEM private key file (cold).
+	// Key is the PEM private key file. A changed file is picked up without a restart.
 	Key string `json:"key"`
 	// CA is a CA bundle (documented by the original as for upstream verification).
 	CA string `json:"ca"`
-	// HTTPRedirectPort starts a plain-HTTP listener that redirects to HTTPS.
+	// HTTPRedirectPort starts a plain-HTTP listener that redirects to HTTPS (cold) and answers
+	// ACME HTTP-01 challenges.
 	HTTPRedirectPort uint16 `json:"httpRedirectPort"`
 	// Versions lists allowed protocol versions ("TLSv1.2", "TLSv1.3"). The original rejects
 	// any value; Conduit enforces it.
@@ -32,6 +41,16 @@ type TLSConfig struct {
 
 	minVersion, maxVersion uint16
 	cipherIDs              []uint16
+	clientPool             *x509.CertPool
+	live                   *certFile
+
+	// The handshake configuration of the listener, built once per generation (see
+	// handshakeConfig) from the port's first TLS site.
+	hsOnce sync.Once
+	hs     *tls.Config
+	// The site's certificate source (a module instance), found once per generation.
+	srcOnce sync.Once
+	src     CertificateSource
 }
 
 // ClientAuthConfig is tls.clientAuth.
@@ -40,6 +59,29 @@ type ClientAuthConfig struct {
 	CA string `json:"ca" cfg:"required"`
 	// Optional asks for a certificate without requiring one.
 	Optional bool `json:"optional"`
+}
+
+// CertificateSource supplies a site's certificates at handshake time instead of (or before)
+// tls.cert/tls.key. A module's site instance implements it: the acme module's does, so the
+// core stays free of any ACME library. GetCertificate is called for every handshake whose
+// SNI name selects the site (and, for a catch-all site, for names no other site claims); it
+// may return a certificate obtained or renewed at any time, which is how renewals reach new
+// handshakes without a restart.
+type CertificateSource interface {
+	GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// ALPNProvider is implemented by a CertificateSource that must be able to negotiate extra
+// ALPN protocols, such as "acme-tls/1" for the ACME TLS-ALPN-01 challenge.
+type ALPNProvider interface {
+	ALPNProtocols() []string
+}
+
+// HTTPChallengeHandler is implemented by a site instance that answers requests on the plain
+// httpRedirectPort listener before the redirect, such as ACME HTTP-01 challenges. It
+// reports whether it answered.
+type HTTPChallengeHandler interface {
+	HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool
 }
 
 func (t *TLSConfig) validate(path string, d *config.Diagnostics) {
@@ -72,16 +114,21 @@ func (t *TLSConfig) validate(path string, d *config.Diagnostics) {
 				t.maxVersion = id
 			}
 		}
+		if t.minVersion == 0 {
+			t.minVersion, t.maxVersion = tls.VersionTLS12, tls.VersionTLS13
+		}
 	}
 	if len(t.Ciphers) > 0 {
 		byName := map[string]uint16{}
 		for _, cs := range tls.CipherSuites() {
 			byName[cs.Name] = cs.ID
 		}
+		tls13Only := 0
 		for i, c := range t.Ciphers {
 			id, ok := byName[strings.ToUpper(c)]
 			if !ok {
 				if strings.HasPrefix(strings.ToUpper(c), "TLS_AES_") || strings.HasPrefix(strings.ToUpper(c), "TLS_CHACHA20_") {
+					tls13Only++
 					continue // TLS 1.3 suites are always on in Go.
 				}
 				d.Errorf(config.Index(config.Join(path, "ciphers"), i), "unknown or insecure cipher suite %q", c)
@@ -89,14 +136,34 @@ func (t *TLSConfig) validate(path string, d *config.Diagnostics) {
 			}
 			t.cipherIDs = append(t.cipherIDs, id)
 		}
+		if len(t.cipherIDs) == 0 && tls13Only > 0 && t.minVersion <= tls.VersionTLS12 {
+			d.Warnf(config.Join(path, "ciphers"), "lists only TLS 1.3 suites, which cannot be restricted; TLS 1.2 keeps Go's default suites")
+		}
+	}
+	if t.ClientAuth != nil && t.ClientAuth.CA != "" {
+		pool, err := t.clientCAs()
+		if err != nil {
+			d.Errorf(config.Join(path, "clientAuth.ca"), "%v", err)
+		}
+		t.clientPool = pool
 	}
 }
 
-// loadCertificate reads the site's certificate pair.
+// loadCertificate reads the site's certificate pair and starts watching the files: a
+// handshake that finds them changed (at most one check a second) loads the new pair.
 func (t *TLSConfig) loadCertificate() (*tls.Certificate, error) {
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	cert, err := loadPair(t.Cert, t.Key)
 	if err != nil {
-		return nil, fmt.Errorf("load tls.cert %s / tls.key %s: %w", t.Cert, t.Key, err)
+		return nil, err
+	}
+	t.live = newCertFile(t.Cert, t.Key, cert)
+	return cert, nil
+}
+
+func loadPair(certPath, keyPath string) (*tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("load tls.cert %s / tls.key %s: %w", certPath, keyPath, err)
 	}
 	if len(cert.Certificate) > 0 {
 		if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
@@ -119,27 +186,368 @@ func (t *TLSConfig) clientCAs() (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// certificate returns the certificate for a handshake on port: the site whose host matches
-// the SNI name, else the first TLS site on the port with a certificate.
-func (g *Generation) certificate(port int, sni string) (*tls.Certificate, error) {
+// certRecheck is how often a handshake may stat the certificate files for a change.
+const certRecheck = time.Second
+
+// certFile is a certificate pair loaded from files and reloaded when they change. The check
+// is a stat of both files, done by at most one handshake per certRecheck; a pair that does
+// not load (a rotation half done: new cert, old key) keeps the previous certificate until a
+// later check finds a good pair.
+type certFile struct {
+	certPath, keyPath string
+	cur               atomic.Pointer[loadedCert]
+	next              atomic.Int64 // unix nanoseconds of the next allowed check
+	mu                sync.Mutex
+}
+
+type loadedCert struct {
+	cert       *tls.Certificate
+	certStamp  os.FileInfo
+	keyStamp   os.FileInfo
+	loadFailed string // the last load error for this stamp pair, logged once
+}
+
+func newCertFile(certPath, keyPath string, cert *tls.Certificate) *certFile {
+	cf := &certFile{certPath: certPath, keyPath: keyPath}
+	cs, _ := os.Stat(certPath)
+	ks, _ := os.Stat(keyPath)
+	cf.cur.Store(&loadedCert{cert: cert, certStamp: cs, keyStamp: ks})
+	cf.next.Store(time.Now().Add(certRecheck).UnixNano())
+	return cf
+}
+
+// get returns the current certificate, reloading the pair when the files changed.
+func (cf *certFile) get() *tls.Certificate {
+	cur := cf.cur.Load()
+	now := time.Now().UnixNano()
+	if now < cf.next.Load() || !cf.mu.TryLock() {
+		return cur.cert
+	}
+	defer cf.mu.Unlock()
+	cf.next.Store(now + int64(certRecheck))
+	cs, err1 := os.Stat(cf.certPath)
+	ks, err2 := os.Stat(cf.keyPath)
+	if err1 != nil || err2 != nil || (sameStamp(cur.certStamp, cs) && sameStamp(cur.keyStamp, ks)) {
+		return cur.cert
+	}
+	cert, err := loadPair(cf.certPath, cf.keyPath)
+	if err != nil {
+		// Remember the stamps so that the same broken pair is not re-read every second; the
+		// next change of either file triggers a new attempt.
+		slog.Warn("tls: changed certificate files do not load; keeping the previous certificate", "cert", cf.certPath, "err", err)
+		cf.cur.Store(&loadedCert{cert: cur.cert, certStamp: cs, keyStamp: ks, loadFailed: err.Error()})
+		return cur.cert
+	}
+	slog.Info("tls: certificate files changed; new handshakes use the new certificate", "cert", cf.certPath)
+	cf.cur.Store(&loadedCert{cert: cert, certStamp: cs, keyStamp: ks})
+	return cert
+}
+
+func sameStamp(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
+}
+
+// source returns the site's CertificateSource, if one of its instances is one.
+func (s *Site) source() CertificateSource {
+	t := s.TLS
+	t.srcOnce.Do(func() {
+		for _, inst := range s.instances {
+			if cs, ok := inst.(CertificateSource); ok {
+				t.src = cs
+				return
+			}
+		}
+	})
+	return t.src
+}
+
+// siteCertificate returns s's certificate for a handshake: its certificate source's answer
+// when it has one and that answers, else its tls.cert/tls.key pair.
+func (s *Site) siteCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if src := s.source(); src != nil {
+		c, err := src.GetCertificate(hello)
+		if err == nil && c != nil {
+			return c, nil
+		}
+		if s.TLS.live == nil {
+			if err == nil {
+				err = errors.New("no certificate")
+			}
+			return nil, err
+		}
+	}
+	if s.TLS.live == nil {
+		return nil, errors.New("no certificate")
+	}
+	return s.TLS.live.get(), nil
+}
+
+// certificate returns the certificate for a handshake on port:
+//  1. the site whose host equals the SNI name;
+//  2. else a tls.cert of a site on the port whose certificate covers the name (a wildcard or
+//     multi-name certificate);
+//  3. else the first catch-all TLS site on the port (whose certificate source may issue on
+//     demand);
+//  4. else the first TLS site on the port with a certificate.
+func (g *Generation) certificate(port int, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	pt := g.ports[port]
 	if pt == nil {
 		return nil, fmt.Errorf("no site on port %d", port)
 	}
-	var fallback *tls.Certificate
+	sni := hello.ServerName
+	var catchAll, first *Site
 	for _, s := range pt.sites {
-		if s.cert == nil {
+		if s.TLS == nil {
 			continue
 		}
-		if fallback == nil {
-			fallback = s.cert
+		if sni != "" && s.Info.Host != "" && strings.EqualFold(s.Info.Host, sni) {
+			return s.siteCertificate(hello)
 		}
-		if sni != "" && strings.EqualFold(s.Info.Host, sni) {
-			return s.cert, nil
+		if s.Info.Host == "" && catchAll == nil {
+			catchAll = s
+		}
+		if first == nil && (s.TLS.live != nil || s.source() != nil) {
+			first = s
 		}
 	}
-	if fallback == nil {
+	if sni != "" {
+		for _, s := range pt.sites {
+			if s.TLS == nil || s.TLS.live == nil {
+				continue
+			}
+			if c := s.TLS.live.get(); c.Leaf != nil && c.Leaf.VerifyHostname(sni) == nil {
+				return c, nil
+			}
+		}
+	}
+	if catchAll != nil {
+		if c, err := catchAll.siteCertificate(hello); err == nil || first == nil || first == catchAll {
+			return c, err
+		}
+	}
+	if first == nil {
 		return nil, fmt.Errorf("no certificate for port %d", port)
 	}
-	return fallback, nil
+	return first.siteCertificate(hello)
+}
+
+// tlsSite returns the first TLS site on port: its handshake settings (versions, ciphers,
+// clientAuth) are the port's.
+func (g *Generation) tlsSite(port int) *Site {
+	pt := g.ports[port]
+	if pt == nil {
+		return nil
+	}
+	for _, s := range pt.sites {
+		if s.TLS != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+// handshakeConfig returns the port's handshake configuration from this generation: built once
+// from the port's first TLS site, with the certificate chosen per handshake by SNI. A reload
+// therefore changes the client CA, versions and ciphers for new handshakes too.
+func (g *Generation) handshakeConfig(port int, h2 bool) (*tls.Config, error) {
+	first := g.tlsSite(port)
+	if first == nil {
+		return nil, fmt.Errorf("no TLS site on port %d", port)
+	}
+	t := first.TLS
+	t.hsOnce.Do(func() {
+		tc := &tls.Config{MinVersion: t.minVersion, MaxVersion: t.maxVersion, CipherSuites: t.cipherIDs}
+		if h2 {
+			tc.NextProtos = []string{"h2", "http/1.1"}
+		} else {
+			tc.NextProtos = []string{"http/1.1"}
+		}
+		for _, site := range g.ports[port].sites {
+			if site.TLS == nil {
+				continue
+			}
+			if ap, ok := site.source().(ALPNProvider); ok {
+				for _, p := range ap.ALPNProtocols() {
+					if !containsString(tc.NextProtos, p) {
+						tc.NextProtos = append(tc.NextProtos, p)
+					}
+				}
+			}
+		}
+		if t.ClientAuth != nil {
+			tc.ClientCAs = t.clientPool
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+			if t.ClientAuth.Optional {
+				tc.ClientAuth = tls.VerifyClientCertIfGiven
+			}
+		}
+		tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return g.certificate(port, hello)
+		}
+		t.hs = tc
+	})
+	return t.hs, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTLSPorts reports TLS settings that differ between the sites of one port. The
+// handshake happens before the Host header is known, so versions, ciphers and clientAuth
+// are per port (the first TLS site's); a different setting on another site of the port is
+// an error rather than silently ignored.
+func (g *Generation) checkTLSPorts(d *config.Diagnostics) {
+	for _, pt := range g.ports {
+		var first *Site
+		for _, s := range pt.sites {
+			if s.TLS == nil {
+				continue
+			}
+			if first == nil {
+				first = s
+				continue
+			}
+			a, b := first.TLS, s.TLS
+			if a.minVersion != b.minVersion || a.maxVersion != b.maxVersion {
+				d.Errorf(config.Join(s.Info.Path, "tls.versions"), "differs from %s on port %d; TLS handshake settings are per port (use another port)", siteName(first), pt.port)
+			}
+			if !equalIDs(a.cipherIDs, b.cipherIDs) {
+				d.Errorf(config.Join(s.Info.Path, "tls.ciphers"), "differs from %s on port %d; TLS handshake settings are per port (use another port)", siteName(first), pt.port)
+			}
+			if (a.ClientAuth == nil) != (b.ClientAuth == nil) || (a.ClientAuth != nil && *a.ClientAuth != *b.ClientAuth) {
+				d.Errorf(config.Join(s.Info.Path, "tls.clientAuth"), "differs from %s on port %d; mTLS is per port (use another port)", siteName(first), pt.port)
+			}
+		}
+	}
+}
+
+func siteName(s *Site) string {
+	if s.Info.Path == "" {
+		return "the site"
+	}
+	return s.Info.Path
+}
+
+func equalIDs(a, b []uint16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectPorts returns the plain-HTTP redirect ports of g: every tls.httpRedirectPort that
+// is not also a site's port (a plain site on that port serves it instead).
+func (g *Generation) redirectPorts() []int {
+	var out []int
+	for _, s := range g.Sites {
+		if s.TLS == nil || s.TLS.HTTPRedirectPort == 0 {
+			continue
+		}
+		p := int(s.TLS.HTTPRedirectPort)
+		if _, isSite := g.ports[p]; isSite || containsInt(out, p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func containsInt(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// redirector is the handler of an httpRedirectPort listener: ACME HTTP-01 challenges are
+// answered, everything else is redirected to the HTTPS site that named this port (301 for GET
+// and HEAD, 308 otherwise so that the method and body are kept).
+type redirector struct {
+	srv  *Server
+	port int
+}
+
+func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := rd.srv.current.Load()
+	if g == nil {
+		core.Error(w, r, http.StatusServiceUnavailable, "starting")
+		return
+	}
+	g.acquire()
+	rd.srv.inflight.Add(1)
+	defer func() {
+		rd.srv.inflight.Add(-1)
+		g.release()
+	}()
+	if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		for _, s := range g.Sites {
+			for _, inst := range s.instances {
+				if h, ok := inst.(HTTPChallengeHandler); ok && h.HandleHTTPChallenge(w, r) {
+					return
+				}
+			}
+		}
+	}
+	host, ok := hostOnly(r.Host)
+	if !ok {
+		badRequest(w, r, "invalid Host header")
+		return
+	}
+	var target, catchAll *Site
+	for _, s := range g.Sites {
+		if s.TLS == nil || int(s.TLS.HTTPRedirectPort) != rd.port {
+			continue
+		}
+		if host != "" && s.Info.Host != "" && strings.EqualFold(s.Info.Host, host) {
+			target = s
+			break
+		}
+		if s.allows(host) && host != "" && target == nil {
+			target = s
+		}
+		if s.Info.Host == "" && catchAll == nil {
+			catchAll = s
+		}
+	}
+	if target == nil {
+		target = catchAll
+	}
+	if host == "" && target != nil {
+		host = target.Info.Host
+	}
+	if target == nil || host == "" || !target.allows(host) {
+		badRequest(w, r, "unknown host")
+		return
+	}
+	loc := "https://" + host
+	if target.Info.Port != 443 {
+		loc += ":" + strconv.Itoa(target.Info.Port)
+	}
+	uri := r.URL.RequestURI()
+	if r.URL.Scheme == "" && r.RequestURI != "" && r.RequestURI[0] == '/' {
+		uri = r.RequestURI
+	}
+	loc += uri
+	code := http.StatusPermanentRedirect
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		code = http.StatusMovedPermanently
+	}
+	w.Header().Set("Location", loc)
+	w.WriteHeader(code)
 }

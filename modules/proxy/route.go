@@ -763,6 +763,9 @@ func (rt *route) writeResponse(w http.ResponseWriter, r *http.Request, resp *htt
 			names = append(names, k)
 		}
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
+		// Trailers need a chunked HTTP/1.1 response: an HTTP/2 upstream's Content-Length
+		// would make the server drop them.
+		delete(dst, "Content-Length")
 	}
 	if tr := rt.site.responseTransform; tr != nil {
 		tr.apply(dst, nil)
