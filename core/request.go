@@ -128,26 +128,74 @@ func SetClientIP(r *http.Request, ip netip.Addr) {
 	}
 }
 
+// HeaderHook adds or changes response headers just before the final response header is
+// sent (a status ≥ 200, or 101), whoever writes it: a handler, a guard's denial, an upstream
+// answer. Stages register one per request with ResponseWriter.OnHeader; the hook is
+// normally the module instance itself, so registering allocates nothing.
+type HeaderHook interface {
+	BeforeHeader(r *http.Request, h http.Header, status int)
+}
+
+// maxHeaderHooks bounds the hooks of one request (security headers, CORS, timing, …).
+const maxHeaderHooks = 8
+
 // ResponseWriter wraps the connection's writer and records what was written. It keeps
-// Flush, Hijack and Unwrap working through the wrapper.
+// Flush, Hijack and Unwrap working through the wrapper, and runs the request's header hooks.
 type ResponseWriter struct {
 	http.ResponseWriter
 	// Status is the status code sent, 0 before the header is written.
 	Status int
 	// Bytes counts body bytes written.
 	Bytes int64
+
+	hooks    [maxHeaderHooks]HeaderHook
+	hookReqs [maxHeaderHooks]*http.Request
+	nhooks   int
+	hooked   bool
 }
 
 func (w *ResponseWriter) reset(rw http.ResponseWriter) {
 	w.ResponseWriter = rw
 	w.Status = 0
 	w.Bytes = 0
+	for i := range w.nhooks {
+		w.hooks[i], w.hookReqs[i] = nil, nil
+	}
+	w.nhooks = 0
+	w.hooked = false
+}
+
+// OnHeader registers h to run (with r) just before the final response header is sent.
+// Hooks run in registration order, that is in pipeline order. It reports false when the
+// header is already sent or the request has too many hooks.
+func (w *ResponseWriter) OnHeader(r *http.Request, h HeaderHook) bool {
+	if w.hooked || w.nhooks == maxHeaderHooks {
+		return false
+	}
+	w.hooks[w.nhooks], w.hookReqs[w.nhooks] = h, r
+	w.nhooks++
+	return true
+}
+
+func (w *ResponseWriter) runHooks(status int) {
+	if w.hooked {
+		return
+	}
+	w.hooked = true
+	if w.nhooks == 0 {
+		return
+	}
+	h := w.ResponseWriter.Header()
+	for i := range w.nhooks {
+		w.hooks[i].BeforeHeader(w.hookReqs[i], h, status)
+	}
 }
 
 // WriteHeader implements http.ResponseWriter.
 func (w *ResponseWriter) WriteHeader(code int) {
-	if w.Status == 0 || code < 200 {
-		if code >= 200 || code == http.StatusSwitchingProtocols {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.runHooks(code)
+		if w.Status == 0 || w.Status == http.StatusSwitchingProtocols {
 			w.Status = code
 		}
 	}
@@ -157,6 +205,7 @@ func (w *ResponseWriter) WriteHeader(code int) {
 // Write implements http.ResponseWriter.
 func (w *ResponseWriter) Write(b []byte) (int, error) {
 	if w.Status == 0 {
+		w.runHooks(http.StatusOK)
 		w.Status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(b)
@@ -167,14 +216,26 @@ func (w *ResponseWriter) Write(b []byte) (int, error) {
 // Flush implements http.Flusher.
 func (w *ResponseWriter) Flush() {
 	if w.Status == 0 {
+		w.runHooks(http.StatusOK)
 		w.Status = http.StatusOK
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// Hijack implements http.Hijacker.
+// Hijack implements http.Hijacker. Hooks do not run on a hijacked connection.
 func (w *ResponseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.hooked = true
 	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// OnHeader registers a header hook on the request's state; it reports false for a request
+// that did not come through the pipeline.
+func OnHeader(r *http.Request, h HeaderHook) bool {
+	st := State(r)
+	if st == nil {
+		return false
+	}
+	return st.Writer.OnHeader(r, h)
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.
@@ -182,3 +243,13 @@ func (w *ResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // Written reports whether the response header has been sent.
 func (w *ResponseWriter) Written() bool { return w.Status != 0 }
+
+// WithState wraps h so that each request runs with a fresh request state (and its header
+// hooks), as the server's sites do. It is for unit tests of single stages and for embedding.
+func WithState(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, r := AcquireState(w, r, &Site{Label: "*"}, time.Now())
+		defer ReleaseState(st)
+		h.ServeHTTP(&st.Writer, r)
+	})
+}

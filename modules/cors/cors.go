@@ -5,12 +5,9 @@
 package cors
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
@@ -198,7 +195,6 @@ type Instance struct {
 	methods     []string // Access-Control-Allow-Methods value, nil to echo the request
 	headers     []string // Access-Control-Allow-Headers value, nil to echo the request
 	maxAge      []string // Access-Control-Max-Age value, nil for none
-	writers     sync.Pool
 }
 
 var (
@@ -229,7 +225,6 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if c.MaxAgeSecs != nil {
 		in.maxAge = []string{strconv.FormatUint(*c.MaxAgeSecs, 10)}
 	}
-	in.writers.New = func() any { return &writer{} }
 	return in, nil
 }
 
@@ -241,25 +236,12 @@ func (in *Instance) Wrap(next http.Handler) http.Handler {
 			in.preflight(w, r, origin)
 			return
 		}
-		var allow []string
-		if origin != "" {
-			if in.star {
-				allow = starValue
-			} else {
-				allow = in.origins.match(origin)
-			}
-		}
-		if allow == nil && in.star {
+		if origin == "" && in.star {
 			next.ServeHTTP(w, r) // "*" does not depend on the request: nothing to add
 			return
 		}
-		cw := in.writers.Get().(*writer)
-		cw.rw, cw.in, cw.allow, cw.done = w, in, allow, false
-		defer func() {
-			cw.rw, cw.allow = nil, nil
-			in.writers.Put(cw)
-		}()
-		next.ServeHTTP(cw, r)
+		core.OnHeader(r, in)
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -295,67 +277,26 @@ func (in *Instance) preflight(w http.ResponseWriter, r *http.Request, origin str
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// writer adds the CORS response headers when the final response header is written, so they
-// also reach 401/403/429 answers of later guards (browsers need them to read the error).
-type writer struct {
-	rw    http.ResponseWriter
-	in    *Instance
-	allow []string
-	done  bool
-}
-
-func (w *writer) apply() {
-	w.done = true
-	h := w.rw.Header()
-	if w.allow != nil {
-		h["Access-Control-Allow-Origin"] = w.allow
-		if w.in.credentials {
-			h["Access-Control-Allow-Credentials"] = trueValue
+// BeforeHeader implements core.HeaderHook: the CORS response headers are added when the
+// final response header is written, so they also reach 401/403/429 answers of later guards
+// (browsers need them to read the error).
+func (in *Instance) BeforeHeader(r *http.Request, h http.Header, _ int) {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		allow := starValue
+		if !in.star {
+			allow = in.origins.match(origin)
+		}
+		if allow != nil {
+			h["Access-Control-Allow-Origin"] = allow
+			if in.credentials {
+				h["Access-Control-Allow-Credentials"] = trueValue
+			}
 		}
 	}
-	if !w.in.star {
+	if !in.star {
 		addVary(h, "Origin")
 	}
 }
-
-// Header implements http.ResponseWriter.
-func (w *writer) Header() http.Header { return w.rw.Header() }
-
-// WriteHeader implements http.ResponseWriter.
-func (w *writer) WriteHeader(code int) {
-	if !w.done && code >= 200 {
-		w.apply()
-	}
-	w.rw.WriteHeader(code)
-}
-
-// Write implements http.ResponseWriter.
-func (w *writer) Write(p []byte) (int, error) {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.rw.Write(p)
-}
-
-// FlushError implements the flusher http.ResponseController looks for.
-func (w *writer) FlushError() error {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(w.rw).Flush()
-}
-
-// Flush implements http.Flusher.
-func (w *writer) Flush() { _ = w.FlushError() }
-
-// Hijack implements http.Hijacker.
-func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.done = true
-	return http.NewResponseController(w.rw).Hijack()
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *writer) Unwrap() http.ResponseWriter { return w.rw }
 
 // addVary adds token to Vary unless it (or "*") is already listed.
 func addVary(h http.Header, token string) {

@@ -133,12 +133,12 @@ func TestPreflightAndActualResponses(t *testing.T) {
 		t.Fatal(d.Errors())
 	}
 	reached := false
-	h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := core.WithState(in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached = true
 		w.Header().Set("Access-Control-Allow-Origin", "https://upstream.example") // overridden
 		w.Header().Set("Vary", "Accept-Encoding")
 		w.WriteHeader(200)
-	}))
+	})))
 	req := httptest.NewRequest("OPTIONS", "/api", nil)
 	req.Header.Set("Origin", "https://app.example.com")
 	req.Header.Set("Access-Control-Request-Method", "PUT")
@@ -189,7 +189,7 @@ func TestPreflightAndActualResponses(t *testing.T) {
 
 func TestStarEchoesRequestedMethodAndHeaders(t *testing.T) {
 	in, _ := build(t, true)
-	h := in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	h := core.WithState(in.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })))
 	req := httptest.NewRequest("OPTIONS", "/", nil)
 	req.Header.Set("Origin", "https://x.test")
 	req.Header.Set("Access-Control-Request-Method", "DELETE")

@@ -7,12 +7,9 @@
 package headers
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/conduitproxy/conduit/core"
 )
@@ -37,9 +34,8 @@ type field struct {
 
 // Instance is one site's response-header stage.
 type Instance struct {
-	set     []field
-	del     []string
-	writers sync.Pool
+	set []field
+	del []string
 }
 
 // hostInstance is an Instance that also decides which Host headers the site accepts.
@@ -63,7 +59,6 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	set, del := compileCustom(custom, ctx.Path("headers"), ctx.Diag)
 	inst.set = mergeFields(inst.set, set)
 	inst.del = del
-	inst.writers.New = func() any { return &writer{inst: inst} }
 	if sec.Enabled && sec.AllowedHosts != nil {
 		return newHostInstance(inst, ctx.Site.Host, sec.AllowedHosts), nil
 	}
@@ -165,15 +160,15 @@ func (in *Instance) Wrap(next http.Handler) http.Handler {
 		return next // only an allowedHosts policy
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hw := in.writers.Get().(*writer)
-		hw.rw, hw.done = w, false
-		defer func() {
-			hw.rw = nil
-			in.writers.Put(hw)
-		}()
-		next.ServeHTTP(hw, r)
+		core.OnHeader(r, in)
+		next.ServeHTTP(w, r)
 	})
 }
+
+// BeforeHeader implements core.HeaderHook: the headers are applied once, just before the
+// final response header is sent, so they also reach answers written by later stages and
+// replace an upstream's values.
+func (in *Instance) BeforeHeader(_ *http.Request, h http.Header, _ int) { in.apply(h) }
 
 // apply writes the configured headers into h.
 func (in *Instance) apply(h http.Header) {
@@ -184,50 +179,3 @@ func (in *Instance) apply(h http.Header) {
 		delete(h, k)
 	}
 }
-
-// writer applies the headers once, just before the final response header is sent.
-type writer struct {
-	inst *Instance
-	rw   http.ResponseWriter
-	done bool
-}
-
-// Header implements http.ResponseWriter.
-func (w *writer) Header() http.Header { return w.rw.Header() }
-
-// WriteHeader implements http.ResponseWriter.
-func (w *writer) WriteHeader(code int) {
-	if !w.done && code >= 200 {
-		w.inst.apply(w.rw.Header())
-		w.done = true
-	}
-	w.rw.WriteHeader(code)
-}
-
-// Write implements http.ResponseWriter.
-func (w *writer) Write(p []byte) (int, error) {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.rw.Write(p)
-}
-
-// FlushError implements the flusher http.ResponseController looks for.
-func (w *writer) FlushError() error {
-	if !w.done {
-		w.WriteHeader(http.StatusOK)
-	}
-	return http.NewResponseController(w.rw).Flush()
-}
-
-// Flush implements http.Flusher.
-func (w *writer) Flush() { _ = w.FlushError() }
-
-// Hijack implements http.Hijacker.
-func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.done = true
-	return http.NewResponseController(w.rw).Hijack()
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *writer) Unwrap() http.ResponseWriter { return w.rw }

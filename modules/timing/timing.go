@@ -6,11 +6,8 @@
 package timing
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
@@ -68,7 +65,6 @@ type timing struct {
 	responseTime bool
 	digits       int
 	serverTiming bool
-	pool         sync.Pool
 }
 
 func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
@@ -79,55 +75,37 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if !rt.Enabled && !st {
 		return nil, nil
 	}
-	t := &timing{responseTime: rt.Enabled, digits: rt.Digits, serverTiming: st}
-	t.pool.New = func() any { return &writer{t: t} }
-	return t, nil
+	return &timing{responseTime: rt.Enabled, digits: rt.Digits, serverTiming: st}, nil
 }
 
 // Wrap implements core.Middleware.
 func (t *timing) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tw := t.pool.Get().(*writer)
-		tw.ResponseWriter, tw.st, tw.done = w, core.State(r), false
-		if tw.st != nil {
-			tw.start = tw.st.Start
-		} else {
-			tw.start = time.Now()
-		}
-		next.ServeHTTP(tw, r)
-		tw.ResponseWriter, tw.st = nil, nil
-		t.pool.Put(tw)
+		core.OnHeader(r, t)
+		next.ServeHTTP(w, r)
 	})
 }
 
-// writer adds the headers just before the response header is sent.
-type writer struct {
-	http.ResponseWriter
-	t     *timing
-	st    *core.RequestState
-	start time.Time
-	done  bool
-	buf   [64]byte
-}
-
-func (w *writer) stamp() {
-	if w.done {
+// BeforeHeader implements core.HeaderHook: the headers are stamped just before the response
+// header is sent, with the time since the request entered the pipeline.
+func (t *timing) BeforeHeader(r *http.Request, h http.Header, _ int) {
+	st := core.State(r)
+	if st == nil {
 		return
 	}
-	w.done = true
-	total := time.Since(w.start)
-	h := w.ResponseWriter.Header()
-	if w.t.responseTime {
-		b := strconv.AppendFloat(w.buf[:0], ms(total), 'f', w.t.digits, 64)
+	total := time.Since(st.Start)
+	var buf [64]byte
+	if t.responseTime {
+		b := strconv.AppendFloat(buf[:0], ms(total), 'f', t.digits, 64)
 		b = append(b, "ms"...)
 		h["X-Response-Time"] = []string{string(b)}
 	}
-	if w.t.serverTiming {
-		b := append(w.buf[:0], "total;dur="...)
+	if t.serverTiming {
+		b := append(buf[:0], "total;dur="...)
 		b = strconv.AppendFloat(b, ms(total), 'f', -1, 64)
-		if w.st != nil && w.st.Upstream != "" {
+		if st.Upstream != "" {
 			b = append(b, ", upstream;dur="...)
-			b = strconv.AppendFloat(b, ms(w.st.UpstreamDuration), 'f', -1, 64)
+			b = strconv.AppendFloat(b, ms(st.UpstreamDuration), 'f', -1, 64)
 		}
 		h.Add("Server-Timing", string(b))
 	}
@@ -135,31 +113,3 @@ func (w *writer) stamp() {
 
 // ms converts to milliseconds rounded to the microsecond.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// WriteHeader implements http.ResponseWriter.
-func (w *writer) WriteHeader(code int) {
-	if code >= 200 || code == http.StatusSwitchingProtocols {
-		w.stamp()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write implements http.ResponseWriter.
-func (w *writer) Write(b []byte) (int, error) {
-	w.stamp()
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush implements http.Flusher.
-func (w *writer) Flush() {
-	w.stamp()
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Hijack implements http.Hijacker.
-func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(w.ResponseWriter).Hijack()
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -140,7 +140,7 @@ func TestOffWhenNotConfigured(t *testing.T) {
 	}
 	only := provisionFor(t, map[string]config.Node{"serverTiming": true})
 	rec := httptest.NewRecorder()
-	only.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	core.WithState(only.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Header().Get("X-Response-Time") != "" || rec.Header().Get("Server-Timing") == "" {
 		t.Fatalf("headers %v", rec.Header())
 	}
@@ -180,7 +180,7 @@ func BenchmarkTiming(b *testing.B) {
 	ctx := core.NewSiteContext(context.Background(), &core.Site{}, map[string]config.Node{"responseTime": true, "serverTiming": true}, nil, nil)
 	ctx.Diag = d
 	inst, _ := provision(ctx)
-	h := inst.(*timing).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	h := core.WithState(inst.(*timing).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })))
 	r := httptest.NewRequest("GET", "/", nil)
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
