@@ -37,7 +37,7 @@ var Catalog = map[string]CatalogEntry{
 	"middleware":  {"script", "full"}, "tcp": {"tcp", "full"}, "upload": {"upload", "full"},
 	"faultInjection": {"faults", "full"},
 	// global keys
-	"global.admin": {"admin", "minimal"}, "global.otlp": {"otlp", "full"},
+	"global.otlp": {"otlp", "full"},
 	// route keys
 	"route.cache": {"cache", "standard"}, "route.rateLimit": {"ratelimit", "minimal"},
 	// tls sub-keys

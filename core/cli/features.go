@@ -33,7 +33,7 @@ var storeFeatures = map[string]core.CatalogEntry{
 
 // coreOwnedGlobalKeys are the global keys the core decodes itself (admin is a feature in the
 // catalog and is looked up there first).
-var coreOwnedGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "providers"}
+var coreOwnedGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "providers", "admin"}
 
 // coreOwnedSiteKeys are the site keys the core decodes itself; tls and routes are walked.
 var coreOwnedSiteKeys = []string{"host", "port", "http2"}
