@@ -11,6 +11,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
 )
 
 func init() {
@@ -31,12 +32,6 @@ var storeFeatures = map[string]core.CatalogEntry{
 	"rediss": {Feature: "redis", Bundle: "full"},
 }
 
-// coreOwnedGlobalKeys are the global keys the core decodes itself (admin is a feature in the
-// catalog and is looked up there first).
-var coreOwnedGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "providers", "admin"}
-
-// coreOwnedSiteKeys are the site keys the core decodes itself; tls and routes are walked.
-var coreOwnedSiteKeys = []string{"host", "port", "http2"}
 
 // moduleJSON is one module in `conduit features --json`.
 type moduleJSON struct {
@@ -231,7 +226,7 @@ func (a *analyzer) globalKey(k string, v config.Node) {
 		a.first(e, path, compiled)
 		return
 	}
-	if slices.Contains(coreOwnedGlobalKeys, k) {
+	if slices.Contains(server.CoreGlobalKeys(), k) {
 		return
 	}
 	if m, ok := a.reg.global(k); ok {
@@ -243,8 +238,6 @@ func (a *analyzer) globalKey(k string, v config.Node) {
 
 func (a *analyzer) siteKey(path, k string, v config.Node) {
 	switch {
-	case slices.Contains(coreOwnedSiteKeys, k):
-		return
 	case k == "tls":
 		if m, ok := v.(map[string]config.Node); ok {
 			if _, has := m["acme"]; has {
@@ -255,6 +248,8 @@ func (a *analyzer) siteKey(path, k string, v config.Node) {
 		return
 	case k == "routes":
 		a.routes(path, v)
+		return
+	case slices.Contains(server.CoreSiteKeys(), k):
 		return
 	}
 	if e, ok := core.Catalog[k]; ok {

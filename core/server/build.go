@@ -25,6 +25,13 @@ var coreSiteKeys = []string{"host", "port", "tls", "http2", "routes"}
 // coreGlobalKeys are the global keys the core itself owns.
 var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers"}
 
+// CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
+// module).
+func CoreSiteKeys() []string { return slices.Clone(coreSiteKeys) }
+
+// CoreGlobalKeys returns the global keys the core decodes itself.
+func CoreGlobalKeys() []string { return slices.Clone(coreGlobalKeys) }
+
 // GlobalSettings are the core's global keys.
 type GlobalSettings struct {
 	// Workers is global.workers: GOMAXPROCS when set (cold).
