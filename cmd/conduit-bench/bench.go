@@ -19,9 +19,21 @@ type bench struct {
 	started      time.Time
 	upstream     *proc
 	upstreamAddr string
-	conduitBin   string
-	conduitErr   error // why Conduit rows cannot run (build failed)
-	rows         []row
+	upstreamEP   endpoint // the upstream's own listeners (direct rows)
+	// upstreams are three more upstream listeners (balancing rows), cacheUpstream one more;
+	// they answer with X-Upstream: "<port> <request id>".
+	upstreams     []string
+	cacheUpstream string
+	svc           services
+	bins          map[bool]*builtBinary // key: full bundle
+	aux           []int                 // process groups of helpers (redis, tap): neither proxy nor "other"
+	rows          []row
+}
+
+// builtBinary is a Conduit binary built (or given) for this run.
+type builtBinary struct {
+	path string
+	err  error
 }
 
 // row is one measured (or failed/skipped) run: one target, one mode, one round.
@@ -42,6 +54,7 @@ type row struct {
 	P999ms     float64
 	IdleRSSMiB float64
 	PeakRSSMiB float64
+	AuxPct     float64 // CPU of helpers (redis-server, conduit tap), % of one core
 	OtherPct   float64 // CPU of processes not ours during the run, % of one core
 	QuietPct   float64 // same, measured just before the run
 	CalProxyMs float64 // CPU-speed probe on the proxy CPU just before the run (lower is faster)
@@ -49,35 +62,82 @@ type row struct {
 	Attempts   int
 }
 
-func (b *bench) wantsConduit() bool {
+// wantsConduit reports whether a selected row runs a Conduit binary (full bundle or not).
+func (b *bench) wantsConduit(full bool) bool {
 	for _, p := range b.cfg.peers {
-		if strings.HasPrefix(p, "conduit") {
+		if t, ok := findTarget(p); ok && t.variant != nil && t.variant.Full == full {
+			return true
+		}
+		if t, ok := findTarget(p); ok && !full && t.variant != nil && t.variant.Needs&needTap != 0 {
+			return true // the tap client is the standard binary
+		}
+	}
+	return false
+}
+
+// wantsListener reports whether a selected mode loads the given listener kind.
+func (b *bench) wantsListener(kind string) bool {
+	for _, name := range b.cfg.modes {
+		if m, ok := findMode(name); ok && m.Listener == kind {
 			return true
 		}
 	}
 	return false
 }
 
-// buildConduit builds ./cmd/conduit the way releases are built, or uses -conduit-bin.
-// A failure only marks the Conduit rows as failed.
-func (b *bench) buildConduit() {
-	if b.cfg.conduitBin != "" {
-		b.conduitBin = b.cfg.conduitBin
-		if _, err := os.Stat(b.conduitBin); err != nil {
-			b.conduitErr = fmt.Errorf("conduit binary: %w", err)
+// wantsNeed reports whether a selected Conduit row needs the shared service n.
+func (b *bench) wantsNeed(n needs) bool {
+	for _, p := range b.cfg.peers {
+		if t, ok := findTarget(p); ok && t.variant != nil && t.variant.Needs&n != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// buildConduit builds ./cmd/conduit (full=false) or ./cmd/conduit-full the way releases are
+// built, or uses -conduit-bin / -conduit-full-bin. A failure only marks those rows failed.
+func (b *bench) buildConduit(full bool) {
+	if b.bins == nil {
+		b.bins = map[bool]*builtBinary{}
+	}
+	pkg, given, out := "./cmd/conduit", b.cfg.conduitBin, "conduit"
+	if full {
+		pkg, given, out = "./cmd/conduit-full", b.cfg.conduitFullBin, "conduit-full"
+	}
+	bb := &builtBinary{path: given}
+	b.bins[full] = bb
+	if given != "" {
+		if _, err := os.Stat(given); err != nil {
+			bb.err = fmt.Errorf("conduit binary: %w", err)
 		}
 		return
 	}
-	b.conduitBin = filepath.Join(b.workDir, "conduit")
-	fmt.Println("conduit-bench: building ./cmd/conduit")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w",
-		"-o", b.conduitBin, "./cmd/conduit")
-	cmd.Dir = b.cfg.repo
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		b.conduitErr = fmt.Errorf("go build ./cmd/conduit failed: %v: %s", err, firstLines(string(out), 3))
-		fmt.Println("conduit-bench:", b.conduitErr)
+	bb.path = filepath.Join(b.workDir, out)
+	fmt.Printf("conduit-bench: building %s\n", pkg)
+	bb.err = goBuild(b.cfg.repo, bb.path, pkg)
+	if bb.err != nil {
+		fmt.Println("conduit-bench:", bb.err)
 	}
+}
+
+// goBuild builds pkg the way releases are built.
+func goBuild(repo, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Dir = repo
+	if o, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s failed: %v: %s", pkg, err, firstLines(string(o), 3))
+	}
+	return nil
+}
+
+// conduitBinary returns the built binary (full bundle or standard) or why there is none.
+func (b *bench) conduitBinary(full bool) (string, error) {
+	bb := b.bins[full]
+	if bb == nil {
+		return "", fmt.Errorf("conduit binary (full=%v) was not built", full)
+	}
+	return bb.path, bb.err
 }
 
 // startUpstream starts the nginx upstream on the load CPU.
@@ -86,16 +146,30 @@ func (b *bench) startUpstream() error {
 	if err != nil {
 		return err
 	}
+	extra, err := freePorts(4)
+	if err != nil {
+		return err
+	}
+	d.Upstreams = []string{addrOf(extra[0]), addrOf(extra[1]), addrOf(extra[2])}
+	d.CacheUpstream = addrOf(extra[3])
 	p, err := startNginx("upstream", "nginx-upstream.conf.tmpl", b.cfg.cpuLoad, d)
 	if err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
-	b.upstream, b.upstreamAddr = p, d.Listen
-	if err := waitListening(p, d.Listen, 10*time.Second); err != nil {
-		return fmt.Errorf("upstream: %w", err)
+	b.upstream, b.upstreamAddr, b.upstreamEP = p, d.Listen, endpointOf(d)
+	b.upstreams, b.cacheUpstream = d.Upstreams, d.CacheUpstream
+	for _, a := range append([]string{d.Listen, d.H2CListen, d.TLSListen, d.CacheUpstream}, d.Upstreams...) {
+		if a == "" {
+			continue
+		}
+		if err := waitListening(p, a, 10*time.Second); err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
 	}
-	if err := checkOneRequest(d.Listen, b.body); err != nil {
-		return fmt.Errorf("upstream: %w", err)
+	for _, a := range append([]string{d.Listen, d.CacheUpstream}, d.Upstreams...) {
+		if err := checkOneRequest(endpoint{h1: a}, b.body); err != nil {
+			return fmt.Errorf("upstream %s: %w", a, err)
+		}
 	}
 	return nil
 }
@@ -114,11 +188,15 @@ func (b *bench) runRound(round int) {
 
 // runTarget starts t (unless direct), runs every mode against it and stops it.
 func (b *bench) runTarget(round int, t Target) []row {
-	if reason := t.unavailable(); reason != "" {
+	b.aux = b.aux[:0]
+	if b.svc.redis != nil {
+		b.aux = append(b.aux, b.svc.redis.pid())
+	}
+	if reason := t.unavailable(b); reason != "" {
 		return b.allModes(round, t.Name, "skipped", reason)
 	}
 	if t.start == nil {
-		return b.runModes(round, t.Name, nil, b.upstreamAddr)
+		return b.runModes(round, t.Name, nil, b.upstreamEP)
 	}
 	d, err := b.tmplDataFor(fmt.Sprintf("%s-r%d", t.Name, round))
 	if err != nil {
@@ -129,15 +207,44 @@ func (b *bench) runTarget(round int, t Target) []row {
 		return b.allModes(round, t.Name, "failed", err.Error())
 	}
 	defer p.stop()
-	if err := waitListening(p, d.Listen, 15*time.Second); err != nil {
-		return b.allModes(round, t.Name, "failed", err.Error())
+	ep := endpointOf(d)
+	for _, a := range []string{ep.h1, ep.h2c, ep.tls} {
+		if a == "" {
+			continue
+		}
+		if err := waitListening(p, a, 15*time.Second); err != nil {
+			return b.allModes(round, t.Name, "failed", err.Error())
+		}
 	}
-	if err := checkOneRequest(d.Listen, b.body); err != nil {
+	if v := t.variant; v != nil {
+		if tok := b.svc.token(v.Auth); tok != "" {
+			ep.headers = []string{"Authorization: Bearer " + tok}
+		}
+		if why := configProblems(p); why != "" {
+			return b.allModes(round, t.Name, "failed", "config not taken as written: "+why)
+		}
+	}
+	if err := checkOneRequest(ep, b.body); err != nil {
 		return b.allModes(round, t.Name, "failed", fmt.Sprintf("%v; log: %s", err, logHints(p)))
+	}
+	if v := t.variant; v != nil {
+		if v.Check != nil {
+			if err := v.Check(b, ep); err != nil {
+				return b.allModes(round, t.Name, "failed", fmt.Sprintf("%v; log: %s", err, logHints(p)))
+			}
+		}
+		if v.Needs&needTap != 0 {
+			tp, err := b.startTap(d, ep)
+			if err != nil {
+				return b.allModes(round, t.Name, "failed", "tap: "+err.Error())
+			}
+			defer tp.stop()
+			b.aux = append(b.aux, tp.pid())
+		}
 	}
 	time.Sleep(200 * time.Millisecond)
 	idle := mib(groupMemKiB(p.pid(), "VmRSS"))
-	rows := b.runModes(round, t.Name, p, d.Listen)
+	rows := b.runModes(round, t.Name, p, ep)
 	peak := mib(groupMemKiB(p.pid(), "VmHWM"))
 	for i := range rows {
 		rows[i].IdleRSSMiB, rows[i].PeakRSSMiB = idle, peak
@@ -155,12 +262,16 @@ func (b *bench) allModes(round int, target, status, reason string) []row {
 	return rows
 }
 
-// runModes runs each selected mode against addr; p is the proxy (nil for direct).
-func (b *bench) runModes(round int, target string, p *proc, addr string) []row {
+// runModes runs each selected mode against ep; p is the proxy (nil for direct).
+func (b *bench) runModes(round int, target string, p *proc, ep endpoint) []row {
 	var rows []row
 	for _, name := range b.cfg.modes {
 		m, _ := findMode(name)
-		r := b.runWithRetries(round, target, m, p, addr)
+		if ep.addr(m.Listener) == "" {
+			rows = append(rows, row{Round: round, Mode: m.Name, Target: target, Status: "failed", Reason: "no " + m.Listener + " listener"})
+			continue
+		}
+		r := b.runWithRetries(round, target, m, p, ep)
 		fmt.Printf("conduit-bench:   %-5s %s\n", m.Name, r.brief())
 		rows = append(rows, r)
 	}
@@ -169,10 +280,10 @@ func (b *bench) runModes(round int, target string, p *proc, addr string) []row {
 
 // runWithRetries waits for a quiet machine, runs once, and retries when other processes
 // were busy during the run; it keeps the least noisy attempt.
-func (b *bench) runWithRetries(round int, target string, m Mode, p *proc, addr string) row {
+func (b *bench) runWithRetries(round int, target string, m Mode, p *proc, ep endpoint) row {
 	var best row
 	for attempt := 1; attempt <= b.cfg.retries+1; attempt++ {
-		r := b.runOnce(round, target, m, p, addr, attempt)
+		r := b.runOnce(round, target, m, p, ep, attempt)
 		r.Attempts = attempt
 		if attempt == 1 || (r.Status == "ok" && (best.Status != "ok" || r.OtherPct < best.OtherPct)) {
 			best = r
@@ -187,11 +298,11 @@ func (b *bench) runWithRetries(round int, target string, m Mode, p *proc, addr s
 }
 
 // runOnce is one measured run: quiet check, warm-up, measured load with CPU sampling.
-func (b *bench) runOnce(round int, target string, m Mode, p *proc, addr string, attempt int) row {
+func (b *bench) runOnce(round int, target string, m Mode, p *proc, ep endpoint, attempt int) row {
 	r := row{Round: round, Mode: m.Name, Target: target, Status: "failed"}
 	r.QuietPct = b.waitQuiet(p)
 	r.CalProxyMs, r.CalLoadMs = cpuSpeedMs(b.cfg.cpuProxy), cpuSpeedMs(b.cfg.cpuLoad)
-	if err := m.warmup(b, addr); err != nil {
+	if err := m.warmup(b, ep); err != nil {
 		r.Reason = "warm-up: " + err.Error()
 		return r
 	}
@@ -199,9 +310,9 @@ func (b *bench) runOnce(round int, target string, m Mode, p *proc, addr string, 
 	if p != nil {
 		pg = p.pid()
 	}
-	a := sampleCPU(pg, b.upstream.pid())
-	res, loadSec, err := m.measure(b, addr, fmt.Sprintf("%s-%s-r%d-a%d", target, m.Name, round, attempt))
-	z := sampleCPU(pg, b.upstream.pid())
+	a := sampleCPU(pg, b.upstream.pid(), b.aux)
+	res, loadSec, err := m.measure(b, ep, fmt.Sprintf("%s-%s-r%d-a%d", target, m.Name, round, attempt))
+	z := sampleCPU(pg, b.upstream.pid(), b.aux)
 	if err != nil {
 		r.Reason = err.Error()
 		return r
@@ -223,6 +334,7 @@ func (r *row) fill(res loadResult, d cpuDelta, loadSec float64, proxied bool) {
 	if d.elapsed > 0 {
 		r.LoadPct = 100 * (d.upstream + loadSec) / d.elapsed
 		r.ProxyPct = 100 * d.proxy / d.elapsed
+		r.AuxPct = 100 * d.aux / d.elapsed
 	}
 	if proxied && res.requests > 0 {
 		r.CPUusReq = d.proxy * 1e6 / float64(res.requests)
@@ -251,9 +363,9 @@ func (b *bench) waitQuiet(p *proc) float64 {
 	deadline := time.Now().Add(b.cfg.quietWait)
 	announced := false
 	for {
-		a := sampleCPU(pg, b.upstream.pid())
+		a := sampleCPU(pg, b.upstream.pid(), b.aux)
 		time.Sleep(time.Second)
-		pct := delta(a, sampleCPU(pg, b.upstream.pid())).otherPct()
+		pct := delta(a, sampleCPU(pg, b.upstream.pid(), b.aux)).otherPct()
 		if pct < b.cfg.quietPct {
 			return pct
 		}

@@ -9,12 +9,13 @@ import (
 
 // debianPackage maps each program the harness runs to the Debian package that provides it.
 var debianPackage = map[string]string{
-	"nginx":   "nginx-light",
-	"caddy":   "caddy",
-	"haproxy": "haproxy",
-	"wrk":     "wrk",
-	"h2load":  "nghttp2-client",
-	"taskset": "util-linux",
+	"nginx":        "nginx-light",
+	"caddy":        "caddy",
+	"haproxy":      "haproxy",
+	"wrk":          "wrk",
+	"h2load":       "nghttp2-client",
+	"taskset":      "util-linux",
+	"redis-server": "redis-server",
 }
 
 // installMissing apt-get installs the programs the selected peers and modes need that are
@@ -29,6 +30,11 @@ func installMissing(cfg config) error {
 	for _, name := range cfg.modes {
 		if m, ok := findMode(name); ok {
 			need = append(need, m.Tool)
+		}
+	}
+	for _, p := range cfg.peers {
+		if t, ok := findTarget(p); ok && t.variant != nil && t.variant.Needs&needRedis != 0 {
+			need = append(need, "redis-server")
 		}
 	}
 	var pkgs []string

@@ -19,25 +19,29 @@ import (
 
 // config holds the command-line settings.
 type config struct {
-	peers       []string
-	modes       []string
-	rounds      int
-	duration    time.Duration
-	warmup      time.Duration
-	conns       int
-	rate        int
-	rateClients int
-	bodyBytes   int
-	cpuProxy    int
-	cpuLoad     int
-	quietPct    float64
-	quietWait   time.Duration
-	noisyPct    float64
-	retries     int
-	out         string
-	install     bool
-	conduitBin  string
-	repo        string
+	peers          []string
+	modes          []string
+	rounds         int
+	duration       time.Duration
+	warmup         time.Duration
+	conns          int
+	rate           int
+	rateClients    int
+	bodyBytes      int
+	cpuProxy       int
+	cpuLoad        int
+	quietPct       float64
+	quietWait      time.Duration
+	noisyPct       float64
+	retries        int
+	out            string
+	install        bool
+	conduitBin     string
+	conduitFullBin string
+	h2Clients      int
+	h2Streams      int
+	sizes          bool
+	repo           string
 }
 
 func main() {
@@ -68,7 +72,7 @@ func stopOnSignal() {
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("conduit-bench", flag.ContinueOnError)
-	peers := fs.String("peers", "direct,conduit,nginx,caddy,haproxy", "rows to run, from: "+targetNames())
+	peers := fs.String("peers", "peers", "rows to run, from: "+targetNames()+"; aliases: peers (direct,conduit,nginx,caddy,haproxy), variants (every conduit-* row), all")
 	modes := fs.String("modes", "h1,rate", "modes to run, from: "+modeNames())
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds; the report shows medians")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per run")
@@ -86,11 +90,15 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.out, "out", os.TempDir(), "directory under which a results dir is created")
 	fs.BoolVar(&c.install, "install", false, "apt-get install missing peers and load generators first")
 	fs.StringVar(&c.conduitBin, "conduit-bin", "", "use this Conduit binary instead of building ./cmd/conduit")
+	fs.StringVar(&c.conduitFullBin, "conduit-full-bin", "", "use this binary instead of building ./cmd/conduit-full (rows that need the full bundle)")
+	fs.IntVar(&c.h2Clients, "h2-clients", 5, "h2c/h2tls: h2load connections")
+	fs.IntVar(&c.h2Streams, "h2-streams", 10, "h2c/h2tls: concurrent streams per connection")
+	fs.BoolVar(&c.sizes, "sizes", false, "only build minimal, standard and full (stripped) and report their sizes against the budgets")
 	fs.StringVar(&c.repo, "repo", ".", "module root to build ./cmd/conduit from")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: conduit-bench [flags]\n\nRows:\n")
 		for _, t := range allTargets {
-			fmt.Fprintf(fs.Output(), "  %-10s %s\n", t.Name, t.Note)
+			fmt.Fprintf(fs.Output(), "  %-18s %s\n", t.Name, t.Note)
 		}
 		fmt.Fprintf(fs.Output(), "Modes:\n")
 		for _, m := range allModes {
@@ -105,7 +113,7 @@ func parseFlags(args []string) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	c.peers, c.modes = splitList(*peers), splitList(*modes)
+	c.peers, c.modes = expandPeers(splitList(*peers)), splitList(*modes)
 	return c, c.validate()
 }
 
@@ -125,13 +133,31 @@ func (c config) validate() error {
 	if len(c.peers) == 0 || len(c.modes) == 0 {
 		errs = append(errs, errors.New("-peers and -modes must not be empty"))
 	}
-	if c.rounds < 1 || c.duration < time.Second || c.conns < 1 || c.rate < 1 || c.rateClients < 1 {
-		errs = append(errs, errors.New("-rounds, -conns, -rate, -rate-clients must be ≥ 1 and -duration ≥ 1s"))
+	if c.rounds < 1 || c.duration < time.Second || c.conns < 1 || c.rate < 1 || c.rateClients < 1 || c.h2Clients < 1 || c.h2Streams < 1 {
+		errs = append(errs, errors.New("-rounds, -conns, -rate, -rate-clients, -h2-clients, -h2-streams must be ≥ 1 and -duration ≥ 1s"))
 	}
 	if c.cpuProxy == c.cpuLoad {
 		errs = append(errs, errors.New("-cpu-proxy and -cpu-load must differ"))
 	}
 	return errors.Join(errs...)
+}
+
+// expandPeers replaces the aliases of peerAliases by their rows, dropping repeats.
+func expandPeers(in []string) []string {
+	al := peerAliases()
+	var out []string
+	for _, p := range in {
+		names, ok := al[p]
+		if !ok {
+			names = []string{p}
+		}
+		for _, n := range names {
+			if !contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 func splitList(s string) []string {
@@ -157,9 +183,18 @@ func run(cfg config) error {
 		return err
 	}
 	fmt.Printf("conduit-bench: results in %s\n", b.dir)
-	if b.wantsConduit() {
-		b.buildConduit()
+	if cfg.sizes {
+		return b.sizes()
 	}
+	for _, full := range []bool{false, true} {
+		if b.wantsConduit(full) {
+			b.buildConduit(full)
+		}
+	}
+	if err := b.startServices(); err != nil {
+		return err
+	}
+	defer b.svc.stop()
 	if err := b.startUpstream(); err != nil {
 		return err
 	}
@@ -168,6 +203,25 @@ func run(cfg config) error {
 	}
 	b.upstream.stop()
 	return b.writeReport()
+}
+
+// startServices makes the TLS certificate and the JWT keys (with their JWKS server), and
+// starts redis-server when a selected row needs it.
+func (b *bench) startServices() error {
+	var err error
+	if b.svc.cert, b.svc.key, b.svc.certKey, err = writeCert(b.workDir); err != nil {
+		return err
+	}
+	if err := b.svc.startJWT(); err != nil {
+		return err
+	}
+	if b.wantsNeed(needRedis) {
+		b.svc.startRedis(b)
+		if b.svc.redisErr != "" {
+			fmt.Println("conduit-bench: Redis rows skipped:", b.svc.redisErr)
+		}
+	}
+	return nil
 }
 
 // checkTools fails early when a tool every row needs is missing.

@@ -10,31 +10,45 @@ import (
 
 // Mode is one way of loading a target. warmup runs unmeasured; measure runs the measured
 // window and returns the load generator's result and its CPU seconds.
-//
-// h2c and h2tls (HTTP/2 to the proxy) are meant to join as further entries here, with the
-// upstream/peer templates gaining the matching listeners.
 type Mode struct {
 	Name      string
 	Desc      string
 	Tool      string // load generator binary
+	Listener  string // which listener of the target it loads: h1, h2c or tls
 	FixedRate bool   // latency at a fixed offered rate (added latency vs direct), not saturation
-	warmup    func(b *bench, addr string) error
-	measure   func(b *bench, addr, tag string) (loadResult, float64, error)
+	warmup    func(b *bench, ep endpoint) error
+	measure   func(b *bench, ep endpoint, tag string) (loadResult, float64, error)
 }
 
 // allModes is the ordered list -modes selects from.
 var allModes = []Mode{
 	{
-		Name: "h1", Tool: "wrk",
+		Name: "h1", Tool: "wrk", Listener: "h1",
 		Desc:    "HTTP/1.1 keep-alive saturation: wrk -t1 -c<conns>, measured after a warm-up",
 		warmup:  wrkWarmup,
 		measure: wrkMeasure,
 	},
 	{
-		Name: "rate", Tool: "h2load", FixedRate: true,
+		Name: "rate", Tool: "h2load", Listener: "h1", FixedRate: true,
 		Desc:    "HTTP/1.1 at a fixed rate: h2load --h1 -c<clients> --rps <rate/clients>",
 		warmup:  rateWarmup,
 		measure: rateMeasure,
+	},
+	{
+		Name: "h2c", Tool: "h2load", Listener: "h2c",
+		Desc:   "HTTP/2 cleartext (prior knowledge) saturation: h2load -c<h2-clients> -m<h2-streams>, HTTP/1.1 to the upstream",
+		warmup: func(b *bench, ep endpoint) error { return h2Warmup(b, "http://"+ep.h2c+"/", ep) },
+		measure: func(b *bench, ep endpoint, tag string) (loadResult, float64, error) {
+			return h2Measure(b, "http://"+ep.h2c+"/", ep, tag)
+		},
+	},
+	{
+		Name: "h2tls", Tool: "h2load", Listener: "tls",
+		Desc:   "HTTP/2 over TLS 1.3 (ECDSA P-256) saturation: h2load -c<h2-clients> -m<h2-streams>, HTTP/1.1 to the upstream",
+		warmup: func(b *bench, ep endpoint) error { return h2Warmup(b, "https://"+ep.tls+"/", ep) },
+		measure: func(b *bench, ep endpoint, tag string) (loadResult, float64, error) {
+			return h2Measure(b, "https://"+ep.tls+"/", ep, tag)
+		},
 	},
 }
 
@@ -66,22 +80,32 @@ func secs(b *bench, warm bool) string {
 	return strconv.Itoa(max(int(d.Seconds()+0.5), 1))
 }
 
-func wrkArgs(b *bench, addr, dur string) []string {
-	return []string{"wrk", "-t1", "-c" + strconv.Itoa(b.cfg.conns), "-d" + dur + "s", "http://" + addr + "/"}
+// headerArgs turns the endpoint's headers into repeated -H flags (wrk and h2load alike).
+func headerArgs(ep endpoint) []string {
+	var out []string
+	for _, h := range ep.headers {
+		out = append(out, "-H", h)
+	}
+	return out
 }
 
-func wrkWarmup(b *bench, addr string) error {
+func wrkArgs(b *bench, ep endpoint, dur string, extra ...string) []string {
+	args := []string{"wrk", "-t1", "-c" + strconv.Itoa(b.cfg.conns), "-d" + dur + "s"}
+	args = append(args, headerArgs(ep)...)
+	args = append(args, extra...)
+	return append(args, "http://"+ep.h1+"/")
+}
+
+func wrkWarmup(b *bench, ep endpoint) error {
 	if b.cfg.warmup <= 0 {
 		return nil
 	}
-	_, _, err := runLoad(b, "wrk-warmup", wrkArgs(b, addr, secs(b, true)))
+	_, _, err := runLoad(b, "wrk-warmup", wrkArgs(b, ep, secs(b, true)))
 	return err
 }
 
-func wrkMeasure(b *bench, addr, tag string) (loadResult, float64, error) {
-	args := wrkArgs(b, addr, secs(b, false))
-	args = append(args[:len(args)-1], "-s", b.wrkScript, args[len(args)-1])
-	out, cpu, err := runLoad(b, "wrk-"+tag, args)
+func wrkMeasure(b *bench, ep endpoint, tag string) (loadResult, float64, error) {
+	out, cpu, err := runLoad(b, "wrk-"+tag, wrkArgs(b, ep, secs(b, false), "-s", b.wrkScript))
 	if err != nil {
 		return loadResult{}, 0, err
 	}
@@ -89,24 +113,50 @@ func wrkMeasure(b *bench, addr, tag string) (loadResult, float64, error) {
 	return r, cpu, err
 }
 
-func rateArgs(b *bench, addr, dur string) []string {
+func rateArgs(b *bench, ep endpoint, dur string, extra ...string) []string {
 	per := max(b.cfg.rate/b.cfg.rateClients, 1)
-	return []string{"h2load", "--h1", "-c" + strconv.Itoa(b.cfg.rateClients), "--rps", strconv.Itoa(per),
-		"-D", dur, "http://" + addr + "/"}
+	args := []string{"h2load", "--h1", "-c" + strconv.Itoa(b.cfg.rateClients), "--rps", strconv.Itoa(per), "-D", dur}
+	args = append(args, headerArgs(ep)...)
+	args = append(args, extra...)
+	return append(args, "http://"+ep.h1+"/")
 }
 
-func rateWarmup(b *bench, addr string) error {
+func rateWarmup(b *bench, ep endpoint) error {
 	if b.cfg.warmup <= 0 {
 		return nil
 	}
-	_, _, err := runLoad(b, "h2load-warmup", rateArgs(b, addr, secs(b, true)))
+	_, _, err := runLoad(b, "h2load-warmup", rateArgs(b, ep, secs(b, true)))
 	return err
 }
 
-func rateMeasure(b *bench, addr, tag string) (loadResult, float64, error) {
+func rateMeasure(b *bench, ep endpoint, tag string) (loadResult, float64, error) {
 	logPath := filepath.Join(b.workDir, "h2load-"+tag+".log")
-	args := rateArgs(b, addr, secs(b, false))
-	args = append(args[:len(args)-1], "--log-file="+logPath, args[len(args)-1])
+	return h2loadWithLog(b, tag, logPath, rateArgs(b, ep, secs(b, false), "--log-file="+logPath))
+}
+
+func h2Args(b *bench, url string, ep endpoint, dur string, extra ...string) []string {
+	args := []string{"h2load", "-c" + strconv.Itoa(b.cfg.h2Clients), "-m" + strconv.Itoa(b.cfg.h2Streams), "-D", dur}
+	args = append(args, headerArgs(ep)...)
+	args = append(args, extra...)
+	return append(args, url)
+}
+
+func h2Warmup(b *bench, url string, ep endpoint) error {
+	if b.cfg.warmup <= 0 {
+		return nil
+	}
+	_, _, err := runLoad(b, "h2load-warmup", h2Args(b, url, ep, secs(b, true)))
+	return err
+}
+
+func h2Measure(b *bench, url string, ep endpoint, tag string) (loadResult, float64, error) {
+	logPath := filepath.Join(b.workDir, "h2load-"+tag+".log")
+	return h2loadWithLog(b, tag, logPath, h2Args(b, url, ep, secs(b, false), "--log-file="+logPath))
+}
+
+// h2loadWithLog runs h2load with --log-file=logPath and takes the percentiles from the log
+// (h2load itself prints only min/max/mean); the log is removed afterwards.
+func h2loadWithLog(b *bench, tag, logPath string, args []string) (loadResult, float64, error) {
 	out, cpu, err := runLoad(b, "h2load-"+tag, args)
 	if err != nil {
 		return loadResult{}, 0, err

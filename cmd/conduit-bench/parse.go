@@ -80,11 +80,18 @@ func parseH2load(out string) (loadResult, error) {
 	for i := 1; i < len(rq); i++ {
 		n[i], _ = strconv.ParseInt(rq[i], 10, 64)
 	}
-	r := loadResult{requests: n[4], seconds: secs, rps: rps}
+	// n: 1 total, 2 started, 3 done, 4 succeeded, 5 failed, 6 errored, 7 timeout.
+	r := loadResult{requests: n[4], seconds: secs, rps: rps, errors: n[5] + n[6] + n[7]}
 	if st := h2loadStatus.FindStringSubmatch(out); st != nil {
-		r.requests, _ = strconv.ParseInt(st[1], 10, 64) // only 2xx count as served
+		var sc [5]int64
+		for i := 1; i < 5; i++ {
+			sc[i], _ = strconv.ParseInt(st[i], 10, 64)
+		}
+		// Only 2xx count as served. In timing-based runs (-D) the status counts also include
+		// responses that arrived after the window closed, so they can exceed "done".
+		r.requests = min(sc[1], n[3])
+		r.errors += sc[2] + sc[3] + sc[4]
 	}
-	r.errors = max(n[1], n[3]) - r.requests
 	return r, nil
 }
 

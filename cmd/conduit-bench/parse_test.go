@@ -110,3 +110,17 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestParseH2loadTimedRunStatusOvercount(t *testing.T) {
+	// h2load -D: responses after the window are in the status counts but not in "done".
+	out := "finished in 1.00s, 12458.00 req/s, 2.12MB/s\n" +
+		"requests: 12458 total, 12508 started, 12458 done, 12458 succeeded, 0 failed, 0 errored, 0 timeout\n" +
+		"status codes: 12481 2xx, 0 3xx, 0 4xx, 0 5xx\n"
+	r, err := parseH2load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.requests != 12458 || r.errors != 0 {
+		t.Errorf("got %+v, want 12458 requests and 0 errors", r)
+	}
+}

@@ -114,17 +114,18 @@ type cpuSample struct {
 	at       time.Time
 	proxy    uint64
 	upstream uint64
+	aux      uint64 // helper process groups (redis-server, conduit tap)
 	others   uint64 // every process not ours, including the children it has reaped
 }
 
 // sampleCPU reads every process's counters in one pass over /proc. Our processes are the
-// proxy's and the upstream's process groups and the harness itself (whose reaped children are
-// the load generators). proxyPG may be 0 ("direct").
+// proxy's, the upstream's and the helpers' (auxPGs) process groups and the harness itself
+// (whose reaped children are the load generators). proxyPG may be 0 ("direct").
 //
 // "Other" CPU is counted per process rather than from /proc/stat: with tick-based accounting,
 // loopback softirq work lands partly in our processes' stime and partly nowhere, so
 // busy-minus-ours is off by ±25% of a core in either direction.
-func sampleCPU(proxyPG, upstreamPG int) cpuSample {
+func sampleCPU(proxyPG, upstreamPG int, auxPGs []int) cpuSample {
 	s := cpuSample{at: time.Now()}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -145,6 +146,8 @@ func sampleCPU(proxyPG, upstreamPG int) cpuSample {
 			s.proxy += st.ticks
 		case st.pgrp == upstreamPG:
 			s.upstream += st.ticks
+		case containsInt(auxPGs, st.pgrp):
+			s.aux += st.ticks
 		default:
 			s.others += st.ticks + st.children
 		}
@@ -157,6 +160,7 @@ type cpuDelta struct {
 	elapsed  float64
 	proxy    float64
 	upstream float64
+	aux      float64
 	other    float64
 }
 
@@ -172,6 +176,7 @@ func delta(a, b cpuSample) cpuDelta {
 		elapsed:  b.at.Sub(a.at).Seconds(),
 		proxy:    sec(a.proxy, b.proxy),
 		upstream: sec(a.upstream, b.upstream),
+		aux:      sec(a.aux, b.aux),
 		other:    sec(a.others, b.others),
 	}
 }
@@ -182,4 +187,13 @@ func (d cpuDelta) otherPct() float64 {
 		return 0
 	}
 	return 100 * d.other / d.elapsed
+}
+
+func containsInt(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

@@ -31,11 +31,11 @@ func (b *bench) writeReport() error {
 func rawTSV(rows []row) string {
 	var sb strings.Builder
 	sb.WriteString("round\tmode\ttarget\tstatus\treq_s\trequests\terrors\tcpu_us_per_req\tproxy_cpu_pct\tload_cpu_pct\t" +
-		"p50_ms\tp99_ms\tp999_ms\tidle_rss_mib\tpeak_rss_mib\tother_pct\tquiet_pct\tcal_proxy_ms\tcal_load_ms\tattempts\treason\n")
+		"p50_ms\tp99_ms\tp999_ms\tidle_rss_mib\tpeak_rss_mib\taux_cpu_pct\tother_pct\tquiet_pct\tcal_proxy_ms\tcal_load_ms\tattempts\treason\n")
 	for _, r := range rows {
-		fmt.Fprintf(&sb, "%d\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%s\n",
+		fmt.Fprintf(&sb, "%d\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%s\n",
 			r.Round, r.Mode, r.Target, r.Status, r.RPS, r.Requests, r.Errors, r.CPUusReq, r.ProxyPct, r.LoadPct,
-			r.P50ms, r.P99ms, r.P999ms, r.IdleRSSMiB, r.PeakRSSMiB, r.OtherPct, r.QuietPct, r.CalProxyMs, r.CalLoadMs, r.Attempts,
+			r.P50ms, r.P99ms, r.P999ms, r.IdleRSSMiB, r.PeakRSSMiB, r.AuxPct, r.OtherPct, r.QuietPct, r.CalProxyMs, r.CalLoadMs, r.Attempts,
 			strings.ReplaceAll(r.Reason, "\t", " "))
 	}
 	return sb.String()
@@ -354,6 +354,12 @@ func conduitVersion(b *bench) string {
 	if b.cfg.conduitBin != "" {
 		return b.cfg.conduitBin
 	}
+	var failed []string
+	for _, full := range []bool{false, true} {
+		if bb := b.bins[full]; bb != nil && bb.err != nil {
+			failed = append(failed, bb.err.Error())
+		}
+	}
 	rev, err := exec.Command("git", "-C", b.cfg.repo, "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "built from " + b.cfg.repo
@@ -362,8 +368,8 @@ func conduitVersion(b *bench) string {
 	if st, err := exec.Command("git", "-C", b.cfg.repo, "status", "--porcelain", "--", "core", "modules", "cmd/conduit").Output(); err == nil && len(st) > 0 {
 		s += " + uncommitted changes in core/modules"
 	}
-	if b.conduitErr != nil {
-		s += " (build failed)"
+	if len(failed) > 0 {
+		s += " (build failed: " + strings.Join(failed, "; ") + ")"
 	}
 	return s
 }

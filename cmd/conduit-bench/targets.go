@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/template"
-	"time"
 )
 
 //go:embed templates
@@ -21,10 +18,24 @@ var templatesFS embed.FS
 // tmplData is what the config templates see.
 type tmplData struct {
 	Dir      string // per-process temp dir (configs, logs, nginx temp paths)
-	Listen   string // 127.0.0.1:port the process must listen on
+	Listen   string // 127.0.0.1:port the process must listen on (HTTP/1.1)
 	Port     int    // port of Listen
 	Upstream string // 127.0.0.1:port of the upstream
 	Body     string // upstream response body
+	// H2CListen/TLSListen are the h2c (prior knowledge) and TLS listeners; "" (port 0) when
+	// no selected mode uses them.
+	H2CListen, TLSListen string
+	H2CPort, TLSPort     int
+	// Upstreams are three upstream listeners (issue 4's balancing rows) and CacheUpstream
+	// one more (the cache row); each answers with an extra X-Upstream: "<port> <request id>".
+	Upstreams     []string
+	CacheUpstream string
+	// UpstreamH2C/UpstreamTLS are the upstream's own h2c and TLS listeners (direct rows).
+	UpstreamH2C, UpstreamTLS string
+	Cert, Key, CertKey       string // PEM files of the ECDSA P-256 certificate; CertKey has both
+	JWTSecret, JWKSURL       string
+	RedisURL                 string
+	AdminAddr                string // 127.0.0.1:port for global.admin.bind
 }
 
 // Target is one row of the benchmark: the load generator talks to it, and it forwards to
@@ -33,37 +44,45 @@ type tmplData struct {
 // To benchmark another Conduit configuration (jwt, ratelimit, cache, ...), add a template
 // templates/conduit-NAME.yaml.tmpl and one entry conduitTarget("conduit-NAME", that file).
 type Target struct {
-	Name   string
-	Binary string // program that must be on PATH; "" when the harness provides it
-	Note   string // one line for docs/help
-	start  func(b *bench, d tmplData) (*proc, error)
+	Name    string
+	Binary  string // program that must be on PATH; "" when the harness provides it
+	Note    string // one line for docs/help
+	start   func(b *bench, d tmplData) (*proc, error)
+	variant *conduitVariant // Conduit rows only
 }
 
-// allTargets is the ordered row list; -peers selects from it.
-var allTargets = []Target{
-	{Name: "direct", Note: "no proxy: load generator straight to the upstream (baseline)"},
-	conduitTarget("conduit", "conduit.yaml.tmpl", "Conduit, plain proxy path"),
-	{Name: "nginx", Binary: "nginx", Note: "1 worker, upstream keepalive 64", start: startNginxProxy},
-	{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64", start: startCaddy},
-	{Name: "haproxy", Binary: "haproxy", Note: "nbthread 1, default connection reuse", start: startHAProxy},
+// allTargets is the ordered row list; -peers selects from it. The Conduit rows come from
+// conduitVariants.
+var allTargets = buildTargets()
+
+func buildTargets() []Target {
+	ts := []Target{
+		{Name: "direct", Note: "no proxy: load generator straight to the upstream (baseline)"},
+		conduitTarget(conduitVariants[0]),
+		{Name: "nginx", Binary: "nginx", Note: "1 worker, upstream keepalive 64", start: startNginxProxy},
+		{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64", start: startCaddy},
+		{Name: "haproxy", Binary: "haproxy", Note: "nbthread 1, default connection reuse", start: startHAProxy},
+	}
+	for _, v := range conduitVariants[1:] {
+		ts = append(ts, conduitTarget(v))
+	}
+	return ts
 }
 
-// conduitTarget is a Conduit row running the config rendered from templates/tmplName.
-func conduitTarget(name, tmplName, note string) Target {
-	return Target{
-		Name: name,
-		Note: note,
-		start: func(b *bench, d tmplData) (*proc, error) {
-			if b.conduitErr != nil {
-				return nil, b.conduitErr
-			}
-			cfg, err := renderTemplate(tmplName, d, filepath.Join(d.Dir, "conduit.yaml"))
-			if err != nil {
-				return nil, err
-			}
-			return startProc(name, b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
-				b.conduitBin, "-c", cfg, "--bind", "127.0.0.1")
-		},
+// peerAliases expand in -peers: "peers" is the default comparison, "variants" every Conduit
+// configuration row, "all" everything.
+func peerAliases() map[string][]string {
+	var variants, all []string
+	for _, v := range conduitVariants[1:] {
+		variants = append(variants, v.Name)
+	}
+	for _, t := range allTargets {
+		all = append(all, t.Name)
+	}
+	return map[string][]string{
+		"peers":    {"direct", "conduit", "nginx", "caddy", "haproxy"},
+		"variants": variants,
+		"all":      all,
 	}
 }
 
@@ -87,7 +106,10 @@ func targetNames() string {
 }
 
 // unavailable says why t cannot run on this machine, or "" if it can.
-func (t Target) unavailable() string {
+func (t Target) unavailable(b *bench) string {
+	if t.variant != nil && t.variant.Needs&needRedis != 0 && b.svc.redisErr != "" {
+		return b.svc.redisErr
+	}
 	if t.Binary == "" {
 		return ""
 	}
@@ -157,25 +179,6 @@ func startHAProxy(b *bench, d tmplData) (*proc, error) {
 		"haproxy", "-db", "-f", conf)
 }
 
-// checkOneRequest sends one GET through addr and verifies it returns the upstream's body.
-func checkOneRequest(addr, body string) error {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Get("http://" + addr + "/")
-	if err != nil {
-		return fmt.Errorf("first request: %w", err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return fmt.Errorf("first request: read body: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK || string(got) != body {
-		return fmt.Errorf("first request answered %q with %d body bytes, want 200 with the %d-byte upstream body",
-			resp.Status, len(got), len(body))
-	}
-	return nil
-}
-
 // logHints returns the first warning/error lines of a process log (or its tail), for reasons.
 func logHints(p *proc) string {
 	b, err := os.ReadFile(p.logPath)
@@ -210,15 +213,40 @@ func (b *bench) tmplDataFor(name string) (tmplData, error) {
 	if err != nil {
 		return tmplData{}, fmt.Errorf("temp dir for %s: %w", name, err)
 	}
-	port, err := freePort()
+	ports, err := freePorts(4)
 	if err != nil {
 		return tmplData{}, err
 	}
-	return tmplData{
-		Dir:      dir,
-		Listen:   "127.0.0.1:" + strconv.Itoa(port),
-		Port:     port,
-		Upstream: b.upstreamAddr,
-		Body:     b.body,
-	}, nil
+	d := tmplData{
+		Dir:           dir,
+		Listen:        addrOf(ports[0]),
+		Port:          ports[0],
+		Upstream:      b.upstreamAddr,
+		Body:          b.body,
+		Upstreams:     b.upstreams,
+		CacheUpstream: b.cacheUpstream,
+		UpstreamH2C:   b.upstreamEP.h2c,
+		UpstreamTLS:   b.upstreamEP.tls,
+		Cert:          b.svc.cert,
+		Key:           b.svc.key,
+		CertKey:       b.svc.certKey,
+		JWTSecret:     b.svc.jwtSecret,
+		JWKSURL:       b.svc.jwksURL,
+		RedisURL:      "redis://" + b.svc.redisAddr + "/0",
+		AdminAddr:     addrOf(ports[3]),
+	}
+	if b.wantsListener("h2c") {
+		d.H2CPort, d.H2CListen = ports[1], addrOf(ports[1])
+	}
+	if b.wantsListener("tls") {
+		d.TLSPort, d.TLSListen = ports[2], addrOf(ports[2])
+	}
+	return d, nil
+}
+
+func addrOf(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// endpointOf is where the load generator reaches the process configured with d.
+func endpointOf(d tmplData) endpoint {
+	return endpoint{h1: d.Listen, h2c: d.H2CListen, tls: d.TLSListen}
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+)
+
+// needs are the shared services a row depends on; the harness starts each once per run.
+type needs uint8
+
+const (
+	needRedis needs = 1 << iota // a redis-server on 127.0.0.1 (RedisURL)
+	needAdmin                   // global.admin.bind on AdminAddr
+	needTap                     // a `conduit tap --json` client attached to the Admin API
+)
+
+// conduitVariant is one Conduit configuration measured as its own row, beside the plain
+// proxy row, in the same run and with the same method. Adding a configuration is one entry
+// in conduitVariants.
+type conduitVariant struct {
+	Name  string
+	Issue int    // the issue that asked for the row (0: the plain proxy path)
+	Note  string // one line for -h and the docs
+	// Full selects ./cmd/conduit-full (features of the full bundle, e.g. the Redis store)
+	// instead of ./cmd/conduit.
+	Full bool
+	// Site is a text/template (fields of tmplData) of the site's own keys, as YAML at
+	// column 0; the harness adds port, tls and http2 and repeats it on every listener.
+	Site  string
+	Needs needs
+	// Auth is "" or "hs256"/"rs256": the load generator sends a valid bearer token for it.
+	Auth string
+	// Check runs after the first checked request and proves the feature is active.
+	Check func(b *bench, ep endpoint) error
+}
+
+// conduitVariants is the list of Conduit rows, in -peers order. Keep "conduit" first: it is
+// the plain proxy path that issue 2's targets are judged on.
+var conduitVariants = []conduitVariant{
+	{
+		Name: "conduit", Note: "Conduit, plain proxy path (one upstream)",
+		Site: `proxy: "http://{{.Upstream}}"`,
+	},
+	{
+		Name: "conduit-rr3", Issue: 4, Note: "three upstreams, strategy: round-robin",
+		Site: `proxy:
+  /:
+    targets: [{{range $i, $u := .Upstreams}}{{if $i}}, {{end}}"http://{{$u}}"{{end}}]
+    strategy: round-robin`,
+		Check: checkSpread(3),
+	},
+	{
+		Name: "conduit-p2c3", Issue: 4, Note: "three upstreams, strategy: p2c",
+		Site: `proxy:
+  /:
+    targets: [{{range $i, $u := .Upstreams}}{{if $i}}, {{end}}"http://{{$u}}"{{end}}]
+    strategy: p2c`,
+		Check: checkSpread(2),
+	},
+	{
+		Name: "conduit-jwt-hs256", Issue: 5, Note: "jwtAuth HS256 (secret), valid token on every request",
+		Site: `proxy: "http://{{.Upstream}}"
+jwtAuth:
+  secret: "{{.JWTSecret}}"`,
+		Auth: "hs256", Check: checkAuthRequired,
+	},
+	{
+		Name: "conduit-jwt-rs256", Issue: 5, Note: "jwtAuth RS256 via jwksUrl (harness JWKS server), valid token",
+		Site: `proxy: "http://{{.Upstream}}"
+jwtAuth:
+  jwksUrl: "{{.JWKSURL}}"`,
+		Auth: "rs256", Check: checkAuthRequired,
+	},
+	{
+		Name: "conduit-rl-mem", Issue: 5, Note: "rateLimit in memory, limit high enough that nothing is refused",
+		Site: `proxy: "http://{{.Upstream}}"
+rateLimit:
+  windowSecs: 1
+  limit: 1000000000`,
+	},
+	{
+		Name: "conduit-rl-redis", Issue: 5, Full: true, Needs: needRedis,
+		Note: "rateLimit store: redis:// (harness redis-server), nothing refused; conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+rateLimit:
+  windowSecs: 1
+  limit: 1000000000
+  store: "{{.RedisURL}}"`,
+		Check: checkRedisUsed,
+	},
+	{
+		Name: "conduit-cache", Issue: 9, Note: "proxy cache, store: memory, ttlSecs: 60: every measured request is a hit",
+		Site: `proxy:
+  /:
+    targets: ["http://{{.CacheUpstream}}"]
+    cache: {store: memory, ttlSecs: 60}`,
+		Check: checkCacheHit,
+	},
+	{
+		Name: "conduit-tap", Issue: 7, Needs: needAdmin | needTap,
+		Note: "Admin API on, `conduit tap --json` attached for the whole run",
+		Site: `proxy: "http://{{.Upstream}}"`,
+	},
+	{
+		Name: "conduit-metrics", Issue: 7, Note: "metrics: {} and logging: false",
+		Site: `proxy: "http://{{.Upstream}}"
+metrics: {}
+logging: false`,
+		Check: checkMetrics,
+	},
+}
+
+// renderConduitConfig writes the Conduit config of variant v: one site per listener the
+// selected modes need (HTTP/1.1, h2c, TLS), each with the variant's site keys.
+func renderConduitConfig(v conduitVariant, d tmplData, path string) (string, error) {
+	t, err := template.New(v.Name).Option("missingkey=error").Parse(v.Site)
+	if err != nil {
+		return "", fmt.Errorf("row %s: parse site template: %w", v.Name, err)
+	}
+	var site bytes.Buffer
+	if err := t.Execute(&site, d); err != nil {
+		return "", fmt.Errorf("row %s: render site template: %w", v.Name, err)
+	}
+	body := indent(strings.TrimRight(site.String(), "\n"), "    ")
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# conduit-bench row %s: %s\n", v.Name, v.Note)
+	if v.Needs&needAdmin != 0 {
+		fmt.Fprintf(&sb, "global:\n  admin:\n    bind: %q\n", d.AdminAddr)
+	}
+	sb.WriteString("sites:\n")
+	fmt.Fprintf(&sb, "  - port: %d\n%s\n", d.Port, body)
+	if d.H2CPort != 0 {
+		fmt.Fprintf(&sb, "  - port: %d\n    http2: {h2c: true}\n%s\n", d.H2CPort, body)
+	}
+	if d.TLSPort != 0 {
+		fmt.Fprintf(&sb, "  - port: %d\n    tls: {cert: %q, key: %q}\n%s\n", d.TLSPort, d.Cert, d.Key, body)
+	}
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// indent prefixes every line of s with pre.
+func indent(s, pre string) string {
+	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
+}
+
+// conduitTarget is the row of variant v.
+func conduitTarget(v conduitVariant) Target {
+	return Target{
+		Name:    v.Name,
+		Note:    v.Note,
+		variant: &v,
+		start: func(b *bench, d tmplData) (*proc, error) {
+			bin, err := b.conduitBinary(v.Full)
+			if err != nil {
+				return nil, err
+			}
+			cfg, err := renderConduitConfig(v, d, filepath.Join(d.Dir, "conduit.yaml"))
+			if err != nil {
+				return nil, err
+			}
+			return startProc(v.Name, b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
+				bin, "-c", cfg, "--bind", "127.0.0.1")
+		},
+	}
+}
+
+// configProblems returns the first line of a Conduit log that says the variant's config was
+// not taken as written (a key whose feature is not compiled in, an unknown key), or "".
+func configProblems(p *proc) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "not compiled") || strings.Contains(line, "unknown key") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
