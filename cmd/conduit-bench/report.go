@@ -113,6 +113,7 @@ func (b *bench) summary() string {
 		}
 	}
 	sb.WriteString(b.targetsTable())
+	sb.WriteString(b.variantCostTable())
 	sb.WriteString(b.noiseNote())
 	return sb.String()
 }
@@ -221,6 +222,45 @@ func (b *bench) targetsTable() string {
 	} else {
 		fmt.Fprintf(&sb, "| idle RSS < 12 MiB | %.1f MiB | %s |\n", idle.idle, verdict(idle.idle < 12))
 	}
+	return sb.String() + "\n"
+}
+
+// variantCostTable sets each Conduit configuration row beside the plain "conduit" row of the
+// same run: what the feature costs in CPU per request, throughput and latency at the fixed rate.
+func (b *bench) variantCostTable() string {
+	if !contains(b.cfg.peers, "conduit") {
+		return ""
+	}
+	var rows []string
+	for _, v := range conduitVariants[1:] {
+		if !contains(b.cfg.peers, v.Name) {
+			continue
+		}
+		cells := []string{v.Name, fmt.Sprintf("#%d", v.Issue)}
+		for _, name := range b.cfg.modes {
+			m, _ := findMode(name)
+			base, s := b.statsFor(name, "conduit"), b.statsFor(name, v.Name)
+			switch {
+			case s.n == 0:
+				cells = append(cells, "not measured: "+strings.ReplaceAll(s.notMeasuredWhy, "|", "/"))
+			case base.n == 0:
+				cells = append(cells, "no conduit row")
+			case m.FixedRate:
+				cells = append(cells, fmt.Sprintf("p99 %+.2f ms, %+.1f µs/req", s.p99-base.p99, s.cpu-base.cpu))
+			default:
+				cells = append(cells, fmt.Sprintf("%.2f× req/s, %+.1f µs/req (%.1f)", s.rps/base.rps, s.cpu-base.cpu, s.cpu))
+			}
+		}
+		rows = append(rows, "| "+strings.Join(cells, " | ")+" |\n")
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	var sb strings.Builder
+	sb.WriteString("### Conduit configurations against the plain conduit row (same run, medians)\n\n| row | issue | ")
+	sb.WriteString(strings.Join(b.cfg.modes, " | "))
+	sb.WriteString(" |\n|---|---|" + strings.Repeat("---|", len(b.cfg.modes)) + "\n")
+	sb.WriteString(strings.Join(rows, ""))
 	return sb.String() + "\n"
 }
 
