@@ -19,3 +19,5 @@ fi
 
 # Pinned test tools, built once into $HOME/.cache/conduit-tools/bin.
 "$(dirname "$0")/../modules/otlp/otelcoltest/build-otelcol.sh"
+"$(dirname "$0")/../core/server/testdata/install-conformance-tools.sh"
+"$(dirname "$0")/../modules/acme/pebbletest/install-pebble.sh"

@@ -262,6 +262,7 @@ func (g *Generation) checkPorts(d *config.Diagnostics) {
 			}
 		}
 	}
+	g.checkTLSPorts(d)
 }
 
 // Start starts every instance's background work. On an error, what started is stopped.

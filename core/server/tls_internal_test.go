@@ -64,21 +64,17 @@ func TestCheckTLSPorts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, d := Build(context.Background(), doc, BuildOptions{})
-			if d.HasErrors() {
-				t.Fatal(d.Err())
-			}
-			var d2 config.Diagnostics
-			g.checkTLSPorts(&d2)
-			errs := d2.Errors()
+			// Build runs the per-port check.
+			_, d := Build(context.Background(), doc, BuildOptions{})
+			errs := d.Errors()
 			if tc.path == "" {
 				if len(errs) > 0 {
-					t.Fatalf("unexpected %v", d2.Err())
+					t.Fatalf("unexpected %v", d.Err())
 				}
 				return
 			}
 			if len(errs) != 1 || errs[0].Path != tc.path {
-				t.Fatalf("want one error at %s, got %v", tc.path, d2.Err())
+				t.Fatalf("want one error at %s, got %v", tc.path, d.Err())
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package hotreload_test
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -137,5 +138,33 @@ func TestHotReloadWithoutDirectoriesWarns(t *testing.T) {
 	_ = res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("client.js = %d", res.StatusCode)
+	}
+}
+
+// TestShutdownEndsOpenStreams: a graceful shutdown with a browser tab connected does not wait
+// out shutdownTimeoutSecs; the stream ends and the server stops.
+func TestShutdownEndsOpenStreams(t *testing.T) {
+	dir := t.TempDir()
+	srv := servertest.Start(t, fmt.Sprintf("global: { shutdownTimeoutSecs: 300 }\nsites:\n  - port: 8080\n    static: %q\n    hotReload: true\n", dir))
+	res, err := client.Get(srv.URL(8080) + "/__hot-reload__")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("stream: %d", res.StatusCode)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("shutdown waited for the open event stream")
+	}
+	if _, err := io.ReadAll(res.Body); err != nil && !strings.Contains(err.Error(), "EOF") {
+		t.Logf("stream ended with %v", err)
 	}
 }
