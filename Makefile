@@ -11,7 +11,7 @@ BIN       ?= bin
 GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build build-full build-minimal xbuild sizes release-snapshot run test test-deps test-go fuzz-smoke vet fmt-check bench clean
+.PHONY: all build build-full build-minimal xbuild sizes release-snapshot run test test-deps test-go fuzz-smoke fuzz vet fmt-check bench clean
 
 all: build
 
@@ -50,9 +50,13 @@ test: test-deps vet fmt-check test-go fuzz-smoke
 test-go:
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
 
-# fuzz-smoke runs every fuzz target for a few seconds so that parsers stay panic-free.
+# fuzz-smoke fuzzes the untrusted-input parsers for a few seconds (go test already runs every
+# fuzz target's seeds); `make fuzz` fuzzes every target.
 fuzz-smoke:
 	@./.ci/fuzz-smoke.sh 5s
+
+fuzz:
+	@FUZZ_ALL=1 ./.ci/fuzz-smoke.sh $${FUZZTIME:-30s}
 
 vet:
 	$(GO) vet -tags '$(TAGS)' ./...
