@@ -168,6 +168,16 @@ func (sn *snapshot) capture(ev *Event, req, resp http.Header) {
 	}
 }
 
+// wantsSite reports whether some tap may want requests of the site labelled label.
+func (sn *snapshot) wantsSite(label string) bool {
+	for _, s := range sn.subs {
+		if len(s.f.Sites) == 0 || s.f.matchSite(label) {
+			return true
+		}
+	}
+	return false
+}
+
 // publish hands ev to every matching subscriber without ever waiting: a full queue drops
 // the event for that subscriber and counts it.
 func (sn *snapshot) publish(ev *Event) {

@@ -131,6 +131,10 @@ func (h *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // record serves r and publishes its summary. The request line is read before the rest of
 // the pipeline runs, so a rewrite further in does not change what the tap shows.
 func (h *recorder) record(w http.ResponseWriter, r *http.Request) {
+	if !h.b.snap.Load().wantsSite(h.site) {
+		h.next.ServeHTTP(w, r) // every open tap filters this site out
+		return
+	}
 	ev := &Event{Site: h.site, Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery}
 	start := time.Now()
 	reqHeader := r.Header
