@@ -471,3 +471,28 @@ func (c *cliOut) String() string {
 	defer c.mu.Unlock()
 	return c.buf.String()
 }
+
+// TestStreamOutlivesServerTimeouts: a tap clears the connection's deadlines, so the Admin
+// API's read timeout (30 s) or a write timeout cannot cut a long tap.
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	b := newBroker()
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(b.serveTap))
+	hs.Config.ReadTimeout = 100 * time.Millisecond
+	hs.Config.WriteTimeout = 100 * time.Millisecond
+	hs.Start()
+	defer hs.Close()
+	resp, err := http.Get(hs.URL + "/tap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(500 * time.Millisecond) // well past both timeouts
+	if b.subscribers() != 1 {
+		t.Fatal("the tap ended when the read timeout passed")
+	}
+	b.snap.Load().publish(&Event{Method: "GET", Path: "/late", Status: 200, Time: time.Now()})
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"path":"/late"`) {
+		t.Fatalf("after the timeouts: %q %v", line, err)
+	}
+}

@@ -84,7 +84,7 @@ func (b *broker) serveTap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	// The Admin API's read timeout would otherwise end a long tap; the stream has no end.
+	// The stream has no end: no server read or write timeout may cut it.
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	s, err := b.subscribe(f)
