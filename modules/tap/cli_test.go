@@ -110,7 +110,7 @@ func TestTopOnce(t *testing.T) {
 		}
 	}
 	// The /api row: name, site, a req/s figure, a success rate below 100 %.
-	row := regexp.MustCompile(`(?m)^/api +\* +(\d+\.\d) +(\d+\.\d)% `).FindStringSubmatch(s)
+	row := regexp.MustCompile(`(?m)^/api +\*:8080 +(\d+\.\d) +(\d+\.\d)% `).FindStringSubmatch(s)
 	if row == nil || row[1] == "0.0" || row[2] == "100.0" {
 		t.Fatalf("no /api row with a rate:\n%s", s)
 	}

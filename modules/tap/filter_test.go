@@ -56,7 +56,7 @@ func TestParseFilter(t *testing.T) {
 
 func TestFilterMatch(t *testing.T) {
 	ev := &Event{Site: "api.example.com:8080", Method: "GET", Path: "/api/users", Status: 503, Route: "/api"}
-	noRoute := &Event{Site: "*", Method: "POST", Path: "/x", Status: 404}
+	noRoute := &Event{Site: "*:8080", Method: "POST", Path: "/x", Status: 404}
 	tests := []struct {
 		query     string
 		ev, other bool // matches ev, matches noRoute
@@ -65,6 +65,9 @@ func TestFilterMatch(t *testing.T) {
 		{"site=api.example.com:8080", true, false},
 		{"site=api.example.com", true, false},
 		{"site=*", false, true},
+		{"site=*:8080", false, true},
+		{"site=*:9090", false, false},
+		{"site=api.example.com:8080,*:8080", true, true},
 		{"site=api.example.com:9090", false, false},
 		{"route=/api", true, false},
 		{"route=-", false, true},

@@ -219,7 +219,7 @@ func TestTapStreamsFilteredEvents(t *testing.T) {
 
 	first := all.next(t)
 	if first.Method != "GET" || first.Path != "/api/ok" || first.Query != "q=1" || first.Status != 200 ||
-		first.Route != "/api" || first.Upstream != e.up.URL || first.Site != "*" || first.RequestID == "" ||
+		first.Route != "/api" || first.Upstream != e.up.URL || first.Site != "*:8080" || first.RequestID == "" ||
 		first.UpstreamMs == nil || first.DurationMs <= 0 || first.Bytes != 2 || first.IP != "127.0.0.1" ||
 		!strings.HasPrefix(first.Host, "127.0.0.1:") {
 		t.Fatalf("first event %+v", first)

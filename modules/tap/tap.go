@@ -16,6 +16,7 @@ package tap
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
@@ -52,7 +53,17 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	b := brokerOf(ctx.Shared)
 	ctx.Global.Memo(memoKey, func() any { return &service{b: b} })
-	return &stage{b: b, site: ctx.Site.Label}, nil
+	return &stage{b: b, site: siteLabel(ctx.Site)}, nil
+}
+
+// siteLabel is the site's label with the port kept for a catch-all ("*:8080" where the core
+// says "*"), so two catch-all sites on different ports can be told apart; the filter site=*
+// still selects every catch-all.
+func siteLabel(s *core.Site) string {
+	if s.Host == "" {
+		return "*:" + strconv.Itoa(s.Port)
+	}
+	return s.Label
 }
 
 // adminConfigured reports whether global.admin.bind is set (the core decodes and validates
