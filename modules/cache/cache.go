@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -233,6 +234,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) 
 
 // sharedStore is what ctx.Shared keeps per store value.
 type sharedStore struct {
+	once   sync.Once
 	store  Store
 	err    error
 	budget int64
@@ -265,13 +267,16 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 	if f == nil && raw != "memory" {
 		return nil, label
 	}
-	ss := ctx.Shared.Get("cache.store:"+raw, func() any {
+	// The factory runs outside ctx.Shared's lock (it may use ctx.Shared itself, as the
+	// redis module does for its client), once per store value for the whole process.
+	ss := ctx.Shared.Get("cache.store:"+raw, func() any { return &sharedStore{budget: budget} }).(*sharedStore)
+	ss.once.Do(func() {
 		if f == nil {
-			return &sharedStore{store: NewMemStore(budget), budget: budget}
+			ss.store = NewMemStore(ss.budget)
+			return
 		}
-		st, err := f(ctx, raw, StoreOptions{MaxBytes: budget})
-		return &sharedStore{store: st, err: err, budget: budget}
-	}).(*sharedStore)
+		ss.store, ss.err = f(ctx, raw, StoreOptions{MaxBytes: ss.budget})
+	})
 	if ss.err != nil {
 		ctx.Errorf(path, "%v", ss.err)
 		return nil, label
