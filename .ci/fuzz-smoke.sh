@@ -10,6 +10,7 @@ core_targets=(
   "./core/config FuzzParse"
   "./core/config FuzzSubstitute"
   "./core/router FuzzGlobMatch"
+  "./modules/tap FuzzParseFilter"
 )
 run() {
   echo "fuzz $1 $2 ($dur)"

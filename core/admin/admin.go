@@ -46,7 +46,7 @@ type API struct {
 var moduleEndpoints = map[string]string{
 	"GET /upstreams": "proxy", "POST /upstreams/add": "proxy", "POST /upstreams/remove": "proxy",
 	"POST /upstreams/weight": "proxy", "DELETE /cache/purge": "cache", "GET /rate-limits": "ratelimit",
-	"POST /ip-deny": "ipfilter", "DELETE /ip-deny": "ipfilter",
+	"POST /ip-deny": "ipfilter", "DELETE /ip-deny": "ipfilter", "GET /tap": "tap",
 }
 
 // Start listens on bind and serves the API until Close.
