@@ -32,7 +32,6 @@ var storeFeatures = map[string]core.CatalogEntry{
 	"rediss": {Feature: "redis", Bundle: "full"},
 }
 
-
 // moduleJSON is one module in `conduit features --json`.
 type moduleJSON struct {
 	ID          string   `json:"id"`

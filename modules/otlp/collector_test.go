@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core/server/servertest"
-	"github.com/conduitproxy/conduit/modules/otlp/otelcoltest"
 	_ "github.com/conduitproxy/conduit/modules/otlp"
+	"github.com/conduitproxy/conduit/modules/otlp/otelcoltest"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
 )
 
