@@ -27,7 +27,7 @@ func (rt *route) addTarget(raw string, weight uint32) error {
 		return fmt.Errorf("route has no upstream to copy transport settings from")
 	}
 	st := rt.site.registry.state(raw)
-	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, st: st}
+	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, st: st, active: rt.site.registry.activeGauge(raw)}
 	up.weight.Store(weight)
 	ups := append(append([]*upstream(nil), cur.ups...), up)
 	rt.pool.set.Store(newUpstreamSet(ups))

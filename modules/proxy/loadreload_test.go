@@ -309,3 +309,61 @@ func TestGracefulShutdownUnderLoadCutsNoRequest(t *testing.T) {
 		t.Fatalf("completed %d, cut %d, upstream served %d", completed.Load(), cut.Load(), upstreamServed.Load())
 	}
 }
+
+// TestUpstreamActiveGauge: conduit_upstream_active_connections counts requests in flight
+// to each upstream and returns to zero.
+func TestUpstreamActiveGauge(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	})}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go up.Serve(ln)
+	defer up.Close()
+	target := "http://" + ln.Addr().String()
+	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf("port: 8080\nproxy: %q\n", target)), 0o600)
+	g, d, err := server.LoadAndBuild(context.Background(), path, srv.BuildOptions())
+	if err != nil || d.HasErrors() {
+		t.Fatal(err, d.Err())
+	}
+	if err := srv.Start(g); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	gauge := func() float64 {
+		for _, f := range srv.Metrics().Families() {
+			if f.Name == "conduit_upstream_active_connections" {
+				for _, m := range f.Children() {
+					if m.LabelValues[0] == target {
+						return m.Value()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Get("http://" + srv.Addr(8080).String() + "/")
+			if err == nil {
+				resp.Body.Close()
+			}
+		}()
+		<-entered
+	}
+	if v := gauge(); v != 2 {
+		t.Fatalf("gauge with 2 in flight = %v", v)
+	}
+	close(release)
+	wg.Wait()
+	if v := gauge(); v != 0 {
+		t.Fatalf("gauge after = %v", v)
+	}
+}

@@ -60,7 +60,7 @@ func (s *site) RouteCount() int { return s.table.Len() }
 
 func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
 	ss := &siteSettings{site: ctx.Site, maxBodyBuffer: defaultMaxBodyBuffer}
-	ss.registry = ctx.Global.Memo("proxy.registry", func() any { return newRegistry(ctx.Shared) }).(*registry)
+	ss.registry = ctx.Global.Memo("proxy.registry", func() any { return newRegistry(ctx.Shared, ctx.Global.Metrics) }).(*registry)
 	ss.registry.addSite(ss)
 	if n, ok := ctx.Section("limits"); ok {
 		if m, ok := n.(map[string]config.Node); ok {

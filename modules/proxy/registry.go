@@ -20,10 +20,21 @@ type registry struct {
 	sites       []*siteSettings
 	mirrorSlots chan struct{}
 	shared      core.Shared
+	metrics     *telemetry.Registry
 }
 
-func newRegistry(shared core.Shared) *registry {
-	return &registry{mirrorSlots: make(chan struct{}, maxMirrorsInFlight), shared: shared}
+func newRegistry(shared core.Shared, metrics *telemetry.Registry) *registry {
+	return &registry{mirrorSlots: make(chan struct{}, maxMirrorsInFlight), shared: shared, metrics: metrics}
+}
+
+// activeGauge returns the in-flight gauge of an upstream URL.
+func (g *registry) activeGauge(raw string) *telemetry.Metric {
+	return activeGauge(g.metrics, raw)
+}
+
+// activeGauge is conduit_upstream_active_connections{upstream}.
+func activeGauge(m *telemetry.Registry, raw string) *telemetry.Metric {
+	return m.Gauge("conduit_upstream_active_connections", "Requests in flight to each upstream.", "upstream").With(raw)
 }
 
 // state returns the shared runtime state of an upstream URL.

@@ -236,7 +236,8 @@ func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportS
 	}
 	tr := ctx.Shared.Get(ts.key(), func() any { return newTransport(ts) }).(*http.Transport)
 	st := ctx.Shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
-	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st}
+	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st,
+		active: activeGauge(ctx.Global.Metrics, raw)}
 	up.weight.Store(max(weight, 1))
 	return up, nil
 }
@@ -388,8 +389,8 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 		rt.retryInflight.Add(1)
 		defer rt.retryInflight.Add(-1)
 	}
-	up.st.active.Add(1)
-	defer up.st.active.Add(-1)
+	up.begin()
+	defer up.end()
 	up.st.selected.Add(1)
 	start := time.Now()
 	up.st.lastSelected.Store(start.UnixNano())

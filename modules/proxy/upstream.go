@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
 // upstreamState is the runtime state of one upstream URL. It lives in the server's shared
@@ -61,6 +63,22 @@ type upstream struct {
 	self      bool // points back at this site (a direct loop)
 	transport *http.Transport
 	st        *upstreamState
+	active    *telemetry.Metric // conduit_upstream_active_connections{upstream}; nil in tests
+}
+
+// begin and end count a request in flight to u (circuit breaker, least-conn, the gauge).
+func (u *upstream) begin() {
+	u.st.active.Add(1)
+	if u.active != nil {
+		u.active.Inc()
+	}
+}
+
+func (u *upstream) end() {
+	u.st.active.Add(-1)
+	if u.active != nil {
+		u.active.Dec()
+	}
 }
 
 // ejected reports whether outlier detection currently keeps u out of rotation. When an
