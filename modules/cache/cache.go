@@ -463,6 +463,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				c.serve(w, r, fe, xHit, time.Now().UnixNano())
 				return
 			}
+			if fl.failed && stale != nil {
+				// The upstream just failed for the request we waited on: the stale copy
+				// answers without a second try.
+				c.hits.Inc()
+				c.serve(w, r, stale, xStale, time.Now().UnixNano())
+				return
+			}
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
@@ -556,8 +563,9 @@ func etagMatch(list []string, etag string) bool {
 func (h *handler) fetch(w http.ResponseWriter, r *http.Request, ks string, fl *flight, stale *Entry, xc []string, auth, store bool) {
 	c := h.c
 	var stored *Entry
+	failed := false
 	if fl != nil {
-		defer func() { c.flights.finish(ks, fl, stored) }()
+		defer func() { c.flights.finish(ks, fl, stored, failed) }()
 	}
 	cw := &capture{c: c, w: w, hdr: make(http.Header, 8), xc: xc, auth: auth, store: store, hold: stale != nil}
 	var orig http.Header
@@ -565,6 +573,7 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, ks string, fl *f
 		orig = maps.Clone(r.Header) // the proxy edits r.Header in place; Vary needs the original
 	}
 	h.next.ServeHTTP(cw, r)
+	failed = cw.status >= 500
 	if cw.swallowed {
 		c.serve(w, r, stale, xStale, time.Now().UnixNano())
 		return
@@ -645,7 +654,7 @@ func (h *handler) refresh(r *http.Request, e *Entry, ks string) {
 	})
 	if !started {
 		cancel()
-		c.flights.finish(ks, fl, nil)
+		c.flights.finish(ks, fl, nil, false)
 		e.refreshing.Store(false)
 	}
 }

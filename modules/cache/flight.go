@@ -10,8 +10,9 @@ const flightShards = 16
 
 // flight is one upstream fetch for a primary key that other requests may wait on.
 type flight struct {
-	done  chan struct{}
-	entry *Entry // what the fetch stored, nil when it stored nothing
+	done   chan struct{}
+	entry  *Entry // what the fetch stored, nil when it stored nothing
+	failed bool   // the upstream answered 5xx or could not be reached
 }
 
 // flights makes one request per primary key fetch from the upstream while the others wait
@@ -54,14 +55,15 @@ func (f *flights) tryLead(key string) (*flight, bool) {
 	return fl, true
 }
 
-// finish ends the flight led by the caller, publishing e to the waiters.
-func (f *flights) finish(key string, fl *flight, e *Entry) {
+// finish ends the flight led by the caller, publishing e (and whether the upstream failed)
+// to the waiters.
+func (f *flights) finish(key string, fl *flight, e *Entry, failed bool) {
 	sh := &f.shards[maphash.String(f.seed, key)%flightShards]
 	sh.mu.Lock()
 	if sh.m[key] == fl {
 		delete(sh.m, key)
 	}
 	sh.mu.Unlock()
-	fl.entry = e
+	fl.entry, fl.failed = e, failed
 	close(fl.done)
 }

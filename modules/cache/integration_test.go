@@ -637,3 +637,44 @@ func yamlToJSON(s string) string {
 }
 
 var _ = net.Dial
+
+// TestStaleIfErrorUnderLoad: while the upstream is failing, concurrent requests for a key in
+// its stale-if-error window cost the upstream one request and all get the stale copy.
+func TestStaleIfErrorUnderLoad(t *testing.T) {
+	o := newOrigin(t)
+	srv := start(t, o, `{store: memory, ttlSecs: 1, staleIfErrorSecs: 60}`)
+	u := srv.URL(8080) + "/sieload"
+	first := get(t, u)
+	time.Sleep(1100 * time.Millisecond) // past the 1 s TTL, without a request that would refresh it
+	before := o.count("/sieload")
+	o.fail.Store(1)
+	release := make(chan struct{})
+	o.mu.Lock()
+	o.block = release
+	o.mu.Unlock()
+	const n = 10
+	var wg sync.WaitGroup
+	replies := make([]reply, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = get(t, u)
+		}()
+	}
+	waitFor(t, "the leader at the upstream", func() bool { return o.count("/sieload") > before })
+	time.Sleep(200 * time.Millisecond)
+	o.mu.Lock()
+	o.block = nil
+	o.mu.Unlock()
+	close(release)
+	wg.Wait()
+	for i, r := range replies {
+		if r.status != 200 || xcache(r) != "STALE" || r.body != first.body {
+			t.Fatalf("reply %d: %d %q %q", i, r.status, xcache(r), r.body)
+		}
+	}
+	if got := o.count("/sieload") - before; got != 1 {
+		t.Fatalf("upstream saw %d requests while failing, want 1", got)
+	}
+}
