@@ -678,3 +678,27 @@ func TestStaleIfErrorUnderLoad(t *testing.T) {
 		t.Fatalf("upstream saw %d requests while failing, want 1", got)
 	}
 }
+
+// TestRoutesEntry: the cache block also works on a routes[] entry's proxy, and its metrics
+// are labelled with the entry's name.
+func TestRoutesEntry(t *testing.T) {
+	o := newOrigin(t)
+	srv := servertest.Start(t, `
+port: 8080
+routes:
+  - match: {path: "/r/**"}
+    proxy:
+      targets: ["`+o.URL+`"]
+      cache: {store: memory, ttlSecs: 60}
+`)
+	u := srv.URL(8080) + "/r/x"
+	if r := get(t, u); xcache(r) != "MISS" {
+		t.Fatalf("first: %q", xcache(r))
+	}
+	if r := get(t, u); xcache(r) != "HIT" || o.count("/r/x") != 1 {
+		t.Fatalf("second: %q, upstream %d", xcache(r), o.count("/r/x"))
+	}
+	if h := metricValue(srv, "conduit_cache_hits_total", "routes[0]"); h != 1 {
+		t.Fatalf("hits{route=routes[0]} = %v", h)
+	}
+}
