@@ -2,9 +2,7 @@ package cache
 
 import (
 	"context"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/conduitproxy/conduit/core"
 )
@@ -42,43 +40,18 @@ type StoreOptions struct {
 // on the network.
 type StoreFactory func(ctx *core.SiteContext, url string, opts StoreOptions) (Store, error)
 
-// stores maps URL schemes to factories. Written only from init() through RegisterStore
-// (like core.Register), read afterwards.
-var stores = struct {
-	sync.RWMutex
-	m map[string]StoreFactory
-}{m: map[string]StoreFactory{}}
+// stores maps URL schemes to factories (written from init() through RegisterStore).
+var stores = core.NewSchemeRegistry[StoreFactory]("cache.RegisterStore")
 
 // RegisterStore makes a store available for `store:` values with the given scheme ("redis",
 // "rediss", "disk"). Call it from init(); the redis and diskcache modules do, so a build
 // without them reports their stores as not compiled in and links none of their code.
-func RegisterStore(scheme string, f StoreFactory) {
-	stores.Lock()
-	defer stores.Unlock()
-	if _, dup := stores.m[scheme]; dup {
-		panic("cache.RegisterStore: duplicate scheme " + scheme)
-	}
-	stores.m[scheme] = f
-}
+func RegisterStore(scheme string, f StoreFactory) { stores.Register(scheme, f) }
 
 // StoreSchemes lists the registered store schemes.
-func StoreSchemes() []string {
-	stores.RLock()
-	defer stores.RUnlock()
-	out := make([]string, 0, len(stores.m))
-	for k := range stores.m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func StoreSchemes() []string { return stores.Schemes() }
 
-func lookupStore(scheme string) (StoreFactory, bool) {
-	stores.RLock()
-	defer stores.RUnlock()
-	f, ok := stores.m[scheme]
-	return f, ok
-}
+func lookupStore(scheme string) (StoreFactory, bool) { return stores.Lookup(scheme) }
 
 // storeScheme returns the scheme of a store value: "redis" for redis://…, "disk" for
 // disk:/path, "" when there is none.

@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"sort"
-	"sync"
 
 	"github.com/conduitproxy/conduit/core"
 )
@@ -21,40 +19,15 @@ type Store interface {
 // since a store that is down at start-up is handled like one that fails later.
 type StoreFactory func(ctx *core.SiteContext, url string) (Store, error)
 
-// stores maps URL schemes to factories. Written only from init() through RegisterStore
-// (like core.Register), read afterwards.
-var stores = struct {
-	sync.RWMutex
-	m map[string]StoreFactory
-}{m: map[string]StoreFactory{}}
+// stores maps URL schemes to factories (written from init() through RegisterStore).
+var stores = core.NewSchemeRegistry[StoreFactory]("ratelimit.RegisterStore")
 
 // RegisterStore makes a store available for `store:` URLs with the given scheme
 // ("redis", "rediss"). Call it from init(); the redis module does, so that a build without
 // it reports `store: redis://…` as not compiled in and links no Redis client.
-func RegisterStore(scheme string, f StoreFactory) {
-	stores.Lock()
-	defer stores.Unlock()
-	if _, dup := stores.m[scheme]; dup {
-		panic("ratelimit.RegisterStore: duplicate scheme " + scheme)
-	}
-	stores.m[scheme] = f
-}
+func RegisterStore(scheme string, f StoreFactory) { stores.Register(scheme, f) }
 
 // StoreSchemes lists the registered store schemes.
-func StoreSchemes() []string {
-	stores.RLock()
-	defer stores.RUnlock()
-	out := make([]string, 0, len(stores.m))
-	for k := range stores.m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func StoreSchemes() []string { return stores.Schemes() }
 
-func lookupStore(scheme string) (StoreFactory, bool) {
-	stores.RLock()
-	defer stores.RUnlock()
-	f, ok := stores.m[scheme]
-	return f, ok
-}
+func lookupStore(scheme string) (StoreFactory, bool) { return stores.Lookup(scheme) }
