@@ -25,7 +25,7 @@ func init() {
 	core.Register(core.Module{
 		ID:          "stores.redis",
 		Feature:     "redis",
-		Description: "Redis store for rate limits shared across instances (redis://, rediss://)",
+		Description: "Redis stores shared across instances for rate limits and the response cache (redis://, rediss://)",
 	})
 	ratelimit.RegisterStore("redis", rateLimitStore)
 	ratelimit.RegisterStore("rediss", rateLimitStore)
