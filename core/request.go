@@ -3,10 +3,12 @@ package core
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -118,6 +120,33 @@ func ClientIP(r *http.Request) netip.Addr {
 	}
 	return ip
 }
+
+// connInfo is per-connection state, attached to the connection's context by the server.
+type connInfo struct {
+	requests atomic.Int64
+}
+
+type connInfoKey struct{}
+
+// WithConnInfo attaches per-connection state to a connection's context; the server installs
+// it as http.Server.ConnContext.
+func WithConnInfo(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connInfoKey{}, &connInfo{})
+}
+
+// ConnRequestNumber counts r on its connection and returns its position (1 for the first
+// request of a connection); 0 when the connection has no such state.
+func ConnRequestNumber(r *http.Request) int64 {
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if ci == nil {
+		return 0
+	}
+	return ci.requests.Add(1)
+}
+
+// ErrUploadTooSlow is returned by request bodies that arrive slower than
+// limits.minUploadRateBytesPerSec; handlers answer it with 408.
+var ErrUploadTooSlow = errors.New("request body arrived too slowly")
 
 // SetClientIP records the real client address for the rest of the pipeline (the IP filter
 // calls it after resolving X-Forwarded-For behind a trusted proxy), so rate limits and

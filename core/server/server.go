@@ -184,6 +184,7 @@ func (s *Server) newHTTPServer(h http.Handler, conns *connTracker) *http.Server 
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.Background() },
+		ConnContext:       core.WithConnInfo,
 		ConnState:         conns.hook,
 	}
 }

@@ -6,7 +6,10 @@
 package limits
 
 import (
+	"errors"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -48,6 +51,8 @@ type guard struct {
 	maxInflight int64 // 0: unlimited
 	shedAt      int64 // in-flight count from which low-priority routes are shed
 	timeout     time.Duration
+	keepalive   int64   // requests per connection before it is closed; 0: unlimited
+	minRate     float64 // minimum upload rate in bytes/s; 0: off
 	perIP       *perIPCounter
 	inflight    atomic.Int64
 }
@@ -105,13 +110,14 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		}
 		g.perIP = &perIPCounter{max: int64(min(*c.MaxConnectionsPerIP, 1<<62)), counts: map[netip.Addr]int64{}}
 	}
-	notYet := map[string]bool{
-		"keepaliveRequestLimit": c.KeepaliveRequestLimit != nil, "minUploadRateBytesPerSec": c.MinUploadRateBytesPerSec != nil,
-	}
-	for _, k := range []string{"keepaliveRequestLimit", "minUploadRateBytesPerSec"} {
-		if notYet[k] {
-			ctx.Warnf(p+"."+k, "is not enforced by this build yet; ignored")
+	if c.KeepaliveRequestLimit != nil {
+		if *c.KeepaliveRequestLimit == 0 {
+			ctx.Errorf(p+".keepaliveRequestLimit", "must be ≥ 1")
 		}
+		g.keepalive = int64(*c.KeepaliveRequestLimit)
+	}
+	if c.MinUploadRateBytesPerSec != nil && *c.MinUploadRateBytesPerSec > 0 {
+		g.minRate = float64(*c.MinUploadRateBytesPerSec)
 	}
 	return g, nil
 }
@@ -140,6 +146,12 @@ func (g *guard) Wrap(next http.Handler) http.Handler {
 				return
 			}
 			defer g.perIP.release(ip)
+		}
+		if g.keepalive > 0 && r.ProtoMajor == 1 && core.ConnRequestNumber(r) >= g.keepalive {
+			w.Header().Set("Connection", "close") // net/http closes after this answer
+		}
+		if g.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &minRateBody{ReadCloser: r.Body, rc: http.NewResponseController(w), rate: g.minRate, start: time.Now()}
 		}
 		if g.timeout > 0 {
 			if st := core.State(r); st != nil {
@@ -197,4 +209,33 @@ func (c *perIPCounter) release(ip netip.Addr) {
 	} else {
 		delete(c.counts, ip)
 	}
+}
+
+// minRateBody enforces limits.minUploadRateBytesPerSec as a leaky bucket with one second of
+// burst: before each read the connection's read deadline is set to the time by which the
+// next byte must have arrived at the minimum rate, so a stalled client is cut off too.
+type minRateBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+// Read implements io.Reader; a missed deadline becomes core.ErrUploadTooSlow.
+func (b *minRateBody) Read(p []byte) (int, error) {
+	due := b.start.Add(time.Second + time.Duration(float64(b.n+1)/b.rate*float64(time.Second)))
+	if err := b.rc.SetReadDeadline(due); err != nil {
+		return b.ReadCloser.Read(p) // the connection cannot take deadlines: no enforcement
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		return n, core.ErrUploadTooSlow
+	}
+	if err != nil || n > 0 {
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

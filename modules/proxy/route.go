@@ -358,7 +358,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	case r.ContentLength == 0 && len(r.TransferEncoding) == 0:
 		reqBody = nil
 	default:
-		reqBody = r.Body
+		reqBody = &bodyErrRecorder{ReadCloser: r.Body}
 	}
 	base := r.Context()
 	if st != nil {
@@ -412,9 +412,18 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 		a := core.UpstreamAttempt{Route: rt.name, Upstream: up.label, Status: status, Err: err, Start: start, Duration: elapsed, Retry: attempt > 0}
 		rt.hooks.Attempt(r, &a)
 	}
+	if rec, ok := reqBody.(*bodyErrRecorder); ok && rec.err != nil && clientBodyFault(rec.err) {
+		// The client's body broke a limit (too large, too slow) while streaming: the client
+		// gets the limit's answer, whether the upstream answered early or the attempt was
+		// cut short by it.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		resp, err = nil, rec.err
+	}
 	if err != nil {
 		cond := classify(err)
-		if !last && rt.retry.covers(cond) && r.Context().Err() == nil {
+		if !last && rt.retry.covers(cond) && r.Context().Err() == nil && !clientBodyFault(err) {
 			rt.metrics.retry(cond)
 			return false, true
 		}
@@ -459,6 +468,28 @@ func (rt *route) effectivePriority(r *http.Request) int {
 		}
 	}
 	return p
+}
+
+// bodyErrRecorder remembers the first error reading the client's body produced, so that a
+// limit hit while streaming is reported even when the upstream answered early.
+type bodyErrRecorder struct {
+	io.ReadCloser
+	err error
+}
+
+// Read implements io.Reader.
+func (b *bodyErrRecorder) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// clientBodyFault reports whether err is a request-body limit the client broke.
+func clientBodyFault(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.Is(err, core.ErrUploadTooSlow) || errors.As(err, &tooLarge)
 }
 
 // classify maps a transport error to a retry condition.
@@ -835,16 +866,21 @@ func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
 // upstreamError answers a failed upstream attempt: 504 for timeouts, 502 otherwise, nothing
 // when the client itself went away.
 func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		if st := core.State(r); st != nil {
-			st.Writer.Status = 499 // client closed request (nginx's code), for logs
-		}
+	if errors.Is(err, core.ErrUploadTooSlow) {
+		w.Header().Set("Connection", "close")
+		core.Error(w, r, http.StatusRequestTimeout, "request body too slow")
 		return
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		w.Header().Set("Connection", "close")
 		core.Error(w, r, http.StatusRequestEntityTooLarge, "")
+		return
+	}
+	if r.Context().Err() != nil {
+		if st := core.State(r); st != nil {
+			st.Writer.Status = 499 // client closed request (nginx's code), for logs
+		}
 		return
 	}
 	status := http.StatusBadGateway

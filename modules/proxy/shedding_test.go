@@ -1,10 +1,14 @@
 package proxy_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/conduitproxy/conduit/core/server/servertest"
 )
@@ -98,5 +102,50 @@ func TestPerIPConcurrencyAndRequestTimeout(t *testing.T) {
 	srv2 := servertest.Start(t, fmt.Sprintf("port: 8080\nlimits: { timeoutSecs: 1 }\nproxy: %q\n", slow.URL))
 	if code, _, _ := hit(t, http.DefaultClient, srv2.URL(8080)+"/", nil); code != 504 {
 		t.Fatalf("limits.timeoutSecs: %d, want 504", code)
+	}
+}
+
+func TestSlowUploadAndKeepaliveLimit(t *testing.T) {
+	up := newNamed(t, "up", func(w http.ResponseWriter, r *http.Request) bool {
+		_, _ = io.Copy(io.Discard, r.Body)
+		return true
+	})
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nlimits: { minUploadRateBytesPerSec: 1000, keepaliveRequestLimit: 2 }\nproxy: %q\n", up.URL))
+	conn, err := net.Dial("tcp", srv.HostPort(8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body that stalls after 10 of 100000 bytes is cut off with 408 (1 s of burst, then
+	// the next byte is due).
+	fmt.Fprintf(conn, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n0123456789")
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 408 {
+		t.Fatalf("stalled upload: %d, want 408", resp.StatusCode)
+	}
+
+	// keepaliveRequestLimit: the second request on a connection is told to close it.
+	c2, err := net.Dial("tcp", srv.HostPort(8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	br := bufio.NewReader(c2)
+	for i := 1; i <= 2; i++ {
+		fmt.Fprintf(c2, "GET /k HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Close; got != (i == 2) {
+			t.Fatalf("request %d: Connection: close = %v", i, got)
+		}
 	}
 }
