@@ -38,6 +38,7 @@ type config struct {
 	install        bool
 	conduitBin     string
 	conduitFullBin string
+	conduitAltBin  string
 	h2Clients      int
 	h2Streams      int
 	sizes          bool
@@ -91,6 +92,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.install, "install", false, "apt-get install missing peers and load generators first")
 	fs.StringVar(&c.conduitBin, "conduit-bin", "", "use this Conduit binary instead of building ./cmd/conduit")
 	fs.StringVar(&c.conduitFullBin, "conduit-full-bin", "", "use this binary instead of building ./cmd/conduit-full (rows that need the full bundle)")
+	fs.StringVar(&c.conduitAltBin, "conduit-alt-bin", "", "the conduit-alt row runs this binary with the plain config (A/B of two builds)")
 	fs.IntVar(&c.h2Clients, "h2-clients", 5, "h2c/h2tls: h2load connections")
 	fs.IntVar(&c.h2Streams, "h2-streams", 10, "h2c/h2tls: concurrent streams per connection")
 	fs.BoolVar(&c.sizes, "sizes", false, "only build minimal, standard and full (stripped) and report their sizes against the budgets")

@@ -187,7 +187,7 @@ func (b *bench) rateTable(m Mode) string {
 
 // targetsTable compares the "conduit" row with the targets of issue 2.
 func (b *bench) targetsTable() string {
-	if !contains(b.cfg.peers, "conduit") {
+	if !contains(b.cfg.peers, "conduit") || (!contains(b.cfg.modes, "h1") && !contains(b.cfg.modes, "rate")) {
 		return ""
 	}
 	var sb strings.Builder

@@ -74,7 +74,9 @@ func buildTargets() []Target {
 func peerAliases() map[string][]string {
 	var variants, all []string
 	for _, v := range conduitVariants[1:] {
-		variants = append(variants, v.Name)
+		if !v.Alt {
+			variants = append(variants, v.Name)
+		}
 	}
 	for _, t := range allTargets {
 		all = append(all, t.Name)
@@ -109,6 +111,9 @@ func targetNames() string {
 func (t Target) unavailable(b *bench) string {
 	if t.variant != nil && t.variant.Needs&needRedis != 0 && b.svc.redisErr != "" {
 		return b.svc.redisErr
+	}
+	if t.variant != nil && t.variant.Alt && b.cfg.conduitAltBin == "" {
+		return "needs -conduit-alt-bin"
 	}
 	if t.Binary == "" {
 		return ""

@@ -28,6 +28,8 @@ type conduitVariant struct {
 	// Full selects ./cmd/conduit-full (features of the full bundle, e.g. the Redis store)
 	// instead of ./cmd/conduit.
 	Full bool
+	// Alt runs the binary given with -conduit-alt-bin (an A/B of two builds in one run).
+	Alt bool
 	// Site is a text/template (fields of tmplData) of the site's own keys, as YAML at
 	// column 0; the harness adds port, tls and http2 and repeats it on every listener.
 	Site  string
@@ -106,6 +108,11 @@ rateLimit:
 		Site: `proxy: "http://{{.Upstream}}"`,
 	},
 	{
+		Name: "conduit-alt", Alt: true,
+		Note: "plain proxy path with the -conduit-alt-bin binary (A/B of two builds in one interleaved run)",
+		Site: `proxy: "http://{{.Upstream}}"`,
+	},
+	{
 		Name: "conduit-metrics", Issue: 7, Note: "metrics: {} and logging: false",
 		Site: `proxy: "http://{{.Upstream}}"
 metrics: {}
@@ -158,6 +165,9 @@ func conduitTarget(v conduitVariant) Target {
 		variant: &v,
 		start: func(b *bench, d tmplData) (*proc, error) {
 			bin, err := b.conduitBinary(v.Full)
+			if v.Alt {
+				bin, err = b.cfg.conduitAltBin, nil
+			}
 			if err != nil {
 				return nil, err
 			}
