@@ -15,8 +15,18 @@ import (
 type drainListener struct {
 	*net.TCPListener
 	draining atomic.Bool
+	closed   atomic.Bool
 	drained  chan struct{}
 	once     sync.Once
+}
+
+// Close implements net.Listener; closing twice (drain, then net/http's Shutdown) is not an
+// error.
+func (d *drainListener) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	return d.TCPListener.Close()
 }
 
 func newDrainListener(ln net.Listener) net.Listener {
@@ -49,7 +59,7 @@ func (d *drainListener) drain(wait time.Duration) {
 	case <-d.drained:
 	case <-time.After(wait):
 	}
-	_ = d.TCPListener.Close()
+	_ = d.Close()
 }
 
 // connTracker counts connections that were accepted but have not sent a request yet, so a

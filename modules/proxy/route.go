@@ -412,14 +412,14 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 		a := core.UpstreamAttempt{Route: rt.name, Upstream: up.label, Status: status, Err: err, Start: start, Duration: elapsed, Retry: attempt > 0}
 		rt.hooks.Attempt(r, &a)
 	}
-	if rec, ok := reqBody.(*bodyErrRecorder); ok && rec.err != nil && clientBodyFault(rec.err) {
+	if rec, ok := reqBody.(*bodyErrRecorder); ok && clientBodyFault(rec.failure()) {
 		// The client's body broke a limit (too large, too slow) while streaming: the client
 		// gets the limit's answer, whether the upstream answered early or the attempt was
 		// cut short by it.
 		if resp != nil {
 			resp.Body.Close()
 		}
-		resp, err = nil, rec.err
+		resp, err = nil, rec.failure()
 	}
 	if err != nil {
 		cond := classify(err)
@@ -472,22 +472,35 @@ func (rt *route) effectivePriority(r *http.Request) int {
 
 // bodyErrRecorder remembers the first error reading the client's body produced, so that a
 // limit hit while streaming is reported even when the upstream answered early.
+// The transport may still be reading the body (HTTP/2 writes it from its own goroutine)
+// when RoundTrip returns, so the error is kept atomically.
 type bodyErrRecorder struct {
 	io.ReadCloser
-	err error
+	err atomic.Pointer[error]
 }
 
 // Read implements io.Reader.
 func (b *bodyErrRecorder) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }
 
+// failure returns the first read error, nil if none.
+func (b *bodyErrRecorder) failure() error {
+	if p := b.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // clientBodyFault reports whether err is a request-body limit the client broke.
 func clientBodyFault(err error) bool {
+	if err == nil {
+		return false
+	}
 	var tooLarge *http.MaxBytesError
 	return errors.Is(err, core.ErrUploadTooSlow) || errors.As(err, &tooLarge)
 }
