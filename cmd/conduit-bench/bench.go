@@ -27,6 +27,7 @@ type bench struct {
 	svc           services
 	bins          map[bool]*builtBinary // key: full bundle
 	aux           []int                 // process groups of helpers (redis, tap): neither proxy nor "other"
+	conduitDesc   string                // which Conduit was built, recorded when it was built
 	rows          []row
 }
 

@@ -193,6 +193,7 @@ func run(cfg config) error {
 			b.buildConduit(full)
 		}
 	}
+	b.conduitDesc = conduitVersion(b) // the tree as built, not as it is when the report is written
 	if err := b.startServices(); err != nil {
 		return err
 	}

@@ -126,7 +126,11 @@ func (b *bench) facts() string {
 		b.cfg.rounds, b.cfg.duration, b.cfg.warmup, b.cfg.bodyBytes)
 	fmt.Fprintf(&sb, "- CPU: %s × %d; kernel %s; harness %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
 	fmt.Fprintf(&sb, "- proxy on CPU %d; load generator and upstream (nginx, 1 worker) on CPU %d\n", b.cfg.cpuProxy, b.cfg.cpuLoad)
-	fmt.Fprintf(&sb, "- conduit: %s\n", conduitVersion(b))
+	desc := b.conduitDesc
+	if desc == "" {
+		desc = conduitVersion(b)
+	}
+	fmt.Fprintf(&sb, "- conduit: %s\n", desc)
 	for _, v := range toolVersions() {
 		fmt.Fprintf(&sb, "- %s\n", v)
 	}

@@ -35,6 +35,7 @@ var sizeBudgets = []sizeBudget{
 
 // sizes builds each bundle and writes sizes.md (also printed) with the budgets.
 func (b *bench) sizes() error {
+	desc := conduitVersion(b)
 	var sb strings.Builder
 	sb.WriteString("| binary | build | size MB | size MiB | budget MB | verdict |\n|---|---|---:|---:|---:|---|\n")
 	for _, s := range sizeBudgets {
@@ -52,7 +53,7 @@ func (b *bench) sizes() error {
 		fmt.Fprintf(&sb, "| %s | `%s` | %.2f | %.2f | %.0f | %s |\n", s.Name, s.buildNote, mb,
 			float64(st.Size())/(1<<20), s.BudgetMB, verdict(mb <= s.BudgetMB))
 	}
-	fmt.Fprintf(&sb, "\nconduit: %s\n", conduitVersion(b))
+	fmt.Fprintf(&sb, "\nconduit: %s (when the builds started)\n", desc)
 	if err := os.WriteFile(filepath.Join(b.dir, "sizes.md"), []byte(sb.String()), 0o644); err != nil {
 		return fmt.Errorf("write sizes.md: %w", err)
 	}
