@@ -80,3 +80,21 @@ func jsonError(msg string, status int, reason string) []byte {
 	}
 	return append(b, '}')
 }
+
+// IsToken reports whether s is an RFC 9110 token: the syntax of methods and header field
+// names.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

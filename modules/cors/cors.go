@@ -75,7 +75,7 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 		}
 	}
 	for i, m := range c.Methods {
-		if !isToken(m) {
+		if !core.IsToken(m) {
 			d.Errorf(config.Index(config.Join(path, "methods"), i), "%q is not an HTTP method", m)
 		}
 		c.Methods[i] = strings.ToUpper(m)
@@ -85,7 +85,7 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 		hp = "headers"
 	}
 	for i, h := range c.AllowedHeaders {
-		if !isToken(h) && h != "*" {
+		if !core.IsToken(h) && h != "*" {
 			d.Errorf(config.Index(config.Join(path, hp), i), "%q is not a header name", h)
 		}
 	}
@@ -149,7 +149,7 @@ func compileOrigins(list []string, path string, d *config.Diagnostics) origins {
 func checkOriginPattern(s string) string {
 	const want = "must be an origin such as \"https://app.example.com\" or \"https://*.example.com\" (scheme://host[:port], no path)"
 	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok || scheme == "" || !isToken(scheme) || rest == "" || strings.ContainsAny(rest, "/?#@ \\") {
+	if !ok || scheme == "" || !core.IsToken(scheme) || rest == "" || strings.ContainsAny(rest, "/?#@ \\") {
 		return want
 	}
 	if strings.Count(s, "*") > 1 {
@@ -311,20 +311,4 @@ func addVary(h http.Header, token string) {
 		}
 	}
 	h["Vary"] = append(h["Vary"], token)
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
@@ -238,23 +239,6 @@ func checkValue(d *config.Diagnostics, path, v string) {
 	}
 }
 
-// validHeaderName reports whether name is an HTTP field name (an RFC 9110 token).
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // Custom is the site's `headers` key: header name → value, set on every response. An empty
 // value removes the header from responses (nginx and Caddy users reach for this to drop
 // X-Powered-By).
@@ -264,7 +248,7 @@ type Custom map[string]string
 func compileCustom(c Custom, path string, d *config.Diagnostics) (set []field, del []string) {
 	for _, name := range sortedKeys(c) {
 		p := config.Join(path, name)
-		if !validHeaderName(name) {
+		if !core.IsToken(name) {
 			d.Errorf(p, "%q is not a valid header name", name)
 			continue
 		}

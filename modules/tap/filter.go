@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/conduitproxy/conduit/core"
 )
 
 // Limits on what one tap may ask for.
@@ -127,22 +129,9 @@ func parseStatus(s string) (int, error) {
 	return n, nil
 }
 
-// validToken reports whether s is an RFC 9110 token (method and header names).
-func validToken(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validToken reports whether s is an RFC 9110 token (method and header names) of at most
+// 64 bytes.
+func validToken(s string) bool { return len(s) <= 64 && core.IsToken(s) }
 
 // Match reports whether ev passes the filter.
 func (f *Filter) Match(ev *Event) bool {
