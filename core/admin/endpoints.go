@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
@@ -109,11 +106,11 @@ func (a *API) certsReload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "no site has tls.cert and tls.key"})
 		return
 	}
-	if err := writeAtomic(site.TLS.Cert, []byte(body.Cert)); err != nil {
+	if err := core.WriteFileAtomic(site.TLS.Cert, []byte(body.Cert), 0o600); err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"status": "error", "message": err.Error()})
 		return
 	}
-	if err := writeAtomic(site.TLS.Key, []byte(body.Key)); err != nil {
+	if err := core.WriteFileAtomic(site.TLS.Key, []byte(body.Key), 0o600); err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"status": "error", "message": err.Error()})
 		return
 	}
@@ -131,36 +128,4 @@ func firstCertSite(g *server.Generation) *server.Site {
 		}
 	}
 	return nil
-}
-
-// writeAtomic replaces path with data through a temporary file in the same directory,
-// keeping the old file's mode (0600 for a new file).
-func writeAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".conduit-cert-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

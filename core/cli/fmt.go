@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -45,7 +46,7 @@ func runFmt(env *Env, args []string) int {
 	if bytes.Equal(out, data) {
 		return 0
 	}
-	if err := writeFileAtomic(path, out); err != nil {
+	if err := core.WriteFileAtomic(path, out, 0o644); err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 1
 	}
@@ -79,41 +80,4 @@ func Format(data []byte, f config.Format) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dirOf(path), ".conduit-fmt-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func dirOf(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[:i+1]
-		}
-	}
-	return "."
 }
