@@ -253,8 +253,8 @@ func (st *strategy) leastResponseTime(s *upstreamSet, sel *selector) *upstream {
 	return st.roundRobin(s, sel)
 }
 
-// p2c samples two distinct random upstreams and takes the lower peak-EWMA latency (the
-// original's code, not its docs); with one candidate it is round-robin.
+// p2c samples two distinct random upstreams and takes the one with the lower peak-EWMA
+// load (latency × requests in flight); with one candidate it is round-robin.
 func (st *strategy) p2c(s *upstreamSet, sel *selector) *upstream {
 	n := len(s.ups)
 	if n < 2 {
@@ -269,7 +269,7 @@ func (st *strategy) p2c(s *upstreamSet, sel *selector) *upstream {
 	aok, cok := sel.ok(a), sel.ok(c)
 	switch {
 	case aok && cok:
-		if c.peakEWMA(sel.now) < a.peakEWMA(sel.now) {
+		if c.p2cCost(sel.now) < a.p2cCost(sel.now) {
 			return c
 		}
 		return a

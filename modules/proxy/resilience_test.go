@@ -476,3 +476,23 @@ proxy:
 		t.Fatalf("groups split %v, want blue 20 / green 20", count)
 	}
 }
+
+// TestP2CUsesEveryHealthyUpstreamAndAvoidsTheSlowOne: every upstream gets measured (none is
+// starved), and a slow upstream gets less traffic than the fast ones.
+func TestP2CUsesEveryHealthyUpstreamAndAvoidsTheSlowOne(t *testing.T) {
+	a, b := newNamed(t, "a", nil), newNamed(t, "b", nil)
+	slow := newNamed(t, "slow", func(w http.ResponseWriter, r *http.Request) bool {
+		time.Sleep(20 * time.Millisecond)
+		return true
+	})
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nproxy:\n  /: { strategy: p2c, targets: [%q, %q, %q] }\n", a.URL, b.URL, slow.URL))
+	for range 300 {
+		hit(t, http.DefaultClient, srv.URL(8080)+"/", nil)
+	}
+	if a.hits.Load() == 0 || b.hits.Load() == 0 || slow.hits.Load() == 0 {
+		t.Fatalf("an upstream was starved: a=%d b=%d slow=%d", a.hits.Load(), b.hits.Load(), slow.hits.Load())
+	}
+	if slow.hits.Load() >= a.hits.Load() || slow.hits.Load() >= b.hits.Load() {
+		t.Fatalf("the slow upstream was not avoided: a=%d b=%d slow=%d", a.hits.Load(), b.hits.Load(), slow.hits.Load())
+	}
+}

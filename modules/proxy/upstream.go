@@ -98,11 +98,13 @@ func (u *upstream) ejected(now int64) bool {
 // healthy reports the active-probe view (true when never probed).
 func (u *upstream) healthy() bool { return !u.st.unhealthy.Load() }
 
-// peakEWMA returns the decayed peak-EWMA latency in seconds (30 ms without data).
+// peakEWMA returns the decayed peak-EWMA latency in seconds; an upstream never measured
+// counts as 0, so it is tried (and measured) first. The original counts it as 30 ms, which
+// starves it for good once the others are measured faster.
 func (u *upstream) peakEWMA(now int64) float64 {
 	v := math.Float64frombits(u.st.ewmaBits.Load())
 	if v < 0 {
-		return 0.030
+		return 0
 	}
 	// Decay toward zero with a 10 s time constant while no sample arrives, so an upstream
 	// that was slow once gets traffic again.
@@ -111,6 +113,13 @@ func (u *upstream) peakEWMA(now int64) float64 {
 		v *= math.Exp(-dt / 10)
 	}
 	return v
+}
+
+// p2cCost is what p2c compares: the peak-EWMA latency weighted by the requests in flight
+// (Finagle's and Linkerd's peak-EWMA load), so a slow upstream with a queue loses to a fast
+// idle one, and equal latencies fall back to the lighter load.
+func (u *upstream) p2cCost(now int64) float64 {
+	return (u.peakEWMA(now) + 1e-6) * float64(u.st.active.Load()+1)
 }
 
 // observeLatency folds a sample into the peak-EWMA: a sample above the average replaces it
