@@ -110,6 +110,25 @@ func allDigits(s string) bool {
 	return true
 }
 
+// enter pins the current generation for a request and counts it in flight; it answers 503
+// and returns nil before the first generation is started. Pair it with leave.
+func (s *Server) enter(w http.ResponseWriter, r *http.Request) *Generation {
+	g := s.current.Load()
+	if g == nil {
+		core.Error(w, r, http.StatusServiceUnavailable, "starting")
+		return nil
+	}
+	g.acquire()
+	s.inflight.Add(1)
+	return g
+}
+
+// leave ends what enter began.
+func (s *Server) leave(g *Generation) {
+	s.inflight.Add(-1)
+	g.release()
+}
+
 // dispatcher is the http.Handler of one listener.
 type dispatcher struct {
 	srv  *Server
@@ -117,17 +136,11 @@ type dispatcher struct {
 }
 
 func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := d.srv.current.Load()
+	g := d.srv.enter(w, r)
 	if g == nil {
-		core.Error(w, r, http.StatusServiceUnavailable, "starting")
 		return
 	}
-	g.acquire()
-	d.srv.inflight.Add(1)
-	defer func() {
-		d.srv.inflight.Add(-1)
-		g.release()
-	}()
+	defer d.srv.leave(g)
 	host, ok := hostOnly(r.Host)
 	if !ok {
 		badRequest(w, r, "invalid Host header")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -380,7 +381,7 @@ func sameInts(a, b []int) bool {
 		return false
 	}
 	for _, v := range a {
-		if !containsInt(b, v) {
+		if !slices.Contains(b, v) {
 			return false
 		}
 	}

@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
@@ -458,21 +458,12 @@ func (g *Generation) redirectPorts() []int {
 			continue
 		}
 		p := int(s.TLS.HTTPRedirectPort)
-		if _, isSite := g.ports[p]; isSite || containsInt(out, p) {
+		if _, isSite := g.ports[p]; isSite || slices.Contains(out, p) {
 			continue
 		}
 		out = append(out, p)
 	}
 	return out
-}
-
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // redirector is the handler of an httpRedirectPort listener: ACME HTTP-01 challenges are
@@ -484,17 +475,11 @@ type redirector struct {
 }
 
 func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := rd.srv.current.Load()
+	g := rd.srv.enter(w, r)
 	if g == nil {
-		core.Error(w, r, http.StatusServiceUnavailable, "starting")
 		return
 	}
-	g.acquire()
-	rd.srv.inflight.Add(1)
-	defer func() {
-		rd.srv.inflight.Add(-1)
-		g.release()
-	}()
+	defer rd.srv.leave(g)
 	if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 		for _, s := range g.Sites {
 			for _, inst := range s.instances {
