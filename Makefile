@@ -8,6 +8,7 @@ GO        ?= go
 TAGS      ?= grpcnotrace
 LDFLAGS   ?= -s -w
 BIN       ?= bin
+# Release builds are static (CGO_ENABLED=0), as goreleaser and xbuild build them.
 GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 15m
 
@@ -16,10 +17,10 @@ TEST_TIMEOUT ?= 15m
 all: build
 
 build:
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/conduit ./cmd/conduit
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/conduit ./cmd/conduit
 
 build-full:
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/conduit-full ./cmd/conduit-full
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/conduit-full ./cmd/conduit-full
 
 build-minimal:
 	$(GO) run ./cmd/xbuild --bundle minimal -o $(BIN)/conduit-minimal

@@ -122,10 +122,11 @@ func (b *bench) buildConduit(full bool) {
 	}
 }
 
-// goBuild builds pkg the way releases are built.
+// goBuild builds pkg the way releases are built: static, stripped, -trimpath, grpcnotrace.
 func goBuild(repo, out, pkg string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", out, pkg)
 	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as goreleaser and xbuild build it
 	if o, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s failed: %v: %s", pkg, err, firstLines(string(o), 3))
 	}
