@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes for a short time ($1, default 5s). `go test ./...` already runs every fuzz target's
 # seed corpus; this adds real fuzzing. By default it covers the parsers that face untrusted
-# input first (request framing, config loading, env substitution, route matching); with
-# FUZZ_ALL=1 it runs every Fuzz* target of the module (what `make fuzz` does).
+# input first (request framing, config loading, env substitution, route matching, tap filters,
+# upstream responses); with FUZZ_ALL=1 it runs every Fuzz* target of the module (what
+# `make fuzz` does).
 set -euo pipefail
 dur="${1:-5s}"
 core_targets=(
@@ -11,6 +12,7 @@ core_targets=(
   "./core/config FuzzSubstitute"
   "./core/router FuzzGlobMatch"
   "./modules/tap FuzzParseFilter"
+  "./modules/proxy FuzzH1ClientResponse"
 )
 run() {
   echo "fuzz $1 $2 ($dur)"

@@ -238,6 +238,9 @@ func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportS
 	st := ctx.Shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
 	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st,
 		active: activeGauge(ctx.Global.Metrics, raw)}
+	if u.Scheme == "http" && !ts.h2c {
+		up.h1 = ctx.Shared.Get(ts.key()+"|h1", func() any { return newH1Client(ts) }).(*h1Client)
+	}
 	up.weight.Store(max(weight, 1))
 	return up, nil
 }
@@ -364,24 +367,10 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	if st != nil {
 		base = st.Base()
 	}
-	ctx := base
-	if !upgrade {
-		ctx = httptrace.WithClientTrace(ctx, earlyHintsTrace(w))
-	}
-	if st != nil && !st.RequestDeadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, st.RequestDeadline)
-		defer cancel()
-	}
-	if rt.retry != nil && rt.retry.perTry > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.retry.perTry)
-		defer cancel()
-	}
-	outreq := (&http.Request{
+	outreq := &http.Request{
 		Method: r.Method, URL: outURL, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: r.Trailer,
-	}).WithContext(ctx)
+	}
 	if outreq.ContentLength < 0 {
 		outreq.ContentLength = -1
 	}
@@ -394,7 +383,31 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	up.st.selected.Add(1)
 	start := time.Now()
 	up.st.lastSelected.Store(start.UnixNano())
-	resp, err := up.transport.RoundTrip(outreq)
+	var deadline time.Time
+	if st != nil {
+		deadline = st.RequestDeadline
+	}
+	if rt.retry != nil && rt.retry.perTry > 0 {
+		if d := start.Add(rt.retry.perTry); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
+	var resp *http.Response
+	var err error
+	if up.h1 != nil && h1Eligible(r.Method, reqBody != nil, upgrade) {
+		resp, err = up.h1.roundTrip(base, outreq, deadline, w)
+	} else {
+		ctx := base
+		if !upgrade {
+			ctx = httptrace.WithClientTrace(ctx, earlyHintsTrace(w))
+		}
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		resp, err = up.transport.RoundTrip(outreq.WithContext(ctx))
+	}
 	elapsed := time.Since(start)
 	now := start.UnixNano() + int64(elapsed)
 	status := 0
@@ -602,16 +615,22 @@ func earlyHintsTrace(w http.ResponseWriter) *httptrace.ClientTrace {
 		if code == http.StatusSwitchingProtocols || code == http.StatusContinue {
 			return nil
 		}
-		h := w.Header()
-		for k, vv := range header {
-			h[k] = vv
-		}
-		w.WriteHeader(code)
-		for k := range header {
-			delete(h, k)
-		}
+		forward1xx(w, code, header)
 		return nil
 	}}
+}
+
+// forward1xx sends an informational response (103 Early Hints, say) to the client with the
+// upstream's header fields, which do not stay on the final response.
+func forward1xx(w http.ResponseWriter, code int, header textproto.MIMEHeader) {
+	h := w.Header()
+	for k, vv := range header {
+		h[k] = vv
+	}
+	w.WriteHeader(code)
+	for k := range header {
+		delete(h, k)
+	}
 }
 
 // upstreamURL builds the outbound URL: the target's scheme and host, the target's base path

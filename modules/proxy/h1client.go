@@ -1,0 +1,444 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// h1Client is the upstream client of the hot path: plain-HTTP/1.1 requests without a body
+// (GET, HEAD, OPTIONS, TRACE, DELETE) to `http://` upstreams. It writes the request and
+// reads the response in the calling handler's goroutine, on a pooled keep-alive
+// connection, where net/http's Transport hands every request to a writeLoop and every
+// response back from a readLoop goroutine. On a proxy those two hand-offs (four goroutine
+// wake-ups per request) were a third of the CPU per request at a fixed rate and most of
+// the added tail latency (docs/benchmarks.md).
+//
+// Everything else — request bodies, upgrades, TLS and HTTP/2 upstreams, health probes,
+// mirrors — stays on http.Transport, which overlaps writing a body with reading an early
+// response. Like the Transport, a request that fails on a reused connection before any
+// response byte arrived (the upstream closed it while idle) is retried once on a fresh one;
+// only idempotent methods take this path, so the retry is always safe.
+type h1Client struct {
+	dialer      net.Dialer
+	firstByte   time.Duration // response header timeout; 0 = none
+	maxIdle     int           // idle connections kept per upstream address
+	idleTimeout time.Duration
+
+	mu    sync.Mutex
+	hosts map[string]*h1Pool
+}
+
+// Response header limit: as net/http's Transport default (MaxResponseHeaderBytes).
+const h1MaxHeaderBytes = 10 << 20
+
+// h1Max1xx bounds the informational responses read before the final one (as the Transport).
+const h1Max1xx = 5
+
+// h1BufferSize is the read and write buffer of each upstream connection.
+const h1BufferSize = 16 << 10
+
+// aLongTimeAgo is a deadline in the past: setting it unblocks a pending read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// errH1Switch is returned for a 101 to a request that asked for no upgrade (RFC 9110 §15.2.2).
+var errH1Switch = errors.New("upstream switched protocols without an upgrade request")
+
+func newH1Client(ts transportSettings) *h1Client {
+	return &h1Client{
+		dialer:      net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
+		firstByte:   ts.firstByte,
+		maxIdle:     ts.maxIdle,
+		idleTimeout: ts.idleTimeout,
+		hosts:       make(map[string]*h1Pool),
+	}
+}
+
+// h1Eligible reports whether a request may take the h1Client path.
+func h1Eligible(method string, hasBody, upgrade bool) bool {
+	if hasBody || upgrade {
+		return false
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// pool returns the idle-connection pool of addr.
+func (c *h1Client) pool(addr string) *h1Pool {
+	c.mu.Lock()
+	p := c.hosts[addr]
+	if p == nil {
+		p = &h1Pool{client: c, addr: addr}
+		c.hosts[addr] = p
+	}
+	c.mu.Unlock()
+	return p
+}
+
+// roundTrip sends req (no body) and returns the final response, whose Body reads from the
+// connection and gives it back to the pool at EOF. base is the client's request context:
+// when it ends the pending read ends with it. deadline (zero = none) bounds the whole
+// exchange, body included. Informational responses other than 100 are forwarded to w
+// (nil: dropped).
+func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (*http.Response, error) {
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	p := c.pool(addr)
+	for try := 0; ; try++ {
+		pc, reused, err := p.get(base, deadline)
+		if err != nil {
+			return nil, err
+		}
+		resp, err, stale := pc.exchange(base, req, deadline, w)
+		if err == nil {
+			return resp, nil
+		}
+		pc.close()
+		if !(stale && reused && try == 0 && base.Err() == nil) {
+			return nil, err
+		}
+	}
+}
+
+// closeIdle closes every idle connection (tests, and a server that stops).
+func (c *h1Client) closeIdle() {
+	c.mu.Lock()
+	pools := make([]*h1Pool, 0, len(c.hosts))
+	for _, p := range c.hosts {
+		pools = append(pools, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		for i, pc := range p.idle {
+			pc.nc.Close()
+			p.idle[i] = nil
+		}
+		p.idle = p.idle[:0]
+		p.mu.Unlock()
+	}
+}
+
+// h1Pool keeps the idle connections to one upstream address, most recently used first.
+type h1Pool struct {
+	client *h1Client
+	addr   string
+
+	mu       sync.Mutex
+	idle     []*h1Conn
+	sweeping bool
+}
+
+// get returns an idle connection (reused) or dials a new one.
+func (p *h1Pool) get(ctx context.Context, deadline time.Time) (pc *h1Conn, reused bool, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		pc = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if p.client.idleTimeout <= 0 || now.Sub(pc.idleAt) < p.client.idleTimeout {
+			p.mu.Unlock()
+			return pc, true, nil
+		}
+		pc.nc.Close() // every connection below this one has idled even longer
+		for i, old := range p.idle {
+			old.nc.Close()
+			p.idle[i] = nil
+		}
+		p.idle = p.idle[:0]
+	}
+	p.mu.Unlock()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	nc, err := p.client.dialer.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	pc = &h1Conn{nc: nc, pool: p}
+	pc.lim.r = nc
+	pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)
+	pc.bw = bufio.NewWriterSize(nc, h1BufferSize)
+	return pc, false, nil
+}
+
+// put returns pc to the pool, or closes it when the pool is full.
+func (p *h1Pool) put(pc *h1Conn) {
+	pc.idleAt = time.Now()
+	p.mu.Lock()
+	if len(p.idle) >= p.client.maxIdle {
+		p.mu.Unlock()
+		pc.nc.Close()
+		return
+	}
+	p.idle = append(p.idle, pc)
+	if !p.sweeping && p.client.idleTimeout > 0 {
+		p.sweeping = true
+		time.AfterFunc(p.client.idleTimeout, p.sweep)
+	}
+	p.mu.Unlock()
+}
+
+// sweep closes connections idle longer than the idle timeout (the upstream has most likely
+// closed them; without a reader goroutine nothing else would notice) and re-arms itself
+// while connections remain.
+func (p *h1Pool) sweep() {
+	limit := time.Now().Add(-p.client.idleTimeout)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for n < len(p.idle) && !p.idle[n].idleAt.After(limit) {
+		p.idle[n].nc.Close()
+		n++
+	}
+	if n > 0 {
+		rest := copy(p.idle, p.idle[n:])
+		clear(p.idle[rest:])
+		p.idle = p.idle[:rest]
+	}
+	if len(p.idle) == 0 {
+		p.sweeping = false
+		return
+	}
+	time.AfterFunc(p.client.idleTimeout, p.sweep)
+}
+
+// h1Conn is one upstream connection with its buffers.
+type h1Conn struct {
+	nc     net.Conn
+	lim    headerLimitReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	pool   *h1Pool
+	idleAt time.Time
+}
+
+func (pc *h1Conn) close() { pc.nc.Close() }
+
+// exchange writes req and reads the final response. stale reports that the failure came
+// before any response byte (a reused connection the upstream had closed).
+func (pc *h1Conn) exchange(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (resp *http.Response, err error, stale bool) {
+	headerBy := deadline
+	if pc.pool.client.firstByte > 0 {
+		if fb := time.Now().Add(pc.pool.client.firstByte); headerBy.IsZero() || fb.Before(headerBy) {
+			headerBy = fb
+		}
+	}
+	if !headerBy.IsZero() {
+		_ = pc.nc.SetDeadline(headerBy)
+	}
+	var stop func() bool
+	if base.Done() != nil {
+		nc := pc.nc
+		stop = context.AfterFunc(base, func() { _ = nc.SetDeadline(aLongTimeAgo) })
+	}
+	fail := func(e error, stale bool) (*http.Response, error, bool) {
+		if stop != nil {
+			stop()
+		}
+		return nil, e, stale
+	}
+	if err := writeH1Request(pc.bw, req); err != nil {
+		var werr *h1WriteError
+		return fail(err, errors.As(err, &werr))
+	}
+	pc.lim.n = h1MaxHeaderBytes
+	if _, err := pc.br.Peek(1); err != nil {
+		return fail(err, isStaleRead(err))
+	}
+	for n1xx := 0; ; n1xx++ {
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			if pc.lim.n <= 0 {
+				err = fmt.Errorf("upstream response header over %d bytes", h1MaxHeaderBytes)
+			}
+			return fail(err, false)
+		}
+		code := resp.StatusCode
+		if code >= 200 {
+			break
+		}
+		if code == http.StatusSwitchingProtocols {
+			return fail(errH1Switch, false)
+		}
+		if n1xx >= h1Max1xx {
+			return fail(fmt.Errorf("upstream sent more than %d informational responses", h1Max1xx), false)
+		}
+		if w != nil && code != http.StatusContinue {
+			forward1xx(w, code, textproto.MIMEHeader(resp.Header))
+		}
+		pc.lim.n = h1MaxHeaderBytes
+	}
+	pc.lim.n = -1
+	if headerBy != deadline {
+		_ = pc.nc.SetReadDeadline(deadline)
+	}
+	if resp.Body == http.NoBody {
+		pc.finish(resp, stop, true)
+		return resp, nil, false
+	}
+	resp.Body = &h1Body{pc: pc, resp: resp, body: resp.Body, stop: stop}
+	return resp, nil, false
+}
+
+// finish returns pc to the pool when the exchange ended cleanly, else closes it.
+func (pc *h1Conn) finish(resp *http.Response, stop func() bool, clean bool) {
+	if stop != nil && !stop() {
+		clean = false // the client went away: the connection's deadline is poisoned
+	}
+	// Bytes after the response are an unsolicited response: the connection is unusable.
+	if clean && !resp.Close && pc.br.Buffered() == 0 {
+		pc.pool.put(pc)
+		return
+	}
+	pc.close()
+}
+
+// h1Body is a response body on a pooled connection: EOF gives the connection back, an
+// early Close or a read error closes it.
+type h1Body struct {
+	pc   *h1Conn
+	resp *http.Response
+	body io.ReadCloser
+	stop func() bool
+	done bool
+}
+
+// Read implements io.Reader.
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.body.Read(p)
+	if err != nil {
+		b.done = true
+		b.pc.finish(b.resp, b.stop, err == io.EOF)
+	}
+	return n, err
+}
+
+// Close implements io.Closer.
+func (b *h1Body) Close() error {
+	if !b.done {
+		b.done = true
+		b.pc.finish(b.resp, b.stop, false)
+	}
+	return nil
+}
+
+// headerLimitReader sits between the connection and its bufio.Reader: while n > 0 it
+// counts down and fails when a response header would exceed the limit; n < 0 is unlimited.
+type headerLimitReader struct {
+	r net.Conn
+	n int64
+}
+
+var errHeaderLimit = errors.New("response header limit reached")
+
+// Read implements io.Reader.
+func (l *headerLimitReader) Read(p []byte) (int, error) {
+	if l.n == 0 {
+		return 0, errHeaderLimit
+	}
+	if l.n > 0 && int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	if l.n > 0 {
+		l.n -= int64(n)
+	}
+	return n, err
+}
+
+// isStaleRead reports whether a failure to read the first response byte means the
+// upstream had closed the connection (as opposed to a timeout or a cancelled request).
+func isStaleRead(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	var op *net.OpError
+	return errors.As(err, &op) // reset by peer, broken pipe
+}
+
+// h1WriteError marks a failure to write the request to the connection.
+type h1WriteError struct{ err error }
+
+func (e *h1WriteError) Error() string { return "writing request to upstream: " + e.err.Error() }
+func (e *h1WriteError) Unwrap() error { return e.err }
+
+// reqWriteExclude are the header fields writeH1Request writes itself or never forwards on a
+// bodyless request (as net/http's request writer).
+var reqWriteExclude = map[string]bool{
+	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
+}
+
+// writeH1Request writes the request line and header of a bodyless request and flushes.
+// Header names and values are validated as net/http's Transport does: a value with CR or
+// LF (from a template, say) must never split the request.
+func writeH1Request(bw *bufio.Writer, req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return fmt.Errorf("invalid Host %q for the upstream request", host)
+	}
+	uri := req.URL.RequestURI()
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
+		if !httpguts.ValidHeaderFieldValue(ua[0]) {
+			return fmt.Errorf("invalid User-Agent value for the upstream request")
+		}
+		bw.WriteString("User-Agent: ")
+		bw.WriteString(ua[0])
+		bw.WriteString("\r\n")
+	}
+	for k, vv := range req.Header {
+		if reqWriteExclude[k] {
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("invalid header field name %q for the upstream request", k)
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("invalid header field value for %q in the upstream request", k)
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(textproto.TrimString(v)) // as net/http's header writer
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	if err := bw.Flush(); err != nil {
+		return &h1WriteError{err}
+	}
+	return nil
+}

@@ -1,0 +1,419 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// scriptedUpstream is a raw TCP upstream: for each request read on a connection it writes
+// answer(connIndex, requestIndex, request) verbatim; a "" answer closes the connection.
+type scriptedUpstream struct {
+	ln       net.Listener
+	accepted atomic.Int64
+	mu       sync.Mutex
+	requests []string // raw request heads, in arrival order
+	wg       sync.WaitGroup
+}
+
+func startScripted(t *testing.T, answer func(conn, req int, head string) string) *scriptedUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &scriptedUpstream{ln: ln}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ci := int(u.accepted.Add(1)) - 1
+			u.wg.Add(1)
+			go func() {
+				defer u.wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for ri := 0; ; ri++ {
+					var head strings.Builder
+					for {
+						line, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						head.WriteString(line)
+						if line == "\r\n" {
+							break
+						}
+					}
+					u.mu.Lock()
+					u.requests = append(u.requests, head.String())
+					u.mu.Unlock()
+					a := answer(ci, ri, head.String())
+					if a == "" {
+						return
+					}
+					if _, err := io.WriteString(c, a); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); u.wg.Wait() })
+	return u
+}
+
+func (u *scriptedUpstream) url() string { return "http://" + u.ln.Addr().String() }
+
+func (u *scriptedUpstream) heads() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.requests...)
+}
+
+const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// testClient returns a client whose idle connections are closed when the test ends (before
+// the scripted upstreams started earlier wait for their connections).
+func testClient(t *testing.T) *h1Client {
+	c := newH1Client(transportSettings{connect: time.Second, firstByte: time.Minute, maxIdle: 4, idleTimeout: time.Minute})
+	t.Cleanup(c.closeIdle)
+	return c
+}
+
+func getReq(t *testing.T, raw string, h http.Header) *http.Request {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	return &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: h, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return string(b)
+}
+
+func TestH1ClientReusesConnections(t *testing.T) {
+	cases := []struct {
+		name   string
+		method string
+		answer string
+		body   string
+	}{
+		{"content-length", "GET", okResponse, "ok"},
+		{"chunked with trailer", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n", "ok"},
+		{"no content", "DELETE", "HTTP/1.1 204 No Content\r\n\r\n", ""},
+		{"head", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", ""},
+		{"not modified", "GET", "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			up := startScripted(t, func(_, _ int, _ string) string { return tc.answer })
+			c := testClient(t)
+			for i := 0; i < 5; i++ {
+				req := getReq(t, up.url()+"/x", nil)
+				req.Method = tc.method
+				resp, err := c.roundTrip(context.Background(), req, time.Time{}, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if got := readAll(t, resp); got != tc.body {
+					t.Fatalf("request %d: body %q, want %q", i, got, tc.body)
+				}
+			}
+			if n := up.accepted.Load(); n != 1 {
+				t.Fatalf("5 sequential requests used %d upstream connections, want 1", n)
+			}
+		})
+	}
+}
+
+func TestH1ClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
+	// The first connection answers once and is then closed by the upstream (an idle
+	// timeout); the next request finds it dead and must be sent again on a new connection.
+	up := startScripted(t, func(conn, req int, _ string) string {
+		if conn == 0 && req == 1 {
+			return ""
+		}
+		return okResponse
+	})
+	c := testClient(t)
+	for i := 0; i < 2; i++ {
+		resp, err := c.roundTrip(context.Background(), getReq(t, up.url()+"/", nil), time.Time{}, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got := readAll(t, resp); got != "ok" {
+			t.Fatalf("request %d: body %q", i, got)
+		}
+	}
+	if n := up.accepted.Load(); n != 2 {
+		t.Fatalf("upstream accepted %d connections, want 2 (one retry)", n)
+	}
+}
+
+func TestH1ClientRefusesHeaderInjection(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	c := testClient(t)
+	for _, h := range []http.Header{
+		{"X-A": {"v\r\nX-Smuggled: 1"}},
+		{"X-A": {"v\nGET /admin HTTP/1.1"}},
+		{"Bad Name": {"v"}},
+		{"User-Agent": {"ua\r\nX: y"}},
+	} {
+		_, err := c.roundTrip(context.Background(), getReq(t, up.url()+"/", h), time.Time{}, nil)
+		if err == nil {
+			t.Fatalf("header %v: no error", h)
+		}
+	}
+	for _, head := range up.heads() {
+		t.Fatalf("the upstream received a request: %q", head)
+	}
+}
+
+func TestH1ClientWritesTheRequestAsGiven(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	c := testClient(t)
+	req := getReq(t, up.url()+"/a%2Fb?q=1", http.Header{"X-One": {" padded "}, "User-Agent": {""}, "Accept": {"a", "b"}})
+	req.Host = "example.test"
+	resp, err := c.roundTrip(context.Background(), req, time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	heads := up.heads()
+	if len(heads) != 1 {
+		t.Fatalf("got %d requests", len(heads))
+	}
+	h := heads[0]
+	for _, want := range []string{"GET /a%2Fb?q=1 HTTP/1.1\r\n", "Host: example.test\r\n", "X-One: padded\r\n", "Accept: a\r\n", "Accept: b\r\n"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("request head %q lacks %q", h, want)
+		}
+	}
+	if strings.Contains(h, "User-Agent") || strings.Contains(h, "Content-Length") {
+		t.Errorf("request head %q has a User-Agent or Content-Length", h)
+	}
+}
+
+func TestH1ClientFailures(t *testing.T) {
+	huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", h1MaxHeaderBytes) + "\r\nContent-Length: 0\r\n\r\n"
+	cases := []struct {
+		name   string
+		answer string
+		want   string
+	}{
+		{"header over the limit", huge, "header"},
+		{"unrequested 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", "switched protocols"},
+		{"too many 1xx", strings.Repeat("HTTP/1.1 102 Processing\r\n\r\n", h1Max1xx+2) + okResponse, "informational"},
+		{"garbage", "NOT HTTP\r\n\r\n", "malformed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			up := startScripted(t, func(_, _ int, _ string) string { return tc.answer })
+			_, err := testClient(t).roundTrip(context.Background(), getReq(t, up.url()+"/", nil), time.Time{}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestH1ClientDropsAConnectionWithUnsolicitedBytes(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse + "HTTP/1.1 200 OK\r\n" })
+	c := testClient(t)
+	for i := 0; i < 2; i++ {
+		resp, err := c.roundTrip(context.Background(), getReq(t, up.url()+"/", nil), time.Time{}, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		readAll(t, resp)
+	}
+	if n := up.accepted.Load(); n != 2 {
+		t.Fatalf("upstream accepted %d connections, want 2 (the first was not reused)", n)
+	}
+}
+
+func TestH1ClientDeadlineAndCancel(t *testing.T) {
+	// The upstream never answers and the header timeout is a minute: only the deadline, or
+	// the cancelled context, can end these requests (a test that hangs has failed).
+	release := make(chan struct{})
+	hang := startScripted(t, func(_, _ int, _ string) string {
+		<-release
+		return ""
+	})
+	t.Cleanup(func() { close(release) })
+	c := testClient(t)
+	_, err := c.roundTrip(context.Background(), getReq(t, hang.url()+"/", nil), time.Now().Add(100*time.Millisecond), nil)
+	var ne net.Error
+	if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("deadline: err = %v, want a timeout", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := c.roundTrip(ctx, getReq(t, hang.url()+"/", nil), time.Time{}, nil); err == nil {
+		t.Fatal("cancelled request: no error")
+	}
+}
+
+func TestH1ClientCancelMidBodyClosesTheConnection(t *testing.T) {
+	// The upstream sends the header and half the body, then stalls: cancelling the
+	// client's context must end the body read, and the connection must not be reused.
+	up := startScripted(t, func(_, _ int, _ string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"
+	})
+	c := testClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := c.roundTrip(ctx, getReq(t, up.url()+"/", nil), time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("body read ended without an error")
+	}
+	resp.Body.Close()
+	p := c.pool(up.ln.Addr().String())
+	p.mu.Lock()
+	n := len(p.idle)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d connections went back to the pool after a cancelled body", n)
+	}
+}
+
+func TestH1ClientSweepsIdleConnections(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	c := newH1Client(transportSettings{connect: time.Second, firstByte: time.Second, maxIdle: 4, idleTimeout: 50 * time.Millisecond})
+	resp, err := c.roundTrip(context.Background(), getReq(t, up.url()+"/", nil), time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	p := c.pool(up.ln.Addr().String())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		n, sweeping := len(p.idle), p.sweeping
+		p.mu.Unlock()
+		if n == 0 && !sweeping {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("idle connections after the idle timeout: %d (sweeping %v)", n, sweeping)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestH1ClientForwardsEarlyHints(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string {
+		return "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" + okResponse
+	})
+	rec := httptest.NewRecorder()
+	resp, err := testClient(t).roundTrip(context.Background(), getReq(t, up.url()+"/", nil), time.Time{}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, resp); got != "ok" {
+		t.Fatalf("body %q", got)
+	}
+	if rec.Code != http.StatusEarlyHints {
+		t.Fatalf("forwarded status %d, want 103 (and no 100)", rec.Code)
+	}
+	if rec.Header().Get("Link") != "" {
+		t.Fatal("the 103's Link header stayed on the final response header")
+	}
+}
+
+func TestH1Eligible(t *testing.T) {
+	cases := []struct {
+		method           string
+		hasBody, upgrade bool
+		want             bool
+	}{
+		{"GET", false, false, true},
+		{"HEAD", false, false, true},
+		{"DELETE", false, false, true},
+		{"OPTIONS", false, false, true},
+		{"GET", true, false, false},
+		{"GET", false, true, false},
+		{"POST", false, false, false},
+		{"PUT", false, false, false},
+		{"PATCH", false, false, false},
+	}
+	for _, tc := range cases {
+		if got := h1Eligible(tc.method, tc.hasBody, tc.upgrade); got != tc.want {
+			t.Errorf("h1Eligible(%s, body=%v, upgrade=%v) = %v", tc.method, tc.hasBody, tc.upgrade, got)
+		}
+	}
+}
+
+// FuzzH1ClientResponse feeds arbitrary upstream bytes to the client: it must return an
+// error or a response whose body reads to an end, never panic or hang.
+func FuzzH1ClientResponse(f *testing.F) {
+	f.Add([]byte(okResponse))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 103 Early Hints\r\nLink: <x>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nclose-delimited"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"))
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		client, server := net.Pipe()
+		go func() {
+			br := bufio.NewReader(server)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			server.Write(answer)
+			server.Close()
+		}()
+		c := newH1Client(transportSettings{firstByte: time.Second, maxIdle: 1})
+		p := c.pool("fuzz")
+		pc := &h1Conn{nc: client, pool: p}
+		pc.lim.r = client
+		pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)
+		pc.bw = bufio.NewWriterSize(client, h1BufferSize)
+		u, _ := url.Parse("http://fuzz/")
+		req := &http.Request{Method: http.MethodGet, URL: u, Host: "fuzz", Header: http.Header{}}
+		resp, err, _ := pc.exchange(context.Background(), req, time.Now().Add(2*time.Second), nil)
+		if err != nil {
+			client.Close()
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		c.closeIdle()
+		client.Close()
+	})
+}
