@@ -14,9 +14,27 @@ core_targets=(
   "./modules/tap FuzzParseFilter"
   "./modules/proxy FuzzH1ClientResponse"
 )
+# deadline_flake: Go 1.26's fuzz coordinator can report a bare "context deadline exceeded"
+# when -fuzztime ends while a worker is mid-call (go.dev/issue/75804, fixed in Go 1.27). A
+# real finding always writes a reproducer ("Failing input written to"); such a run is retried
+# once, and a second bare deadline is reported but not failed.
+deadline_flake() {
+  grep -q 'context deadline exceeded' "$1" && ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$1"
+}
 run() {
   echo "fuzz $1 $2 ($dur)"
-  go test -tags grpcnotrace -run '^$' -fuzz "^$2\$" -fuzztime "$dur" "$1" >/tmp/fuzz-$$.log 2>&1 || { cat /tmp/fuzz-$$.log; exit 1; }
+  local log=/tmp/fuzz-$$.log
+  for attempt in 1 2; do
+    if go test -tags grpcnotrace -run '^$' -fuzz "^$2\$" -fuzztime "$dur" "$1" >"$log" 2>&1; then
+      return 0
+    fi
+    if ! deadline_flake "$log"; then
+      cat "$log"
+      exit 1
+    fi
+    echo "  $2: bare 'context deadline exceeded' at the -fuzztime boundary (go.dev/issue/75804), attempt $attempt"
+  done
+  echo "  $2: the Go 1.26 fuzz-coordinator race twice, no failing input; not counted as a failure"
 }
 if [ "${FUZZ_ALL:-}" = 1 ]; then
   go list -f '{{.Dir}} {{.ImportPath}}' ./... | while read -r dir pkg; do
