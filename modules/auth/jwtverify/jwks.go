@@ -102,6 +102,23 @@ func (j *JWKS) Lookup(ctx context.Context, kid, alg string) (*Key, error) {
 	return k, err
 }
 
+// fresh returns the current key set when it may be used without a fetch (nil otherwise),
+// starting the background refresh when one is due.
+func (j *JWKS) fresh() *keySet {
+	ks := j.cur.Load()
+	if ks == nil {
+		return nil
+	}
+	age := j.now().Sub(ks.fetched)
+	if age > j.refresh+StaleGrace {
+		return nil
+	}
+	if age >= j.refresh {
+		j.refreshAsync()
+	}
+	return ks
+}
+
 // Keys returns the current keys (nil before the first fetch).
 func (j *JWKS) Keys() []*Key {
 	if ks := j.cur.Load(); ks != nil {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -53,6 +54,9 @@ type Options struct {
 	// ExpirationOptional accepts tokens without exp (the default requires it, as the
 	// original's validator does).
 	ExpirationOptional bool
+	// CacheEntries bounds the cache of verified tokens (0: DefaultCacheEntries; negative:
+	// no cache). See tokenCache for when a cached token is used.
+	CacheEntries int
 }
 
 // Verifier checks tokens. It is safe for concurrent use.
@@ -61,6 +65,9 @@ type Verifier struct {
 	secret []byte
 	jwks   *JWKS
 	keys   []*Key
+	cache  *tokenCache // nil: no cache
+	now    func() time.Time
+	leeway time.Duration
 }
 
 // Errors a token is rejected with (wrapped).
@@ -114,10 +121,21 @@ func New(o Options) (*Verifier, error) {
 		opts = append(opts, jwt.WithTimeFunc(o.Now))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.leeway, v.now = leeway, o.Now
+	if v.now == nil {
+		v.now = time.Now
+	}
+	switch {
+	case o.CacheEntries == 0:
+		v.cache = newTokenCache(DefaultCacheEntries)
+	case o.CacheEntries > 0:
+		v.cache = newTokenCache(o.CacheEntries)
+	}
 	return v, nil
 }
 
 // Verify checks token and returns its claims. ctx bounds a JWKS fetch the token may need.
+// The returned map may be shared with other requests (verified-token cache): read it only.
 func (v *Verifier) Verify(ctx context.Context, token string) (map[string]any, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, ErrTooLarge
@@ -125,7 +143,16 @@ func (v *Verifier) Verify(ctx context.Context, token string) (map[string]any, er
 	if token == "" {
 		return nil, ErrMalformed
 	}
+	now := v.now()
+	if v.cache != nil {
+		if ks, usable := v.cacheKeySet(); usable {
+			if claims, ok := v.cache.get(token, now, ks); ok {
+				return claims, nil
+			}
+		}
+	}
 	claims := jwt.MapClaims{}
+	var used *Key
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		if _, ok := t.Header["crit"]; ok {
 			return nil, ErrCrit
@@ -150,12 +177,48 @@ func (v *Verifier) Verify(ctx context.Context, token string) (map[string]any, er
 		if err != nil {
 			return nil, err
 		}
+		used = k
 		return k.Public, nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if v.cache != nil {
+		v.remember(token, claims, now, used)
+	}
 	return claims, nil
+}
+
+// cacheKeySet is the key set cached entries must have been verified with (nil for a
+// secret or fixed keys). For a JWKS it is the current set, and a hit starts the background
+// refresh when one is due, as a lookup would: cache hits must not keep a rotated-out key
+// alive. usable is false when the keys are missing or too old to trust without a fetch.
+func (v *Verifier) cacheKeySet() (ks *keySet, usable bool) {
+	if v.jwks == nil {
+		return nil, true
+	}
+	ks = v.jwks.fresh()
+	return ks, ks != nil
+}
+
+// remember caches a verified token until it expires. A JWKS-verified token is cached only
+// when the key that verified it is in the current key set, and the entry is bound to that
+// set (a refresh that replaces it invalidates the entry).
+func (v *Verifier) remember(token string, claims jwt.MapClaims, now time.Time, used *Key) {
+	var ks *keySet
+	if v.jwks != nil {
+		if ks = v.jwks.cur.Load(); ks == nil || !slices.Contains(ks.keys, used) {
+			return
+		}
+	}
+	until := now.Add(maxUnexpiringTTL)
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		until = exp.Add(v.leeway)
+	}
+	if !now.Before(until) {
+		return
+	}
+	v.cache.put(token, cachedToken{claims: claims, until: until, keys: ks})
 }
 
 // VerifySignature checks only the JWS signature of a compact serialization with key (no
