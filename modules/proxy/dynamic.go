@@ -28,8 +28,8 @@ func (rt *route) addTarget(raw string, weight uint32) error {
 	}
 	st := rt.site.registry.state(raw)
 	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, st: st, active: rt.site.registry.activeGauge(raw)}
-	if u.Scheme == "http" {
-		up.h1 = tmpl[0].h1 // nil when the template's settings keep everything on the transport (h2c)
+	if u.Scheme == "http" || u.Scheme == "https" {
+		up.h1 = tmpl[0].h1 // nil when the template's settings keep everything on the transport (HTTP/2)
 	}
 	up.weight.Store(weight)
 	ups := append(append([]*upstream(nil), cur.ups...), up)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,21 +16,24 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// h1Client is the upstream client of the hot path: plain-HTTP/1.1 requests without a body
-// (GET, HEAD, OPTIONS, TRACE, DELETE) to `http://` upstreams. It writes the request and
+// h1Client is the upstream client of the hot path: HTTP/1.1 requests without a body (GET,
+// HEAD, OPTIONS, TRACE, DELETE) to `http://` and `https://` upstreams (HTTP/1.1 only: not
+// with `http2: true`, whose ALPN and h2c stay on the Transport). It writes the request and
 // reads the response in the calling handler's goroutine, on a pooled keep-alive
 // connection, where net/http's Transport hands every request to a writeLoop and every
 // response back from a readLoop goroutine. On a proxy those two hand-offs (four goroutine
 // wake-ups per request) were a third of the CPU per request at a fixed rate and most of
 // the added tail latency (docs/benchmarks.md).
 //
-// Everything else — request bodies, upgrades, TLS and HTTP/2 upstreams, health probes,
-// mirrors — stays on http.Transport, which overlaps writing a body with reading an early
+// Everything else — request bodies, upgrades, HTTP/2 upstreams, health probes, mirrors —
+// stays on http.Transport, which overlaps writing a body with reading an early
 // response. Like the Transport, a request that fails on a reused connection before any
 // response byte arrived (the upstream closed it while idle) is retried once on a fresh one;
 // only idempotent methods take this path, so the retry is always safe.
 type h1Client struct {
 	dialer      net.Dialer
+	tls         *tls.Config   // for https:// upstreams; ServerName is set per pool
+	serverName  string        // upstreamTls.serverName; "" = the URL's host
 	firstByte   time.Duration // response header timeout; 0 = none
 	maxIdle     int           // idle connections kept per upstream address
 	idleTimeout time.Duration
@@ -55,7 +59,13 @@ var errH1Switch = errors.New("upstream switched protocols without an upgrade req
 
 func newH1Client(ts transportSettings) *h1Client {
 	return &h1Client{
-		dialer:      net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
+		dialer: net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
+		tls: &tls.Config{
+			InsecureSkipVerify: !ts.verify, //nolint:gosec // upstreamTls.verify: false is the user's explicit choice
+			NextProtos:         []string{"http/1.1"},
+			ClientSessionCache: tls.NewLRUClientSessionCache(64),
+		},
+		serverName:  ts.serverName,
 		firstByte:   ts.firstByte,
 		maxIdle:     ts.maxIdle,
 		idleTimeout: ts.idleTimeout,
@@ -75,15 +85,24 @@ func h1Eligible(method string, hasBody, upgrade bool) bool {
 	return false
 }
 
-// pool returns the idle-connection pool of addr.
-func (c *h1Client) pool(addr string) *h1Pool {
+// pool returns the idle-connection pool of scheme://addr (host is the URL's host name,
+// for TLS server names).
+func (c *h1Client) pool(scheme, addr, host string) *h1Pool {
+	key := scheme + "://" + addr
 	c.mu.Lock()
-	p := c.hosts[addr]
+	defer c.mu.Unlock()
+	p := c.hosts[key]
 	if p == nil {
 		p = &h1Pool{client: c, addr: addr}
-		c.hosts[addr] = p
+		if scheme == "https" {
+			p.tls = c.tls.Clone()
+			p.tls.ServerName = c.serverName
+			if p.tls.ServerName == "" {
+				p.tls.ServerName = host
+			}
+		}
+		c.hosts[key] = p
 	}
-	c.mu.Unlock()
 	return p
 }
 
@@ -93,11 +112,15 @@ func (c *h1Client) pool(addr string) *h1Pool {
 // exchange, body included. Informational responses other than 100 are forwarded to w
 // (nil: dropped).
 func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (*http.Response, error) {
-	addr := req.URL.Host
+	addr, host := req.URL.Host, req.URL.Hostname()
 	if req.URL.Port() == "" {
-		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+		port := "80"
+		if req.URL.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(host, port)
 	}
-	p := c.pool(addr)
+	p := c.pool(req.URL.Scheme, addr, host)
 	for try := 0; ; try++ {
 		pc, reused, err := p.get(base, deadline)
 		if err != nil {
@@ -137,6 +160,7 @@ func (c *h1Client) closeIdle() {
 type h1Pool struct {
 	client *h1Client
 	addr   string
+	tls    *tls.Config // nil: plain TCP
 
 	mu       sync.Mutex
 	idle     []*h1Conn
@@ -168,7 +192,13 @@ func (p *h1Pool) get(ctx context.Context, deadline time.Time) (pc *h1Conn, reuse
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	nc, err := p.client.dialer.DialContext(ctx, "tcp", p.addr)
+	var nc net.Conn
+	if p.tls != nil {
+		d := tls.Dialer{NetDialer: &p.client.dialer, Config: p.tls} // handshakes within ctx
+		nc, err = d.DialContext(ctx, "tcp", p.addr)
+	} else {
+		nc, err = p.client.dialer.DialContext(ctx, "tcp", p.addr)
+	}
 	if err != nil {
 		return nil, false, err
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -298,7 +299,7 @@ func TestH1ClientCancelMidBodyClosesTheConnection(t *testing.T) {
 		t.Fatal("body read ended without an error")
 	}
 	resp.Body.Close()
-	p := c.pool(up.ln.Addr().String())
+	p := c.pool("http", up.ln.Addr().String(), "127.0.0.1")
 	p.mu.Lock()
 	n := len(p.idle)
 	p.mu.Unlock()
@@ -315,7 +316,7 @@ func TestH1ClientSweepsIdleConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll(t, resp)
-	p := c.pool(up.ln.Addr().String())
+	p := c.pool("http", up.ln.Addr().String(), "127.0.0.1")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		p.mu.Lock()
@@ -348,6 +349,52 @@ func TestH1ClientForwardsEarlyHints(t *testing.T) {
 	}
 	if rec.Header().Get("Link") != "" {
 		t.Fatal("the 103's Link header stayed on the final response header")
+	}
+}
+
+func TestH1ClientHTTPS(t *testing.T) {
+	var conns atomic.Int64
+	var sni atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "tls "+r.Host)
+	}))
+	srv.TLS = &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sni.Store(h.ServerName)
+		return nil, nil
+	}}
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	insecure := newH1Client(transportSettings{connect: time.Second, firstByte: time.Minute, maxIdle: 4, idleTimeout: time.Minute, serverName: "backend.internal"})
+	t.Cleanup(insecure.closeIdle)
+	for i := 0; i < 3; i++ {
+		req := getReq(t, srv.URL+"/", nil)
+		req.Host = "app.example"
+		resp, err := insecure.roundTrip(context.Background(), req, time.Time{}, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got := readAll(t, resp); got != "tls app.example" {
+			t.Fatalf("body %q", got)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("3 requests used %d TLS connections, want 1", n)
+	}
+	if got := sni.Load(); got != "backend.internal" {
+		t.Fatalf("SNI %v, want upstreamTls.serverName", got)
+	}
+
+	// verify: true (the default) refuses the test server's self-signed certificate.
+	verifying := newH1Client(transportSettings{connect: time.Second, firstByte: time.Minute, maxIdle: 4, idleTimeout: time.Minute, verify: true})
+	t.Cleanup(verifying.closeIdle)
+	if _, err := verifying.roundTrip(context.Background(), getReq(t, srv.URL+"/", nil), time.Time{}, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("verify: true against a self-signed certificate: err = %v", err)
 	}
 }
 
@@ -399,7 +446,7 @@ func FuzzH1ClientResponse(f *testing.F) {
 			server.Close()
 		}()
 		c := newH1Client(transportSettings{firstByte: time.Second, maxIdle: 1})
-		p := c.pool("fuzz")
+		p := c.pool("http", "fuzz", "fuzz")
 		pc := &h1Conn{nc: client, pool: p}
 		pc.lim.r = client
 		pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)

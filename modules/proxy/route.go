@@ -238,7 +238,7 @@ func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportS
 	st := ctx.Shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
 	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st,
 		active: activeGauge(ctx.Global.Metrics, raw)}
-	if u.Scheme == "http" && !ts.h2c {
+	if (u.Scheme == "http" || u.Scheme == "https") && !ts.http2 && !ts.h2c {
 		up.h1 = ctx.Shared.Get(ts.key()+"|h1", func() any { return newH1Client(ts) }).(*h1Client)
 	}
 	up.weight.Store(max(weight, 1))
