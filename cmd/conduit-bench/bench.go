@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type bench struct {
 	aux           []int                 // process groups of helpers (redis, tap): neither proxy nor "other"
 	conduitDesc   string                // which Conduit was built, recorded when it was built
 	rows          []row
+
+	floorOnce sync.Once // the floor rows' binary, built on first use
+	floorPath string
+	floorErr  error
 }
 
 // builtBinary is a Conduit binary built (or given) for this run.
@@ -204,6 +209,9 @@ func (b *bench) runTarget(round int, t Target) []row {
 	if err != nil {
 		return b.allModes(round, t.Name, "failed", err.Error())
 	}
+	if t.h1Only {
+		d.H2CListen, d.H2CPort, d.TLSListen, d.TLSPort = "", 0, "", 0
+	}
 	p, err := t.start(b, d)
 	if err != nil {
 		return b.allModes(round, t.Name, "failed", err.Error())
@@ -270,7 +278,11 @@ func (b *bench) runModes(round int, target string, p *proc, ep endpoint) []row {
 	for _, name := range b.cfg.modes {
 		m, _ := findMode(name)
 		if ep.addr(m.Listener) == "" {
-			rows = append(rows, row{Round: round, Mode: m.Name, Target: target, Status: "failed", Reason: "no " + m.Listener + " listener"})
+			status := "failed"
+			if t, _ := findTarget(target); t.h1Only {
+				status = "skipped"
+			}
+			rows = append(rows, row{Round: round, Mode: m.Name, Target: target, Status: status, Reason: "no " + m.Listener + " listener"})
 			continue
 		}
 		r := b.runWithRetries(round, target, m, p, ep)

@@ -73,7 +73,7 @@ func stopOnSignal() {
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("conduit-bench", flag.ContinueOnError)
-	peers := fs.String("peers", "peers", "rows to run, from: "+targetNames()+"; aliases: peers (direct,conduit,nginx,caddy,haproxy), variants (every conduit-* row), all")
+	peers := fs.String("peers", "peers", "rows to run, from: "+targetNames()+"; aliases: peers (direct,conduit,nginx,caddy,haproxy), floors (gostd,gofloor), variants (every conduit-* row), all")
 	modes := fs.String("modes", "h1,rate", "modes to run, from: "+modeNames())
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds; the report shows medians")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per run")

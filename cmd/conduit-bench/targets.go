@@ -49,6 +49,7 @@ type Target struct {
 	Note    string // one line for docs/help
 	start   func(b *bench, d tmplData) (*proc, error)
 	variant *conduitVariant // Conduit rows only
+	h1Only  bool            // serves HTTP/1.1 only: the h2c and h2tls modes skip it
 }
 
 // allTargets is the ordered row list; -peers selects from it. The Conduit rows come from
@@ -62,6 +63,8 @@ func buildTargets() []Target {
 		{Name: "nginx", Binary: "nginx", Note: "1 worker, upstream keepalive 64", start: startNginxProxy},
 		{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64", start: startCaddy},
 		{Name: "haproxy", Binary: "haproxy", Note: "nbthread 1, default connection reuse", start: startHAProxy},
+		{Name: "gostd", Note: "floor: net/http server + httputil.ReverseProxy (the reference's Go stdlib peer)", start: startFloor("gostd"), h1Only: true},
+		{Name: "gofloor", Note: "floor: raw sockets, http.ReadRequest/ReadResponse, no net/http server or Transport (bench only)", start: startFloor("raw"), h1Only: true},
 	}
 	for _, v := range conduitVariants[1:] {
 		ts = append(ts, conduitTarget(v))
@@ -83,6 +86,7 @@ func peerAliases() map[string][]string {
 	}
 	return map[string][]string{
 		"peers":    {"direct", "conduit", "nginx", "caddy", "haproxy"},
+		"floors":   {"gostd", "gofloor"},
 		"variants": variants,
 		"all":      all,
 	}
@@ -182,6 +186,28 @@ func startHAProxy(b *bench, d tmplData) (*proc, error) {
 	}
 	return startProc("haproxy", b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
 		"haproxy", "-db", "-f", conf)
+}
+
+// startFloor starts one of the Go floor proxies of ./cmd/conduit-bench/floor (built once
+// per run, like Conduit, static and stripped).
+func startFloor(mode string) func(b *bench, d tmplData) (*proc, error) {
+	return func(b *bench, d tmplData) (*proc, error) {
+		bin, err := b.floorBinary()
+		if err != nil {
+			return nil, err
+		}
+		return startProc("go"+mode, b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
+			bin, "-mode", mode, "-listen", d.Listen, "-upstream", d.Upstream)
+	}
+}
+
+// floorBinary builds ./cmd/conduit-bench/floor on first use.
+func (b *bench) floorBinary() (string, error) {
+	b.floorOnce.Do(func() {
+		b.floorPath = filepath.Join(b.workDir, "floor")
+		b.floorErr = goBuild(b.cfg.repo, b.floorPath, "./cmd/conduit-bench/floor")
+	})
+	return b.floorPath, b.floorErr
 }
 
 // logHints returns the first warning/error lines of a process log (or its tail), for reasons.
