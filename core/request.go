@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,7 @@ type RequestState struct {
 	Shedding bool
 
 	clientIP netip.Addr
+	conn     *connInfo // the connection's state, looked up on first use
 }
 
 type stateKey struct{}
@@ -124,14 +126,100 @@ func ClientIP(r *http.Request) netip.Addr {
 // connInfo is per-connection state, attached to the connection's context by the server.
 type connInfo struct {
 	requests atomic.Int64
+
+	mu      sync.Mutex
+	gone    bool          // a read on the connection failed: the client closed or reset it
+	watcher ClientWatcher // told when the client goes; see WatchClient
 }
 
 type connInfoKey struct{}
 
 // WithConnInfo attaches per-connection state to a connection's context; the server installs
-// it as http.Server.ConnContext.
-func WithConnInfo(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, connInfoKey{}, &connInfo{})
+// it as http.Server.ConnContext. When the connection can report its read errors (the
+// framing guard's connections can), the state learns when the client goes away.
+func WithConnInfo(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{}
+	if rc, ok := c.(interface{ OnReadError(func(error)) }); ok {
+		rc.OnReadError(ci.readFailed)
+	}
+	return context.WithValue(ctx, connInfoKey{}, ci)
+}
+
+// readFailed records a failed read on the client connection. Deadlines are not the client
+// going away: net/http ends its background read with one after every request.
+func (ci *connInfo) readFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	ci.mu.Lock()
+	if ci.gone {
+		ci.mu.Unlock()
+		return
+	}
+	ci.gone = true
+	w := ci.watcher
+	ci.mu.Unlock()
+	if w != nil {
+		w.ClientGone()
+	}
+}
+
+// ClientWatcher is told that the client of the request it watches went away.
+type ClientWatcher interface {
+	// ClientGone is called at most once, from the connection's reading goroutine; it must
+	// not block (an upstream client sets a past deadline on its connection).
+	ClientGone()
+}
+
+// WatchClient asks that w be told when the client of the HTTP/1 request r closes or resets
+// its connection while r is served — what cancelling r's context would tell, without the
+// allocations of context.AfterFunc on every request. It returns false when it cannot watch
+// (HTTP/2, a connection without read-error reports, another watcher registered, or a
+// client already gone): use context.AfterFunc on the request's context then. Every true
+// return must be paired with UnwatchClient.
+func WatchClient(r *http.Request, w ClientWatcher) bool {
+	if r.ProtoMajor != 1 {
+		return false
+	}
+	ci := stateConnInfo(r)
+	if ci == nil {
+		return false
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	if ci.gone || ci.watcher != nil {
+		return false
+	}
+	ci.watcher = w
+	return true
+}
+
+// UnwatchClient ends a WatchClient registration. gone reports that the client went away
+// while w was registered (w's ClientGone has run or is about to).
+func UnwatchClient(r *http.Request, w ClientWatcher) (gone bool) {
+	ci := stateConnInfo(r)
+	if ci == nil {
+		return false
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	if ci.watcher == w {
+		ci.watcher = nil
+	}
+	return ci.gone
+}
+
+// stateConnInfo returns r's connection state, cached in the request state.
+func stateConnInfo(r *http.Request) *connInfo {
+	st := State(r)
+	if st != nil && st.conn != nil {
+		return st.conn
+	}
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if st != nil {
+		st.conn = ci
+	}
+	return ci
 }
 
 // ConnRequestNumber counts r on its connection and returns its position (1 for the first

@@ -1,9 +1,15 @@
 package core
 
 import (
+	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -90,3 +96,74 @@ func TestHeaderHooksAreBoundedAndFree(t *testing.T) {
 type countHook struct{ n int }
 
 func (c *countHook) BeforeHeader(*http.Request, http.Header, int) { c.n++ }
+
+// readErrConn is a connection that reports read errors the way the framing guard does.
+type readErrConn struct {
+	net.Conn
+	onErr func(error)
+}
+
+func (c *readErrConn) OnReadError(fn func(error)) { c.onErr = fn }
+
+type countingWatcher struct{ n atomic.Int32 }
+
+func (w *countingWatcher) ClientGone() { w.n.Add(1) }
+
+func TestWatchClient(t *testing.T) {
+	newReq := func(proto int) (*http.Request, *readErrConn) {
+		c := &readErrConn{}
+		ctx := WithConnInfo(context.Background(), c)
+		r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		r.ProtoMajor = proto
+		return r, c
+	}
+	t.Run("end of stream tells the watcher once", func(t *testing.T) {
+		r, c := newReq(1)
+		w := &countingWatcher{}
+		if !WatchClient(r, w) {
+			t.Fatal("WatchClient refused an HTTP/1 request on a reporting connection")
+		}
+		if WatchClient(r, &countingWatcher{}) {
+			t.Fatal("a second watcher was accepted")
+		}
+		c.onErr(os.ErrDeadlineExceeded) // net/http ending its background read: not the client
+		if w.n.Load() != 0 {
+			t.Fatal("a deadline was taken for the client going away")
+		}
+		c.onErr(io.EOF)
+		c.onErr(io.EOF)
+		if w.n.Load() != 1 {
+			t.Fatalf("ClientGone ran %d times, want 1", w.n.Load())
+		}
+		if !UnwatchClient(r, w) {
+			t.Fatal("UnwatchClient did not report the client gone")
+		}
+		if WatchClient(r, &countingWatcher{}) {
+			t.Fatal("a watch was accepted after the client went")
+		}
+	})
+	t.Run("unwatched before the client goes", func(t *testing.T) {
+		r, c := newReq(1)
+		w := &countingWatcher{}
+		if !WatchClient(r, w) {
+			t.Fatal("WatchClient refused")
+		}
+		if UnwatchClient(r, w) {
+			t.Fatal("gone before any read error")
+		}
+		c.onErr(syscall.ECONNRESET)
+		if w.n.Load() != 0 {
+			t.Fatal("an unregistered watcher was told")
+		}
+	})
+	t.Run("HTTP/2 and connections without reports are refused", func(t *testing.T) {
+		r, _ := newReq(2)
+		if WatchClient(r, &countingWatcher{}) {
+			t.Fatal("HTTP/2 request watched (a stream's cancellation is not its connection's)")
+		}
+		plain := httptest.NewRequest(http.MethodGet, "/", nil)
+		if WatchClient(plain, &countingWatcher{}) {
+			t.Fatal("request without connection state watched")
+		}
+	})
+}

@@ -189,7 +189,15 @@ type conn struct {
 	p        parser
 	deferred bool  // a violation is waiting to be reported
 	err      error // sticky error once reported
+
+	onReadError func(error) // set once before the connection is served; see OnReadError
 }
+
+// OnReadError registers fn to be called with every error the client connection's reads
+// return (end of stream, reset, deadlines), in the reading goroutine. Call it before the
+// connection is served (http.Server.ConnContext); it is how a handler learns, without a
+// goroutine, that an HTTP/1 client went away while net/http's background read waits.
+func (c *conn) OnReadError(fn func(error)) { c.onReadError = fn }
 
 // tlsConn is a guarded connection over TLS. ConnectionState lets net/http fill
 // Request.TLS.
@@ -212,7 +220,11 @@ func (c *conn) NetConn() net.Conn { return c.Conn }
 // Read reads and validates the next bytes.
 func (c *conn) Read(b []byte) (int, error) {
 	if c.pass.Load() {
-		return c.Conn.Read(b)
+		n, err := c.Conn.Read(b)
+		if err != nil && c.onReadError != nil {
+			c.onReadError(err)
+		}
+		return n, err
 	}
 	if c.err != nil {
 		return 0, c.err
@@ -221,6 +233,9 @@ func (c *conn) Read(b []byte) (int, error) {
 		return c.report(len(b))
 	}
 	n, err := c.Conn.Read(b)
+	if err != nil && c.onReadError != nil {
+		c.onReadError(err)
+	}
 	if n <= 0 {
 		return n, err
 	}

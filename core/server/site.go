@@ -402,15 +402,22 @@ func compileValues(m map[string]string) map[string]router.ValueMatcher {
 func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st, r := core.AcquireState(w, r, s.Info, time.Now())
 	defer core.ReleaseState(st)
-	id := r.Header.Get("X-Request-ID")
-	if id == "" || len(id) > 200 {
-		id = newRequestID()
-		r.Header.Set("X-Request-ID", id)
+	// The canonical key is written out: Header.Get/Set would canonicalise "X-Request-ID"
+	// (an allocation each) on every request.
+	ids := r.Header[requestIDKey]
+	if len(ids) == 0 || ids[0] == "" || len(ids[0]) > 200 {
+		ids = []string{newRequestID()}
+		r.Header[requestIDKey] = ids
+	} else if len(ids) > 1 {
+		ids = ids[:1:1]
 	}
-	st.ID = id
-	w.Header().Set("X-Request-ID", id)
+	st.ID = ids[0]
+	w.Header()[requestIDKey] = ids // one shared, never modified slice
 	s.chain.ServeHTTP(&st.Writer, r)
 }
+
+// requestIDKey is X-Request-ID in net/http's canonical form.
+const requestIDKey = "X-Request-Id"
 
 // newRequestID returns a random UUID v4.
 func newRequestID() string {

@@ -28,8 +28,8 @@ func (rt *route) addTarget(raw string, weight uint32) error {
 	}
 	st := rt.site.registry.state(raw)
 	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, st: st, active: rt.site.registry.activeGauge(raw)}
-	if u.Scheme == "http" || u.Scheme == "https" {
-		up.h1 = tmpl[0].h1 // nil when the template's settings keep everything on the transport (HTTP/2)
+	if t := tmpl[0].h1; t != nil && (u.Scheme == "http" || u.Scheme == "https") {
+		up.h1 = t.client.poolFor(u) // no h1 pool when the settings keep everything on the transport (HTTP/2)
 	}
 	up.weight.Store(weight)
 	ups := append(append([]*upstream(nil), cur.ups...), up)

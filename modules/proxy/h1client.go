@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/conduitproxy/conduit/core"
 )
 
 // h1Client is the upstream client of the hot path: HTTP/1.1 requests without a body (GET,
@@ -106,35 +109,22 @@ func (c *h1Client) pool(scheme, addr, host string) *h1Pool {
 	return p
 }
 
-// roundTrip sends req (no body) and returns the final response, whose Body reads from the
-// connection and gives it back to the pool at EOF. base is the client's request context:
-// when it ends the pending read ends with it. deadline (zero = none) bounds the whole
-// exchange, body included. Informational responses other than 100 are forwarded to w
-// (nil: dropped).
+// roundTrip sends req (no body) on the pool of its URL; see h1Pool.roundTrip.
 func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (*http.Response, error) {
-	addr, host := req.URL.Host, req.URL.Hostname()
-	if req.URL.Port() == "" {
+	return c.poolFor(req.URL).roundTrip(nil, base, req, deadline, time.Now(), w)
+}
+
+// poolFor returns the pool of u's scheme and address (default ports filled in).
+func (c *h1Client) poolFor(u *url.URL) *h1Pool {
+	addr, host := u.Host, u.Hostname()
+	if u.Port() == "" {
 		port := "80"
-		if req.URL.Scheme == "https" {
+		if u.Scheme == "https" {
 			port = "443"
 		}
 		addr = net.JoinHostPort(host, port)
 	}
-	p := c.pool(req.URL.Scheme, addr, host)
-	for try := 0; ; try++ {
-		pc, reused, err := p.get(base, deadline)
-		if err != nil {
-			return nil, err
-		}
-		resp, err, stale := pc.exchange(base, req, deadline, w)
-		if err == nil {
-			return resp, nil
-		}
-		pc.close()
-		if !(stale && reused && try == 0 && base.Err() == nil) {
-			return nil, err
-		}
-	}
+	return c.pool(u.Scheme, addr, host)
 }
 
 // closeIdle closes every idle connection (tests, and a server that stops).
@@ -167,9 +157,31 @@ type h1Pool struct {
 	sweeping bool
 }
 
+// roundTrip sends req (no body) and returns the final response, whose Body reads from the
+// connection and gives it back to the pool at EOF. client is the client's request (nil in
+// tests): its connection is watched so that the exchange ends when the client goes away;
+// base is its context, watched instead when the connection cannot be (HTTP/2). deadline
+// (zero = none) bounds the whole exchange, body included; now is the attempt's start.
+// Informational responses other than 100 are forwarded to w (nil: dropped).
+func (p *h1Pool) roundTrip(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (*http.Response, error) {
+	for try := 0; ; try++ {
+		pc, reused, err := p.get(base, deadline, now)
+		if err != nil {
+			return nil, err
+		}
+		resp, err, stale := pc.exchange(client, base, req, deadline, now, w)
+		if err == nil {
+			return resp, nil
+		}
+		pc.close()
+		if !(stale && reused && try == 0 && base.Err() == nil) {
+			return nil, err
+		}
+	}
+}
+
 // get returns an idle connection (reused) or dials a new one.
-func (p *h1Pool) get(ctx context.Context, deadline time.Time) (pc *h1Conn, reused bool, err error) {
-	now := time.Now()
+func (p *h1Pool) get(ctx context.Context, deadline, now time.Time) (pc *h1Conn, reused bool, err error) {
 	p.mu.Lock()
 	for n := len(p.idle); n > 0; n = len(p.idle) {
 		pc = p.idle[n-1]
@@ -209,9 +221,11 @@ func (p *h1Pool) get(ctx context.Context, deadline time.Time) (pc *h1Conn, reuse
 	return pc, false, nil
 }
 
-// put returns pc to the pool, or closes it when the pool is full.
+// put returns pc to the pool, or closes it when the pool is full. Its idle time counts from
+// the start of the exchange that used it (one clock read less; it only makes the idle
+// timeout end a little early).
 func (p *h1Pool) put(pc *h1Conn) {
-	pc.idleAt = time.Now()
+	pc.idleAt = pc.usedAt
 	p.mu.Lock()
 	if len(p.idle) >= p.client.maxIdle {
 		p.mu.Unlock()
@@ -257,32 +271,62 @@ type h1Conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	pool   *h1Pool
-	idleAt time.Time
+	idleAt time.Time // when it went back to the pool
+	usedAt time.Time // start of the exchange using it
 }
 
 func (pc *h1Conn) close() { pc.nc.Close() }
 
+// ClientGone implements core.ClientWatcher: the client went away, so the pending read ends.
+func (pc *h1Conn) ClientGone() { _ = pc.nc.SetDeadline(aLongTimeAgo) }
+
+// clientWatch is how an exchange hears that the client went away: a core.WatchClient
+// registration (HTTP/1, no allocation) or a context.AfterFunc on the request's context.
+type clientWatch struct {
+	client *http.Request // WatchClient registration; nil when none
+	pc     *h1Conn
+	stop   func() bool // AfterFunc registration; nil when none
+}
+
+// watchClient arms the cheapest watch available for pc.
+func watchClient(client *http.Request, base context.Context, pc *h1Conn) clientWatch {
+	if client != nil && core.WatchClient(client, pc) {
+		return clientWatch{client: client, pc: pc}
+	}
+	if base.Done() != nil {
+		return clientWatch{stop: context.AfterFunc(base, pc.ClientGone)}
+	}
+	return clientWatch{}
+}
+
+// end disarms the watch; gone reports that the client went away meanwhile (the
+// connection's deadline may be poisoned: it must not be reused).
+func (cw clientWatch) end() (gone bool) {
+	switch {
+	case cw.client != nil:
+		return core.UnwatchClient(cw.client, cw.pc)
+	case cw.stop != nil:
+		return !cw.stop()
+	}
+	return false
+}
+
 // exchange writes req and reads the final response. stale reports that the failure came
 // before any response byte (a reused connection the upstream had closed).
-func (pc *h1Conn) exchange(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (resp *http.Response, err error, stale bool) {
+func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (resp *http.Response, err error, stale bool) {
+	pc.usedAt = now
 	headerBy := deadline
 	if pc.pool.client.firstByte > 0 {
-		if fb := time.Now().Add(pc.pool.client.firstByte); headerBy.IsZero() || fb.Before(headerBy) {
+		if fb := now.Add(pc.pool.client.firstByte); headerBy.IsZero() || fb.Before(headerBy) {
 			headerBy = fb
 		}
 	}
 	if !headerBy.IsZero() {
 		_ = pc.nc.SetDeadline(headerBy)
 	}
-	var stop func() bool
-	if base.Done() != nil {
-		nc := pc.nc
-		stop = context.AfterFunc(base, func() { _ = nc.SetDeadline(aLongTimeAgo) })
-	}
+	watch := watchClient(client, base, pc)
 	fail := func(e error, stale bool) (*http.Response, error, bool) {
-		if stop != nil {
-			stop()
-		}
+		watch.end()
 		return nil, e, stale
 	}
 	if err := writeH1Request(pc.bw, req); err != nil {
@@ -321,16 +365,16 @@ func (pc *h1Conn) exchange(base context.Context, req *http.Request, deadline tim
 		_ = pc.nc.SetReadDeadline(deadline)
 	}
 	if resp.Body == http.NoBody {
-		pc.finish(resp, stop, true)
+		pc.finish(resp, watch, true)
 		return resp, nil, false
 	}
-	resp.Body = &h1Body{pc: pc, resp: resp, body: resp.Body, stop: stop}
+	resp.Body = &h1Body{pc: pc, resp: resp, body: resp.Body, watch: watch}
 	return resp, nil, false
 }
 
 // finish returns pc to the pool when the exchange ended cleanly, else closes it.
-func (pc *h1Conn) finish(resp *http.Response, stop func() bool, clean bool) {
-	if stop != nil && !stop() {
+func (pc *h1Conn) finish(resp *http.Response, watch clientWatch, clean bool) {
+	if watch.end() {
 		clean = false // the client went away: the connection's deadline is poisoned
 	}
 	// Bytes after the response are an unsolicited response: the connection is unusable.
@@ -344,11 +388,11 @@ func (pc *h1Conn) finish(resp *http.Response, stop func() bool, clean bool) {
 // h1Body is a response body on a pooled connection: EOF gives the connection back, an
 // early Close or a read error closes it.
 type h1Body struct {
-	pc   *h1Conn
-	resp *http.Response
-	body io.ReadCloser
-	stop func() bool
-	done bool
+	pc    *h1Conn
+	resp  *http.Response
+	body  io.ReadCloser
+	watch clientWatch
+	done  bool
 }
 
 // Read implements io.Reader.
@@ -359,7 +403,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if err != nil {
 		b.done = true
-		b.pc.finish(b.resp, b.stop, err == io.EOF)
+		b.pc.finish(b.resp, b.watch, err == io.EOF)
 	}
 	return n, err
 }
@@ -368,7 +412,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 func (b *h1Body) Close() error {
 	if !b.done {
 		b.done = true
-		b.pc.finish(b.resp, b.stop, false)
+		b.pc.finish(b.resp, b.watch, false)
 	}
 	return nil
 }

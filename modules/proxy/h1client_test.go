@@ -453,7 +453,8 @@ func FuzzH1ClientResponse(f *testing.F) {
 		pc.bw = bufio.NewWriterSize(client, h1BufferSize)
 		u, _ := url.Parse("http://fuzz/")
 		req := &http.Request{Method: http.MethodGet, URL: u, Host: "fuzz", Header: http.Header{}}
-		resp, err, _ := pc.exchange(context.Background(), req, time.Now().Add(2*time.Second), nil)
+		now := time.Now()
+		resp, err, _ := pc.exchange(nil, context.Background(), req, now.Add(2*time.Second), now, nil)
 		if err != nil {
 			client.Close()
 			return

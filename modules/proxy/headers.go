@@ -37,7 +37,15 @@ func eachConnectionToken(h http.Header, fn func(name string) bool) bool {
 			if tok == "" {
 				continue
 			}
-			if !fn(http.CanonicalHeaderKey(tok)) {
+			switch {
+			case strings.EqualFold(tok, "keep-alive"): // the common tokens, without an allocation
+				tok = "Keep-Alive"
+			case strings.EqualFold(tok, "close"):
+				tok = "Close"
+			default:
+				tok = http.CanonicalHeaderKey(tok)
+			}
+			if !fn(tok) {
 				return false
 			}
 		}

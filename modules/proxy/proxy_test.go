@@ -306,6 +306,33 @@ func TestClientGoneMidResponseCancelsUpstream(t *testing.T) {
 	}
 }
 
+// TestClientGoneBeforeResponseCancelsUpstream: a client that closes while the upstream has
+// not answered yet ends the upstream request at once (HTTP/1: the connection watch of the
+// hot-path client), not after the 30 s response-header timeout.
+func TestClientGoneBeforeResponseCancelsUpstream(t *testing.T) {
+	arrived := make(chan struct{})
+	cancelled := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+		close(cancelled)
+	}))
+	t.Cleanup(up.Close)
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nproxy: %q\n", up.URL))
+	conn, err := net.Dial("tcp", srv.HostPort(8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-arrived
+	conn.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream request was not cancelled after the client went away")
+	}
+}
+
 func TestStreamingBothDirections(t *testing.T) {
 	gotFirst := make(chan string, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

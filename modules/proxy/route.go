@@ -239,7 +239,7 @@ func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportS
 	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st,
 		active: activeGauge(ctx.Global.Metrics, raw)}
 	if (u.Scheme == "http" || u.Scheme == "https") && !ts.http2 && !ts.h2c {
-		up.h1 = ctx.Shared.Get(ts.key()+"|h1", func() any { return newH1Client(ts) }).(*h1Client)
+		up.h1 = ctx.Shared.Get(ts.key()+"|h1", func() any { return newH1Client(ts) }).(*h1Client).poolFor(u)
 	}
 	up.weight.Store(max(weight, 1))
 	return up, nil
@@ -395,7 +395,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	var resp *http.Response
 	var err error
 	if up.h1 != nil && h1Eligible(r.Method, reqBody != nil, upgrade) {
-		resp, err = up.h1.roundTrip(base, outreq, deadline, w)
+		resp, err = up.h1.roundTrip(r, base, outreq, deadline, start, w)
 	} else {
 		ctx := base
 		if !upgrade {

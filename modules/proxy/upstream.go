@@ -62,7 +62,7 @@ type upstream struct {
 	weight    atomic.Uint32
 	self      bool // points back at this site (a direct loop)
 	transport *http.Transport
-	h1        *h1Client // bodyless requests to an http:// upstream; nil: the transport serves all
+	h1        *h1Pool // bodyless HTTP/1.1 requests (h1client.go); nil: the transport serves all
 	st        *upstreamState
 	active    *telemetry.Metric // conduit_upstream_active_connections{upstream}; nil in tests
 }
