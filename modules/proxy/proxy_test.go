@@ -270,66 +270,49 @@ proxy:
 	}
 }
 
-func TestClientGoneMidResponseCancelsUpstream(t *testing.T) {
-	sent := make(chan struct{})
-	cancelled := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
-		_, _ = w.Write([]byte("first"))
-		w.(http.Flusher).Flush()
-		close(sent)
-		<-r.Context().Done()
-		close(cancelled)
-	}))
-	t.Cleanup(up.Close)
-	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nproxy: %q\n", up.URL))
-	conn, err := net.Dial("tcp", srv.HostPort(8080))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 5)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first" {
-		t.Fatalf("first chunk %q %v", buf, err)
-	}
-	<-sent
-	conn.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("upstream request was not cancelled after the client went away")
-	}
-}
-
-// TestClientGoneBeforeResponseCancelsUpstream: a client that closes while the upstream has
-// not answered yet ends the upstream request at once (HTTP/1: the connection watch of the
-// hot-path client), not after the 30 s response-header timeout.
-func TestClientGoneBeforeResponseCancelsUpstream(t *testing.T) {
-	arrived := make(chan struct{})
-	cancelled := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
-		<-r.Context().Done()
-		close(cancelled)
-	}))
-	t.Cleanup(up.Close)
-	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nproxy: %q\n", up.URL))
-	conn, err := net.Dial("tcp", srv.HostPort(8080))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-arrived
-	conn.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("upstream request was not cancelled after the client went away")
+// TestClientGoneCancelsUpstream: a client that closes its connection ends the upstream
+// request at once, whether the upstream has not answered yet (HTTP/1: the connection watch
+// of the hot-path client, not the 30 s response-header timeout) or is mid-response.
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	for _, midResponse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("midResponse=%v", midResponse), func(t *testing.T) {
+			sent := make(chan struct{})
+			cancelled := make(chan struct{})
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if midResponse {
+					w.WriteHeader(200)
+					_, _ = w.Write([]byte("first"))
+					w.(http.Flusher).Flush()
+				}
+				close(sent)
+				<-r.Context().Done()
+				close(cancelled)
+			}))
+			t.Cleanup(up.Close)
+			srv := servertest.Start(t, fmt.Sprintf("port: 8080\nproxy: %q\n", up.URL))
+			conn, err := net.Dial("tcp", srv.HostPort(8080))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if midResponse {
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first" {
+					t.Fatalf("first chunk %q %v", buf, err)
+				}
+			}
+			<-sent
+			conn.Close()
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("upstream request was not cancelled after the client went away")
+			}
+		})
 	}
 }
 
