@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,20 +20,23 @@ import (
 	"github.com/conduitproxy/conduit/core"
 )
 
-// h1Client is the upstream client of the hot path: HTTP/1.1 requests without a body (GET,
-// HEAD, OPTIONS, TRACE, DELETE) to `http://` and `https://` upstreams (HTTP/1.1 only: not
-// with `http2: true`, whose ALPN and h2c stay on the Transport). It writes the request and
+// h1Client is the upstream client of the hot path: HTTP/1.1 requests without a body or with
+// a declared body of at most h1MaxBody bytes, to `http://` and `https://` upstreams (HTTP/1.1
+// only: not with `http2: true`, whose ALPN and h2c stay on the Transport). It writes the request and
 // reads the response in the calling handler's goroutine, on a pooled keep-alive
 // connection, where net/http's Transport hands every request to a writeLoop and every
 // response back from a readLoop goroutine. On a proxy those two hand-offs (four goroutine
 // wake-ups per request) were a third of the CPU per request at a fixed rate and most of
 // the added tail latency (docs/benchmarks.md).
 //
-// Everything else — request bodies, upgrades, HTTP/2 upstreams, health probes, mirrors —
-// stays on http.Transport, which overlaps writing a body with reading an early
-// response. Like the Transport, a request that fails on a reused connection before any
-// response byte arrived (the upstream closed it while idle) is retried once on a fresh one;
-// only idempotent methods take this path, so the retry is always safe.
+// Everything else — chunked or large request bodies, upgrades, HTTP/2 upstreams, health
+// probes, mirrors — stays on http.Transport, which overlaps writing a body with reading an
+// early response. Like the Transport, a bodyless idempotent request that fails on a reused
+// connection before any response byte arrived (the upstream closed it while idle) is retried
+// once on a fresh one. A request that may not be sent twice (a body, or a method that is not
+// idempotent) is never retried: a reused connection is checked first, without blocking, for
+// an end of stream or unexpected bytes (connectionAlive), as the Transport's idle reader
+// would have noticed them.
 type h1Client struct {
 	dialer      net.Dialer
 	tls         *tls.Config   // for https:// upstreams; ServerName is set per pool
@@ -76,9 +80,28 @@ func newH1Client(ts transportSettings) *h1Client {
 	}
 }
 
-// h1Eligible reports whether a request may take the h1Client path.
-func h1Eligible(method string, hasBody, upgrade bool) bool {
-	if hasBody || upgrade {
+// h1MaxBody is the largest request body the h1Client sends itself (a declared
+// Content-Length): small enough to go into the socket buffers at once, so that an upstream
+// that answers before reading it cannot stall the write.
+const h1MaxBody = 64 << 10
+
+// h1Eligible reports whether a request may take the h1Client path: no upgrade, and no body
+// or a declared one of at most h1MaxBody bytes. Requests that must not be retried need the
+// liveness check, which only some platforms have.
+func h1Eligible(method string, contentLength int64, hasBody, upgrade bool) bool {
+	if upgrade {
+		return false
+	}
+	if hasBody && (contentLength <= 0 || contentLength > h1MaxBody) {
+		return false
+	}
+	return h1Retryable(method, hasBody) || canCheckAlive
+}
+
+// h1Retryable reports whether a request may be sent again after a reused connection turned
+// out to be closed: no body to replay and an idempotent method.
+func h1Retryable(method string, hasBody bool) bool {
+	if hasBody {
 		return false
 	}
 	switch method {
@@ -164,8 +187,9 @@ type h1Pool struct {
 // (zero = none) bounds the whole exchange, body included; now is the attempt's start.
 // Informational responses other than 100 are forwarded to w (nil: dropped).
 func (p *h1Pool) roundTrip(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (*http.Response, error) {
+	retryable := h1Retryable(req.Method, req.Body != nil)
 	for try := 0; ; try++ {
-		pc, reused, err := p.get(base, deadline, now)
+		pc, reused, err := p.get(base, deadline, now, !retryable)
 		if err != nil {
 			return nil, err
 		}
@@ -174,20 +198,25 @@ func (p *h1Pool) roundTrip(client *http.Request, base context.Context, req *http
 			return resp, nil
 		}
 		pc.close()
-		if !(stale && reused && try == 0 && base.Err() == nil) {
+		if !(retryable && stale && reused && try == 0 && base.Err() == nil) {
 			return nil, err
 		}
 	}
 }
 
-// get returns an idle connection (reused) or dials a new one.
-func (p *h1Pool) get(ctx context.Context, deadline, now time.Time) (pc *h1Conn, reused bool, err error) {
+// get returns an idle connection (reused) or dials a new one. check asks that a reused
+// connection be checked for liveness first (a request that cannot be retried).
+func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (pc *h1Conn, reused bool, err error) {
 	p.mu.Lock()
 	for n := len(p.idle); n > 0; n = len(p.idle) {
 		pc = p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		if p.client.idleTimeout <= 0 || now.Sub(pc.idleAt) < p.client.idleTimeout {
+			if check && !connectionAlive(pc.raw) {
+				pc.nc.Close()
+				continue
+			}
 			p.mu.Unlock()
 			return pc, true, nil
 		}
@@ -204,17 +233,20 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time) (pc *h1Conn, 
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	var nc net.Conn
-	if p.tls != nil {
-		d := tls.Dialer{NetDialer: &p.client.dialer, Config: p.tls} // handshakes within ctx
-		nc, err = d.DialContext(ctx, "tcp", p.addr)
-	} else {
-		nc, err = p.client.dialer.DialContext(ctx, "tcp", p.addr)
-	}
+	raw, err := p.client.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, false, err
 	}
-	pc = &h1Conn{nc: nc, pool: p}
+	nc := raw
+	if p.tls != nil {
+		tc := tls.Client(raw, p.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, false, err
+		}
+		nc = tc
+	}
+	pc = &h1Conn{nc: nc, raw: raw, pool: p}
 	pc.lim.r = nc
 	pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)
 	pc.bw = bufio.NewWriterSize(nc, h1BufferSize)
@@ -266,7 +298,8 @@ func (p *h1Pool) sweep() {
 
 // h1Conn is one upstream connection with its buffers.
 type h1Conn struct {
-	nc     net.Conn
+	nc     net.Conn // the connection requests are written to (TLS or plain)
+	raw    net.Conn // the TCP connection under it, for the liveness check
 	lim    headerLimitReader
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -467,7 +500,7 @@ var reqWriteExclude = map[string]bool{
 	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
 }
 
-// writeH1Request writes the request line and header of a bodyless request and flushes.
+// writeH1Request writes the request line, header and body (a declared length) and flushes.
 // Header names and values are validated as net/http's Transport does: a value with CR or
 // LF (from a template, say) must never split the request.
 func writeH1Request(bw *bufio.Writer, req *http.Request) error {
@@ -510,9 +543,45 @@ func writeH1Request(bw *bufio.Writer, req *http.Request) error {
 			bw.WriteString("\r\n")
 		}
 	}
+	switch {
+	case req.Body != nil:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n") // as net/http: these methods normally carry a body
+	}
 	bw.WriteString("\r\n")
+	if req.Body != nil {
+		src := bodySource{r: req.Body}
+		if _, err := io.CopyN(bw, &src, req.ContentLength); err != nil {
+			switch {
+			case src.err != nil:
+				return src.err // the client's body failed (a limit, a reset): not the upstream
+			case err == io.EOF:
+				return io.ErrUnexpectedEOF // the client sent less than it declared
+			}
+			return &h1WriteError{err}
+		}
+	}
 	if err := bw.Flush(); err != nil {
 		return &h1WriteError{err}
 	}
 	return nil
+}
+
+// bodySource remembers a failure of the request body it reads (other than its end), to tell
+// it from write errors.
+type bodySource struct {
+	r   io.Reader
+	err error
+}
+
+// Read implements io.Reader.
+func (b *bodySource) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
 }

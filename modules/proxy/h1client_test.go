@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,11 +19,13 @@ import (
 	"time"
 )
 
-// scriptedUpstream is a raw TCP upstream: for each request read on a connection it writes
-// answer(connIndex, requestIndex, request) verbatim; a "" answer closes the connection.
+// scriptedUpstream is a raw TCP upstream: for each request read on a connection (head, and
+// a Content-Length body) it writes answer(connIndex, requestIndex, head) verbatim; a ""
+// answer closes the connection.
 type scriptedUpstream struct {
 	ln       net.Listener
 	accepted atomic.Int64
+	conns    sync.Map // remote address → server side net.Conn
 	mu       sync.Mutex
 	requests []string // raw request heads, in arrival order
 	wg       sync.WaitGroup
@@ -43,6 +47,7 @@ func startScripted(t *testing.T, answer func(conn, req int, head string) string)
 				return
 			}
 			ci := int(u.accepted.Add(1)) - 1
+			u.conns.Store(c.RemoteAddr().String(), c)
 			u.wg.Add(1)
 			go func() {
 				defer u.wg.Done()
@@ -58,6 +63,18 @@ func startScripted(t *testing.T, answer func(conn, req int, head string) string)
 						head.WriteString(line)
 						if line == "\r\n" {
 							break
+						}
+					}
+					// A declared body is read and recorded after the head.
+					for _, line := range strings.Split(head.String(), "\r\n") {
+						name, v, ok := strings.Cut(line, ":")
+						if ok && strings.EqualFold(name, "Content-Length") {
+							n, _ := strconv.Atoi(strings.TrimSpace(v))
+							body := make([]byte, n)
+							if _, err := io.ReadFull(br, body); err != nil {
+								return
+							}
+							head.Write(body)
 						}
 					}
 					u.mu.Lock()
@@ -76,6 +93,16 @@ func startScripted(t *testing.T, answer func(conn, req int, head string) string)
 	}()
 	t.Cleanup(func() { ln.Close(); u.wg.Wait() })
 	return u
+}
+
+// closeConnFrom closes the server side of the connection whose client address is remote.
+func (u *scriptedUpstream) closeConnFrom(t *testing.T, remote string) {
+	t.Helper()
+	c, ok := u.conns.Load(remote)
+	if !ok {
+		t.Fatalf("no upstream connection from %s", remote)
+	}
+	c.(net.Conn).Close()
 }
 
 func (u *scriptedUpstream) url() string { return "http://" + u.ln.Addr().String() }
@@ -401,22 +428,62 @@ func TestH1ClientHTTPS(t *testing.T) {
 func TestH1Eligible(t *testing.T) {
 	cases := []struct {
 		method           string
+		length           int64
 		hasBody, upgrade bool
 		want             bool
 	}{
-		{"GET", false, false, true},
-		{"HEAD", false, false, true},
-		{"DELETE", false, false, true},
-		{"OPTIONS", false, false, true},
-		{"GET", true, false, false},
-		{"GET", false, true, false},
-		{"POST", false, false, false},
-		{"PUT", false, false, false},
-		{"PATCH", false, false, false},
+		{"GET", 0, false, false, true},
+		{"HEAD", 0, false, false, true},
+		{"DELETE", 0, false, false, true},
+		{"OPTIONS", 0, false, false, true},
+		{"GET", 0, false, true, false},
+		{"POST", 0, false, false, canCheckAlive},
+		{"POST", 100, true, false, canCheckAlive},
+		{"PUT", h1MaxBody, true, false, canCheckAlive},
+		{"POST", h1MaxBody + 1, true, false, false},
+		{"POST", -1, true, false, false}, // chunked: streamed by the Transport
+		{"PATCH", 10, true, true, false},
 	}
 	for _, tc := range cases {
-		if got := h1Eligible(tc.method, tc.hasBody, tc.upgrade); got != tc.want {
-			t.Errorf("h1Eligible(%s, body=%v, upgrade=%v) = %v", tc.method, tc.hasBody, tc.upgrade, got)
+		if got := h1Eligible(tc.method, tc.length, tc.hasBody, tc.upgrade); got != tc.want {
+			t.Errorf("h1Eligible(%s, %d, body=%v, upgrade=%v) = %v", tc.method, tc.length, tc.hasBody, tc.upgrade, got)
+		}
+	}
+}
+
+func postReq(t *testing.T, raw, body string) *http.Request {
+	req := getReq(t, raw, nil)
+	req.Method = http.MethodPost
+	req.Body = io.NopCloser(strings.NewReader(body))
+	req.ContentLength = int64(len(body))
+	return req
+}
+
+func TestH1ClientSendsBodies(t *testing.T) {
+	// The upstream echoes the body length it read (Content-Length framing only).
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	c := testClient(t)
+	for i, body := range []string{"a=1", strings.Repeat("x", 40<<10)} {
+		resp, err := c.roundTrip(context.Background(), postReq(t, up.url()+"/f", body), time.Time{}, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		readAll(t, resp)
+	}
+	req := getReq(t, up.url()+"/empty", nil)
+	req.Method = http.MethodPost
+	resp, err := c.roundTrip(context.Background(), req, time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	heads := up.heads()
+	if len(heads) != 3 {
+		t.Fatalf("upstream saw %d requests: %q", len(heads), heads)
+	}
+	for i, want := range []string{"Content-Length: 3\r\n", fmt.Sprintf("Content-Length: %d\r\n", 40<<10), "Content-Length: 0\r\n"} {
+		if !strings.HasPrefix(heads[i], "POST ") || !strings.Contains(heads[i], want) {
+			t.Errorf("request %d head %q lacks %q", i, heads[i], want)
 		}
 	}
 }
@@ -464,4 +531,62 @@ func FuzzH1ClientResponse(f *testing.F) {
 		c.closeIdle()
 		client.Close()
 	})
+}
+
+func TestH1ClientNeverSendsABodyTwice(t *testing.T) {
+	if !canCheckAlive {
+		t.Skip("requests that cannot be retried stay on the Transport on this platform")
+	}
+	// The first connection answers once and is then closed by the upstream while idle. A
+	// GET would be retried after the failure; a POST must not be sent on the dead
+	// connection at all: the liveness check finds it closed and a new one is dialled.
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	c := testClient(t)
+	resp, err := c.roundTrip(context.Background(), getReq(t, up.url()+"/first", nil), time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	// Close the upstream side of the pooled connection, as an idle timeout would.
+	p := c.pool("http", up.ln.Addr().String(), "127.0.0.1")
+	p.mu.Lock()
+	if len(p.idle) != 1 {
+		p.mu.Unlock()
+		t.Fatalf("%d pooled connections, want 1", len(p.idle))
+	}
+	raw := p.idle[0].raw
+	p.mu.Unlock()
+	up.closeConnFrom(t, raw.LocalAddr().String())
+	for deadline := time.Now().Add(5 * time.Second); connectionAlive(raw); {
+		if time.Now().After(deadline) {
+			t.Fatal("the upstream's close never reached the pooled connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	resp, err = c.roundTrip(context.Background(), postReq(t, up.url()+"/pay", "amount=1"), time.Time{}, nil)
+	if err != nil {
+		t.Fatalf("POST after the idle connection closed: %v", err)
+	}
+	readAll(t, resp)
+	posts := 0
+	for _, h := range up.heads() {
+		if strings.HasPrefix(h, "POST /pay ") {
+			posts++
+		}
+	}
+	if posts != 1 || up.accepted.Load() != 2 {
+		t.Fatalf("upstream saw %d POSTs on %d connections, want 1 on a new connection", posts, up.accepted.Load())
+	}
+}
+
+func TestH1ClientShortBodyIsTheClientsFault(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	req := postReq(t, up.url()+"/", "12345")
+	req.ContentLength = 10 // declared more than it has
+	_, err := testClient(t).roundTrip(context.Background(), req, time.Now().Add(5*time.Second), nil)
+	var werr *h1WriteError
+	if !errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &werr) {
+		t.Fatalf("err = %v, want io.ErrUnexpectedEOF (the client's), not a write error", err)
+	}
 }

@@ -394,7 +394,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	}
 	var resp *http.Response
 	var err error
-	if up.h1 != nil && h1Eligible(r.Method, reqBody != nil, upgrade) {
+	if up.h1 != nil && h1Eligible(r.Method, contentLength, reqBody != nil, upgrade) {
 		resp, err = up.h1.roundTrip(r, base, outreq, deadline, start, w)
 	} else {
 		ctx := base
