@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -132,7 +133,7 @@ func (c *h1Client) pool(scheme, addr, host string) *h1Pool {
 	return p
 }
 
-// roundTrip sends req (no body) on the pool of its URL; see h1Pool.roundTrip.
+// roundTrip sends req on the pool of its URL; see h1Pool.roundTrip.
 func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (*http.Response, error) {
 	return c.poolFor(req.URL).roundTrip(nil, base, req, deadline, time.Now(), w)
 }
@@ -180,12 +181,13 @@ type h1Pool struct {
 	sweeping bool
 }
 
-// roundTrip sends req (no body) and returns the final response, whose Body reads from the
-// connection and gives it back to the pool at EOF. client is the client's request (nil in
-// tests): its connection is watched so that the exchange ends when the client goes away;
-// base is its context, watched instead when the connection cannot be (HTTP/2). deadline
-// (zero = none) bounds the whole exchange, body included; now is the attempt's start.
-// Informational responses other than 100 are forwarded to w (nil: dropped).
+// roundTrip sends req (no body, or a declared one of at most h1MaxBody bytes) and returns
+// the final response, whose Body reads from the connection and gives it back to the pool
+// at EOF. client is the client's request (nil in tests): its connection is watched so that
+// the exchange ends when the client goes away; base is its context, watched instead when
+// the connection cannot be (HTTP/2). deadline (zero = none) bounds the whole exchange,
+// body included; now is the attempt's start. Informational responses other than 100 are
+// forwarded to w (nil: dropped).
 func (p *h1Pool) roundTrip(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (*http.Response, error) {
 	retryable := h1Retryable(req.Method, req.Body != nil)
 	for try := 0; ; try++ {
@@ -239,8 +241,14 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 	}
 	nc := raw
 	if p.tls != nil {
+		hctx := ctx
+		if t := p.client.dialer.Timeout; t > 0 { // the handshake gets the connect timeout too
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, t)
+			defer cancel()
+		}
 		tc := tls.Client(raw, p.tls)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		if err := tc.HandshakeContext(hctx); err != nil {
 			raw.Close()
 			return nil, false, err
 		}
@@ -306,12 +314,27 @@ type h1Conn struct {
 	pool   *h1Pool
 	idleAt time.Time // when it went back to the pool
 	usedAt time.Time // start of the exchange using it
+
+	writeBy  time.Time   // the write deadline set on nc
+	poisoned atomic.Bool // the client went away: deadlines are in the past for good
 }
 
 func (pc *h1Conn) close() { pc.nc.Close() }
 
-// ClientGone implements core.ClientWatcher: the client went away, so the pending read ends.
-func (pc *h1Conn) ClientGone() { _ = pc.nc.SetDeadline(aLongTimeAgo) }
+// ClientGone implements core.ClientWatcher: the client went away, so the pending read or
+// write ends, and the connection is never used again.
+func (pc *h1Conn) ClientGone() {
+	pc.poisoned.Store(true)
+	_ = pc.nc.SetDeadline(aLongTimeAgo)
+}
+
+// setReadDeadline sets the read deadline without undoing a ClientGone that raced with it.
+func (pc *h1Conn) setReadDeadline(t time.Time) {
+	_ = pc.nc.SetReadDeadline(t)
+	if pc.poisoned.Load() {
+		_ = pc.nc.SetDeadline(aLongTimeAgo)
+	}
+}
 
 // clientWatch is how an exchange hears that the client went away: a core.WatchClient
 // registration (HTTP/1, no allocation) or a context.AfterFunc on the request's context.
@@ -348,14 +371,12 @@ func (cw clientWatch) end() (gone bool) {
 // before any response byte (a reused connection the upstream had closed).
 func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (resp *http.Response, err error, stale bool) {
 	pc.usedAt = now
-	headerBy := deadline
-	if pc.pool.client.firstByte > 0 {
-		if fb := now.Add(pc.pool.client.firstByte); headerBy.IsZero() || fb.Before(headerBy) {
-			headerBy = fb
-		}
-	}
-	if !headerBy.IsZero() {
-		_ = pc.nc.SetDeadline(headerBy)
+	// Writing is bounded by the whole-request deadline; the response-header timeout starts
+	// once the request is written (as the Transport's ResponseHeaderTimeout), so a slow
+	// client body does not use it up.
+	if !deadline.Equal(pc.writeBy) {
+		_ = pc.nc.SetWriteDeadline(deadline)
+		pc.writeBy = deadline
 	}
 	watch := watchClient(client, base, pc)
 	fail := func(e error, stale bool) (*http.Response, error, bool) {
@@ -366,6 +387,17 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 		var werr *h1WriteError
 		return fail(err, errors.As(err, &werr))
 	}
+	sent := now
+	if req.Body != nil {
+		sent = time.Now()
+	}
+	headerBy := deadline
+	if fb := pc.pool.client.firstByte; fb > 0 {
+		if t := sent.Add(fb); headerBy.IsZero() || t.Before(headerBy) {
+			headerBy = t
+		}
+	}
+	pc.setReadDeadline(headerBy)
 	pc.lim.n = h1MaxHeaderBytes
 	if _, err := pc.br.Peek(1); err != nil {
 		return fail(err, isStaleRead(err))
@@ -394,8 +426,8 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 		pc.lim.n = h1MaxHeaderBytes
 	}
 	pc.lim.n = -1
-	if headerBy != deadline {
-		_ = pc.nc.SetReadDeadline(deadline)
+	if !headerBy.Equal(deadline) {
+		pc.setReadDeadline(deadline)
 	}
 	if resp.Body == http.NoBody {
 		pc.finish(resp, watch, true)
@@ -407,7 +439,7 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 
 // finish returns pc to the pool when the exchange ended cleanly, else closes it.
 func (pc *h1Conn) finish(resp *http.Response, watch clientWatch, clean bool) {
-	if watch.end() {
+	if watch.end() || pc.poisoned.Load() {
 		clean = false // the client went away: the connection's deadline is poisoned
 	}
 	// Bytes after the response are an unsolicited response: the connection is unusable.

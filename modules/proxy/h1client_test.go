@@ -590,3 +590,64 @@ func TestH1ClientShortBodyIsTheClientsFault(t *testing.T) {
 		t.Fatalf("err = %v, want io.ErrUnexpectedEOF (the client's), not a write error", err)
 	}
 }
+
+// slowReader delivers its text in pieces, pausing before each.
+type slowReader struct {
+	parts []string
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(s.parts) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(s.pause)
+	n := copy(p, s.parts[0])
+	s.parts[0] = s.parts[0][n:]
+	if s.parts[0] == "" {
+		s.parts = s.parts[1:]
+	}
+	return n, nil
+}
+
+func TestH1ClientTimeoutsStartWhereTheyShould(t *testing.T) {
+	up := startScripted(t, func(_, _ int, _ string) string { return okResponse })
+	// The response-header timeout (100 ms) starts once the request is written: a client
+	// body that takes longer than that to arrive does not use it up.
+	c := newH1Client(transportSettings{connect: time.Second, firstByte: 100 * time.Millisecond, maxIdle: 4, idleTimeout: time.Minute})
+	t.Cleanup(c.closeIdle)
+	req := getReq(t, up.url()+"/upload", nil)
+	req.Method = http.MethodPost
+	req.Body = io.NopCloser(&slowReader{parts: []string{"ab", "cd", "ef"}, pause: 80 * time.Millisecond})
+	req.ContentLength = 6
+	resp, err := c.roundTrip(context.Background(), req, time.Time{}, nil)
+	if err != nil {
+		t.Fatalf("slow 240 ms body with a 100 ms header timeout: %v", err)
+	}
+	readAll(t, resp)
+
+	// A deadline of one request does not stay on the pooled connection for the next.
+	hold := make(chan struct{})
+	slow := startScripted(t, func(_, req int, _ string) string {
+		if req == 1 {
+			<-hold
+		}
+		return okResponse
+	})
+	c2 := newH1Client(transportSettings{connect: time.Second, maxIdle: 4, idleTimeout: time.Minute}) // no header timeout
+	t.Cleanup(c2.closeIdle)
+	resp, err = c2.roundTrip(context.Background(), getReq(t, slow.url()+"/1", nil), time.Now().Add(150*time.Millisecond), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	time.AfterFunc(300*time.Millisecond, func() { close(hold) })
+	resp, err = c2.roundTrip(context.Background(), getReq(t, slow.url()+"/2", nil), time.Time{}, nil)
+	if err != nil {
+		t.Fatalf("second request on the same connection, no deadline, answered after the first one's deadline: %v", err)
+	}
+	readAll(t, resp)
+	if n := slow.accepted.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1 (the test is about a reused connection)", n)
+	}
+}
