@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -204,6 +205,27 @@ func (c *SiteContext) Warnf(path, format string, args ...any) { c.Diag.Warnf(pat
 // NotFound returns the handler for a request nothing answered: the site's fallback chain.
 // Handlers that decline late (a static file that does not exist) call it.
 func (c *SiteContext) NotFound() http.Handler { return c.notFound }
+
+// RouteName names the route that a route-level key found at path belongs to, as the proxy
+// names its routes in metrics and the Admin API: the proxy prefix ("/api"), "routes[N]",
+// "/" for a single-target proxy, and otherwise the path relative to the site without the
+// trailing ".key".
+func (c *SiteContext) RouteName(path, key string) string {
+	rel := path
+	if p := c.Site.Path; p != "" {
+		rel = strings.TrimPrefix(rel, p+".")
+	}
+	rel = strings.TrimSuffix(rel, "."+key)
+	switch {
+	case rel == "proxy":
+		return "/"
+	case strings.HasPrefix(rel, "proxy."):
+		return rel[len("proxy."):]
+	case strings.HasPrefix(rel, "routes[") && strings.HasSuffix(rel, "].proxy"):
+		return strings.TrimSuffix(rel, ".proxy")
+	}
+	return rel
+}
 
 // RouteStage builds the route-level stage a module provides for key (found inside a route
 // object at path). It returns nil, false when the key's module is not compiled in; the

@@ -121,25 +121,6 @@ func provisionRoute(ctx *core.SiteContext, _ string, node any, path string) (cor
 	return c, nil
 }
 
-// routeName names the route in metrics from its config path, as the proxy names it: the
-// proxy prefix ("/api"), "routes[N]", or "/" for a single-target proxy.
-func routeName(ctx *core.SiteContext, path string) string {
-	rel := path
-	if p := ctx.Site.Path; p != "" {
-		rel = strings.TrimPrefix(rel, p+".")
-	}
-	rel = strings.TrimSuffix(rel, ".cache")
-	switch {
-	case rel == "proxy":
-		return "/"
-	case strings.HasPrefix(rel, "proxy."):
-		return rel[len("proxy."):]
-	case strings.HasPrefix(rel, "routes[") && strings.HasSuffix(rel, "].proxy"):
-		return strings.TrimSuffix(rel, ".proxy")
-	}
-	return rel
-}
-
 func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) {
 	var cfg Config
 	before := len(ctx.Diag.Errors())
@@ -148,7 +129,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) 
 		return nil, false
 	}
 	c := &Cache{
-		name:   routeName(ctx, path),
+		name:   ctx.RouteName(path, "cache"),
 		pol:    policy{ttl: -1},
 		logger: ctx.Logger.With("cache", path),
 		bg:     make(chan struct{}, backgroundSlots),

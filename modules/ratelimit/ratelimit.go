@@ -130,7 +130,7 @@ func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
 }
 
 func provisionRoute(ctx *core.SiteContext, key string, node any, path string) (core.Middleware, error) {
-	name := routeName(ctx, path)
+	name := ctx.RouteName(path, "rateLimit")
 	l, ok := build(ctx, node, path, "route:"+ctx.Site.Label+":"+name, name, true)
 	if !ok {
 		return nil, nil
@@ -142,26 +142,7 @@ func provisionRoute(ctx *core.SiteContext, key string, node any, path string) (c
 // given bucket scope; consumer limits pass ScopeConsumer. Problems are recorded in ctx;
 // ok is false when the block is invalid. dryRun is allowed (consumer and site levels).
 func New(ctx *core.SiteContext, node config.Node, path string, scope string) (*Limiter, bool) {
-	return build(ctx, node, path, scope, routeName(ctx, path), false)
-}
-
-// routeName names a limiter in GET /rate-limits from its config path: the proxy prefix for
-// proxy routes ("/api"), "routes[N]" for routes[] entries, and the relative path otherwise.
-func routeName(ctx *core.SiteContext, path string) string {
-	rel := path
-	if p := ctx.Site.Path; p != "" {
-		rel = strings.TrimPrefix(rel, p+".")
-	}
-	rel = strings.TrimSuffix(rel, ".rateLimit")
-	switch {
-	case rel == "proxy":
-		return "/"
-	case strings.HasPrefix(rel, "proxy."):
-		return rel[len("proxy."):]
-	case strings.HasPrefix(rel, "routes[") && strings.HasSuffix(rel, "].proxy"):
-		return strings.TrimSuffix(rel, ".proxy")
-	}
-	return rel
+	return build(ctx, node, path, scope, ctx.RouteName(path, "rateLimit"), false)
 }
 
 func build(ctx *core.SiteContext, node config.Node, path, scope, name string, route bool) (*Limiter, bool) {
