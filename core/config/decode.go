@@ -318,3 +318,21 @@ func describe(n Node) string {
 
 // Describe renders a node briefly for error messages.
 func Describe(n Node) string { return describe(n) }
+
+// DecodeToggle decodes a key that is either a boolean or an object, the shape of most
+// feature switches (`cors: true`, `cors: {origins: […]}`): a boolean sets *enabled; an
+// object sets *enabled to true and is decoded into obj. It returns true when obj was
+// decoded. Anything else is an error "must be <want>, got <kind>" at path.
+func DecodeToggle(n Node, path string, d *Diagnostics, want string, enabled *bool, obj any) bool {
+	switch v := n.(type) {
+	case bool:
+		*enabled = v
+	case map[string]Node:
+		*enabled = true
+		Decode(v, path, obj, d)
+		return true
+	default:
+		d.Errorf(path, "must be %s, got %s", want, Describe(n))
+	}
+	return false
+}

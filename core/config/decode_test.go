@@ -115,3 +115,40 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("got %q", s)
 	}
 }
+
+func TestDecodeToggle(t *testing.T) {
+	type obj struct {
+		Name string `json:"name"`
+	}
+	cases := []struct {
+		name        string
+		node        Node
+		wantEnabled bool
+		wantDecoded bool
+		wantName    string
+		wantErr     string
+	}{
+		{"true", true, true, false, "", ""},
+		{"false", false, false, false, "", ""},
+		{"object", map[string]Node{"name": "x"}, true, true, "x", ""},
+		{"wrong type", "yes", false, false, "", `must be true, false or {name}, got "yes"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var d Diagnostics
+			var enabled bool
+			var o obj
+			decoded := DecodeToggle(tc.node, "feature", &d, "true, false or {name}", &enabled, &o)
+			if enabled != tc.wantEnabled || decoded != tc.wantDecoded || o.Name != tc.wantName {
+				t.Fatalf("enabled=%v decoded=%v name=%q", enabled, decoded, o.Name)
+			}
+			errs := d.Errors()
+			switch {
+			case tc.wantErr == "" && len(errs) > 0:
+				t.Fatalf("unexpected errors %v", errs)
+			case tc.wantErr != "" && (len(errs) != 1 || errs[0].Path != "feature" || errs[0].Message != tc.wantErr):
+				t.Fatalf("errors %+v, want one at feature: %q", errs, tc.wantErr)
+			}
+		})
+	}
+}

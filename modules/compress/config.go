@@ -52,71 +52,65 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 	c.Level = defaultLevel
 	c.MinBytes = defaultMinBytes
 	c.Types = defaultTypes
-	switch v := n.(type) {
-	case bool:
-		c.Enabled = v
-	case map[string]config.Node:
-		c.Enabled = true
-		var o object
-		config.Decode(v, path, &o, d)
-		if o.Algorithms != nil {
-			c.Algorithms = nil
-			for i, a := range o.Algorithms {
-				p := config.Index(config.Join(path, "algorithms"), i)
-				a = strings.ToLower(strings.TrimSpace(a))
-				if a == "brotli" {
-					a = "br"
-				}
-				if codingIndex(a) < 0 {
-					d.Errorf(p, "unsupported algorithm %q (supported: br, zstd, gzip, deflate)", o.Algorithms[i])
-					continue
-				}
-				dup := false
-				for _, prev := range c.Algorithms {
-					dup = dup || prev == a
-				}
-				if dup {
-					d.Warnf(p, "algorithm %q is listed twice", a)
-					continue
-				}
-				c.Algorithms = append(c.Algorithms, a)
+	var o object
+	if !config.DecodeToggle(n, path, d, "true, false or {algorithms, level, minBytes, types}", &c.Enabled, &o) {
+		return
+	}
+	if o.Algorithms != nil {
+		c.Algorithms = nil
+		for i, a := range o.Algorithms {
+			p := config.Index(config.Join(path, "algorithms"), i)
+			a = strings.ToLower(strings.TrimSpace(a))
+			if a == "brotli" {
+				a = "br"
 			}
-			if len(o.Algorithms) == 0 {
-				d.Warnf(config.Join(path, "algorithms"), "is empty, so nothing is compressed")
+			if codingIndex(a) < 0 {
+				d.Errorf(p, "unsupported algorithm %q (supported: br, zstd, gzip, deflate)", o.Algorithms[i])
+				continue
 			}
+			dup := false
+			for _, prev := range c.Algorithms {
+				dup = dup || prev == a
+			}
+			if dup {
+				d.Warnf(p, "algorithm %q is listed twice", a)
+				continue
+			}
+			c.Algorithms = append(c.Algorithms, a)
 		}
-		if o.Level != nil {
-			if *o.Level < 0 || *o.Level > 9 {
-				d.Errorf(config.Join(path, "level"), "must be between 0 and 9, got %d", *o.Level)
-			}
-			c.Level = min(max(*o.Level, 0), 9)
+		if len(o.Algorithms) == 0 {
+			d.Warnf(config.Join(path, "algorithms"), "is empty, so nothing is compressed")
 		}
-		if o.MinBytes != nil {
-			if *o.MinBytes < 0 || *o.MinBytes > maxMinBytes {
-				d.Errorf(config.Join(path, "minBytes"), "must be between 0 and %d, got %d", maxMinBytes, *o.MinBytes)
-			}
-			c.MinBytes = int(min(max(*o.MinBytes, 0), maxMinBytes))
+	}
+	if o.Level != nil {
+		if *o.Level < 0 || *o.Level > 9 {
+			d.Errorf(config.Join(path, "level"), "must be between 0 and 9, got %d", *o.Level)
 		}
-		if o.Types != nil {
-			c.Types = nil
-			for i, t := range o.Types {
-				t = strings.ToLower(strings.TrimSpace(t))
-				if t == "*" || t == "" {
-					c.AllTypes = true
-					continue
-				}
-				if strings.ContainsAny(t, " ,;") {
-					d.Errorf(config.Index(config.Join(path, "types"), i), "must be a Content-Type prefix such as \"text/\", got %q", o.Types[i])
-					continue
-				}
-				c.Types = append(c.Types, t)
-			}
-			if len(o.Types) == 0 {
-				d.Warnf(config.Join(path, "types"), "is empty, so nothing is compressed")
-			}
+		c.Level = min(max(*o.Level, 0), 9)
+	}
+	if o.MinBytes != nil {
+		if *o.MinBytes < 0 || *o.MinBytes > maxMinBytes {
+			d.Errorf(config.Join(path, "minBytes"), "must be between 0 and %d, got %d", maxMinBytes, *o.MinBytes)
 		}
-	default:
-		d.Errorf(path, "must be true, false or {algorithms, level, minBytes, types}, got %s", config.Describe(n))
+		c.MinBytes = int(min(max(*o.MinBytes, 0), maxMinBytes))
+	}
+	if o.Types != nil {
+		c.Types = nil
+		for i, t := range o.Types {
+			t = strings.ToLower(strings.TrimSpace(t))
+			if t == "*" || t == "" {
+				c.AllTypes = true
+				continue
+			}
+			if strings.ContainsAny(t, " ,;") {
+				d.Errorf(config.Index(config.Join(path, "types"), i), "must be a Content-Type prefix such as \"text/\", got %q", o.Types[i])
+				continue
+			}
+			c.Types = append(c.Types, t)
+		}
+		if len(o.Types) == 0 {
+			d.Warnf(config.Join(path, "types"), "is empty, so nothing is compressed")
+		}
 	}
 }
 

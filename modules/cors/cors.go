@@ -53,18 +53,10 @@ type object struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	switch v := n.(type) {
-	case bool:
-		c.Enabled = v
-		return
-	case map[string]config.Node:
-		c.Enabled = true
-	default:
-		d.Errorf(path, "must be true, false or {origins, methods, allowedHeaders, credentials, maxAgeSecs}, got %s", config.Describe(n))
+	var o object
+	if !config.DecodeToggle(n, path, d, "true, false or {origins, methods, allowedHeaders, credentials, maxAgeSecs}", &c.Enabled, &o) {
 		return
 	}
-	var o object
-	config.Decode(n, path, &o, d)
 	c.Origins, c.Methods, c.AllowedHeaders, c.Credentials, c.MaxAgeSecs = o.Origins, o.Methods, o.AllowedHeaders, o.Credentials, o.MaxAgeSecs
 	if o.Headers != nil {
 		if o.AllowedHeaders == nil {

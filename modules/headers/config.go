@@ -61,18 +61,10 @@ var referrerPolicies = []string{"no-referrer", "no-referrer-when-downgrade", "or
 func (s *Security) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
 	s.XFrameOptions = defaultFrameOptions
 	s.ReferrerPolicy = defaultReferrerPolicy
-	switch v := n.(type) {
-	case bool:
-		s.Enabled = v
-		return
-	case map[string]config.Node:
-		s.Enabled = true
-	default:
-		d.Errorf(path, "must be true, false or an object {hstsMaxAgeSecs, csp, xFrameOptions, referrerPolicy, permissionsPolicy, allowedHosts, …}, got %s", config.Describe(n))
+	var o securityObject
+	if !config.DecodeToggle(n, path, d, "true, false or an object {hstsMaxAgeSecs, csp, xFrameOptions, referrerPolicy, permissionsPolicy, allowedHosts, …}", &s.Enabled, &o) {
 		return
 	}
-	var o securityObject
-	config.Decode(n, path, &o, d)
 
 	// Obsolete names first, so that the current names win when both are present.
 	if o.HSTS != nil {

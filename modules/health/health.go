@@ -32,26 +32,20 @@ type Config struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	switch v := n.(type) {
-	case bool:
-		c.Enabled = v
-	case map[string]config.Node:
-		c.Enabled = true
-		var o struct {
-			Path             string `json:"path"`
-			IncludeUpstreams bool   `json:"includeUpstreams"`
-		}
-		config.Decode(v, path, &o, d)
-		if o.Path != "" {
-			if o.Path[0] != '/' {
-				d.Errorf(config.Join(path, "path"), "must start with \"/\"")
-			}
-			c.Path = o.Path
-		}
-		c.IncludeUpstreams = o.IncludeUpstreams
-	default:
-		d.Errorf(path, "must be true, false or {path, includeUpstreams}, got %s", config.Describe(n))
+	var o struct {
+		Path             string `json:"path"`
+		IncludeUpstreams bool   `json:"includeUpstreams"`
 	}
+	if !config.DecodeToggle(n, path, d, "true, false or {path, includeUpstreams}", &c.Enabled, &o) {
+		return
+	}
+	if o.Path != "" {
+		if o.Path[0] != '/' {
+			d.Errorf(config.Join(path, "path"), "must start with \"/\"")
+		}
+		c.Path = o.Path
+	}
+	c.IncludeUpstreams = o.IncludeUpstreams
 }
 
 type instance struct {

@@ -27,18 +27,10 @@ type object struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	switch v := n.(type) {
-	case bool:
-		c.Enabled = v
-		return
-	case map[string]config.Node:
-		c.Enabled = true
-	default:
-		d.Errorf(path, "must be true, false or {extensions, watch}, got %s", config.Describe(n))
+	var o object
+	if !config.DecodeToggle(n, path, d, "true, false or {extensions, watch}", &c.Enabled, &o) {
 		return
 	}
-	var o object
-	config.Decode(n, path, &o, d)
 	for i, e := range o.Extensions {
 		e = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(e), "."))
 		if e == "" || strings.ContainsAny(e, `/\ *`) {

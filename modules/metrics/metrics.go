@@ -42,34 +42,28 @@ type Config struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	switch v := n.(type) {
-	case bool:
-		c.Enabled = v
-	case map[string]config.Node:
-		c.Enabled = true
-		var o struct {
-			Path  *string        `json:"path"`
-			Token *config.Secret `json:"token"`
-		}
-		config.Decode(v, path, &o, d)
-		if o.Path != nil {
-			switch p := *o.Path; {
-			case p == "":
-				d.Errorf(config.Join(path, "path"), "must not be empty")
-			case p[0] != '/':
-				d.Errorf(config.Join(path, "path"), "must start with \"/\" (got %q)", p)
-			case strings.ContainsAny(p, "?# \t"):
-				d.Errorf(config.Join(path, "path"), "must be a plain path without query, fragment or spaces")
-			}
-			c.Path = *o.Path
-		}
-		if o.Token != nil && o.Token.Reveal() == "" {
-			d.Errorf(config.Join(path, "token"), "must not be empty (remove it to disable authentication)")
-		}
-		c.Token = o.Token
-	default:
-		d.Errorf(path, "must be an object {path, token} or a boolean, got %s", config.Describe(n))
+	var o struct {
+		Path  *string        `json:"path"`
+		Token *config.Secret `json:"token"`
 	}
+	if !config.DecodeToggle(n, path, d, "an object {path, token} or a boolean", &c.Enabled, &o) {
+		return
+	}
+	if o.Path != nil {
+		switch p := *o.Path; {
+		case p == "":
+			d.Errorf(config.Join(path, "path"), "must not be empty")
+		case p[0] != '/':
+			d.Errorf(config.Join(path, "path"), "must start with \"/\" (got %q)", p)
+		case strings.ContainsAny(p, "?# \t"):
+			d.Errorf(config.Join(path, "path"), "must be a plain path without query, fragment or spaces")
+		}
+		c.Path = *o.Path
+	}
+	if o.Token != nil && o.Token.Reveal() == "" {
+		d.Errorf(config.Join(path, "token"), "must not be empty (remove it to disable authentication)")
+	}
+	c.Token = o.Token
 }
 
 // site is one site's metrics instance: the recording middleware, the upstream-attempt

@@ -41,23 +41,18 @@ type ResponseTime struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *ResponseTime) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	switch v := n.(type) {
-	case bool:
-		c.Enabled, c.Digits = v, DefaultDigits
-	case map[string]config.Node:
-		var o struct {
-			Digits *uint8 `json:"digits"`
+	c.Digits = DefaultDigits
+	var o struct {
+		Digits *uint8 `json:"digits"`
+	}
+	if !config.DecodeToggle(n, path, d, "true, false or {digits}", &c.Enabled, &o) {
+		return
+	}
+	if o.Digits != nil {
+		if *o.Digits > maxDigits {
+			d.Errorf(config.Join(path, "digits"), "must be between 0 and %d", maxDigits)
 		}
-		config.Decode(v, path, &o, d)
-		c.Enabled, c.Digits = true, DefaultDigits
-		if o.Digits != nil {
-			if *o.Digits > maxDigits {
-				d.Errorf(config.Join(path, "digits"), "must be between 0 and %d", maxDigits)
-			}
-			c.Digits = int(min(*o.Digits, maxDigits))
-		}
-	default:
-		d.Errorf(path, "must be true, false or {digits}, got %s", config.Describe(n))
+		c.Digits = int(min(*o.Digits, maxDigits))
 	}
 }
 
