@@ -156,7 +156,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) 
 	}
 	c.maxEntry = int(min(int64(MaxEntryBytes), budget/4))
 	for i, h := range cfg.VaryHeaders {
-		if !validToken(h) {
+		if !core.IsToken(h) {
 			ctx.Errorf(config.Index(config.Join(path, "varyHeaders"), i), "must be a header name, got %q", h)
 			continue
 		}
@@ -174,7 +174,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) 
 	}
 	for i, m := range methods {
 		p := config.Index(config.Join(path, "methods"), i)
-		if !validToken(m) {
+		if !core.IsToken(m) {
 			ctx.Errorf(p, "must be an HTTP method, got %q", m)
 			continue
 		}
@@ -266,20 +266,6 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 		ctx.Warnf(config.Join(strings.TrimSuffix(path, ".store"), "maxSizeMb"), "has no effect: store %s already has a budget of %d MiB, fixed by the first route that used it (changing it needs a restart)", label, ss.budget>>20)
 	}
 	return ss.store, label
-}
-
-// validToken reports whether s is an RFC 9110 token (a header or method name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // appendKey appends the primary key of a request: method group, scheme, host (lower-cased,

@@ -7,7 +7,6 @@ package apikey
 import (
 	"net/http"
 	"net/textproto"
-	"strings"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
@@ -68,7 +67,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		g.keys.Add(k.Reveal())
 	}
 	if c.Header != nil {
-		if !validToken(*c.Header) {
+		if !core.IsToken(*c.Header) {
 			ctx.Errorf(p+".header", "must be a valid header name, got %q", *c.Header)
 		} else {
 			g.header = textproto.CanonicalMIMEHeaderKey(*c.Header)
@@ -76,20 +75,6 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	g.skip = skippaths.New(c.SkipPaths, p+".skipPaths", ctx.Diag)
 	return g, nil
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // Check reports whether r carries an accepted key (header first, then ?api_key=).

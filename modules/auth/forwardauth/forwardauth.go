@@ -142,27 +142,13 @@ func (g *Guard) Stop(context.Context) error {
 func canonicalList(ctx *core.SiteContext, names []string, path string) []string {
 	out := make([]string, 0, len(names))
 	for i, n := range names {
-		if !validToken(n) {
+		if !core.IsToken(n) {
 			ctx.Errorf(config.Index(path, i), "must be a valid header name, got %q", n)
 			continue
 		}
 		out = append(out, textproto.CanonicalMIMEHeaderKey(n))
 	}
 	return out
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // adminBind returns global.admin.bind, or "" when the Admin API is not configured.
