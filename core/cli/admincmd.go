@@ -142,6 +142,22 @@ func printRaw(env *Env, raw []byte) {
 	fmt.Fprintln(env.Stdout, strings.TrimSpace(string(raw)))
 }
 
+// fetch calls the Admin API and handles the two endings every admin command shares: an
+// error (printed, exit 1) and --json (the raw answer printed, exit 0). done is false when
+// the caller should go on and print out its own way.
+func (af *AdminFlags) fetch(env *Env, method, path string, out any) (code int, done bool) {
+	raw, err := af.Client(env).Do(method, path, nil, out)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return 1, true
+	}
+	if af.JSON {
+		printRaw(env, raw)
+		return 0, true
+	}
+	return 0, false
+}
+
 func runReload(env *Env, args []string) int {
 	af, _, ok := AdminCommand(env, "reload", args, nil)
 	if !ok {
@@ -151,14 +167,8 @@ func runReload(env *Env, args []string) int {
 		Message  string   `json:"message"`
 		Warnings []string `json:"warnings"`
 	}
-	raw, err := af.Client(env).Do(http.MethodPost, "/reload", nil, &out)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
-		return 1
-	}
-	if af.JSON {
-		printRaw(env, raw)
-		return 0
+	if code, done := af.fetch(env, http.MethodPost, "/reload", &out); done {
+		return code
 	}
 	fmt.Fprintln(env.Stdout, out.Message)
 	for _, w := range out.Warnings {
@@ -172,16 +182,10 @@ func runShutdown(env *Env, args []string) int {
 	if !ok {
 		return 1
 	}
-	raw, err := af.Client(env).Do(http.MethodPost, "/shutdown", nil, nil)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
-		return 1
+	if code, done := af.fetch(env, http.MethodPost, "/shutdown", nil); done {
+		return code
 	}
-	if af.JSON {
-		printRaw(env, raw)
-	} else {
-		fmt.Fprintln(env.Stdout, "shutting down")
-	}
+	fmt.Fprintln(env.Stdout, "shutting down")
 	return 0
 }
 
@@ -193,19 +197,12 @@ func runStatus(env *Env, args []string) int {
 	if !ok {
 		return 1
 	}
-	c := af.Client(env)
 	if upstream {
 		var out struct {
 			Upstreams []map[string]any `json:"upstreams"`
 		}
-		raw, err := c.Do(http.MethodGet, "/upstreams", nil, &out)
-		if err != nil {
-			fmt.Fprintln(env.Stderr, err)
-			return 1
-		}
-		if af.JSON {
-			printRaw(env, raw)
-			return 0
+		if code, done := af.fetch(env, http.MethodGet, "/upstreams", &out); done {
+			return code
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "URL\tHEALTHY\tSTATE\tLATENCY\tEJECTED\t5XX")
@@ -216,14 +213,8 @@ func runStatus(env *Env, args []string) int {
 		return 0
 	}
 	var out map[string]any
-	raw, err := c.Do(http.MethodGet, "/status", nil, &out)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
-		return 1
-	}
-	if af.JSON {
-		printRaw(env, raw)
-		return 0
+	if code, done := af.fetch(env, http.MethodGet, "/status", &out); done {
+		return code
 	}
 	keys := make([]string, 0, len(out))
 	for k := range out {
