@@ -14,14 +14,10 @@ func (rt *route) addTarget(raw string, weight uint32) error {
 	}
 	rt.pool.mu.Lock()
 	defer rt.pool.mu.Unlock()
-	cur := rt.pool.set.Load()
-	for _, x := range cur.ups {
-		if x.label == raw {
-			x.weight.Store(weight)
-			rt.pool.set.Store(newUpstreamSet(cur.ups))
-			return nil
-		}
+	if rt.reweightLocked(raw, weight) {
+		return nil
 	}
+	cur := rt.pool.set.Load()
 	tmpl := cur.ups
 	if len(tmpl) == 0 {
 		return fmt.Errorf("route has no upstream to copy transport settings from")
@@ -60,6 +56,12 @@ func (rt *route) removeTarget(raw string) bool {
 func (rt *route) setWeight(raw string, weight uint32) bool {
 	rt.pool.mu.Lock()
 	defer rt.pool.mu.Unlock()
+	return rt.reweightLocked(raw, weight)
+}
+
+// reweightLocked sets the weight of the upstream raw if the route has it (and rebuilds the
+// balancing set); the caller holds rt.pool.mu.
+func (rt *route) reweightLocked(raw string, weight uint32) bool {
 	cur := rt.pool.set.Load()
 	for _, x := range cur.ups {
 		if x.label == raw {
