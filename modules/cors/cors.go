@@ -242,15 +242,7 @@ func (in *Instance) Wrap(next http.Handler) http.Handler {
 func (in *Instance) preflight(w http.ResponseWriter, r *http.Request, origin string) {
 	h := w.Header()
 	h["Vary"] = append(h["Vary"], "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
-	allow := starValue
-	if !in.star {
-		allow = in.origins.match(origin)
-	}
-	if allow != nil {
-		h["Access-Control-Allow-Origin"] = allow
-		if in.credentials {
-			h["Access-Control-Allow-Credentials"] = trueValue
-		}
+	if in.allowOrigin(h, origin) {
 		if in.methods != nil {
 			h["Access-Control-Allow-Methods"] = in.methods
 		} else {
@@ -274,20 +266,28 @@ func (in *Instance) preflight(w http.ResponseWriter, r *http.Request, origin str
 // (browsers need them to read the error).
 func (in *Instance) BeforeHeader(r *http.Request, h http.Header, _ int) {
 	if origin := r.Header.Get("Origin"); origin != "" {
-		allow := starValue
-		if !in.star {
-			allow = in.origins.match(origin)
-		}
-		if allow != nil {
-			h["Access-Control-Allow-Origin"] = allow
-			if in.credentials {
-				h["Access-Control-Allow-Credentials"] = trueValue
-			}
-		}
+		in.allowOrigin(h, origin)
 	}
 	if !in.star {
 		addVary(h, "Origin")
 	}
+}
+
+// allowOrigin sets Access-Control-Allow-Origin (and -Credentials when configured) for an
+// allowed origin and reports whether it was allowed.
+func (in *Instance) allowOrigin(h http.Header, origin string) bool {
+	allow := starValue
+	if !in.star {
+		allow = in.origins.match(origin)
+	}
+	if allow == nil {
+		return false
+	}
+	h["Access-Control-Allow-Origin"] = allow
+	if in.credentials {
+		h["Access-Control-Allow-Credentials"] = trueValue
+	}
+	return true
 }
 
 // addVary adds token to Vary unless it (or "*") is already listed.
