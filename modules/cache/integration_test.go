@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/cache"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
@@ -289,7 +287,7 @@ func TestVaryHeadersConfig(t *testing.T) {
 
 func purge(t *testing.T, srv *servertest.Server, target string) map[string]any {
 	t.Helper()
-	h := adminHandler(t, srv.Current(), http.MethodDelete, "/cache/purge")
+	h := servertest.AdminHandler(t, srv.Current(), http.MethodDelete, "/cache/purge")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/cache/purge?url="+url.QueryEscape(target), nil))
 	var out map[string]any
@@ -297,21 +295,6 @@ func purge(t *testing.T, srv *servertest.Server, target string) map[string]any {
 		t.Fatalf("purge body %q: %v", rec.Body.String(), err)
 	}
 	return out
-}
-
-func adminHandler(t *testing.T, g *server.Generation, method, path string) http.Handler {
-	t.Helper()
-	for _, inst := range g.Instances() {
-		if p, ok := inst.(core.AdminProvider); ok {
-			for _, e := range p.AdminEndpoints() {
-				if e.Method == method && e.Path == path {
-					return e.Handler
-				}
-			}
-		}
-	}
-	t.Fatalf("no admin endpoint %s %s in the generation", method, path)
-	return nil
 }
 
 // TestThunderingHerd: concurrent misses of one key make one upstream request.

@@ -5,42 +5,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
+	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/fallback"
 	_ "github.com/conduitproxy/conduit/modules/static"
 )
 
 // start builds src and serves it on ephemeral ports; it returns the base URL of configured
 // port 8080.
-func start(t *testing.T, src string, format config.Format) string {
+func start(t *testing.T, src string) string {
 	t.Helper()
-	doc, err := config.Parse([]byte(src), format, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
-	g, d := server.Build(context.Background(), doc, server.BuildOptions{Shared: srv.Shared()})
-	if d.HasErrors() {
-		t.Fatalf("build: %v", d.Err())
-	}
-	if err := srv.Start(g); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return "http://" + srv.Addr(8080).String()
+	return servertest.Start(t, src).URL(8080)
 }
 
 func get(t *testing.T, method, url, accept string) (int, http.Header, string) {
@@ -62,7 +44,7 @@ func get(t *testing.T, method, url, accept string) (int, http.Header, string) {
 }
 
 func TestNoFallbackIsABare404(t *testing.T) {
-	base := start(t, `{"port": 8080}`, config.FormatJSON)
+	base := start(t, `{"port": 8080}`)
 	if code, _, _ := get(t, "GET", base+"/nothing", ""); code != 404 {
 		t.Fatalf("= %d", code)
 	}
@@ -70,11 +52,7 @@ func TestNoFallbackIsABare404(t *testing.T) {
 
 func TestEmptyFallbackIs200WithEmptyBody(t *testing.T) {
 	for _, src := range []string{`{"port": 8080, "fallback": {}}`, "port: 8080\nfallback:\n"} {
-		format := config.FormatYAML
-		if strings.HasPrefix(src, "{") {
-			format = config.FormatJSON
-		}
-		base := start(t, src, format)
+		base := start(t, src)
 		code, h, body := get(t, "GET", base+"/anything", "")
 		if code != 200 || body != "" || h.Get("Content-Length") != "0" {
 			t.Fatalf("%q: = %d %q %v", src, code, body, h)
@@ -101,7 +79,7 @@ fallback:
       status: 404
   status: 404
   body: "Not Found"
-`, config.FormatYAML)
+`)
 	code, h, body := get(t, "GET", base+"/dashboard/settings", "text/html,application/xhtml+xml,*/*;q=0.8")
 	if code != 200 || body != "<!doctype html><p>SHELL-V1</p>" || h.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("browser = %d %q %v", code, body, h)
@@ -135,7 +113,7 @@ fallback:
 }
 
 func TestHeadersAndMethods(t *testing.T) {
-	base := start(t, `{"port": 8080, "fallback": {"status": 503, "body": "maintenance", "headers": {"Retry-After": "120", "cache-control": "no-store"}}}`, config.FormatJSON)
+	base := start(t, `{"port": 8080, "fallback": {"status": 503, "body": "maintenance", "headers": {"Retry-After": "120", "cache-control": "no-store"}}}`)
 	for _, m := range []string{"GET", "POST", "DELETE"} {
 		code, h, body := get(t, m, base+"/", "")
 		if code != 503 || body != "maintenance" || h.Get("Retry-After") != "120" || h.Get("Cache-Control") != "no-store" {

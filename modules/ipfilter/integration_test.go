@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
@@ -131,25 +130,10 @@ sites:
 	}
 }
 
-func adminHandler(t *testing.T, g *server.Generation, method, path string) http.Handler {
-	t.Helper()
-	for _, inst := range g.Instances() {
-		if p, ok := inst.(core.AdminProvider); ok {
-			for _, e := range p.AdminEndpoints() {
-				if e.Method == method && e.Path == path {
-					return e.Handler
-				}
-			}
-		}
-	}
-	t.Fatalf("no admin endpoint %s %s", method, path)
-	return nil
-}
-
 func admin(t *testing.T, srv *servertest.Server, method, body string) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	adminHandler(t, srv.Current(), method, "/ip-deny").ServeHTTP(rec, httptest.NewRequest(method, "/ip-deny", strings.NewReader(body)))
+	servertest.AdminHandler(t, srv.Current(), method, "/ip-deny").ServeHTTP(rec, httptest.NewRequest(method, "/ip-deny", strings.NewReader(body)))
 	var out map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatalf("%s /ip-deny: %q: %v", method, rec.Body.String(), err)
@@ -200,7 +184,7 @@ sites:
 		t.Errorf("after reload: %d, want 403 (the runtime list survives reloads)", r.status)
 	}
 	rec := httptest.NewRecorder()
-	adminHandler(t, srv.Current(), http.MethodGet, "/ip-deny").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ip-deny", nil))
+	servertest.AdminHandler(t, srv.Current(), http.MethodGet, "/ip-deny").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ip-deny", nil))
 	if !strings.Contains(rec.Body.String(), `"127.0.0.1/32"`) {
 		t.Errorf("GET /ip-deny = %s", rec.Body.String())
 	}

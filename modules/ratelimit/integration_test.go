@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
@@ -219,7 +218,7 @@ type pr struct {
 // adminStats calls the GET /rate-limits endpoint the module contributes to the Admin API.
 func adminStats(t *testing.T, srv *servertest.Server) map[string]map[string]pr {
 	t.Helper()
-	h := adminHandler(t, srv.Current(), http.MethodGet, "/rate-limits")
+	h := servertest.AdminHandler(t, srv.Current(), http.MethodGet, "/rate-limits")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/rate-limits", nil))
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
@@ -230,21 +229,6 @@ func adminStats(t *testing.T, srv *servertest.Server) map[string]map[string]pr {
 		t.Fatalf("GET /rate-limits body %q: %v", rec.Body.String(), err)
 	}
 	return out
-}
-
-func adminHandler(t *testing.T, g *server.Generation, method, path string) http.Handler {
-	t.Helper()
-	for _, inst := range g.Instances() {
-		if p, ok := inst.(core.AdminProvider); ok {
-			for _, e := range p.AdminEndpoints() {
-				if e.Method == method && e.Path == path {
-					return e.Handler
-				}
-			}
-		}
-	}
-	t.Fatalf("no admin endpoint %s %s in the generation", method, path)
-	return nil
 }
 
 // TestReloadResetsBuckets: a new generation starts with full buckets and zero counters, as

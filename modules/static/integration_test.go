@@ -17,6 +17,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
+	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/fallback"
 	_ "github.com/conduitproxy/conduit/modules/static"
 )
@@ -73,24 +74,8 @@ func fixture(t *testing.T) string {
 // configured port 8080 and the build's diagnostics.
 func start(t *testing.T, src string) (string, *config.Diagnostics) {
 	t.Helper()
-	doc, err := config.Parse([]byte(src), config.FormatJSON, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
-	g, d := server.Build(context.Background(), doc, server.BuildOptions{Shared: srv.Shared()})
-	if d.HasErrors() {
-		t.Fatalf("build: %v", d.Err())
-	}
-	if err := srv.Start(g); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv.Addr(8080).String(), d
+	srv := servertest.Start(t, src)
+	return srv.HostPort(8080), srv.Diagnostics
 }
 
 // site renders a one-site config on port 8080 from key/value pairs.

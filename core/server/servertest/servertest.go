@@ -7,10 +7,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
 )
@@ -83,4 +85,21 @@ func Build(src string, format config.Format) (*server.Generation, *config.Diagno
 	}
 	g, d := server.Build(context.Background(), doc, server.BuildOptions{})
 	return g, d, nil
+}
+
+// AdminHandler returns the Admin API endpoint method+path that a module instance of g
+// provides; it fails the test when there is none.
+func AdminHandler(t testing.TB, g *server.Generation, method, path string) http.Handler {
+	t.Helper()
+	for _, inst := range g.Instances() {
+		if p, ok := inst.(core.AdminProvider); ok {
+			for _, e := range p.AdminEndpoints() {
+				if e.Method == method && e.Path == path {
+					return e.Handler
+				}
+			}
+		}
+	}
+	t.Fatalf("no admin endpoint %s %s in the generation", method, path)
+	return nil
 }
