@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduitproxy/conduit/core/testtool"
 )
 
 const examplePlugin = "github.com/conduitproxy/conduit-example-header"
@@ -104,7 +105,7 @@ func TestIntegrationExampleHeader(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	cfg := fmt.Sprintf("port: %d\nexampleHeader:\n  name: X-Example\n  value: hello\n", port)
 	wantBody := ""
 	switch {
@@ -167,16 +168,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startBinary starts bin and returns a function that stops exactly that process (by its PID),

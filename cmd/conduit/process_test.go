@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/conduitproxy/conduit/core/testtool"
 )
 
 // binary is the conduit binary built once for the process tests.
@@ -34,16 +36,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // process is a running conduit binary, stopped by PID when the test ends.
@@ -98,7 +90,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		io.WriteString(w, "finished")
 	}))
 	defer up.Close()
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	cfg := filepath.Join(t.TempDir(), "conduit.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("global: { shutdownTimeoutSecs: 10 }\nsites:\n  - port: %d\n    proxy: %q\n", port, up.URL)), 0o600)
 	p := startConduit(t, cfg)
@@ -157,7 +149,7 @@ func TestSIGHUPReloadsAndKeepsConfigOnError(t *testing.T) {
 	defer a.Close()
 	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") }))
 	defer b.Close()
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	cfg := filepath.Join(t.TempDir(), "conduit.yaml")
 	write := func(body string) {
 		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	"github.com/conduitproxy/conduit/core/server/tlstest"
+	"github.com/conduitproxy/conduit/core/testtool"
 )
 
 // grpcInteropCases are the grpc-go interop cases that need no cloud credentials or xDS
@@ -29,7 +30,7 @@ var grpcInteropCases = []string{
 func startGRPCInteropServer(t *testing.T) int {
 	t.Helper()
 	bin := tool(t, "grpc-interop-server")
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	cmd := exec.Command(bin, "-port", strconv.Itoa(port))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

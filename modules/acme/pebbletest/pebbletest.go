@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core/server/tlstest"
+	"github.com/conduitproxy/conduit/core/testtool"
 )
 
 // Options choose the ports Pebble's validation authority connects to.
@@ -42,39 +42,11 @@ type Pebble struct {
 // Binary finds the pebble binary, skipping (or failing under CI=true) when it is missing.
 func Binary(t testing.TB) string {
 	t.Helper()
-	var dirs []string
-	if d := os.Getenv("CONDUIT_TOOLS_BIN"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".cache", "conduit-tools", "bin"))
-	}
-	for _, d := range dirs {
-		if st, err := os.Stat(filepath.Join(d, "pebble")); err == nil && st.Mode()&0o111 != 0 {
-			return filepath.Join(d, "pebble")
-		}
-	}
-	if p, err := exec.LookPath("pebble"); err == nil {
-		return p
-	}
-	msg := "pebble is not installed; run modules/acme/pebbletest/install-pebble.sh (make test-deps)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testtool.Find(t, "pebble", "modules/acme/pebbletest/install-pebble.sh")
 }
 
 // FreePort returns a loopback port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func FreePort(t testing.TB) int { return testtool.FreePort(t) }
 
 // Start runs Pebble with validation sleeps off and no nonce rejection, and waits until its
 // directory answers.

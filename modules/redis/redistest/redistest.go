@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/conduitproxy/conduit/core/testtool"
 )
 
 // Server is a running redis-server owned by one test.
@@ -39,7 +41,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("redis-server is not installed (apt-get install -y redis-server); skipping: %v", err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: testtool.FreePort(t)}
 	t.Cleanup(s.Kill)
 	if err := s.start(); err != nil {
 		t.Fatal(err)
@@ -177,13 +179,4 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
