@@ -133,11 +133,6 @@ func (c *h1Client) pool(scheme, addr, host string) *h1Pool {
 	return p
 }
 
-// roundTrip sends req on the pool of its URL; see h1Pool.roundTrip.
-func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (*http.Response, error) {
-	return c.poolFor(req.URL).roundTrip(nil, base, req, deadline, time.Now(), w)
-}
-
 // poolFor returns the pool of u's scheme and address (default ports filled in).
 func (c *h1Client) poolFor(u *url.URL) *h1Pool {
 	addr, host := u.Host, u.Hostname()
@@ -149,25 +144,6 @@ func (c *h1Client) poolFor(u *url.URL) *h1Pool {
 		addr = net.JoinHostPort(host, port)
 	}
 	return c.pool(u.Scheme, addr, host)
-}
-
-// closeIdle closes every idle connection (tests, and a server that stops).
-func (c *h1Client) closeIdle() {
-	c.mu.Lock()
-	pools := make([]*h1Pool, 0, len(c.hosts))
-	for _, p := range c.hosts {
-		pools = append(pools, p)
-	}
-	c.mu.Unlock()
-	for _, p := range pools {
-		p.mu.Lock()
-		for i, pc := range p.idle {
-			pc.nc.Close()
-			p.idle[i] = nil
-		}
-		p.idle = p.idle[:0]
-		p.mu.Unlock()
-	}
 }
 
 // h1Pool keeps the idle connections to one upstream address, most recently used first.

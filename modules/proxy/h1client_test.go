@@ -115,6 +115,31 @@ func (u *scriptedUpstream) heads() []string {
 
 const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
+// roundTrip sends req on the pool of its URL (the route resolves its pool once instead);
+// see h1Pool.roundTrip.
+func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline time.Time, w http.ResponseWriter) (*http.Response, error) {
+	return c.poolFor(req.URL).roundTrip(nil, base, req, deadline, time.Now(), w)
+}
+
+// closeIdle closes every idle connection, so that a test's scripted upstreams can end.
+func (c *h1Client) closeIdle() {
+	c.mu.Lock()
+	pools := make([]*h1Pool, 0, len(c.hosts))
+	for _, p := range c.hosts {
+		pools = append(pools, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		for i, pc := range p.idle {
+			pc.nc.Close()
+			p.idle[i] = nil
+		}
+		p.idle = p.idle[:0]
+		p.mu.Unlock()
+	}
+}
+
 // testClient returns a client whose idle connections are closed when the test ends (before
 // the scripted upstreams started earlier wait for their connections).
 func testClient(t *testing.T) *h1Client {
