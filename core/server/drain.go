@@ -64,19 +64,42 @@ func (d *drainListener) drain(wait time.Duration) {
 
 // connTracker counts connections that were accepted but have not sent a request yet, so a
 // shutdown can let them deliver it (net/http's own Shutdown drops a request that arrives
-// after shutdown began, even the first one on a fresh connection).
+// after shutdown began, even the first one on a fresh connection). A connection counts from
+// the moment the kernel hands it over (track wraps the innermost listener), not from
+// net/http's StateNew hook: between the two lie the framing guard's accept goroutine, the
+// TLS handshake and the Serve loop, and a shutdown that looked in between saw no fresh
+// connection and dropped its request (found by TestGracefulShutdownUnderLoadCutsNoRequest,
+// about 1 run in 10). It stops counting when net/http reports the connection active (its
+// request is read) or closed. A connection closed before net/http saw it (the listener
+// closed under the guard) stays counted; waitFresh's bound covers that.
 type connTracker struct {
-	fresh sync.Map // net.Conn → struct{}
-	n     atomic.Int64
+	seen sync.Map // net.Conn as net/http knows it → struct{}: reported new, not yet active or closed
+	n    atomic.Int64
+}
+
+// track wraps the innermost listener, so that accepted connections count at once.
+func (t *connTracker) track(ln net.Listener) net.Listener { return &trackingListener{ln, t} }
+
+type trackingListener struct {
+	net.Listener
+	t *connTracker
+}
+
+// Accept implements net.Listener.
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.t.n.Add(1)
+	}
+	return c, err
 }
 
 func (t *connTracker) hook(c net.Conn, st http.ConnState) {
 	if st == http.StateNew {
-		t.fresh.Store(c, struct{}{})
-		t.n.Add(1)
+		t.seen.Store(c, struct{}{})
 		return
 	}
-	if _, ok := t.fresh.LoadAndDelete(c); ok {
+	if _, ok := t.seen.LoadAndDelete(c); ok {
 		t.n.Add(-1)
 	}
 }

@@ -217,7 +217,7 @@ func (s *Server) openRedirectListener(port int) (*listener, error) {
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	srv.Protocols = protos
-	return &listener{port: port, ln: s.guard(ln), base: base, srv: srv, conns: conns}, nil
+	return &listener{port: port, ln: s.guard(conns.track(ln)), base: base, srv: srv, conns: conns}, nil
 }
 
 func (s *Server) openListener(g *Generation, port int) (*listener, error) {
@@ -228,6 +228,7 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	ln = newDrainListener(ln)
 	base := ln
 	conns := &connTracker{}
+	ln = conns.track(ln)
 	pt := g.ports[port]
 	first := pt.sites[0]
 	srv := s.newHTTPServer(&dispatcher{srv: s, port: port}, conns)
