@@ -8,6 +8,9 @@ set -euo pipefail
 dur="${1:-5s}"
 core_targets=(
   "./core/h1guard FuzzGuard"
+  "./core/canonical FuzzPath"
+  "./core/canonical FuzzHost"
+  "./test/security FuzzRequestIdentity"
   "./core/config FuzzParse"
   "./core/config FuzzSubstitute"
   "./core/router FuzzGlobMatch"

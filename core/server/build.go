@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/canonical"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
@@ -23,7 +24,7 @@ import (
 var coreSiteKeys = []string{"host", "port", "tls", "http2", "routes"}
 
 // coreGlobalKeys are the global keys the core itself owns.
-var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers"}
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers", "pathNormalization"}
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
 // module).
@@ -44,6 +45,41 @@ type GlobalSettings struct {
 	Admin *AdminSettings `json:"admin"`
 	// Providers is reserved by the original for Consul/etcd and not implemented.
 	Providers config.Node `json:"providers"`
+	// PathNormalization is the request path policy (docs/security.md).
+	PathNormalization *PathNormalization `json:"pathNormalization"`
+}
+
+// PathNormalization is global.pathNormalization: how request paths are made canonical
+// before dispatch (docs/security.md).
+type PathNormalization struct {
+	// EscapedSlashes is "reject" (default), "keep" or "unescape": what "%2F", "%5C" and a raw
+	// backslash in a path do.
+	EscapedSlashes string `json:"escapedSlashes"`
+	// MergeSlashes merges empty path segments ("//"); default true.
+	MergeSlashes *bool `json:"mergeSlashes"`
+}
+
+// options returns the canonical.PathOptions of the settings, reporting a bad spelling at
+// global.pathNormalization.
+func (p *PathNormalization) options(d *config.Diagnostics) canonical.PathOptions {
+	var o canonical.PathOptions
+	if p == nil {
+		return o
+	}
+	if p.EscapedSlashes != "" {
+		pol, ok := canonical.ParseSlashPolicy(p.EscapedSlashes)
+		if !ok {
+			d.Errorf("global.pathNormalization.escapedSlashes", "must be reject, keep or unescape, got %q", p.EscapedSlashes)
+		}
+		o.Slashes = pol
+	}
+	if p.MergeSlashes != nil && !*p.MergeSlashes {
+		o.KeepEmptySegments = true
+	}
+	if o.Slashes == canonical.KeepSlashes {
+		d.Warnf("global.pathNormalization.escapedSlashes", "keep: checks see %%2F as \"/\" while the upstream receives it encoded; use it only when every upstream treats %%2F as data")
+	}
+	return o
 }
 
 // AdminSettings is global.admin.
@@ -77,6 +113,8 @@ type Generation struct {
 	Routes int
 	// ConfigPath is the file the generation was loaded from ("" when built from memory).
 	ConfigPath string
+	// Paths is the request path policy every request of the generation is held to.
+	Paths canonical.PathOptions
 
 	ports     map[int]*portTable
 	instances []core.Instance
@@ -203,6 +241,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 	if gs.ShutdownTimeoutSecs != nil && *gs.ShutdownTimeoutSecs < 0 {
 		d.Errorf("global.shutdownTimeoutSecs", "must not be negative")
 	}
+	g.Paths = gs.PathNormalization.options(d)
 	if gs.Providers != nil {
 		d.Warnf("global.providers", "is reserved and not implemented; ignored")
 	}

@@ -66,50 +66,6 @@ func (s *Site) allows(host string) bool {
 	return s.Info.Host == "" || strings.EqualFold(s.Info.Host, host)
 }
 
-// hostOnly strips the port from a Host header value. An IPv6 literal keeps its brackets
-// ("[::1]:8080" → "[::1]"). It reports false for a malformed value.
-func hostOnly(h string) (string, bool) {
-	if h == "" {
-		return "", true
-	}
-	if h[0] == '[' {
-		end := strings.IndexByte(h, ']')
-		if end < 0 {
-			return "", false
-		}
-		rest := h[end+1:]
-		if rest != "" && (rest[0] != ':' || !allDigits(rest[1:])) {
-			return "", false
-		}
-		return h[:end+1], true
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		if !allDigits(h[i+1:]) {
-			return "", false
-		}
-		h = h[:i]
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c <= ' ' || c == '/' || c == '\\' || c == '@' || c == '?' || c == '#' || c >= 0x7f {
-			return "", false
-		}
-	}
-	return h, true
-}
-
-func allDigits(s string) bool {
-	if len(s) == 0 || len(s) > 5 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // enter pins the current generation for a request and counts it in flight; it answers 503
 // and returns nil before the first generation is started. Pair it with leave.
 func (s *Server) enter(w http.ResponseWriter, r *http.Request) *Generation {
@@ -141,9 +97,8 @@ func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer d.srv.leave(g)
-	host, ok := hostOnly(r.Host)
+	host, ok := g.canonicalize(w, r)
 	if !ok {
-		badRequest(w, r, "invalid Host header")
 		return
 	}
 	site, ok := g.selectSite(d.port, host)

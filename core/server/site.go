@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/canonical"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/router"
 )
@@ -101,7 +102,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	}
 	config.Decode(coreRaw, path, &sc, d)
 	info := &core.Site{Index: i, Path: path}
-	info.Host = normalizeSiteHost(sc.Host)
+	info.Host = normalizeSiteHost(sc.Host, config.Join(path, "host"), d)
 	if sc.TLS != nil {
 		sc.TLS.validate(config.Join(path, "tls"), d)
 		info.TLS = true
@@ -249,13 +250,20 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	return s, ctx.Hooks()
 }
 
-// normalizeSiteHost lower-cases a configured host and maps "*" to the catch-all "".
-func normalizeSiteHost(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	if h == "*" {
+// normalizeSiteHost returns a configured host in the canonical form requests are compared
+// in (canonical.Hostname: lower case, no trailing dot, IDNA A-labels) and maps "*" to the
+// catch-all "".
+func normalizeSiteHost(h, path string, d *config.Diagnostics) string {
+	h = strings.TrimSpace(h)
+	if h == "*" || h == "" {
 		return ""
 	}
-	return h
+	c, err := canonical.Hostname(h)
+	if err != nil {
+		d.Errorf(path, "%q is not a valid host name", h)
+		return strings.ToLower(h)
+	}
+	return c
 }
 
 // terminal is the end of a site's pipeline: it asks each router in turn.

@@ -480,6 +480,10 @@ func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.srv.leave(g)
+	host, ok := g.canonicalize(w, r)
+	if !ok {
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 		for _, s := range g.Sites {
 			for _, inst := range s.instances {
@@ -488,11 +492,6 @@ func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-	}
-	host, ok := hostOnly(r.Host)
-	if !ok {
-		badRequest(w, r, "invalid Host header")
-		return
 	}
 	var target, catchAll *Site
 	for _, s := range g.Sites {
@@ -524,11 +523,7 @@ func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if target.Info.Port != 443 {
 		loc += ":" + strconv.Itoa(target.Info.Port)
 	}
-	uri := r.URL.RequestURI()
-	if r.URL.Scheme == "" && r.RequestURI != "" && r.RequestURI[0] == '/' {
-		uri = r.RequestURI
-	}
-	loc += uri
+	loc += r.URL.RequestURI()
 	code := http.StatusPermanentRedirect
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		code = http.StatusMovedPermanently

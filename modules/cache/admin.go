@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/canonical"
 )
 
 // purger is the generation-wide record of every store, method group and listener port the
@@ -68,12 +69,15 @@ func (p *purger) purgeKeys(raw string) ([]string, error) {
 	if (scheme != "http" && scheme != "https") || u.Host == "" {
 		return nil, errBadURL
 	}
-	target := u.RawPath
-	if target == "" {
-		target = u.Path
+	// The URL is made canonical as the core makes every request (docs/security.md), so
+	// any spelling of a stored URL purges it.
+	host, hostPort, err := canonical.Host(u.Host, scheme)
+	if err != nil {
+		return nil, errBadURL
 	}
-	if target == "" {
-		target = "/"
+	target, _, err := canonical.Path(u.EscapedPath(), canonical.PathOptions{})
+	if err != nil {
+		return nil, errBadURL
 	}
 	if u.RawQuery != "" || u.ForceQuery {
 		target += "?" + u.RawQuery
@@ -97,7 +101,7 @@ func (p *purger) purgeKeys(raw string) ([]string, error) {
 	var keys []string
 	for _, g := range groups {
 		for _, port := range ports {
-			keys = append(keys, Key(g, scheme, u.Host, port, target))
+			keys = append(keys, Key(g, scheme, canonical.Authority(host, hostPort), port, target))
 		}
 	}
 	return keys, nil

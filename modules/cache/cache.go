@@ -268,14 +268,15 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 	return ss.store, label
 }
 
-// appendKey appends the primary key of a request: method group, scheme, host (lower-cased,
-// without port or trailing dot), listener port, and the request target as received
-// (escaped path and query), separated by NUL bytes.
+// appendKey appends the primary key of a request: method group, scheme, the canonical
+// authority (host and a non-default port, as the core made it canonical and as it is sent
+// upstream; docs/security.md), listener port, and the canonical request target (escaped
+// path and query), separated by NUL bytes.
 func (c *Cache) appendKey(b []byte, group, host string, r *http.Request) []byte {
 	b = append(b, group...)
 	b = append(b, 0)
 	b = append(b, c.keyScheme...)
-	b = appendHost(b, host)
+	b = append(b, host...)
 	b = append(b, c.keyPort...)
 	p := r.URL.RawPath
 	if p == "" {
@@ -289,42 +290,16 @@ func (c *Cache) appendKey(b []byte, group, host string, r *http.Request) []byte 
 	return b
 }
 
-// appendHost appends host lower-cased without its port and trailing dot.
-func appendHost(b []byte, host string) []byte {
-	host = stripPort(host)
-	host = strings.TrimSuffix(host, ".")
-	for i := 0; i < len(host); i++ {
-		ch := host[i]
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
-		}
-		b = append(b, ch)
-	}
-	return b
-}
-
-func stripPort(host string) string {
-	if strings.HasPrefix(host, "[") {
-		if i := strings.IndexByte(host, ']'); i > 0 {
-			return host[:i+1]
-		}
-		return host
-	}
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
-		return host[:i]
-	}
-	return host
-}
-
 // Key returns the primary key of a URL as the cache builds it for a request on a listener
-// port: what DELETE /cache/purge computes. group is "GET" for GET and HEAD.
+// port: what DELETE /cache/purge computes. group is "GET" for GET and HEAD; host is the
+// canonical authority and target the canonical request target (docs/security.md).
 func Key(group, scheme, host string, port int, target string) string {
 	b := make([]byte, 0, 64+len(host)+len(target))
 	b = append(b, group...)
 	b = append(b, 0)
 	b = append(b, scheme...)
 	b = append(b, 0)
-	b = appendHost(b, host)
+	b = append(b, host...)
 	b = append(b, 0)
 	b = strconv.AppendInt(b, int64(port), 10)
 	b = append(b, 0)

@@ -319,7 +319,11 @@ proxy:
     cache: {store: "disk:` + dir + `", ttlSecs: 600, maxSizeMb: 1}
 `
 	get := func(srv *servertest.Server) (string, string) {
-		resp, err := http.Get(srv.URL(8080) + "/doc")
+		// Both servers are asked for one URL: the test listeners' ports differ, and the
+		// authority (with its port) is part of the key.
+		req, _ := http.NewRequest(http.MethodGet, srv.URL(8080)+"/doc", nil)
+		req.Host = "docs.test:8080"
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,11 +3,13 @@ package headers
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/canonical"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
@@ -280,36 +282,28 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// normalizeHostPattern lower-cases an allowedHosts entry and strips a port and IPv6
+// normalizeHostPattern spells an allowedHosts entry as the core spells a request's host
+// (canonical.Hostname: lower case, no trailing dot, IDNA A-labels), without a port and IPv6
 // brackets. It reports false for something that is not a host.
 func normalizeHostPattern(h string) (string, bool) {
-	h = strings.ToLower(strings.TrimSpace(h))
+	h = strings.TrimSpace(h)
 	if h == "*" {
 		return h, true
 	}
-	if strings.ContainsAny(h, "/ @?#\\") {
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Zone() == "" {
+		return ip.String(), true
+	}
+	wild := strings.HasPrefix(h, "*.")
+	if wild {
+		h = h[2:]
+	}
+	host, _, err := canonical.Host(h, "")
+	if err != nil || host == "" || strings.Contains(host, "*") {
 		return "", false
 	}
-	h = stripPort(h)
-	if h == "" {
-		return "", false
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if wild {
+		host = "*." + host
 	}
-	if strings.Contains(h[1:], "*") || (strings.HasPrefix(h, "*") && !strings.HasPrefix(h, "*.")) {
-		return "", false
-	}
-	return h, true
-}
-
-// stripPort removes ":port" and IPv6 brackets from a host.
-func stripPort(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if end := strings.IndexByte(h, ']'); end > 0 {
-			return h[1:end]
-		}
-		return h
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.Count(h, ":") == 1 {
-		return h[:i]
-	}
-	return h
+	return host, true
 }

@@ -115,7 +115,7 @@ func mergeFields(base, custom []field) []field {
 }
 
 func newHostInstance(inst *Instance, own string, hosts []string) *hostInstance {
-	hi := &hostInstance{Instance: inst, own: stripPort(strings.ToLower(own))}
+	hi := &hostInstance{Instance: inst, own: strings.TrimSuffix(strings.TrimPrefix(own, "["), "]")} // own is canonical (core)
 	for _, h := range hosts {
 		switch {
 		case h == "*":

@@ -53,15 +53,6 @@ func eachConnectionToken(h http.Header, fn func(name string) bool) bool {
 	return true
 }
 
-// nominatesProtected reports whether the client's Connection header names a header the
-// proxy relies on (Host, X-Forwarded-*): such a request is refused, as in the original,
-// because hop-by-hop removal would otherwise let a client strip them.
-func nominatesProtected(h http.Header) bool {
-	return !eachConnectionToken(h, func(name string) bool {
-		return !(name == "Host" || strings.HasPrefix(name, "X-Forwarded-") || name == "X-Request-Id" || name == "Via")
-	})
-}
-
 // isUpgrade reports whether r asks for a protocol upgrade (WebSocket).
 func isUpgrade(h http.Header) (string, bool) {
 	up := h.Get("Upgrade")

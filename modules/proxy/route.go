@@ -267,10 +267,6 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		core.Error(w, r, http.StatusBadGateway, "protocol upgrade not enabled for this route (websocket: true)")
 		return
 	}
-	if nominatesProtected(r.Header) {
-		core.Error(w, r, http.StatusBadRequest, "Connection header nominates a protected header")
-		return
-	}
 	if viaHops(r.Header) >= maxViaHops {
 		core.Error(w, r, http.StatusMisdirectedRequest, "proxy loop detected")
 		return

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/conduitproxy/conduit/core/canonical"
+)
+
+// canonicalize rewrites r, before a site is chosen, into the one view that dispatch, every
+// module and the upstream share (docs/security.md): r.Host becomes the canonical authority,
+// r.URL's path and r.RequestURI the canonical path, an absolute-form target becomes
+// origin-form, and the Connection header loses every field it nominates. It returns the
+// canonical host name without its port (for dispatch), or answers 400 itself and returns
+// ok false.
+func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host string, ok bool) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host, port, err := canonical.Host(r.Host, scheme)
+	if err != nil {
+		badRequest(w, r, "invalid Host header")
+		return "", false
+	}
+	if a := canonical.Authority(host, port); a != r.Host {
+		r.Host = a
+	}
+	if r.Method != http.MethodConnect && r.URL.Path != "*" {
+		raw := r.URL.EscapedPath()
+		escaped, decoded, err := canonical.Path(raw, g.Paths)
+		if err != nil {
+			badRequest(w, r, "invalid request path")
+			return "", false
+		}
+		absolute := r.URL.Scheme != "" || r.URL.Host != ""
+		if escaped != raw || absolute {
+			r.URL.Scheme, r.URL.Host, r.URL.Opaque = "", "", ""
+			r.URL.Path = decoded
+			r.URL.RawPath = ""
+			if escaped != decoded {
+				r.URL.RawPath = escaped
+			}
+			r.RequestURI = r.URL.RequestURI()
+		}
+	}
+	if name := canonical.Connection(r.Header); name != "" {
+		badRequest(w, r, "Connection header nominates a protected header")
+		return "", false
+	}
+	return host, true
+}
