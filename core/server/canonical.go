@@ -22,8 +22,8 @@ func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host 
 		badRequest(w, r, "invalid Host header")
 		return "", false
 	}
-	if a := canonical.Authority(host, port); a != r.Host {
-		r.Host = a
+	if !isAuthority(r.Host, host, port) {
+		r.Host = canonical.Authority(host, port)
 	}
 	if r.Method != http.MethodConnect && r.URL.Path != "*" {
 		raw := r.URL.EscapedPath()
@@ -48,4 +48,12 @@ func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host 
 		return "", false
 	}
 	return host, true
+}
+
+// isAuthority reports whether h is already host[:port], without building that string.
+func isAuthority(h, host, port string) bool {
+	if port == "" {
+		return h == host
+	}
+	return len(h) == len(host)+1+len(port) && h[:len(host)] == host && h[len(host)] == ':' && h[len(host)+1:] == port
 }
