@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
-	"github.com/conduitproxy/conduit/core/router"
+	"github.com/conduitproxy/conduit/core/skippaths"
 )
 
 func init() {
@@ -35,7 +35,7 @@ func init() {
 // logger is one site's access log.
 type logger struct {
 	format     Format
-	skip       []*router.Glob
+	skip       *skippaths.Matcher
 	stripQuery bool
 	path       string // file path, "" for stdout only
 
@@ -101,11 +101,9 @@ func (l *logger) Stop(ctx context.Context) error {
 // Wrap implements core.Middleware.
 func (l *logger) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, g := range l.skip {
-			if g.Match(r.URL.Path) {
-				next.ServeHTTP(w, r)
-				return
-			}
+		if l.skip.Match(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
 		}
 		st := core.State(r)
 		if st == nil {

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/core/router"
+	"github.com/conduitproxy/conduit/core/skippaths"
 )
 
 // Format is an access-log line format.
@@ -40,7 +40,7 @@ type Config struct {
 	Enabled    bool
 	Format     Format
 	File       string
-	SkipPaths  []*router.Glob
+	SkipPaths  *skippaths.Matcher
 	StripQuery bool
 }
 
@@ -70,19 +70,7 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 			}
 			c.File = *o.File
 		}
-		for i, p := range o.SkipPaths {
-			ip := config.Index(config.Join(path, "skipPaths"), i)
-			if p == "" || p[0] != '/' {
-				d.Errorf(ip, "must start with \"/\" (got %q)", p)
-				continue
-			}
-			g, err := router.CompileGlob(p)
-			if err != nil {
-				d.Errorf(ip, "%v", err)
-				continue
-			}
-			c.SkipPaths = append(c.SkipPaths, g)
-		}
+		c.SkipPaths = skippaths.New(o.SkipPaths, config.Join(path, "skipPaths"), d)
 		c.StripQuery = o.StripQuery
 	default:
 		d.Errorf(path, "must be true, false, a format (%s) or {format, file, skipPaths, stripQuery}, got %s",

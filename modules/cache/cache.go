@@ -32,7 +32,7 @@ import (
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/telemetry"
-	"github.com/conduitproxy/conduit/modules/auth/skippaths"
+	"github.com/conduitproxy/conduit/core/skippaths"
 )
 
 func init() {

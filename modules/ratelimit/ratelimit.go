@@ -23,6 +23,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/skippaths"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
@@ -96,7 +97,7 @@ type Limiter struct {
 	onErr     int
 	dryRun    bool
 	headers   bool
-	skip      skipList
+	skip      *skippaths.Matcher
 	now       func() int64
 	stats     *Stats
 	logger    *slog.Logger
@@ -172,10 +173,7 @@ func build(ctx *core.SiteContext, node config.Node, path, scope, name string, ro
 	if route && c.DryRun != nil {
 		ctx.Errorf(config.Join(path, "dryRun"), "is not allowed on a route (only site and consumer rate limits have dryRun)")
 	}
-	skip, err := compileSkip(c.SkipPaths)
-	if err != nil {
-		ctx.Errorf(config.Join(path, "skipPaths"), "%v", err)
-	}
+	skip := skippaths.New(c.SkipPaths, config.Join(path, "skipPaths"), ctx.Diag)
 	onErr := onErrMemory
 	if c.OnStoreError != nil {
 		switch *c.OnStoreError {
@@ -314,7 +312,7 @@ func (l *Limiter) Wrap(next http.Handler) http.Handler {
 // from keyBy: the header's value, or the client IP when keyBy is ip or the header is
 // absent. A path in skipPaths spends nothing and is allowed.
 func (l *Limiter) Allow(r *http.Request, key string) Decision {
-	if l.skip.match(r.URL.Path) {
+	if l.skip.Match(r.URL.Path) {
 		return Decision{Allowed: true, Skipped: true, Limit: l.limit}
 	}
 	var k bkey

@@ -281,6 +281,17 @@ var securityCases = []secCase{
 		},
 	},
 	{
+		name:   "rate limit skipPaths see the canonical path",
+		config: "ratelimit-skip.yaml",
+		steps: []step{
+			{req: request{target: "/public/../admin", host: "api.test"}, status: 200, upstream: "/admin"},
+			{req: request{target: "/public/../admin", host: "api.test"}, status: 429},
+			{req: request{target: "/public/%2e%2e/admin", host: "api.test"}, status: 429},
+			{req: request{target: "/public//x", host: "api.test"}, status: 200, upstream: "/public/x"},
+			{req: request{target: "/public/x", host: "api.test"}, status: 200, upstream: "/public/x"},
+		},
+	},
+	{
 		name:   "Connection cannot strip headers the gateway injects",
 		config: "connection-tokens.yaml",
 		steps: []step{

@@ -13,7 +13,7 @@ import (
 	"github.com/conduitproxy/conduit/core/telemetry"
 	"github.com/conduitproxy/conduit/modules/auth/internal/authutil"
 	"github.com/conduitproxy/conduit/modules/auth/internal/creds"
-	"github.com/conduitproxy/conduit/modules/auth/skippaths"
+	"github.com/conduitproxy/conduit/core/skippaths"
 )
 
 func init() {

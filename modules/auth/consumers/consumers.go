@@ -28,7 +28,7 @@ import (
 	"github.com/conduitproxy/conduit/modules/auth/internal/authutil"
 	"github.com/conduitproxy/conduit/modules/auth/internal/creds"
 	"github.com/conduitproxy/conduit/modules/auth/jwtverify"
-	"github.com/conduitproxy/conduit/modules/auth/skippaths"
+	"github.com/conduitproxy/conduit/core/skippaths"
 	"github.com/conduitproxy/conduit/modules/ratelimit"
 )
 

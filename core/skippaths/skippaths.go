@@ -1,11 +1,12 @@
-// Package skippaths implements the `skipPaths` lists of the auth modules (and of any other
-// module that wants the same rule): each entry is an exact path ("/login") or a prefix
+// Package skippaths implements every module's `skipPaths` list (the guards, rateLimit,
+// cache and logging share this one rule; docs/auth.md): each entry is an exact path ("/login") or a prefix
 // ending in "/**" ("/public/**"), which also matches the prefix itself ("/public") and the
 // prefix with a trailing slash ("/public/"). There are no other wildcards.
 //
-// A request path that is not in canonical form (it holds "//", a "." or ".." segment, or a
-// backslash) never matches, so "/public/../admin" cannot borrow the exemption of
-// "/public/**": the guard stays on (fail closed).
+// The core makes every request path canonical before any module runs (docs/security.md).
+// As a second line, a path that is not in canonical form (it holds "//", a "." or ".."
+// segment, or a backslash) never matches, so "/public/../admin" cannot borrow the exemption
+// of "/public/**": the guard stays on (fail closed).
 package skippaths
 
 import (
