@@ -31,8 +31,8 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/core/telemetry"
 	"github.com/conduitproxy/conduit/core/skippaths"
+	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
 func init() {

@@ -11,10 +11,10 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/skippaths"
 	"github.com/conduitproxy/conduit/core/telemetry"
 	"github.com/conduitproxy/conduit/modules/auth/internal/authutil"
 	"github.com/conduitproxy/conduit/modules/auth/internal/creds"
-	"github.com/conduitproxy/conduit/core/skippaths"
 )
 
 func init() {
