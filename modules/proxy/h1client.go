@@ -66,13 +66,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 var errH1Switch = errors.New("upstream switched protocols without an upgrade request")
 
 func newH1Client(ts transportSettings) *h1Client {
+	tc := ts.tlsConfig()
+	tc.NextProtos = []string{"http/1.1"}
+	tc.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	return &h1Client{
-		dialer: net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
-		tls: &tls.Config{
-			InsecureSkipVerify: !ts.verify, //nolint:gosec // upstreamTls.verify: false is the user's explicit choice
-			NextProtos:         []string{"http/1.1"},
-			ClientSessionCache: tls.NewLRUClientSessionCache(64),
-		},
+		dialer:      net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
+		tls:         tc,
 		serverName:  ts.serverName,
 		firstByte:   ts.firstByte,
 		maxIdle:     ts.maxIdle,

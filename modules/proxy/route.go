@@ -67,6 +67,8 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		idleTimeout: defaultIdleTimeout,
 		http2:       rc.HTTP2,
 		verify:      true,
+		roots:       ctx.Site.UpstreamRoots,
+		rootsID:     ctx.Site.UpstreamRootsID,
 	}
 	var perTry time.Duration
 	if t := rc.Timeout; t != nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,10 +21,23 @@ type transportSettings struct {
 	h2c         bool
 	verify      bool
 	serverName  string
+	// roots verifies https:// upstreams (the site's tls.ca added to the system roots); nil
+	// means the system roots. rootsID identifies its content, for the pool key.
+	roots   *x509.CertPool
+	rootsID string
 }
 
 func (ts transportSettings) key() string {
-	return fmt.Sprintf("proxy.transport|%v|%v|%d|%v|%v|%v|%v|%s", ts.connect, ts.firstByte, ts.maxIdle, ts.idleTimeout, ts.http2, ts.h2c, ts.verify, ts.serverName)
+	return fmt.Sprintf("proxy.transport|%v|%v|%d|%v|%v|%v|%v|%s|%s", ts.connect, ts.firstByte, ts.maxIdle, ts.idleTimeout, ts.http2, ts.h2c, ts.verify, ts.serverName, ts.rootsID)
+}
+
+// tlsConfig is the client TLS configuration both upstream clients start from: verification
+// (upstreamTls.verify) against the site's trust store.
+func (ts transportSettings) tlsConfig() *tls.Config {
+	return &tls.Config{
+		InsecureSkipVerify: !ts.verify, //nolint:gosec // upstreamTls.verify: false is the user's explicit choice
+		RootCAs:            ts.roots,
+	}
 }
 
 // Defaults chosen for a proxy that keeps hot pools to a handful of upstreams (Go's own
@@ -49,11 +63,9 @@ func newTransport(ts transportSettings) *http.Transport {
 		ExpectContinueTimeout: 0,
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
-		TLSClientConfig: &tls.Config{
-			InsecureSkipVerify: !ts.verify, //nolint:gosec // upstreamTls.verify: false is the user's explicit choice
-			ServerName:         ts.serverName,
-		},
+		TLSClientConfig:       ts.tlsConfig(),
 	}
+	t.TLSClientConfig.ServerName = ts.serverName
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	if ts.http2 {
