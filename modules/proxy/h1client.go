@@ -42,6 +42,7 @@ type h1Client struct {
 	dialer      net.Dialer
 	tls         *tls.Config   // for https:// upstreams; ServerName is set per pool
 	serverName  string        // upstreamTls.serverName; "" = the URL's host
+	send        time.Duration // writing the request (timeout.sendMs); 0 = none
 	firstByte   time.Duration // response header timeout; 0 = none
 	maxIdle     int           // idle connections kept per upstream address
 	idleTimeout time.Duration
@@ -73,6 +74,7 @@ func newH1Client(ts transportSettings) *h1Client {
 		dialer:      net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
 		tls:         tc,
 		serverName:  ts.serverName,
+		send:        ts.send,
 		firstByte:   ts.firstByte,
 		maxIdle:     ts.maxIdle,
 		idleTimeout: ts.idleTimeout,
@@ -346,12 +348,13 @@ func (cw clientWatch) end() (gone bool) {
 // before any response byte (a reused connection the upstream had closed).
 func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (resp *http.Response, err error, stale bool) {
 	pc.usedAt = now
-	// Writing is bounded by the whole-request deadline; the response-header timeout starts
-	// once the request is written (as the Transport's ResponseHeaderTimeout), so a slow
-	// client body does not use it up.
-	if !deadline.Equal(pc.writeBy) {
-		_ = pc.nc.SetWriteDeadline(deadline)
-		pc.writeBy = deadline
+	// Writing is bounded by the whole-request deadline and the send timeout; the
+	// response-header timeout starts once the request is written (as the Transport's
+	// ResponseHeaderTimeout), so a slow client body does not use it up.
+	writeBy := pc.pool.client.writeDeadline(deadline)
+	if !writeBy.Equal(pc.writeBy) {
+		_ = pc.nc.SetWriteDeadline(writeBy)
+		pc.writeBy = writeBy
 	}
 	watch := watchClient(client, base, pc)
 	fail := func(e error, stale bool) (*http.Response, error, bool) {
@@ -360,7 +363,9 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	}
 	if err := writeH1Request(pc.bw, req); err != nil {
 		var werr *h1WriteError
-		return fail(err, errors.As(err, &werr))
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		return fail(err, errors.As(err, &werr) && !timedOut)
 	}
 	sent := now
 	if req.Body != nil {
@@ -410,6 +415,18 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	}
 	resp.Body = &h1Body{pc: pc, resp: resp, body: resp.Body, watch: watch}
 	return resp, nil, false
+}
+
+// writeDeadline is when writing a request that starts now must end: the send timeout or the
+// request's deadline, whichever comes first (zero: no limit).
+func (c *h1Client) writeDeadline(deadline time.Time) time.Time {
+	if c.send <= 0 {
+		return deadline
+	}
+	if t := time.Now().Add(c.send); deadline.IsZero() || t.Before(deadline) {
+		return t
+	}
+	return deadline
 }
 
 // finish returns pc to the pool when the exchange ended cleanly, else closes it.

@@ -62,7 +62,8 @@ type upstream struct {
 	weight    atomic.Uint32
 	self      bool // points back at this site (a direct loop)
 	transport *http.Transport
-	h1        *h1Pool // bodyless HTTP/1.1 requests (h1client.go); nil: the transport serves all
+	send      time.Duration // timeout.sendMs for requests on transport; 0 = none
+	h1        *h1Pool       // bodyless HTTP/1.1 requests (h1client.go); nil: the transport serves all
 	st        *upstreamState
 	active    *telemetry.Metric // conduit_upstream_active_connections{upstream}; nil in tests
 }
