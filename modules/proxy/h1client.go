@@ -207,6 +207,13 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 		p.idle = p.idle[:0]
 	}
 	p.mu.Unlock()
+	pc, err = p.dial(ctx, deadline)
+	return pc, false, err
+}
+
+// dial opens a new connection (TCP, and TLS for https://) within the connect timeout and
+// deadline (zero: none).
+func (p *h1Pool) dial(ctx context.Context, deadline time.Time) (*h1Conn, error) {
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
@@ -214,7 +221,7 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 	}
 	raw, err := p.client.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	nc := raw
 	if p.tls != nil {
@@ -227,15 +234,35 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 		tc := tls.Client(raw, p.tls)
 		if err := tc.HandshakeContext(hctx); err != nil {
 			raw.Close()
-			return nil, false, err
+			return nil, err
 		}
 		nc = tc
 	}
-	pc = &h1Conn{nc: nc, raw: raw, pool: p}
+	pc := &h1Conn{nc: nc, raw: raw, pool: p}
 	pc.lim.r = nc
 	pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)
 	pc.bw = bufio.NewWriterSize(nc, h1BufferSize)
-	return pc, false, nil
+	return pc, nil
+}
+
+// prewarm opens connections until n are idle in the pool (healthCheck.prewarmConnections),
+// at most n dials and never beyond the pool's size. It returns the first dial error.
+func (p *h1Pool) prewarm(ctx context.Context, n int) error {
+	for i := 0; i < n; i++ {
+		p.mu.Lock()
+		have := len(p.idle)
+		p.mu.Unlock()
+		if have >= n || have >= p.client.maxIdle {
+			return nil
+		}
+		pc, err := p.dial(ctx, time.Time{})
+		if err != nil {
+			return err
+		}
+		pc.usedAt = time.Now()
+		p.put(pc)
+	}
+	return nil
 }
 
 // put returns pc to the pool, or closes it when the pool is full. Its idle time counts from

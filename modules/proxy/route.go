@@ -175,6 +175,9 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		if hc.MaxConnectionsPerUpstream != nil {
 			p.maxConns = int64(min(*hc.MaxConnectionsPerUpstream, 1<<62))
 		}
+		if hc.PrewarmConnections != nil {
+			p.prewarm = int(*hc.PrewarmConnections)
+		}
 		if !p.strategy.hashed() && rc.Sticky == nil {
 			p.slowStart = time.Duration(hc.SlowStartSecs) * time.Second
 		}

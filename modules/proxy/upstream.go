@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
@@ -99,6 +100,20 @@ func (u *upstream) ejected(now int64) bool {
 
 // healthy reports the active-probe view (true when never probed).
 func (u *upstream) healthy() bool { return !u.st.unhealthy.Load() }
+
+// isEjected reports whether outlier detection keeps u out of rotation at now, without
+// taking the half-open slot (ejected does, for the request that asks).
+func (u *upstream) isEjected(now int64) bool {
+	until := u.st.ejectedUntil.Load()
+	return until != 0 && now < until
+}
+
+// health is u's entry in the health endpoint.
+func (u *upstream) health(now int64) core.UpstreamHealth {
+	st := u.st
+	return core.UpstreamHealth{URL: u.label, Healthy: u.healthy(), LatencyMs: msOf(st.lastLatencyNs.Load()),
+		Ejected: u.isEjected(now), Consecutive5xx: st.consec5xx.Load()}
+}
 
 // peakEWMA returns the decayed peak-EWMA latency in seconds; an upstream never measured
 // counts as 0, so it is tried (and measured) first. The original counts it as 30 ms, which
