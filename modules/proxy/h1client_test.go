@@ -714,6 +714,7 @@ func TestH1ClientSendTimeout(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("err = %v, want a write timeout", err)
 	}
+	t.Logf("write timeout after %v with send 200 ms", took)
 	if took < 200*time.Millisecond || took > 3*time.Second {
 		t.Fatalf("failed after %v, want between sendMs (200 ms) and 3 s", took)
 	}

@@ -97,6 +97,7 @@ proxy:
 	if status != http.StatusGatewayTimeout {
 		t.Fatalf("status %d, want 504", status)
 	}
+	t.Logf("504 after %v with sendMs 300", took)
 	if took < 300*time.Millisecond || took > 5*time.Second {
 		t.Fatalf("answered after %v, want between sendMs (300 ms) and 5 s", took)
 	}
