@@ -12,7 +12,7 @@ BIN       ?= bin
 GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build build-full build-minimal xbuild sizes release-snapshot run test test-deps test-go fuzz-smoke fuzz vet fmt-check bench clean
+.PHONY: all build build-full build-minimal xbuild sizes notice release-snapshot run test test-deps test-go fuzz-smoke fuzz vet fmt-check bench clean
 
 all: build
 
@@ -31,6 +31,10 @@ xbuild:
 # sizes builds minimal, standard and full and checks their size budgets.
 sizes:
 	CONDUIT_SIZE_BUDGETS=all $(GO) test -run SizeBudgetAll -v ./xbuild
+
+# notice regenerates NOTICE from the full binary's build list (checked by cmd/notice's test).
+notice:
+	$(GO) run ./cmd/notice -o NOTICE
 
 # release-snapshot builds every release archive locally (goreleaser v2.16.0, installed into
 # $$HOME/.cache/conduit-tools/bin by .ci/tools.sh).

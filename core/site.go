@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -27,6 +28,13 @@ type Site struct {
 	Label string
 	// Path is the diagnostic path prefix of the site ("sites[2]", or "" for the single shape).
 	Path string
+	// UpstreamRoots is the trust store for the site's https:// upstreams when tls.ca is set:
+	// the system roots plus the certificates of that file. nil means the system roots.
+	UpstreamRoots *x509.CertPool
+	// UpstreamRootsID identifies UpstreamRoots' content (a SHA-256 of the tls.ca file), so
+	// that connection pools built with different trust stores are never shared; "" without
+	// tls.ca.
+	UpstreamRootsID string
 }
 
 // Scheme is "https" for a TLS site and "http" otherwise.

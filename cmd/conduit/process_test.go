@@ -47,7 +47,20 @@ type process struct {
 
 func startConduit(t *testing.T, configPath string) *process {
 	t.Helper()
+	return startConduitEnv(t, configPath, nil)
+}
+
+// startConduitEnv starts conduit with the test's environment minus the log variables, plus
+// env ("NAME=value" entries).
+func startConduitEnv(t *testing.T, configPath string, env []string) *process {
+	t.Helper()
 	cmd := exec.Command(binary, "-c", configPath, "--bind", "127.0.0.1")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONDUIT_LOG=") && !strings.HasPrefix(kv, "RUST_LOG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = io.Discard

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,12 +42,26 @@ type API struct {
 	core map[string]http.Handler
 }
 
-// moduleEndpoints are documented endpoints that come from modules; without the module they
-// answer 501 naming the feature.
-var moduleEndpoints = map[string]string{
-	"GET /upstreams": "proxy", "POST /upstreams/add": "proxy", "POST /upstreams/remove": "proxy",
-	"POST /upstreams/weight": "proxy", "DELETE /cache/purge": "cache", "GET /rate-limits": "ratelimit",
-	"POST /ip-deny": "ipfilter", "DELETE /ip-deny": "ipfilter", "GET /tap": "tap",
+// moduleEndpoint is a documented endpoint that comes from a module: the feature that has it,
+// and what a configuration must use for the endpoint to exist.
+type moduleEndpoint struct {
+	feature string
+	unused  string // why a binary with the feature has no such endpoint now
+}
+
+// moduleEndpoints are documented endpoints that come from modules. Without the module they
+// answer 501 naming the feature; with it, but with nothing in the configuration that uses it,
+// 409 saying so.
+var moduleEndpoints = map[string]moduleEndpoint{
+	"GET /upstreams":         {"proxy", "no site has a proxy route"},
+	"POST /upstreams/add":    {"proxy", "no site has a proxy route"},
+	"POST /upstreams/remove": {"proxy", "no site has a proxy route"},
+	"POST /upstreams/weight": {"proxy", "no site has a proxy route"},
+	"DELETE /cache/purge":    {"cache", "no route has a cache (add `cache` to a proxy route)"},
+	"GET /rate-limits":       {"ratelimit", "no site or route has rateLimit"},
+	"POST /ip-deny":          {"ipfilter", "no site has ipFilter"},
+	"DELETE /ip-deny":        {"ipfilter", "no site has ipFilter"},
+	"GET /tap":               {"tap", "no site has tap"},
 }
 
 // Start listens on bind and serves the API until Close.
@@ -109,9 +124,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	if feature, ok := moduleEndpoints[key]; ok {
+	if me, ok := moduleEndpoints[key]; ok {
+		if slices.Contains(core.Features(), me.feature) {
+			writeJSON(w, http.StatusConflict, map[string]any{"status": "error",
+				"message": fmt.Sprintf("%s %s: %s in the running configuration", r.Method, r.URL.Path, me.unused)})
+			return
+		}
 		writeJSON(w, http.StatusNotImplemented, map[string]any{"status": "error",
-			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, feature)})
+			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, me.feature)})
 		return
 	}
 	if a.pathExists(g, r.URL.Path) {

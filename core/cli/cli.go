@@ -194,7 +194,7 @@ func runHelp(env *Env, args []string) int {
 	commands.Unlock()
 	fmt.Fprintln(env.Stdout, "")
 	fmt.Fprintln(env.Stdout, "Without -c, conduit looks for conduit.json, conduit.yaml, then conduit.yml.")
-	fmt.Fprintln(env.Stdout, "Environment: CONDUIT_LOG (debug|info|warn|error, default info).")
+	fmt.Fprintln(env.Stdout, "Environment: CONDUIT_LOG (debug|info|warn|error, default info); RUST_LOG is read when CONDUIT_LOG is unset.")
 	return 0
 }
 
@@ -203,7 +203,7 @@ func runServe(env *Env, args []string) int {
 	var cf ConfigFlags
 	cf.Register(fs)
 	bind := fs.String("bind", "", "address to bind listeners to (default: all interfaces)")
-	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG or info)")
+	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
 	if fs.Parse(args) != nil {
 		return 1
 	}
@@ -308,19 +308,5 @@ func reload(ctx context.Context, srv *server.Server, logger *slog.Logger) {
 }
 
 func newLogger(env *Env, level string) *slog.Logger {
-	if level == "" {
-		level, _ = env.LookupEnv("CONDUIT_LOG")
-	}
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		lv = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv}))
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel(env, level)}))
 }

@@ -161,7 +161,7 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 	g.buildGlobal(globalCtx, d)
 	seen := map[string]int{}
 	var hooks []*core.SiteHooks
-	for i, raw := range doc.Sites {
+	for i, raw := range sitesOrDefault(doc, d) {
 		s, h := buildSite(globalCtx, doc, i, raw, d)
 		hooks = append(hooks, h)
 		if s == nil {
@@ -194,9 +194,6 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 	// their admin endpoints win over per-site ones.
 	g.instances = append(globalCtx.MemoValues(), g.instances...)
 	g.ConfigPath = doc.Path
-	if len(doc.Sites) == 0 {
-		d.Warnf("", "no sites configured")
-	}
 	g.checkPorts(d)
 	g.Warnings = d.Warnings()
 	if d.HasErrors() {
@@ -205,6 +202,20 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 		return nil, d
 	}
 	return g, d
+}
+
+// EmptyConfigPort is the port a configuration without sites listens on (one catch-all site
+// with no keys: the health endpoint, 404 for the rest), as the original does.
+const EmptyConfigPort = 8080
+
+// sitesOrDefault returns the document's sites, or, when it has none, the default site on
+// EmptyConfigPort with a warning.
+func sitesOrDefault(doc *config.Document, d *config.Diagnostics) []map[string]config.Node {
+	if len(doc.Sites) > 0 {
+		return doc.Sites
+	}
+	d.Warnf("sites", "no sites configured: listening on port %d with an empty catch-all site (the health endpoint, 404 for everything else)", EmptyConfigPort)
+	return []map[string]config.Node{{"port": float64(EmptyConfigPort)}}
 }
 
 func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics) {

@@ -106,6 +106,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	if sc.TLS != nil {
 		sc.TLS.validate(config.Join(path, "tls"), d)
 		info.TLS = true
+		info.UpstreamRoots, info.UpstreamRootsID = sc.TLS.upstreamRoots, sc.TLS.upstreamRootsID
 	}
 	switch {
 	case sc.Port != nil:

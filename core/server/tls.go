@@ -1,8 +1,10 @@
 package server
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +26,8 @@ type TLSConfig struct {
 	Cert string `json:"cert"`
 	// Key is the PEM private key file. A changed file is picked up without a restart.
 	Key string `json:"key"`
-	// CA is a CA bundle (documented by the original as for upstream verification).
+	// CA is a PEM bundle of CA certificates trusted, in addition to the system roots, for
+	// the site's https:// upstreams (docs/tls.md).
 	CA string `json:"ca"`
 	// HTTPRedirectPort starts a plain-HTTP listener that redirects to HTTPS (cold) and answers
 	// ACME HTTP-01 challenges.
@@ -42,6 +45,8 @@ type TLSConfig struct {
 	minVersion, maxVersion uint16
 	cipherIDs              []uint16
 	clientPool             *x509.CertPool
+	upstreamRoots          *x509.CertPool
+	upstreamRootsID        string
 	live                   *certFile
 
 	// The handshake configuration of the listener, built once per generation (see
@@ -140,6 +145,13 @@ func (t *TLSConfig) validate(path string, d *config.Diagnostics) {
 			d.Warnf(config.Join(path, "ciphers"), "lists only TLS 1.3 suites, which cannot be restricted; TLS 1.2 keeps Go's default suites")
 		}
 	}
+	if t.CA != "" {
+		pool, id, err := upstreamRoots(t.CA)
+		if err != nil {
+			d.Errorf(config.Join(path, "ca"), "%v", err)
+		}
+		t.upstreamRoots, t.upstreamRootsID = pool, id
+	}
 	if t.ClientAuth != nil && t.ClientAuth.CA != "" {
 		pool, err := t.clientCAs()
 		if err != nil {
@@ -184,6 +196,24 @@ func (t *TLSConfig) clientCAs() (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tls.clientAuth.ca %s holds no PEM certificate", t.ClientAuth.CA)
 	}
 	return pool, nil
+}
+
+// upstreamRoots loads tls.ca: the system roots plus every certificate of the PEM file, and
+// a SHA-256 of the file that identifies the resulting pool.
+func upstreamRoots(file string) (*x509.CertPool, string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", fmt.Errorf("read CA bundle: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool() // no system store on this platform: the bundle alone
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, "", fmt.Errorf("CA bundle %s holds no PEM certificate", file)
+	}
+	sum := sha256.Sum256(data)
+	return pool, hex.EncodeToString(sum[:]), nil
 }
 
 // certRecheck is how often a handshake may stat the certificate files for a change.

@@ -3,7 +3,9 @@
 package health
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
@@ -49,7 +51,8 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 }
 
 type instance struct {
-	path string
+	path      string
+	upstreams *core.SiteUpstreams // nil unless includeUpstreams
 }
 
 var okBody = []byte(`{"status":"ok"}`)
@@ -63,15 +66,72 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
 	}
+	inst := &instance{path: cfg.Path}
 	if cfg.IncludeUpstreams {
-		ctx.Warnf(ctx.Path("healthCheck.includeUpstreams"), "upstream health is not implemented in this build yet; the endpoint reports only the site status")
+		inst.upstreams = ctx.Upstreams()
 	}
-	return &instance{path: cfg.Path}, nil
+	return inst, nil
 }
 
 // Endpoints implements core.EndpointProvider.
 func (i *instance) Endpoints() []core.Endpoint {
+	if i.upstreams != nil {
+		return []core.Endpoint{{Path: i.path, Handler: http.HandlerFunc(i.serveUpstreams)}}
+	}
 	return []core.Endpoint{{Path: i.path, Handler: http.HandlerFunc(serve)}}
+}
+
+// upstreamsBody is the answer with includeUpstreams.
+type upstreamsBody struct {
+	Status string `json:"status"` // "ok", or "unhealthy" when a route has no available upstream
+	// Upstreams lists each upstream of the site once.
+	Upstreams []core.UpstreamHealth `json:"upstreams"`
+	// Routes lists each proxy route with its upstreams.
+	Routes []routeBody `json:"routes"`
+}
+
+type routeBody struct {
+	Route string `json:"route"`
+	// Healthy: at least one upstream of the route is healthy and not ejected.
+	Healthy   bool                  `json:"healthy"`
+	Upstreams []core.UpstreamHealth `json:"upstreams"`
+}
+
+// serveUpstreams answers with the health of every upstream of the site, per route, and 503
+// when a route has no upstream that can take traffic.
+func (i *instance) serveUpstreams(w http.ResponseWriter, r *http.Request) {
+	body := upstreamsBody{Status: "ok", Upstreams: []core.UpstreamHealth{}, Routes: []routeBody{}}
+	seen := map[string]bool{}
+	for _, rh := range i.upstreams.Routes() {
+		ok := rh.Available()
+		if !ok {
+			body.Status = "unhealthy"
+		}
+		body.Routes = append(body.Routes, routeBody{Route: rh.Route, Healthy: ok, Upstreams: rh.Upstreams})
+		for _, u := range rh.Upstreams {
+			if !seen[u.URL] {
+				seen[u.URL] = true
+				body.Upstreams = append(body.Upstreams, u)
+			}
+		}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		core.Error(w, r, http.StatusInternalServerError, "")
+		return
+	}
+	status := http.StatusOK
+	if body.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
 }
 
 func serve(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package ipfilter_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/health"
 	_ "github.com/conduitproxy/conduit/modules/ipfilter"
@@ -169,17 +167,7 @@ sites:
 		}
 	}
 	// Reload: the list stays.
-	doc, err := config.Parse([]byte(src), config.FormatYAML, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
-	if d.HasErrors() {
-		t.Fatal(d.Err())
-	}
-	if err := srv.Swap(g); err != nil {
-		t.Fatal(err)
-	}
+	srv.Reload(t, src)
 	if r := get(t, srv.URL(8080)+"/"); r.status != 403 {
 		t.Errorf("after reload: %d, want 403 (the runtime list survives reloads)", r.status)
 	}

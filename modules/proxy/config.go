@@ -147,6 +147,9 @@ type OutlierConfig struct {
 	MaxEjectionPercent   *float64 `json:"maxEjectionPercent"`
 }
 
+// maxPrewarm bounds healthCheck.prewarmConnections (as the original's schema).
+const maxPrewarm = 8
+
 // retryConditions are the values retry.conditions accepts.
 var retryConditions = []string{"connection_error", "5xx", "timeout"}
 
@@ -255,8 +258,11 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 				d.Errorf(config.Index(config.Join(p, "unhealthyStatus"), i), "must be an HTTP status (100–599)")
 			}
 		}
-		if hc.PrewarmConnections != nil && *hc.PrewarmConnections > 0 {
-			d.Warnf(config.Join(p, "prewarmConnections"), "has no effect (connections are opened on demand and kept alive)")
+		if n := hc.PrewarmConnections; n != nil && *n > maxPrewarm {
+			d.Errorf(config.Join(p, "prewarmConnections"), "must be at most %d", maxPrewarm)
+		}
+		if n := hc.PrewarmConnections; n != nil && *n > 0 && rc.HTTP2 {
+			d.Warnf(config.Join(p, "prewarmConnections"), "has no effect with http2: true (HTTP/2 connections are opened on demand)")
 		}
 	}
 	if sk := rc.Sticky; sk != nil && sk.Secret != nil && sk.Secret.Reveal() == "" {

@@ -23,7 +23,7 @@ func (rt *route) addTarget(raw string, weight uint32) error {
 		return fmt.Errorf("route has no upstream to copy transport settings from")
 	}
 	st := rt.site.registry.state(raw)
-	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, st: st, active: rt.site.registry.activeGauge(raw)}
+	up := &upstream{url: u, label: raw, transport: tmpl[0].transport, send: tmpl[0].send, st: st, active: rt.site.registry.activeGauge(raw)}
 	if t := tmpl[0].h1; t != nil && (u.Scheme == "http" || u.Scheme == "https") {
 		up.h1 = t.client.poolFor(u) // no h1 pool when the settings keep everything on the transport (HTTP/2)
 	}

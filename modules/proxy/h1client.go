@@ -42,6 +42,7 @@ type h1Client struct {
 	dialer      net.Dialer
 	tls         *tls.Config   // for https:// upstreams; ServerName is set per pool
 	serverName  string        // upstreamTls.serverName; "" = the URL's host
+	send        time.Duration // writing the request (timeout.sendMs); 0 = none
 	firstByte   time.Duration // response header timeout; 0 = none
 	maxIdle     int           // idle connections kept per upstream address
 	idleTimeout time.Duration
@@ -66,14 +67,14 @@ var aLongTimeAgo = time.Unix(1, 0)
 var errH1Switch = errors.New("upstream switched protocols without an upgrade request")
 
 func newH1Client(ts transportSettings) *h1Client {
+	tc := ts.tlsConfig()
+	tc.NextProtos = []string{"http/1.1"}
+	tc.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	return &h1Client{
-		dialer: net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
-		tls: &tls.Config{
-			InsecureSkipVerify: !ts.verify, //nolint:gosec // upstreamTls.verify: false is the user's explicit choice
-			NextProtos:         []string{"http/1.1"},
-			ClientSessionCache: tls.NewLRUClientSessionCache(64),
-		},
+		dialer:      net.Dialer{Timeout: ts.connect, KeepAlive: 30 * time.Second},
+		tls:         tc,
 		serverName:  ts.serverName,
+		send:        ts.send,
 		firstByte:   ts.firstByte,
 		maxIdle:     ts.maxIdle,
 		idleTimeout: ts.idleTimeout,
@@ -206,6 +207,13 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 		p.idle = p.idle[:0]
 	}
 	p.mu.Unlock()
+	pc, err = p.dial(ctx, deadline)
+	return pc, false, err
+}
+
+// dial opens a new connection (TCP, and TLS for https://) within the connect timeout and
+// deadline (zero: none).
+func (p *h1Pool) dial(ctx context.Context, deadline time.Time) (*h1Conn, error) {
 	if !deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
@@ -213,7 +221,7 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 	}
 	raw, err := p.client.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	nc := raw
 	if p.tls != nil {
@@ -226,15 +234,35 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 		tc := tls.Client(raw, p.tls)
 		if err := tc.HandshakeContext(hctx); err != nil {
 			raw.Close()
-			return nil, false, err
+			return nil, err
 		}
 		nc = tc
 	}
-	pc = &h1Conn{nc: nc, raw: raw, pool: p}
+	pc := &h1Conn{nc: nc, raw: raw, pool: p}
 	pc.lim.r = nc
 	pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)
 	pc.bw = bufio.NewWriterSize(nc, h1BufferSize)
-	return pc, false, nil
+	return pc, nil
+}
+
+// prewarm opens connections until n are idle in the pool (healthCheck.prewarmConnections),
+// at most n dials and never beyond the pool's size. It returns the first dial error.
+func (p *h1Pool) prewarm(ctx context.Context, n int) error {
+	for i := 0; i < n; i++ {
+		p.mu.Lock()
+		have := len(p.idle)
+		p.mu.Unlock()
+		if have >= n || have >= p.client.maxIdle {
+			return nil
+		}
+		pc, err := p.dial(ctx, time.Time{})
+		if err != nil {
+			return err
+		}
+		pc.usedAt = time.Now()
+		p.put(pc)
+	}
+	return nil
 }
 
 // put returns pc to the pool, or closes it when the pool is full. Its idle time counts from
@@ -347,12 +375,13 @@ func (cw clientWatch) end() (gone bool) {
 // before any response byte (a reused connection the upstream had closed).
 func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http.Request, deadline, now time.Time, w http.ResponseWriter) (resp *http.Response, err error, stale bool) {
 	pc.usedAt = now
-	// Writing is bounded by the whole-request deadline; the response-header timeout starts
-	// once the request is written (as the Transport's ResponseHeaderTimeout), so a slow
-	// client body does not use it up.
-	if !deadline.Equal(pc.writeBy) {
-		_ = pc.nc.SetWriteDeadline(deadline)
-		pc.writeBy = deadline
+	// Writing is bounded by the whole-request deadline and the send timeout; the
+	// response-header timeout starts once the request is written (as the Transport's
+	// ResponseHeaderTimeout), so a slow client body does not use it up.
+	writeBy := pc.pool.client.writeDeadline(deadline)
+	if !writeBy.Equal(pc.writeBy) {
+		_ = pc.nc.SetWriteDeadline(writeBy)
+		pc.writeBy = writeBy
 	}
 	watch := watchClient(client, base, pc)
 	fail := func(e error, stale bool) (*http.Response, error, bool) {
@@ -361,7 +390,9 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	}
 	if err := writeH1Request(pc.bw, req); err != nil {
 		var werr *h1WriteError
-		return fail(err, errors.As(err, &werr))
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		return fail(err, errors.As(err, &werr) && !timedOut)
 	}
 	sent := now
 	if req.Body != nil {
@@ -411,6 +442,18 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	}
 	resp.Body = &h1Body{pc: pc, resp: resp, body: resp.Body, watch: watch}
 	return resp, nil, false
+}
+
+// writeDeadline is when writing a request that starts now must end: the send timeout or the
+// request's deadline, whichever comes first (zero: no limit).
+func (c *h1Client) writeDeadline(deadline time.Time) time.Time {
+	if c.send <= 0 {
+		return deadline
+	}
+	if t := time.Now().Add(c.send); deadline.IsZero() || t.Before(deadline) {
+		return t
+	}
+	return deadline
 }
 
 // finish returns pc to the pool when the exchange ended cleanly, else closes it.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -674,5 +675,47 @@ func TestH1ClientTimeoutsStartWhereTheyShould(t *testing.T) {
 	readAll(t, resp)
 	if n := slow.accepted.Load(); n != 1 {
 		t.Fatalf("%d connections, want 1 (the test is about a reused connection)", n)
+	}
+}
+
+// TestH1ClientSendTimeout: the hot path's write deadline is timeout.sendMs from the start of
+// the exchange, so an upstream that stops reading fails the request with a timeout (504 on
+// the route) instead of holding it. The body is larger than the socket buffers (the route
+// only sends up to h1MaxBody this way; the client itself takes any declared length).
+func TestH1ClientSendTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // never read
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		select {
+		case c := <-accepted:
+			c.Close()
+		default:
+		}
+	})
+	c := newH1Client(transportSettings{connect: time.Second, send: 200 * time.Millisecond, maxIdle: 4, idleTimeout: time.Minute})
+	t.Cleanup(c.closeIdle)
+	req := getReq(t, "http://"+ln.Addr().String()+"/upload", nil)
+	req.Method = http.MethodPost
+	req.ContentLength = 64 << 20
+	req.Body = io.NopCloser(bytes.NewReader(make([]byte, req.ContentLength)))
+	start := time.Now()
+	_, err = c.roundTrip(context.Background(), req, time.Now().Add(10*time.Second), nil)
+	took := time.Since(start)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("err = %v, want a write timeout", err)
+	}
+	t.Logf("write timeout after %v with send 200 ms", took)
+	if took < 200*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("failed after %v, want between sendMs (200 ms) and 3 s", took)
 	}
 }

@@ -4,6 +4,7 @@
 package proxy
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type siteSettings struct {
 	responseTransform *compiledTransform
 	maskErrors        bool
 	site              *core.Site
+	log               *slog.Logger
 	outlier           *outlierPolicy
 	maxBodyBuffer     int64
 	registry          *registry
@@ -59,9 +61,10 @@ func (s *site) Route(r *http.Request) http.Handler {
 func (s *site) RouteCount() int { return s.table.Len() }
 
 func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
-	ss := &siteSettings{site: ctx.Site, maxBodyBuffer: defaultMaxBodyBuffer}
+	ss := &siteSettings{site: ctx.Site, log: ctx.Logger, maxBodyBuffer: defaultMaxBodyBuffer}
 	ss.registry = ctx.Global.Memo("proxy.registry", func() any { return newRegistry(ctx.Shared, ctx.Global.Metrics) }).(*registry)
 	ss.registry.addSite(ss)
+	ctx.Upstreams().Add(ss)
 	if n, ok := ctx.Section("limits"); ok {
 		if m, ok := n.(map[string]config.Node); ok {
 			if v, ok := config.Number(m["maxBodyBufferBytes"]); ok && v >= 0 {

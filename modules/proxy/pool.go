@@ -28,6 +28,7 @@ type pool struct {
 	slowStart    time.Duration
 	sticky       *sticky
 	outlier      *outlierPolicy
+	prewarm      int        // healthCheck.prewarmConnections: idle connections opened per upstream
 	mu           sync.Mutex // serialises run-time changes to set (reads stay lock-free)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -48,14 +49,38 @@ func (g *registry) addSite(ss *siteSettings) {
 	g.mu.Unlock()
 }
 
-// Start implements core.Starter: it starts the active health checks.
+// Start implements core.Starter: it starts the active health checks and opens the
+// prewarmed connections.
 func (g *registry) Start(ctx context.Context) error {
 	for _, ss := range g.sites {
 		for _, c := range ss.checkers {
 			c.start(ctx)
 		}
+		for _, rt := range ss.routes {
+			rt.prewarm(ctx, ss.log)
+		}
 	}
 	return nil
+}
+
+// prewarm fills the keep-alive pool of each of the route's HTTP/1.1 upstreams up to
+// healthCheck.prewarmConnections idle connections, in the background; pools live across
+// reloads, so after a reload only the missing connections are opened.
+func (rt *route) prewarm(ctx context.Context, log *slog.Logger) {
+	n := rt.pool.prewarm
+	if n <= 0 {
+		return
+	}
+	for _, u := range rt.allUpstreams() {
+		if u.h1 == nil || u.self {
+			continue
+		}
+		go func(u *upstream) {
+			if err := u.h1.prewarm(ctx, n); err != nil && ctx.Err() == nil {
+				log.Warn("prewarming upstream connections failed", "route", rt.name, "upstream", u.label, "error", err)
+			}
+		}(u)
+	}
 }
 
 // Stop implements core.Stopper.
@@ -82,7 +107,7 @@ func (g *registry) AdminStatus() map[string]any {
 				}
 				seen[u.st] = true
 				configured++
-				if u.healthy() && !(u.st.ejectedUntil.Load() != 0 && now < u.st.ejectedUntil.Load()) {
+				if u.healthy() && !u.isEjected(now) {
 					healthy++
 				}
 				if u.st.probed.Load() {
@@ -93,6 +118,24 @@ func (g *registry) AdminStatus() map[string]any {
 	}
 	return map[string]any{"configured_upstreams": configured, "healthy_upstreams": healthy,
 		"total_probed_upstreams": probed, "retry_inflight": retry}
+}
+
+// RouteHealth implements core.UpstreamReporter: every route of the site with its upstreams
+// (the backup last, marked).
+func (ss *siteSettings) RouteHealth() []core.RouteHealth {
+	now := time.Now().UnixNano()
+	out := make([]core.RouteHealth, 0, len(ss.routes))
+	for _, rt := range ss.routes {
+		ups := rt.allUpstreams()
+		rh := core.RouteHealth{Route: rt.name, Upstreams: make([]core.UpstreamHealth, 0, len(ups))}
+		for _, u := range ups {
+			h := u.health(now)
+			h.Backup = u == rt.pool.backup
+			rh.Upstreams = append(rh.Upstreams, h)
+		}
+		out = append(out, rh)
+	}
+	return out
 }
 
 func (rt *route) allUpstreams() []*upstream {
@@ -147,7 +190,7 @@ func (g *registry) listUpstreams(w http.ResponseWriter, r *http.Request) {
 					"latency_ms": msOf(st.lastLatencyNs.Load()), "ewma_latency_ms": ewma * 1000,
 					"consecutive_failures": st.consecFails.Load(), "consecutive_successes": st.consecSuccesses.Load(),
 					"consecutive_5xx": st.consec5xx.Load(), "active_connections": st.active.Load(),
-					"ejected":   st.ejectedUntil.Load() != 0 && now < st.ejectedUntil.Load(),
+					"ejected":   u.isEjected(now),
 					"responses": map[string]int64{"2xx": st.resp2xx.Load(), "4xx": st.resp4xx.Load(), "5xx": st.resp5xx.Load()},
 					"selected":  map[string]any{"total": st.selected.Load(), "last_secs": lastSecs},
 				})

@@ -67,11 +67,16 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		idleTimeout: defaultIdleTimeout,
 		http2:       rc.HTTP2,
 		verify:      true,
+		roots:       ctx.Site.UpstreamRoots,
+		rootsID:     ctx.Site.UpstreamRootsID,
 	}
 	var perTry time.Duration
 	if t := rc.Timeout; t != nil {
 		if t.ConnectMs != nil {
 			ts.connect = ms(*t.ConnectMs)
+		}
+		if t.SendMs != nil {
+			ts.send = ms(*t.SendMs)
 		}
 		if t.ReadMs != nil {
 			ts.firstByte = ms(*t.ReadMs)
@@ -170,6 +175,9 @@ func newRoute(ctx *core.SiteContext, ss *siteSettings, rc *RouteConfig, matchPre
 		if hc.MaxConnectionsPerUpstream != nil {
 			p.maxConns = int64(min(*hc.MaxConnectionsPerUpstream, 1<<62))
 		}
+		if hc.PrewarmConnections != nil {
+			p.prewarm = int(*hc.PrewarmConnections)
+		}
 		if !p.strategy.hashed() && rc.Sticky == nil {
 			p.slowStart = time.Duration(hc.SlowStartSecs) * time.Second
 		}
@@ -236,10 +244,13 @@ func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportS
 	}
 	tr := ctx.Shared.Get(ts.key(), func() any { return newTransport(ts) }).(*http.Transport)
 	st := ctx.Shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
-	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, st: st,
+	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, send: ts.send, st: st,
 		active: activeGauge(ctx.Global.Metrics, raw)}
 	if (u.Scheme == "http" || u.Scheme == "https") && !ts.http2 && !ts.h2c {
 		up.h1 = ctx.Shared.Get(ts.key()+"|h1", func() any { return newH1Client(ts) }).(*h1Client).poolFor(u)
+	}
+	if ts.h2c {
+		up.send = 0 // h2c multiplexes: HTTP2Config.WriteByteTimeout bounds its writes
 	}
 	up.weight.Store(max(weight, 1))
 	return up, nil
@@ -396,6 +407,9 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 		ctx := base
 		if !upgrade {
 			ctx = httptrace.WithClientTrace(ctx, earlyHintsTrace(w))
+		}
+		if up.send > 0 {
+			ctx = withSendDeadline(ctx, up.send)
 		}
 		if !deadline.IsZero() {
 			var cancel context.CancelFunc

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
@@ -62,7 +63,8 @@ type upstream struct {
 	weight    atomic.Uint32
 	self      bool // points back at this site (a direct loop)
 	transport *http.Transport
-	h1        *h1Pool // bodyless HTTP/1.1 requests (h1client.go); nil: the transport serves all
+	send      time.Duration // timeout.sendMs for requests on transport; 0 = none
+	h1        *h1Pool       // bodyless HTTP/1.1 requests (h1client.go); nil: the transport serves all
 	st        *upstreamState
 	active    *telemetry.Metric // conduit_upstream_active_connections{upstream}; nil in tests
 }
@@ -98,6 +100,20 @@ func (u *upstream) ejected(now int64) bool {
 
 // healthy reports the active-probe view (true when never probed).
 func (u *upstream) healthy() bool { return !u.st.unhealthy.Load() }
+
+// isEjected reports whether outlier detection keeps u out of rotation at now, without
+// taking the half-open slot (ejected does, for the request that asks).
+func (u *upstream) isEjected(now int64) bool {
+	until := u.st.ejectedUntil.Load()
+	return until != 0 && now < until
+}
+
+// health is u's entry in the health endpoint.
+func (u *upstream) health(now int64) core.UpstreamHealth {
+	st := u.st
+	return core.UpstreamHealth{URL: u.label, Healthy: u.healthy(), LatencyMs: msOf(st.lastLatencyNs.Load()),
+		Ejected: u.isEjected(now), Consecutive5xx: st.consec5xx.Load()}
+}
 
 // peakEWMA returns the decayed peak-EWMA latency in seconds; an upstream never measured
 // counts as 0, so it is tried (and measured) first. The original counts it as 30 ms, which

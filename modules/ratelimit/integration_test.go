@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
 	_ "github.com/conduitproxy/conduit/modules/ratelimit"
@@ -244,17 +242,7 @@ rateLimit: {windowSecs: 60, limit: 1}
 	if got := statuses(t, 2, srv.URL(8080)+"/"); got[429] != 1 {
 		t.Fatalf("before reload: %v", got)
 	}
-	doc, err := config.Parse([]byte(src), config.FormatYAML, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
-	if d.HasErrors() {
-		t.Fatal(d.Err())
-	}
-	if err := srv.Swap(g); err != nil {
-		t.Fatal(err)
-	}
+	srv.Reload(t, src)
 	if r := get(t, srv.URL(8080)+"/"); r.status != 200 {
 		t.Fatalf("after reload: status %d, want 200 (fresh buckets)", r.status)
 	}

@@ -63,6 +63,23 @@ func TryStart(t testing.TB, src string) (*Server, error) {
 	return &Server{Server: srv, Generation: g, Diagnostics: d}, nil
 }
 
+// Reload builds src (YAML) beside the running generation, with the server's shared store, and
+// swaps it in, as a reload does. It fails the test on a config error or a refused swap.
+func (s *Server) Reload(t testing.TB, src string) {
+	t.Helper()
+	doc, err := config.Parse([]byte(src), config.FormatYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, d := server.Build(context.Background(), doc, s.BuildOptions())
+	if d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	if err := s.Swap(g); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // URL returns "http://127.0.0.1:N" for a configured port.
 func (s *Server) URL(port int) string {
 	return "http://" + s.HostPort(port)
