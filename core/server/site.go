@@ -213,6 +213,9 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		if ao, ok := inst.(core.AttemptObserver); ok {
 			ctx.Hooks().AddAttemptObserver(ao)
 		}
+		if hi, ok := inst.(core.RequestHeaderInjector); ok {
+			ctx.Hooks().AddInjectedRequestHeaders(hi.InjectedRequestHeaders()...)
+		}
 		if hp, ok := inst.(core.HostPolicy); ok {
 			s.hostPolicy = hp
 		}

@@ -169,6 +169,25 @@ func (e errBadTemplate) Error() string {
 	return "unsupported template {{ " + string(e) + " }} (only {{ jwt.<claim> }})"
 }
 
+// touches reports whether the transform sets or removes the header name (canonical); a nil
+// transform touches nothing.
+func (ct *compiledTransform) touches(name string) bool {
+	if ct == nil {
+		return false
+	}
+	for _, n := range ct.remove {
+		if n == name {
+			return true
+		}
+	}
+	for i := range ct.set {
+		if ct.set[i].name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // apply runs the transform on h; claims feed templates (nil without a verified token).
 func (ct *compiledTransform) apply(h http.Header, claims map[string]any) {
 	for _, name := range ct.remove {

@@ -310,6 +310,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	trailers := rt.newRequestTrailers(r) // before upstreamHeader drops Connection
 	outHeader := rt.upstreamHeader(r, st, upgrade, upType)
 	var prev *upstream
 	for attempt := 0; ; attempt++ {
@@ -333,7 +334,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("Set-Cookie", rt.pool.sticky.setCookieHeader(cookie))
 		}
 		last := attempt >= retries
-		done, retryable := rt.attempt(w, r, st, up, outHeader, body, upgrade, upType, attempt, last)
+		done, retryable := rt.attempt(w, r, st, up, outHeader, trailers, body, upgrade, upType, attempt, last)
 		if done {
 			return
 		}
@@ -350,8 +351,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // attempt sends one try to up. done means the client got its answer; retryable means the
 // attempt failed in a way the retry policy covers and nothing was written yet.
 func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.RequestState, up *upstream, h http.Header,
-	body []byte, upgrade bool, upType string, attempt int, last bool) (done, retryable bool) {
+	trailers *requestTrailers, body []byte, upgrade bool, upType string, attempt int, last bool) (done, retryable bool) {
 	outURL := rt.upstreamURL(up, r)
+	outTrailer := trailers.header()
 	var reqBody io.ReadCloser
 	contentLength := r.ContentLength
 	switch {
@@ -361,7 +363,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	case r.ContentLength == 0 && len(r.TransferEncoding) == 0:
 		reqBody = nil
 	default:
-		reqBody = &bodyErrRecorder{ReadCloser: r.Body}
+		reqBody = &bodyErrRecorder{ReadCloser: trailers.body(r.Body, outTrailer)}
 	}
 	base := r.Context()
 	if st != nil {
@@ -369,7 +371,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	}
 	outreq := &http.Request{
 		Method: r.Method, URL: outURL, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: r.Trailer,
+		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: outTrailer,
 	}
 	if outreq.ContentLength < 0 {
 		outreq.ContentLength = -1
@@ -824,9 +826,13 @@ func (rt *route) writeResponse(w http.ResponseWriter, r *http.Request, resp *htt
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
-			names = append(names, k)
+			if responseTrailerAllowed(resp.Header, k) {
+				names = append(names, k)
+			}
 		}
-		dst["Trailer"] = []string{strings.Join(names, ", ")}
+		if len(names) > 0 {
+			dst["Trailer"] = []string{strings.Join(names, ", ")}
+		}
 		// Trailers need a chunked HTTP/1.1 response: an HTTP/2 upstream's Content-Length
 		// would make the server drop them.
 		delete(dst, "Content-Length")
@@ -858,7 +864,9 @@ func (rt *route) writeResponse(w http.ResponseWriter, r *http.Request, resp *htt
 		panic(http.ErrAbortHandler)
 	}
 	for k, vv := range resp.Trailer {
-		dst[http.TrailerPrefix+k] = vv
+		if responseTrailerAllowed(resp.Header, k) {
+			dst[http.TrailerPrefix+k] = vv
+		}
 	}
 }
 

@@ -217,6 +217,10 @@ var hopByHop = map[string]bool{
 	"Proxy-Connection": true,
 }
 
+// InjectedRequestHeaders implements core.RequestHeaderInjector: the auth service's
+// responseHeaders copied onto approved requests.
+func (g *Guard) InjectedRequestHeaders() []string { return g.respHdrs }
+
 // Wrap implements core.Middleware.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
