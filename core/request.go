@@ -47,8 +47,9 @@ type RequestState struct {
 	// effective priority is below 50 answer 503.
 	Shedding bool
 
-	clientIP netip.Addr
-	conn     *connInfo // the connection's state, looked up on first use
+	clientIP    netip.Addr
+	peerTrusted bool      // the TCP peer is a proxy the site trusts (SetPeerTrusted)
+	conn        *connInfo // the connection's state, looked up on first use
 }
 
 type stateKey struct{}
@@ -243,6 +244,22 @@ func SetClientIP(r *http.Request, ip netip.Addr) {
 	if st := State(r); st != nil {
 		st.clientIP = ip.Unmap()
 	}
+}
+
+// SetPeerTrusted records that the TCP peer is a proxy the site trusts (the IP filter's
+// trustProxy), so the forwarding headers it sent (X-Forwarded-For, Forwarded) are believed
+// and extended rather than replaced.
+func SetPeerTrusted(r *http.Request) {
+	if st := State(r); st != nil {
+		st.peerTrusted = true
+	}
+}
+
+// PeerTrusted reports whether SetPeerTrusted was called for r; false for requests outside
+// the pipeline.
+func PeerTrusted(r *http.Request) bool {
+	st := State(r)
+	return st != nil && st.peerTrusted
 }
 
 // HeaderHook adds or changes response headers just before the final response header is

@@ -690,7 +690,8 @@ func joinPath(a, b string) string {
 
 // upstreamHeader turns the client's header map into the upstream request's, in place (the
 // proxy is the end of the pipeline, so nothing later needs the original; the mirror copies it
-// first): hop-by-hop fields go, the forwarding headers are added, then requestTransform runs.
+// first): hop-by-hop fields go, the forwarding headers (X-Forwarded-*, X-Real-IP, Forwarded,
+// Via) are added, then requestTransform runs.
 func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade bool, upType string) http.Header {
 	h := r.Header
 	keepTrailers := false
@@ -728,6 +729,7 @@ func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade 
 		h["X-Forwarded-Proto"] = protoHTTP
 	}
 	h["X-Forwarded-Host"] = []string{r.Host}
+	rt.setClientIdentity(r, h, h["X-Forwarded-Proto"][0])
 	// mTLS: the verified client certificate's identity, never a client-sent copy.
 	delete(h, "X-Client-Cert-Subject")
 	delete(h, "X-Client-Cert-Fingerprint")
