@@ -62,10 +62,15 @@ func nominatesProtected(h http.Header) bool {
 	})
 }
 
-// isUpgrade reports whether r asks for a protocol upgrade (WebSocket).
+// isUpgrade reports whether the request asks for a WebSocket upgrade: Connection lists
+// "upgrade" and Upgrade lists the protocol "websocket" (case-insensitive, RFC 6455 §4.1).
+// It returns that token as the client spelled it; the other offered protocols are not
+// forwarded. Any other upgrade (h2c, TLS/1.0, …) is not one: upstreamHeader then drops
+// Upgrade and Connection as hop-by-hop and the request is proxied as a plain request, as a
+// server may ignore Upgrade (RFC 9110 §7.8) and as Envoy does with h2c.
 func isUpgrade(h http.Header) (string, bool) {
-	up := h.Get("Upgrade")
-	if up == "" {
+	ws := websocketToken(h["Upgrade"])
+	if ws == "" {
 		return "", false
 	}
 	ok := false
@@ -76,7 +81,22 @@ func isUpgrade(h http.Header) (string, bool) {
 		}
 		return true
 	})
-	return up, ok
+	return ws, ok
+}
+
+// websocketToken returns the "websocket" protocol from Upgrade field lines, "" when none
+// offers it. A protocol with a version ("websocket/13") is not the WebSocket upgrade.
+func websocketToken(lines []string) string {
+	for _, v := range lines {
+		for len(v) > 0 {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if tok = textproto.TrimString(tok); strings.EqualFold(tok, "websocket") {
+				return tok
+			}
+		}
+	}
+	return ""
 }
 
 // compiledTransform is a requestTransform/responseTransform ready for the hot path.
