@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"golang.org/x/net/http/httpguts"
 )
 
 // hopHeaders are removed in both directions (RFC 9110 §7.6.1 and Pingora's list); headers
@@ -118,21 +120,38 @@ type templatePart struct {
 	claim string
 }
 
+// compileTransform checks a transform at its config path and compiles it. A header name that
+// is not an RFC 9110 token, or a value with a control character (CR, LF, NUL, …: anything
+// but HTAB below 0x20, and DEL), is an error: no upstream client would send it, so every
+// request would fail with 502. Errors name the header but never print its value.
 func compileTransform(t *Transform, path string, request bool, d *config.Diagnostics) *compiledTransform {
 	ct := &compiledTransform{}
-	for _, name := range t.RemoveHeaders {
+	for i, name := range t.RemoveHeaders {
+		if !httpguts.ValidHeaderFieldName(name) {
+			d.Errorf(config.Index(config.Join(path, "removeHeaders"), i), "%q is not a valid header name (RFC 9110 token characters only)", name)
+			continue
+		}
 		ct.remove = append(ct.remove, http.CanonicalHeaderKey(name))
 	}
+	setPath := config.Join(path, "setHeaders")
 	for _, name := range config.SortedKeys(toNodes(t.SetHeaders)) {
 		val := t.SetHeaders[name]
+		if !httpguts.ValidHeaderFieldName(name) {
+			d.Errorf(setPath+"["+strconv.Quote(name)+"]", "%q is not a valid header name (RFC 9110 token characters only)", name)
+			continue
+		}
+		if i := controlByte(val); i >= 0 {
+			d.Errorf(config.Join(setPath, name), "value contains a control character (byte %d); CR, LF, NUL and other control characters cannot be sent in a header", i)
+			continue
+		}
 		sh := setHeader{name: http.CanonicalHeaderKey(name)}
 		parts, hasTemplate, err := parseTemplate(val)
 		switch {
 		case err != nil:
-			d.Errorf(config.Join(config.Join(path, "setHeaders"), name), "%v", err)
+			d.Errorf(config.Join(setPath, name), "%v", err)
 			continue
 		case hasTemplate && !request:
-			d.Warnf(config.Join(config.Join(path, "setHeaders"), name), "{{ jwt.* }} templates only work in requestTransform; the text is sent literally")
+			d.Warnf(config.Join(setPath, name), "{{ jwt.* }} templates only work in requestTransform; the text is sent literally")
 			sh.static = val
 		case hasTemplate:
 			sh.parts = parts
@@ -142,6 +161,17 @@ func compileTransform(t *Transform, path string, request bool, d *config.Diagnos
 		ct.set = append(ct.set, sh)
 	}
 	return ct
+}
+
+// controlByte returns the index of the first byte of v that a header value cannot hold (a
+// control character other than HTAB, or DEL), -1 when there is none.
+func controlByte(v string) int {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return i
+		}
+	}
+	return -1
 }
 
 func toNodes(m map[string]string) map[string]config.Node {
