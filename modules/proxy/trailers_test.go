@@ -16,6 +16,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/auth/consumers"
+	_ "github.com/conduitproxy/conduit/modules/auth/forwardauth"
 )
 
 // trailerUpstream is a real upstream that answers with the request trailers it received
@@ -55,8 +56,9 @@ type trailerCase struct {
 var trailerCases = []trailerCase{
 	{name: "X-Checksum", forward: true},
 	{name: "X-Undeclared-Ok", forward: true, undeclared: true},
-	{name: "X-Who"},  // consumers.idHeader
-	{name: "X-Tier"}, // a consumer's injected header
+	{name: "X-Who"},       // consumers.idHeader
+	{name: "X-Tier"},      // a consumer's injected header
+	{name: "X-Auth-User"}, // forwardAuth.responseHeaders
 	{name: "X-Consumer-Id"},
 	{name: "X-Client-Cert-Subject"},
 	{name: "X-Client-Cert-Fingerprint"},
@@ -83,10 +85,21 @@ consumers:
   idHeader: X-Who
   consumers:
     - { username: alice, apiKey: alice-key-123456, headers: { X-Tier: gold } }
+forwardAuth: { url: %q, responseHeaders: [X-Auth-User] }
 requestTransform:
   setHeaders: { X-Added: "yes" }
 proxy: %q
 `
+
+// approveAll is a real forwardAuth service that approves every request as "alice".
+func approveAll(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Auth-User", "alice")
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}
 
 // TestRequestTrailersCannotCarryIdentityOrForwardingHeaders sends a chunked HTTP/1.1
 // request whose trailers spell identity, forwarding and hop-by-hop header names (declared in
@@ -94,7 +107,7 @@ proxy: %q
 // trailers reach the client.
 func TestRequestTrailersCannotCarryIdentityOrForwardingHeaders(t *testing.T) {
 	up := trailerUpstream(t, map[string]string{"X-Checksum": "abc", "Upgrade": "h2c"})
-	srv := servertest.Start(t, fmt.Sprintf(trailerConfig, up.URL))
+	srv := servertest.Start(t, fmt.Sprintf(trailerConfig, approveAll(t), up.URL))
 	var declared []string
 	var trailers strings.Builder
 	for _, c := range trailerCases {
@@ -141,7 +154,7 @@ func TestRequestTrailersCannotCarryIdentityOrForwardingHeaders(t *testing.T) {
 // refuses hop-by-hop or routing names in a trailer section.
 func TestRequestTrailersOverHTTP2AreFiltered(t *testing.T) {
 	up := trailerUpstream(t, nil)
-	srv := servertest.Start(t, fmt.Sprintf(trailerConfig, up.URL))
+	srv := servertest.Start(t, fmt.Sprintf(trailerConfig, approveAll(t), up.URL))
 	tr := &http.Transport{Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	t.Cleanup(tr.CloseIdleConnections)
