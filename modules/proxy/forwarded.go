@@ -19,12 +19,20 @@ import (
 //     appended to the prior value when the peer is a trusted proxy (core.PeerTrusted), and
 //     replacing it otherwise, since an untrusted client can write anything there.
 func (rt *route) setClientIdentity(r *http.Request, h http.Header, proto string) {
-	if ip := core.ClientIP(r); ip.IsValid() {
-		h["X-Real-Ip"] = []string{ip.String()}
-	} else {
-		delete(h, "X-Real-Ip")
+	peer := peerAddr(r)
+	var peerText string // formatted once: usually the client address too
+	if peer.IsValid() {
+		peerText = peer.WithZone("").String()
 	}
-	elem := forwardedElement(peerAddr(r), proto, r.Host)
+	switch client := core.ClientIP(r); {
+	case !client.IsValid():
+		delete(h, "X-Real-Ip")
+	case client == peer:
+		h["X-Real-Ip"] = []string{peerText}
+	default:
+		h["X-Real-Ip"] = []string{client.String()}
+	}
+	elem := forwardedElement(peer, peerText, proto, r.Host)
 	if prior := h["Forwarded"]; len(prior) > 0 && core.PeerTrusted(r) {
 		h["Forwarded"] = []string{strings.Join(prior, ", ") + ", " + elem}
 		return
@@ -42,18 +50,19 @@ func peerAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// forwardedElement formats one RFC 7239 forwarded-element. The node is "unknown" (§6.2)
-// when the peer has no IP address; IPv6 nodes are bracketed and quoted (§6); values that
-// are not tokens are quoted strings.
-func forwardedElement(peer netip.Addr, proto, host string) string {
+// forwardedElement formats one RFC 7239 forwarded-element for the peer (peerText is its
+// text without a zone). The node is "unknown" (§6.2) when the peer has no IP address; IPv6
+// nodes are bracketed and quoted (§6); values that are not tokens are quoted strings.
+func forwardedElement(peer netip.Addr, peerText, proto, host string) string {
 	node := "unknown"
 	if peer.IsValid() {
-		node = peer.WithZone("").String()
+		node = peerText
 		if peer.Is6() {
 			node = "[" + node + "]"
 		}
 	}
 	var b strings.Builder
+	b.Grow(len("for=;proto=;host=") + len(node) + len(proto) + len(host) + 8)
 	b.WriteString("for=")
 	writeForwardedValue(&b, node)
 	b.WriteString(";proto=")

@@ -28,10 +28,12 @@ func TestForwardedElement(t *testing.T) {
 	}
 	for _, c := range cases {
 		var peer netip.Addr
+		var text string
 		if c.peer != "" {
 			peer = netip.MustParseAddr(c.peer)
+			text = peer.WithZone("").String()
 		}
-		if got := forwardedElement(peer, c.proto, c.host); got != c.want {
+		if got := forwardedElement(peer, text, c.proto, c.host); got != c.want {
 			t.Errorf("forwardedElement(%q, %q, %q) = %s, want %s", c.peer, c.proto, c.host, got, c.want)
 		}
 	}
