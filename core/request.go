@@ -47,8 +47,14 @@ type RequestState struct {
 	// effective priority is below 50 answer 503.
 	Shedding bool
 
-	clientIP netip.Addr
-	conn     *connInfo // the connection's state, looked up on first use
+	// Nominated are the canonical header names the client's Connection header nominated;
+	// the entry removed those fields (docs/security.md), and the proxy drops request
+	// trailers of these names too. Nil in the common case.
+	Nominated []string
+
+	clientIP    netip.Addr
+	peerTrusted bool      // the TCP peer is a proxy the site trusts (SetPeerTrusted)
+	conn        *connInfo // the connection's state, looked up on first use
 }
 
 type stateKey struct{}
@@ -243,6 +249,22 @@ func SetClientIP(r *http.Request, ip netip.Addr) {
 	if st := State(r); st != nil {
 		st.clientIP = ip.Unmap()
 	}
+}
+
+// SetPeerTrusted records that the TCP peer is a proxy the site trusts (the IP filter's
+// trustProxy), so the forwarding headers it sent (X-Forwarded-For, Forwarded) are believed
+// and extended rather than replaced.
+func SetPeerTrusted(r *http.Request) {
+	if st := State(r); st != nil {
+		st.peerTrusted = true
+	}
+}
+
+// PeerTrusted reports whether SetPeerTrusted was called for r; false for requests outside
+// the pipeline.
+func PeerTrusted(r *http.Request) bool {
+	st := State(r)
+	return st != nil && st.peerTrusted
 }
 
 // HeaderHook adds or changes response headers just before the final response header is

@@ -384,10 +384,42 @@ type AttemptObserver interface {
 	ObserveAttempt(r *http.Request, a *UpstreamAttempt)
 }
 
-// SiteHooks fans events out to the observers of one site. The zero value has none, and
-// calling it then costs one length check.
+// RequestHeaderInjector is implemented by site instances that add request headers an
+// upstream trusts (the consumers guard's idHeader and consumer headers, forwardAuth's
+// responseHeaders). The core collects the names into the site's hooks; the proxy never
+// forwards a client's request trailer under one of them.
+type RequestHeaderInjector interface {
+	// InjectedRequestHeaders returns the canonical names the instance may set on requests.
+	InjectedRequestHeaders() []string
+}
+
+// SiteHooks fans events out to the observers of one site and records the request header
+// names its guards inject. The zero value has none, and calling it then costs one length
+// check.
 type SiteHooks struct {
-	attempt []AttemptObserver
+	attempt  []AttemptObserver
+	injected map[string]struct{}
+}
+
+// AddInjectedRequestHeaders records names a guard of the site sets on requests (the core
+// does this after provisioning).
+func (h *SiteHooks) AddInjectedRequestHeaders(names ...string) {
+	if h.injected == nil {
+		h.injected = make(map[string]struct{}, len(names))
+	}
+	for _, n := range names {
+		h.injected[http.CanonicalHeaderKey(n)] = struct{}{}
+	}
+}
+
+// InjectsRequestHeader reports whether a guard of the site sets the request header name
+// (canonical form).
+func (h *SiteHooks) InjectsRequestHeader(name string) bool {
+	if h == nil {
+		return false
+	}
+	_, ok := h.injected[name]
+	return ok
 }
 
 // AddAttemptObserver registers o (the core does this after provisioning).

@@ -147,6 +147,7 @@ func TestConnection(t *testing.T) {
 		in        http.Header
 		want      http.Header
 		protected string
+		nominated []string
 	}{
 		{name: "none", in: http.Header{"X-A": {"1"}}, want: http.Header{"X-A": {"1"}}},
 		{name: "hop tokens only",
@@ -154,18 +155,18 @@ func TestConnection(t *testing.T) {
 			want: http.Header{"Connection": {"keep-alive, Upgrade"}, "Upgrade": {"websocket"}}},
 		{name: "nominated fields go, their tokens too",
 			in:   http.Header{"Connection": {"close, X-Private", "x-other"}, "X-Private": {"1"}, "X-Other": {"2"}, "X-Keep": {"3"}},
-			want: http.Header{"Connection": {"close"}, "X-Keep": {"3"}}},
+			want: http.Header{"Connection": {"close"}, "X-Keep": {"3"}}, nominated: []string{"X-Private", "X-Other"}},
 		{name: "only custom tokens",
 			in:   http.Header{"Connection": {"X-Consumer-ID, X-Tier"}},
-			want: http.Header{}},
+			want: http.Header{}, nominated: []string{"X-Consumer-Id", "X-Tier"}},
 		{name: "protected", in: http.Header{"Connection": {"x-forwarded-for"}}, protected: "X-Forwarded-For"},
 		{name: "protected host", in: http.Header{"Connection": {"keep-alive, Host"}}, protected: "Host"},
 		{name: "protected forwarded", in: http.Header{"Connection": {"Forwarded"}}, protected: "Forwarded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Connection(tc.in)
-			if got != tc.protected {
-				t.Fatalf("protected = %q, want %q", got, tc.protected)
+			got, nominated := Connection(tc.in)
+			if got != tc.protected || !reflect.DeepEqual(nominated, tc.nominated) {
+				t.Fatalf("protected = %q nominated %q, want %q %q", got, nominated, tc.protected, tc.nominated)
 			}
 			if tc.protected == "" && !reflect.DeepEqual(tc.in, tc.want) {
 				t.Fatalf("header = %v, want %v", tc.in, tc.want)
@@ -179,7 +180,7 @@ func TestCanonicalInputsDoNotAllocate(t *testing.T) {
 	n := testing.AllocsPerRun(100, func() {
 		_, _, _ = Host("shop.test:8080", "http")
 		_, _, _ = Path("/api/v1/items/42", PathOptions{})
-		_ = Connection(h)
+		_, _ = Connection(h)
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations for canonical input", n)

@@ -14,11 +14,13 @@ import (
 //
 // It reports the first nominated name that the gateway itself sets upstream (Host,
 // X-Forwarded-*, Forwarded, X-Real-Ip, X-Request-Id, Via): such a request is refused (400)
-// rather than stripped. It does not allocate when Connection holds only hop-by-hop tokens.
-func Connection(h http.Header) (protected string) {
+// rather than stripped. Otherwise it returns the canonical names it removed, so that
+// trailers of those names can be dropped too. It does not allocate when Connection holds
+// only hop-by-hop tokens.
+func Connection(h http.Header) (protected string, nominated []string) {
 	vals := h["Connection"]
 	if len(vals) == 0 {
-		return ""
+		return "", nil
 	}
 	clean := true
 	for _, v := range vals {
@@ -29,7 +31,7 @@ func Connection(h http.Header) (protected string) {
 		})
 	}
 	if clean {
-		return ""
+		return "", nil
 	}
 	var kept []string
 	for _, v := range vals {
@@ -47,17 +49,18 @@ func Connection(h http.Header) (protected string) {
 				return
 			}
 			delete(h, name)
+			nominated = append(nominated, name)
 		})
 	}
 	if protected != "" {
-		return protected
+		return protected, nil
 	}
 	if len(kept) == 0 {
 		delete(h, "Connection")
 	} else {
 		h["Connection"] = []string{strings.Join(kept, ", ")}
 	}
-	return ""
+	return "", nominated
 }
 
 func eachToken(v string, fn func(tok string)) {

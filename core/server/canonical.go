@@ -10,9 +10,9 @@ import (
 // module and the upstream share (docs/security.md): r.Host becomes the canonical authority,
 // r.URL's path and r.RequestURI the canonical path, an absolute-form target becomes
 // origin-form, and the Connection header loses every field it nominates. It returns the
-// canonical host name without its port (for dispatch), or answers 400 itself and returns
-// ok false.
-func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host string, ok bool) {
+// canonical host name without its port (for dispatch) and the names Connection nominated,
+// or answers 400 itself and returns ok false.
+func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host string, nominated []string, ok bool) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -20,7 +20,7 @@ func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host 
 	host, port, err := canonical.Host(r.Host, scheme)
 	if err != nil {
 		badRequest(w, r, "invalid Host header")
-		return "", false
+		return "", nil, false
 	}
 	if !isAuthority(r.Host, host, port) {
 		r.Host = canonical.Authority(host, port)
@@ -30,7 +30,7 @@ func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host 
 		escaped, decoded, err := canonical.Path(raw, g.Paths)
 		if err != nil {
 			badRequest(w, r, "invalid request path")
-			return "", false
+			return "", nil, false
 		}
 		absolute := r.URL.Scheme != "" || r.URL.Host != ""
 		if escaped != raw || absolute {
@@ -43,11 +43,12 @@ func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host 
 			r.RequestURI = r.URL.RequestURI()
 		}
 	}
-	if name := canonical.Connection(r.Header); name != "" {
+	name, nominated := canonical.Connection(r.Header)
+	if name != "" {
 		badRequest(w, r, "Connection header nominates a protected header")
-		return "", false
+		return "", nil, false
 	}
-	return host, true
+	return host, nominated, true
 }
 
 // isAuthority reports whether h is already host[:port], without building that string.

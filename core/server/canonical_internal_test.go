@@ -23,7 +23,7 @@ func BenchmarkCanonicalize(b *testing.B) {
 			for b.Loop() {
 				*r.URL = u
 				r.Host = bc.host
-				if _, ok := g.canonicalize(w, r); !ok {
+				if _, _, ok := g.canonicalize(w, r); !ok {
 					b.Fatal("refused")
 				}
 			}
@@ -48,7 +48,7 @@ func TestCanonicalizeRewritesTheRequest(t *testing.T) {
 		if r.URL.Host != "" {
 			r.Host = r.URL.Host
 		}
-		site, ok := (&Generation{}).canonicalize(httptest.NewRecorder(), r)
+		site, _, ok := (&Generation{}).canonicalize(httptest.NewRecorder(), r)
 		if !ok || site != tc.wantSite || r.Host != tc.wantHost || r.URL.Path != tc.wantPath ||
 			r.URL.EscapedPath() != tc.wantEscaped || r.RequestURI != tc.wantURI || r.URL.Host != "" {
 			t.Errorf("%s %s → site %q ok %v Host %q Path %q EscapedPath %q RequestURI %q URL.Host %q",

@@ -97,7 +97,7 @@ func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer d.srv.leave(g)
-	host, ok := g.canonicalize(w, r)
+	host, nominated, ok := g.canonicalize(w, r)
 	if !ok {
 		return
 	}
@@ -106,7 +106,7 @@ func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, r, "unknown host")
 		return
 	}
-	site.ServeHTTP(w, r)
+	site.serve(w, r, nominated)
 }
 
 func badRequest(w http.ResponseWriter, r *http.Request, reason string) {

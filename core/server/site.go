@@ -215,6 +215,9 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		if ao, ok := inst.(core.AttemptObserver); ok {
 			ctx.Hooks().AddAttemptObserver(ao)
 		}
+		if hi, ok := inst.(core.RequestHeaderInjector); ok {
+			ctx.Hooks().AddInjectedRequestHeaders(hi.InjectedRequestHeaders()...)
+		}
 		if hp, ok := inst.(core.HostPolicy); ok {
 			s.hostPolicy = hp
 		}
@@ -408,9 +411,14 @@ func compileValues(m map[string]string) map[string]router.ValueMatcher {
 }
 
 // ServeHTTP runs the site's pipeline with a fresh request state.
-func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r, nil) }
+
+// serve runs the site's pipeline; nominated are the header names the client's Connection
+// header nominated, which the entry removed (RequestState.Nominated).
+func (s *Site) serve(w http.ResponseWriter, r *http.Request, nominated []string) {
 	st, r := core.AcquireState(w, r, s.Info, time.Now())
 	defer core.ReleaseState(st)
+	st.Nominated = nominated
 	// The canonical key is written out: Header.Get/Set would canonicalise "X-Request-ID"
 	// (an allocation each) on every request.
 	ids := r.Header[requestIDKey]

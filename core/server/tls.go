@@ -510,7 +510,7 @@ func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.srv.leave(g)
-	host, ok := g.canonicalize(w, r)
+	host, _, ok := g.canonicalize(w, r)
 	if !ok {
 		return
 	}

@@ -139,6 +139,11 @@ func (f *filter) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := core.ClientIP(r)
 		if f.trusted != nil {
+			if f.trusted.contains(ip) {
+				// The proxy module extends this peer's Forwarded header instead of
+				// replacing it.
+				core.SetPeerTrusted(r)
+			}
 			ip = RealIP(ip, r.Header["X-Forwarded-For"], f.trusted.contains)
 			// Later stages (rate limits keyed by IP, per-IP limits, logs) see the real
 			// client, not the proxy in front.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
@@ -180,8 +181,14 @@ func decodeTarget(n config.Node, path string, d *config.Diagnostics) *RouteConfi
 	}
 }
 
+// localAddrs are this Conduit's own addresses an upstream URL is checked against.
+type localAddrs struct {
+	ports     []int  // the site's port: a target there loops
+	adminBind string // global.admin.bind, "" without an Admin API
+}
+
 // validate checks a decoded route and compiles what it can.
-func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics) {
+func (rc *RouteConfig) validate(path string, local localAddrs, d *config.Diagnostics) {
 	if len(rc.Targets) == 0 && len(rc.Groups) == 0 {
 		d.Errorf(config.Join(path, "targets"), "needs at least one upstream URL")
 	}
@@ -190,7 +197,7 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 		if i < len(rc.targetPaths) {
 			p = rc.targetPaths[i]
 		}
-		checkUpstreamURL(t.URL, p, ports, d)
+		checkUpstreamURL(t.URL, p, local, d)
 	}
 	if rc.Strategy != "" && !slices.Contains(Strategies, rc.Strategy) {
 		msg := fmt.Sprintf("unknown strategy %q (one of %s)", rc.Strategy, strings.Join(Strategies, ", "))
@@ -220,10 +227,10 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 		d.Errorf(config.Join(path, "priority"), "must be between 0 and 100")
 	}
 	if rc.Backup != "" {
-		checkUpstreamURL(rc.Backup, config.Join(path, "backup"), ports, d)
+		checkUpstreamURL(rc.Backup, config.Join(path, "backup"), local, d)
 	}
 	if rc.Mirror != "" {
-		checkUpstreamURL(rc.Mirror, config.Join(path, "mirror"), ports, d)
+		checkUpstreamURL(rc.Mirror, config.Join(path, "mirror"), local, d)
 	}
 	if rt := rc.Retry; rt != nil {
 		p := config.Join(path, "retry")
@@ -277,7 +284,7 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 			d.Errorf(config.Join(p, "targets"), "needs at least one upstream URL")
 		}
 		for j, t := range g.Targets {
-			checkUpstreamURL(t.URL, config.Index(config.Join(p, "targets"), j), ports, d)
+			checkUpstreamURL(t.URL, config.Index(config.Join(p, "targets"), j), local, d)
 		}
 		if g.Strategy != "" && !slices.Contains(Strategies, g.Strategy) {
 			d.Errorf(config.Join(p, "strategy"), "unknown strategy %q", g.Strategy)
@@ -292,8 +299,9 @@ func (rc *RouteConfig) validate(path string, ports []int, d *config.Diagnostics)
 	}
 }
 
-// checkUpstreamURL validates an upstream URL: http or https, a host, no user info.
-func checkUpstreamURL(raw, path string, ports []int, d *config.Diagnostics) *url.URL {
+// checkUpstreamURL validates an upstream URL: http or https, a host, no user info. A URL
+// that reaches this site's own port or the Admin API is warned about.
+func checkUpstreamURL(raw, path string, local localAddrs, d *config.Diagnostics) *url.URL {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		d.Errorf(path, "must be an absolute http:// or https:// URL, got %s", config.Describe(raw))
@@ -306,8 +314,13 @@ func checkUpstreamURL(raw, path string, ports []int, d *config.Diagnostics) *url
 	if u.RawQuery != "" || u.Fragment != "" {
 		d.Warnf(path, "the query and fragment of an upstream URL are ignored")
 	}
-	if isSelf(u, ports) {
+	if isSelf(u, local.ports) {
 		d.Warnf(path, "points back at this site's own port %s: requests to it would loop and get 421", u.Port())
+	}
+	if local.adminBind != "" {
+		if shown, hit := core.AimsAtAdmin(u, local.adminBind); hit {
+			d.Warnf(path, "points at the Admin API (%s): the site would expose the Admin API to its clients (global.admin.bind)", shown)
+		}
 	}
 	return u
 }

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"golang.org/x/net/http/httpguts"
 )
 
 // hopHeaders are removed in both directions (RFC 9110 §7.6.1 and Pingora's list); headers
@@ -53,10 +55,15 @@ func eachConnectionToken(h http.Header, fn func(name string) bool) bool {
 	return true
 }
 
-// isUpgrade reports whether r asks for a protocol upgrade (WebSocket).
+// isUpgrade reports whether the request asks for a WebSocket upgrade: Connection lists
+// "upgrade" and Upgrade lists the protocol "websocket" (case-insensitive, RFC 6455 §4.1).
+// It returns that token as the client spelled it; the other offered protocols are not
+// forwarded. Any other upgrade (h2c, TLS/1.0, …) is not one: upstreamHeader then drops
+// Upgrade and Connection as hop-by-hop and the request is proxied as a plain request, as a
+// server may ignore Upgrade (RFC 9110 §7.8) and as Envoy does with h2c.
 func isUpgrade(h http.Header) (string, bool) {
-	up := h.Get("Upgrade")
-	if up == "" {
+	ws := websocketToken(h["Upgrade"])
+	if ws == "" {
 		return "", false
 	}
 	ok := false
@@ -67,7 +74,22 @@ func isUpgrade(h http.Header) (string, bool) {
 		}
 		return true
 	})
-	return up, ok
+	return ws, ok
+}
+
+// websocketToken returns the "websocket" protocol from Upgrade field lines, "" when none
+// offers it. A protocol with a version ("websocket/13") is not the WebSocket upgrade.
+func websocketToken(lines []string) string {
+	for _, v := range lines {
+		for len(v) > 0 {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if tok = textproto.TrimString(tok); strings.EqualFold(tok, "websocket") {
+				return tok
+			}
+		}
+	}
+	return ""
 }
 
 // compiledTransform is a requestTransform/responseTransform ready for the hot path.
@@ -89,21 +111,38 @@ type templatePart struct {
 	claim string
 }
 
+// compileTransform checks a transform at its config path and compiles it. A header name that
+// is not an RFC 9110 token, or a value with a control character (CR, LF, NUL, …: anything
+// but HTAB below 0x20, and DEL), is an error: no upstream client would send it, so every
+// request would fail with 502. Errors name the header but never print its value.
 func compileTransform(t *Transform, path string, request bool, d *config.Diagnostics) *compiledTransform {
 	ct := &compiledTransform{}
-	for _, name := range t.RemoveHeaders {
+	for i, name := range t.RemoveHeaders {
+		if !httpguts.ValidHeaderFieldName(name) {
+			d.Errorf(config.Index(config.Join(path, "removeHeaders"), i), "%q is not a valid header name (RFC 9110 token characters only)", name)
+			continue
+		}
 		ct.remove = append(ct.remove, http.CanonicalHeaderKey(name))
 	}
+	setPath := config.Join(path, "setHeaders")
 	for _, name := range config.SortedKeys(toNodes(t.SetHeaders)) {
 		val := t.SetHeaders[name]
+		if !httpguts.ValidHeaderFieldName(name) {
+			d.Errorf(setPath+"["+strconv.Quote(name)+"]", "%q is not a valid header name (RFC 9110 token characters only)", name)
+			continue
+		}
+		if i := controlByte(val); i >= 0 {
+			d.Errorf(config.Join(setPath, name), "value contains a control character (byte %d); CR, LF, NUL and other control characters cannot be sent in a header", i)
+			continue
+		}
 		sh := setHeader{name: http.CanonicalHeaderKey(name)}
 		parts, hasTemplate, err := parseTemplate(val)
 		switch {
 		case err != nil:
-			d.Errorf(config.Join(config.Join(path, "setHeaders"), name), "%v", err)
+			d.Errorf(config.Join(setPath, name), "%v", err)
 			continue
 		case hasTemplate && !request:
-			d.Warnf(config.Join(config.Join(path, "setHeaders"), name), "{{ jwt.* }} templates only work in requestTransform; the text is sent literally")
+			d.Warnf(config.Join(setPath, name), "{{ jwt.* }} templates only work in requestTransform; the text is sent literally")
 			sh.static = val
 		case hasTemplate:
 			sh.parts = parts
@@ -113,6 +152,17 @@ func compileTransform(t *Transform, path string, request bool, d *config.Diagnos
 		ct.set = append(ct.set, sh)
 	}
 	return ct
+}
+
+// controlByte returns the index of the first byte of v that a header value cannot hold (a
+// control character other than HTAB, or DEL), -1 when there is none.
+func controlByte(v string) int {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return i
+		}
+	}
+	return -1
 }
 
 func toNodes(m map[string]string) map[string]config.Node {
@@ -158,6 +208,25 @@ type errBadTemplate string
 
 func (e errBadTemplate) Error() string {
 	return "unsupported template {{ " + string(e) + " }} (only {{ jwt.<claim> }})"
+}
+
+// touches reports whether the transform sets or removes the header name (canonical); a nil
+// transform touches nothing.
+func (ct *compiledTransform) touches(name string) bool {
+	if ct == nil {
+		return false
+	}
+	for _, n := range ct.remove {
+		if n == name {
+			return true
+		}
+	}
+	for i := range ct.set {
+		if ct.set[i].name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // apply runs the transform on h; claims feed templates (nil without a verified token).

@@ -202,7 +202,7 @@ func buildRoute(ctx *core.SiteContext, ss *siteSettings, node config.Node, path,
 		return nil
 	}
 	before := len(ctx.Diag.Errors())
-	rc.validate(path, []int{ctx.Site.Port}, ctx.Diag)
+	rc.validate(path, localAddrs{ports: []int{ctx.Site.Port}, adminBind: ctx.AdminBind()}, ctx.Diag)
 	if len(ctx.Diag.Errors()) > before {
 		return nil
 	}

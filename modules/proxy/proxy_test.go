@@ -416,13 +416,11 @@ func TestWebSocketUpgrade(t *testing.T) {
 			http.Error(w, "no upgrade", 400)
 			return
 		}
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		conn, brw, ok := acceptWebSocket(w)
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		brw.Flush()
 		line, _ := brw.ReadString('\n')
 		fmt.Fprintf(brw, "echo:%s", line)
 		brw.Flush()

@@ -317,6 +317,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	trailers := rt.newRequestTrailers(r) // before upstreamHeader drops Connection
 	outHeader := rt.upstreamHeader(r, st, upgrade, upType)
 	var prev *upstream
 	for attempt := 0; ; attempt++ {
@@ -340,7 +341,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("Set-Cookie", rt.pool.sticky.setCookieHeader(cookie))
 		}
 		last := attempt >= retries
-		done, retryable := rt.attempt(w, r, st, up, outHeader, body, upgrade, upType, attempt, last)
+		done, retryable := rt.attempt(w, r, st, up, outHeader, trailers, body, upgrade, upType, attempt, last)
 		if done {
 			return
 		}
@@ -357,8 +358,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // attempt sends one try to up. done means the client got its answer; retryable means the
 // attempt failed in a way the retry policy covers and nothing was written yet.
 func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.RequestState, up *upstream, h http.Header,
-	body []byte, upgrade bool, upType string, attempt int, last bool) (done, retryable bool) {
+	trailers *requestTrailers, body []byte, upgrade bool, upType string, attempt int, last bool) (done, retryable bool) {
 	outURL := rt.upstreamURL(up, r)
+	outTrailer := trailers.header()
 	var reqBody io.ReadCloser
 	contentLength := r.ContentLength
 	switch {
@@ -368,7 +370,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	case r.ContentLength == 0 && len(r.TransferEncoding) == 0:
 		reqBody = nil
 	default:
-		reqBody = &bodyErrRecorder{ReadCloser: r.Body}
+		reqBody = &bodyErrRecorder{ReadCloser: trailers.body(r.Body, outTrailer)}
 	}
 	base := r.Context()
 	if st != nil {
@@ -376,7 +378,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	}
 	outreq := &http.Request{
 		Method: r.Method, URL: outURL, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: r.Trailer,
+		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: outTrailer,
 	}
 	if outreq.ContentLength < 0 {
 		outreq.ContentLength = -1
@@ -698,7 +700,8 @@ func joinPath(a, b string) string {
 
 // upstreamHeader turns the client's header map into the upstream request's, in place (the
 // proxy is the end of the pipeline, so nothing later needs the original; the mirror copies it
-// first): hop-by-hop fields go, the forwarding headers are added, then requestTransform runs.
+// first): hop-by-hop fields go, the forwarding headers (X-Forwarded-*, X-Real-IP, Forwarded,
+// Via) are added, then requestTransform runs.
 func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade bool, upType string) http.Header {
 	h := r.Header
 	keepTrailers := false
@@ -736,6 +739,7 @@ func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade 
 		h["X-Forwarded-Proto"] = protoHTTP
 	}
 	h["X-Forwarded-Host"] = []string{r.Host}
+	rt.setClientIdentity(r, h, h["X-Forwarded-Proto"][0])
 	// mTLS: the verified client certificate's identity, never a client-sent copy.
 	delete(h, "X-Client-Cert-Subject")
 	delete(h, "X-Client-Cert-Fingerprint")
@@ -834,9 +838,13 @@ func (rt *route) writeResponse(w http.ResponseWriter, r *http.Request, resp *htt
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
-			names = append(names, k)
+			if responseTrailerAllowed(resp.Header, k) {
+				names = append(names, k)
+			}
 		}
-		dst["Trailer"] = []string{strings.Join(names, ", ")}
+		if len(names) > 0 {
+			dst["Trailer"] = []string{strings.Join(names, ", ")}
+		}
 		// Trailers need a chunked HTTP/1.1 response: an HTTP/2 upstream's Content-Length
 		// would make the server drop them.
 		delete(dst, "Content-Length")
@@ -868,7 +876,9 @@ func (rt *route) writeResponse(w http.ResponseWriter, r *http.Request, resp *htt
 		panic(http.ErrAbortHandler)
 	}
 	for k, vv := range resp.Trailer {
-		dst[http.TrailerPrefix+k] = vv
+		if responseTrailerAllowed(resp.Header, k) {
+			dst[http.TrailerPrefix+k] = vv
+		}
 	}
 }
 

@@ -68,3 +68,42 @@ func TestValidatorsSinkRedirectSites(t *testing.T) {
 		t.Fatalf("errors = %v", d.Errors())
 	}
 }
+
+// TestRedirectNeverBecomesSchemeRelative: a target written as a path ("/$1") must not turn
+// into a scheme-relative Location ("//evil.example", which browsers follow to another host)
+// when the captured part of the request path starts with more slashes.
+func TestRedirectNeverBecomesSchemeRelative(t *testing.T) {
+	srv := servertest.Start(t, `
+port: 8080
+redirects:
+  - { from: "/old/(.*)", to: "/$1" }
+  - { from: "/go(/.*)", to: "$1" }
+  - { from: "/cdn/(.*)", to: "//cdn.example/$1" }
+  - { from: "/abs/(.*)", to: "https://example.com/$1" }
+`)
+	cases := []struct{ path, want string }{
+		{"/old//evil.example", "/evil.example"},
+		{"/old///evil.example/x", "/evil.example/x"},
+		{"/old//evil.example?q=1", "/evil.example?q=1"},
+		{"/old/fine/path", "/fine/path"},
+		{"/old/", "/"},
+		{"/go//evil.example", "/evil.example"},
+		{"/go/ok", "/ok"},
+		{"/cdn/a.js", "//cdn.example/a.js"}, // the rule's own target is scheme-relative
+		{"/abs//x", "https://example.com//x"},
+	}
+	for _, c := range cases {
+		req, err := http.NewRequest(http.MethodGet, srv.URL(8080)+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != c.want {
+			t.Errorf("%s: %d Location %q, want 301 %q", c.path, res.StatusCode, res.Header.Get("Location"), c.want)
+		}
+	}
+}

@@ -41,6 +41,9 @@ type rule struct {
 	prefix string // literal prefix every match starts with (a cheap first check)
 	to     template
 	status int
+	// schemeRelative: the rule's own target starts with "//", so a Location starting with
+	// "//" is what the configuration asked for.
+	schemeRelative bool
 }
 
 // Instance is one site's redirect stage.
@@ -109,7 +112,7 @@ func Compile(rules []Rule, path string, d *config.Diagnostics) (*Instance, bool)
 			d.Warnf(config.Join(p, "to"), "%s refers to no capture group of from; it expands to \"\"", ref)
 		}
 		prefix, _ := re.LiteralPrefix()
-		in.rules = append(in.rules, rule{re: re, prefix: prefix, to: t, status: status})
+		in.rules = append(in.rules, rule{re: re, prefix: prefix, to: t, status: status, schemeRelative: strings.HasPrefix(to, "//")})
 	}
 	return in, ok
 }
@@ -173,6 +176,17 @@ func isIdent(s string) bool {
 func identStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 func identChar(c byte) bool  { return identStart(c) || c >= '0' && c <= '9' }
 
+// oneLeadingSlash collapses the run of slashes and backslashes at the start of a
+// Location to one "/". Browsers read "//host" and "/\host" as another host, so a target
+// written as a path ("/$1") must stay a path whatever the captured part of the request path
+// starts with (GET /old//evil.example with "/old/(.*)" → "/$1").
+func oneLeadingSlash(loc string) string {
+	if len(loc) < 2 || loc[0] != '/' || loc[1] != '/' && loc[1] != '\\' {
+		return loc
+	}
+	return "/" + strings.TrimLeft(loc, "/\\")
+}
+
 // Wrap implements core.Middleware.
 func (in *Instance) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +201,9 @@ func (in *Instance) Wrap(next http.Handler) http.Handler {
 				continue
 			}
 			loc := rl.to.expand(path, m, r.URL.RawQuery)
+			if !rl.schemeRelative {
+				loc = oneLeadingSlash(loc)
+			}
 			h := w.Header()
 			h["Location"] = []string{loc}
 			h["Content-Length"] = []string{"0"}

@@ -138,3 +138,22 @@ func FuzzTemplate(f *testing.F) {
 		}
 	})
 }
+
+func TestOneLeadingSlash(t *testing.T) {
+	cases := map[string]string{
+		"/a":              "/a",
+		"/":               "/",
+		"":                "",
+		"//evil.example":  "/evil.example",
+		"/\\evil.example": "/evil.example",
+		"/\\/\\evil/x//y": "/evil/x//y",
+		"///":             "/",
+		"a//b":            "a//b",
+		"https://x//y":    "https://x//y",
+	}
+	for in, want := range cases {
+		if got := oneLeadingSlash(in); got != want {
+			t.Errorf("oneLeadingSlash(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -382,6 +382,10 @@ func (g *Guard) identify(r *http.Request) (*consumer, map[string]any) {
 	return nil, nil
 }
 
+// InjectedRequestHeaders implements core.RequestHeaderInjector: idHeader and every
+// consumer's header names.
+func (g *Guard) InjectedRequestHeaders() []string { return g.strip }
+
 // Wrap implements core.Middleware.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

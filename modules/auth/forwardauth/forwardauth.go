@@ -13,13 +13,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/textproto"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,7 +58,7 @@ const (
 	// MaxRelayBody bounds the auth service's body relayed to the client on a denial.
 	MaxRelayBody = 64 << 10
 	// DefaultAdminPort is guarded when global.admin.bind is not set (the documented port).
-	DefaultAdminPort = "2019"
+	DefaultAdminPort = core.DefaultAdminPort
 )
 
 // Guard is the provisioned forwardAuth stage.
@@ -99,7 +96,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 			ctx.Errorf(p+".url", "must not carry credentials; send them with requestHeaders")
 			ok = false
 		default:
-			if bind, hit := aimsAtAdmin(u, adminBind(ctx)); hit {
+			if bind, hit := core.AimsAtAdmin(u, ctx.AdminBind()); hit {
 				ctx.Errorf(p+".url", "points at the Admin API (%s); forwardAuth must not call the Admin API", bind)
 				ok = false
 			}
@@ -151,71 +148,16 @@ func canonicalList(ctx *core.SiteContext, names []string, path string) []string 
 	return out
 }
 
-// adminBind returns global.admin.bind, or "" when the Admin API is not configured.
-func adminBind(ctx *core.SiteContext) string {
-	if ctx.Global == nil {
-		return ""
-	}
-	n, ok := ctx.Global.Section("admin")
-	if !ok {
-		return ""
-	}
-	m, ok := n.(map[string]config.Node)
-	if !ok {
-		return ""
-	}
-	s, _ := m["bind"].(string)
-	return s
-}
-
-// aimsAtAdmin reports whether u reaches the Admin API bound at bind: the admin port on a
-// loopback address, localhost, an unspecified address (0.0.0.0, [::]) or the bind host
-// itself. Without a bind, the documented default port 2019 is guarded.
-func aimsAtAdmin(u *url.URL, bind string) (string, bool) {
-	adminHost, adminPort := "", DefaultAdminPort
-	if bind != "" {
-		h, p, err := net.SplitHostPort(bind)
-		if err != nil {
-			return "", false
-		}
-		adminHost, adminPort = h, p
-	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	if port != adminPort {
-		return "", false
-	}
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	shown := net.JoinHostPort(adminHost, adminPort)
-	if adminHost == "" {
-		shown = "port " + adminPort
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") || host == strings.ToLower(adminHost) {
-		return shown, true
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		ip = ip.Unmap()
-		if ip.IsLoopback() || ip.IsUnspecified() {
-			return shown, true
-		}
-		if a, err := netip.ParseAddr(adminHost); err == nil && a.Unmap() == ip {
-			return shown, true
-		}
-	}
-	return "", false
-}
-
 // hop-by-hop headers never relayed from the auth service.
 var hopByHop = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 	"Proxy-Connection": true,
 }
+
+// InjectedRequestHeaders implements core.RequestHeaderInjector: the auth service's
+// responseHeaders copied onto approved requests.
+func (g *Guard) InjectedRequestHeaders() []string { return g.respHdrs }
 
 // Wrap implements core.Middleware.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
