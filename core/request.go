@@ -232,10 +232,6 @@ func ConnRequestNumber(r *http.Request) int64 {
 	return ci.requests.Add(1)
 }
 
-// ErrUploadTooSlow is returned by request bodies that arrive slower than
-// limits.minUploadRateBytesPerSec; handlers answer it with 408.
-var ErrUploadTooSlow = errors.New("request body arrived too slowly")
-
 // SetClientIP records the real client address for the rest of the pipeline (the IP filter
 // calls it after resolving X-Forwarded-For behind a trusted proxy), so rate limits and
 // per-IP limits key on the client rather than on the proxy in front.

@@ -88,6 +88,8 @@ type Site struct {
 	hostPolicy core.HostPolicy
 	instances  []core.Instance
 	routes     int
+	// bodyTimeout is global.clientBodyTimeoutMs, enforced on every request body.
+	bodyTimeout time.Duration
 }
 
 func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *core.SiteHooks) {
@@ -413,7 +415,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.ID = ids[0]
 	w.Header()[requestIDKey] = ids // one shared, never modified slice
+	body := core.GuardBody(w, r, s.bodyTimeout)
 	s.chain.ServeHTTP(&st.Writer, r)
+	body.End()
 }
 
 // requestIDKey is X-Request-ID in net/http's canonical form.
