@@ -21,7 +21,7 @@ import (
 )
 
 // coreSiteKeys are the site keys the core itself owns.
-var coreSiteKeys = []string{"host", "port", "tls", "http2", "routes"}
+var coreSiteKeys = []string{"host", "bind", "port", "tls", "http2", "routes"}
 
 // coreGlobalKeys are the global keys the core itself owns.
 var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers"}
@@ -190,6 +190,7 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 		d.Warnf("", "no sites configured")
 	}
 	g.checkPorts(d)
+	g.checkBinds(d)
 	g.Warnings = d.Warnings()
 	if d.HasErrors() {
 		cancel()

@@ -32,11 +32,13 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// BindHost is the address listeners bind to; "" means every interface.
+	// BindHost is the address listeners of sites without a `bind` key bind to; "" means
+	// every interface.
 	BindHost string
-	// Listen opens the listener for a configured port. Nil means net.Listen on
-	// BindHost:port. Tests use it to map configured ports to ephemeral ones.
-	Listen func(port int) (net.Listener, error)
+	// Listen opens the listener for a configured port on host (the site's bind, else
+	// BindHost). Nil means net.Listen on host:port. Tests use it to map configured ports to
+	// ephemeral ones.
+	Listen func(host string, port int) (net.Listener, error)
 	// Logger is the process logger; nil means slog.Default().
 	Logger *slog.Logger
 	// DisableFramingGuard turns off the strict HTTP/1.1 framing guard (core/h1guard) that
@@ -163,16 +165,21 @@ func (s *Server) Addr(port int) net.Addr {
 	return nil
 }
 
-func (s *Server) listen(port int) (net.Listener, error) {
+// listen opens the listener of port on bind (a site's bind key; "" means Options.BindHost).
+func (s *Server) listen(bind string, port int) (net.Listener, error) {
+	host := bind
+	if host == "" {
+		host = s.opts.BindHost
+	}
 	var ln net.Listener
 	var err error
 	if s.opts.Listen != nil {
-		ln, err = s.opts.Listen(port)
+		ln, err = s.opts.Listen(host, port)
 	} else {
-		ln, err = net.Listen("tcp", net.JoinHostPort(s.opts.BindHost, strconv.Itoa(port)))
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listen on port %d: %w", port, err)
+		return nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
 	}
 	return ln, nil
 }
@@ -209,7 +216,7 @@ func (s *Server) guard(ln net.Listener, sendTimeout time.Duration) net.Listener 
 // openRedirectListener opens a tls.httpRedirectPort listener: plain HTTP/1.1 answering ACME
 // HTTP-01 challenges and redirecting everything else to HTTPS.
 func (s *Server) openRedirectListener(g *Generation, port int) (*listener, error) {
-	ln, err := s.listen(port)
+	ln, err := s.listen(g.redirectBind(port), port)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +231,7 @@ func (s *Server) openRedirectListener(g *Generation, port int) (*listener, error
 }
 
 func (s *Server) openListener(g *Generation, port int) (*listener, error) {
-	ln, err := s.listen(port)
+	ln, err := s.listen(g.portBind(port), port)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +304,7 @@ func (s *Server) tlsConfig(port int, first *Site, h2 bool) (*tls.Config, error) 
 
 // Swap makes g the current generation: new requests use it at once, requests in flight finish
 // on the old one, which is stopped when they are done. Cold fields (the set of ports and
-// their TLS mode, global.workers, global.shutdownTimeoutSecs, global.clientSendTimeoutMs,
+// their TLS mode and bind, global.workers, global.shutdownTimeoutSecs, global.clientSendTimeoutMs,
 // global.admin.bind) must not change.
 func (s *Server) Swap(g *Generation) error {
 	s.mu.Lock()
@@ -373,6 +380,7 @@ func coldChanges(old, g *Generation) []string {
 			out = append(out, config.Join(npt.sites[0].Info.Path, "tls"))
 		}
 	}
+	out = append(out, coldBindChanges(old, g)...)
 	if or, nr := old.redirectPorts(), g.redirectPorts(); !sameInts(or, nr) {
 		out = append(out, fmt.Sprintf("tls.httpRedirectPort listeners %v → %v", or, nr))
 	}

@@ -17,6 +17,7 @@ import (
 // siteCore is the part of a site the core decodes itself.
 type siteCore struct {
 	Host  string      `json:"host"`
+	Bind  string      `json:"bind"`
 	Port  *int        `json:"port"`
 	TLS   *TLSConfig  `json:"tls"`
 	HTTP2 *HTTP2Bool  `json:"http2"`
@@ -88,6 +89,9 @@ type Site struct {
 	hostPolicy core.HostPolicy
 	instances  []core.Instance
 	routes     int
+	// bind is the canonical address the site's listener binds to; "" means the server's
+	// default (every interface, or the --bind flag).
+	bind string
 	// bodyTimeout is global.clientBodyTimeoutMs, enforced on every request body.
 	bodyTimeout time.Duration
 }
@@ -120,7 +124,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		info.Port = 80
 	}
 	info.Label = core.SiteLabel(info.Host, info.Port)
-	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2}
+	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d)}
 	if sc.TLS != nil && sc.TLS.Cert != "" && sc.TLS.Key != "" {
 		cert, err := sc.TLS.loadCertificate()
 		if err != nil {

@@ -64,7 +64,7 @@ func start(t *testing.T, extra string) *env {
 	t.Cleanup(e.up.Close)
 	e.path = filepath.Join(e.dir, "conduit.yaml")
 	e.write(t, extra)
-	e.srv = server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	e.srv = server.New(server.Options{Listen: servertest.Ephemeral})
 	g, d, err := server.LoadAndBuild(context.Background(), e.path, e.srv.BuildOptions())
 	if err != nil || d.HasErrors() {
 		t.Fatalf("build: %v %v", err, d.Err())
