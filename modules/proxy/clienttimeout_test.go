@@ -111,3 +111,42 @@ func TestClientBodyTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestClientBodyTimeoutHTTP2 stalls a request body on an h2c stream: the stream's read
+// deadline cuts it with 408 as on HTTP/1, and the upstream's request ends.
+func TestClientBodyTimeoutHTTP2(t *testing.T) {
+	seen := make(chan upstreamBody, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		seen <- upstreamBody{n, err}
+	}))
+	t.Cleanup(up.Close)
+	srv := servertest.Start(t, fmt.Sprintf("global: { clientBodyTimeoutMs: 300 }\nsites:\n  - port: 8080\n    http2: { h2c: true }\n    proxy: %q\n", up.URL))
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: protos}, Timeout: 10 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+	body, feed := io.Pipe()
+	defer feed.Close()
+	go func() { _, _ = feed.Write([]byte("0123456789")) }() // then nothing
+	start := time.Now()
+	resp, err := client.Post(srv.URL(8080)+"/upload", "application/octet-stream", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("HTTP/%d %d, want HTTP/2 408", resp.ProtoMajor, resp.StatusCode)
+	}
+	if wait := time.Since(start); wait > 3*time.Second {
+		t.Fatalf("answered after %v", wait)
+	}
+	select {
+	case got := <-seen:
+		if got.err == nil {
+			t.Fatalf("upstream read %d bytes and a clean end; want its request ended early", got.n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream's request was not ended")
+	}
+}
