@@ -164,3 +164,65 @@ func findReadDeadliner(w http.ResponseWriter) readDeadliner {
 	}
 	return nil
 }
+
+// writeDeadliner is the part of http.ResponseController a send guard needs.
+type writeDeadliner interface {
+	SetWriteDeadline(time.Time) error
+}
+
+// sendChunk is the largest piece of a response written under one write deadline.
+const sendChunk = 64 << 10
+
+// sendGuard enforces global.clientSendTimeoutMs on one HTTP/2 stream (HTTP/1 connections are
+// guarded by the framing guard's connection, core/h1guard).
+type sendGuard struct {
+	wd      writeDeadliner
+	timeout time.Duration
+	slack   time.Duration
+	set     time.Time // the stream write deadline last set
+}
+
+// GuardSend makes w bound every write on an HTTP/2 stream to timeout without progress: a
+// client that stops granting flow-control window for that long has its stream reset. Large
+// writes go out in 64 KiB pieces, each under a deadline at least timeout away, moved at most
+// once per second (or a quarter of a shorter timeout). HTTP/1 requests are left alone: their
+// connection enforces the same bound. raw is the connection's writer.
+func (w *ResponseWriter) GuardSend(r *http.Request, raw http.ResponseWriter, timeout time.Duration) {
+	if timeout <= 0 || r.ProtoMajor != 2 {
+		return
+	}
+	for raw != nil {
+		if wd, ok := raw.(writeDeadliner); ok {
+			w.send = sendGuard{wd: wd, timeout: timeout, slack: min(maxDeadlineSlack, timeout/4)}
+			return
+		}
+		u, ok := raw.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		raw = u.Unwrap()
+	}
+}
+
+// guardedWrite writes b in pieces, each under a write deadline at least the send timeout
+// away.
+func (w *ResponseWriter) guardedWrite(b []byte) (int, error) {
+	var n int
+	for len(b) > 0 {
+		k := min(len(b), sendChunk)
+		if now := time.Now(); w.send.set.Before(now.Add(w.send.timeout)) {
+			w.send.set = now.Add(w.send.timeout + w.send.slack)
+			if err := w.send.wd.SetWriteDeadline(w.send.set); err != nil {
+				w.send.timeout = 0 // the stream takes no deadlines: no enforcement
+			}
+		}
+		m, err := w.ResponseWriter.Write(b[:k])
+		n += m
+		w.Bytes += int64(m)
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
+}

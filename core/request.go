@@ -265,6 +265,8 @@ type ResponseWriter struct {
 	hookReqs [maxHeaderHooks]*http.Request
 	nhooks   int
 	hooked   bool
+
+	send sendGuard // the HTTP/2 stream's send timeout; see GuardSend
 }
 
 func (w *ResponseWriter) reset(rw http.ResponseWriter) {
@@ -276,6 +278,7 @@ func (w *ResponseWriter) reset(rw http.ResponseWriter) {
 	}
 	w.nhooks = 0
 	w.hooked = false
+	w.send = sendGuard{}
 }
 
 // OnHeader registers h to run (with r) just before the final response header is sent.
@@ -320,6 +323,9 @@ func (w *ResponseWriter) Write(b []byte) (int, error) {
 	if w.Status == 0 {
 		w.runHooks(http.StatusOK)
 		w.Status = http.StatusOK
+	}
+	if w.send.timeout > 0 {
+		return w.guardedWrite(b)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.Bytes += int64(n)

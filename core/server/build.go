@@ -167,6 +167,7 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 		}
 		seen[key] = i
 		s.bodyTimeout = g.Global.ClientBodyTimeout()
+		s.sendTimeout = g.Global.ClientSendTimeout()
 		g.Sites = append(g.Sites, s)
 		g.Routes += s.routes
 		g.instances = append(g.instances, s.instances...)

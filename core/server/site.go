@@ -94,6 +94,9 @@ type Site struct {
 	bind string
 	// bodyTimeout is global.clientBodyTimeoutMs, enforced on every request body.
 	bodyTimeout time.Duration
+	// sendTimeout is global.clientSendTimeoutMs, enforced here on HTTP/2 streams (the
+	// framing guard enforces it on HTTP/1 connections).
+	sendTimeout time.Duration
 }
 
 func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *core.SiteHooks) {
@@ -420,6 +423,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.ID = ids[0]
 	w.Header()[requestIDKey] = ids // one shared, never modified slice
 	body := core.GuardBody(w, r, s.bodyTimeout)
+	st.Writer.GuardSend(r, w, s.sendTimeout)
 	s.chain.ServeHTTP(&st.Writer, r)
 	body.End()
 }
