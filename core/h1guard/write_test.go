@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,6 +51,44 @@ func TestWriteTimeout(t *testing.T) {
 			n, err := testtool.PausedDownload(t, addr, "/", 1500*time.Millisecond)
 			if err == nil || n >= slowReaderSize {
 				t.Fatalf("a client that stopped reading for 1.5 s got %d bytes (err %v), want the connection cut", n, err)
+			}
+		})
+	}
+}
+
+// BenchmarkWrite measures a 4 KiB write on a guarded loopback connection with and without
+// Options.WriteTimeout (the deadline is moved at most once per second, so the difference is
+// the clock read and the comparison).
+func BenchmarkWrite(b *testing.B) {
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		b.Run(fmt.Sprintf("WriteTimeout=%v", timeout), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+			raw, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			opts := Options{WriteTimeout: timeout}.withDefaults()
+			c := newConn(raw, &opts)
+			defer c.Close()
+			buf := make([]byte, 4096)
+			b.SetBytes(int64(len(buf)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
