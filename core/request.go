@@ -238,10 +238,6 @@ func ConnRequestNumber(r *http.Request) int64 {
 	return ci.requests.Add(1)
 }
 
-// ErrUploadTooSlow is returned by request bodies that arrive slower than
-// limits.minUploadRateBytesPerSec; handlers answer it with 408.
-var ErrUploadTooSlow = errors.New("request body arrived too slowly")
-
 // SetClientIP records the real client address for the rest of the pipeline (the IP filter
 // calls it after resolving X-Forwarded-For behind a trusted proxy), so rate limits and
 // per-IP limits key on the client rather than on the proxy in front.
@@ -291,6 +287,8 @@ type ResponseWriter struct {
 	hookReqs [maxHeaderHooks]*http.Request
 	nhooks   int
 	hooked   bool
+
+	send sendGuard // the HTTP/2 stream's send timeout; see GuardSend
 }
 
 func (w *ResponseWriter) reset(rw http.ResponseWriter) {
@@ -302,6 +300,7 @@ func (w *ResponseWriter) reset(rw http.ResponseWriter) {
 	}
 	w.nhooks = 0
 	w.hooked = false
+	w.send = sendGuard{}
 }
 
 // OnHeader registers h to run (with r) just before the final response header is sent.
@@ -346,6 +345,9 @@ func (w *ResponseWriter) Write(b []byte) (int, error) {
 	if w.Status == 0 {
 		w.runHooks(http.StatusOK)
 		w.Status = http.StatusOK
+	}
+	if w.send.timeout > 0 {
+		return w.guardedWrite(b)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.Bytes += int64(n)

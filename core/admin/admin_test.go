@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core/admin"
 	"github.com/conduitproxy/conduit/core/server"
+	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/health"
 )
 
@@ -23,7 +23,7 @@ const token = "0123456789abcdef-admin-token"
 // startWithAdmin serves the config in file path (real listeners) with the Admin API.
 func startWithAdmin(t *testing.T, path string) (*server.Server, *admin.API, chan struct{}) {
 	t.Helper()
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	srv := server.New(server.Options{Listen: servertest.Ephemeral})
 	g, d, err := server.LoadAndBuild(context.Background(), path, srv.BuildOptions())
 	if err != nil || d.HasErrors() {
 		t.Fatalf("build: %v %v", err, d.Err())

@@ -202,7 +202,7 @@ func runServe(env *Env, args []string) int {
 	fs := newFlagSet(env, "run")
 	var cf ConfigFlags
 	cf.Register(fs)
-	bind := fs.String("bind", "", "address to bind listeners to (default: all interfaces)")
+	bind := fs.String("bind", "", "address to bind the listeners of sites without a bind key to (default: all interfaces)")
 	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
 	if fs.Parse(args) != nil {
 		return 1

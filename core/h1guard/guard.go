@@ -34,6 +34,14 @@ type Options struct {
 	// HandshakeTimeout bounds the TLS handshake the guard runs for connections accepted
 	// from a TLS listener. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// WriteTimeout, when positive, bounds how long a write may wait for the client to accept
+	// bytes (nginx's send_timeout): a write that makes no progress for that long fails with
+	// os.ErrDeadlineExceeded, and net/http closes the connection. Large writes are sent in
+	// chunks of 64 KiB with the deadline moved between chunks, at most once per second (or a
+	// quarter of a shorter timeout). Whoever sets a non-zero write deadline on the connection
+	// (http.ResponseController.SetWriteDeadline, an HTTP/2 server) owns the write deadline
+	// until a zero deadline is set. Zero means no limit.
+	WriteTimeout time.Duration
 	// OnReject, when set, is called once for every refused connection (for logs and
 	// metrics). It runs on the connection's reading goroutine and must not block.
 	OnReject func(remote net.Addr, err *Error)
@@ -191,7 +199,17 @@ type conn struct {
 	err      error // sticky error once reported
 
 	onReadError func(error) // set once before the connection is served; see OnReadError
+
+	// Writing side (Options.WriteTimeout).
+	wdl   atomic.Int64 // the write deadline the guard set, in Unix nanoseconds; 0: none
+	wuser atomic.Bool  // someone else set a write deadline: the guard leaves them alone
 }
+
+// writeChunk is the largest piece a guarded write sends under one write deadline.
+const writeChunk = 64 << 10
+
+// maxWriteSlack bounds how late a write deadline may fire (see Options.WriteTimeout).
+const maxWriteSlack = time.Second
 
 // OnReadError registers fn to be called with every error the client connection's reads
 // return (end of stream, reset, deadlines), in the reading goroutine. Call it before the
@@ -346,18 +364,101 @@ func (c *conn) Write(b []byte) (int, error) {
 	if !c.noteWrite() {
 		return 0, errBlocked
 	}
-	return c.Conn.Write(b)
+	if !c.writeTimed() {
+		return c.Conn.Write(b)
+	}
+	var n int
+	for len(b) > 0 {
+		k := min(len(b), writeChunk)
+		c.armWrite()
+		m, err := c.Conn.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
 }
 
-// ReadFrom keeps the underlying connection's ReadFrom (sendfile) available.
+// ReadFrom keeps the underlying connection's ReadFrom (sendfile) available; under a write
+// timeout it sends at most 64 KiB per call so that the deadline follows progress.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	if !c.noteWrite() {
 		return 0, errBlocked
 	}
-	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
+	if !c.writeTimed() {
 		return rf.ReadFrom(r)
 	}
-	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+	// One level of *io.LimitedReader is unwrapped so that the chunks still reach sendfile.
+	src, remain := r, int64(-1)
+	outer, limited := r.(*io.LimitedReader)
+	if limited {
+		src, remain = outer.R, outer.N
+	}
+	chunk := &io.LimitedReader{R: src}
+	var total int64
+	for remain != 0 {
+		chunk.N = writeChunk
+		if remain > 0 && remain < writeChunk {
+			chunk.N = remain
+		}
+		want := chunk.N
+		c.armWrite()
+		m, err := rf.ReadFrom(chunk)
+		total += m
+		if limited {
+			outer.N -= m
+			remain -= m
+		}
+		if err != nil || m < want {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// writeTimed reports whether the guard enforces Options.WriteTimeout on this connection.
+func (c *conn) writeTimed() bool {
+	return c.opts.WriteTimeout > 0 && !c.wuser.Load()
+}
+
+// armWrite makes sure the write deadline is at least WriteTimeout away, moving it (with
+// some slack, so that a busy connection moves it rarely) only when it is not.
+func (c *conn) armWrite() {
+	now := time.Now()
+	need := now.Add(c.opts.WriteTimeout)
+	if cur := c.wdl.Load(); cur != 0 && cur >= need.UnixNano() {
+		return
+	}
+	slack := min(maxWriteSlack, c.opts.WriteTimeout/4)
+	d := need.Add(slack)
+	c.wdl.Store(d.UnixNano())
+	_ = c.Conn.SetWriteDeadline(d)
+}
+
+// SetWriteDeadline sets the connection's write deadline. A non-zero deadline takes the
+// write deadline over from the guard (Options.WriteTimeout) until a zero one (net/http sets
+// one after every response and on hijack) hands it back.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.noteWriteDeadline(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines; see SetWriteDeadline.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.noteWriteDeadline(t)
+	return c.Conn.SetDeadline(t)
+}
+
+// noteWriteDeadline records who owns the write deadline after it is set to t.
+func (c *conn) noteWriteDeadline(t time.Time) {
+	c.wuser.Store(!t.IsZero())
+	c.wdl.Store(0)
 }
 
 // CloseWrite half-closes the underlying connection when it supports that.

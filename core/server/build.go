@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -21,10 +22,10 @@ import (
 )
 
 // coreSiteKeys are the site keys the core itself owns.
-var coreSiteKeys = []string{"host", "port", "tls", "http2", "routes"}
+var coreSiteKeys = []string{"host", "bind", "port", "tls", "http2", "routes"}
 
 // coreGlobalKeys are the global keys the core itself owns.
-var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers", "pathNormalization"}
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization"}
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
 // module).
@@ -41,6 +42,12 @@ type GlobalSettings struct {
 	Backlog *int `json:"backlog"`
 	// ShutdownTimeoutSecs bounds graceful shutdown (cold). Default 30.
 	ShutdownTimeoutSecs *int `json:"shutdownTimeoutSecs"`
+	// ClientBodyTimeoutMs bounds the wait for the next bytes of a request body (nginx's
+	// client_body_timeout); 0 turns it off. Default 60000.
+	ClientBodyTimeoutMs *uint64 `json:"clientBodyTimeoutMs"`
+	// ClientSendTimeoutMs bounds the wait for a client to accept response bytes (nginx's
+	// send_timeout); 0 turns it off (cold). Default 60000.
+	ClientSendTimeoutMs *uint64 `json:"clientSendTimeoutMs"`
 	// Admin configures the Admin API.
 	Admin *AdminSettings `json:"admin"`
 	// Providers is reserved by the original for Consul/etcd and not implemented.
@@ -96,6 +103,28 @@ func (g *GlobalSettings) ShutdownTimeout() time.Duration {
 		return 30 * time.Second
 	}
 	return time.Duration(*g.ShutdownTimeoutSecs) * time.Second
+}
+
+// DefaultClientTimeout is the default of global.clientBodyTimeoutMs and
+// global.clientSendTimeoutMs, nginx's default for client_body_timeout and send_timeout.
+const DefaultClientTimeout = 60 * time.Second
+
+// ClientBodyTimeout returns global.clientBodyTimeoutMs as a duration (0: off).
+func (g *GlobalSettings) ClientBodyTimeout() time.Duration {
+	return msOrDefault(g.ClientBodyTimeoutMs, DefaultClientTimeout)
+}
+
+// ClientSendTimeout returns global.clientSendTimeoutMs as a duration (0: off).
+func (g *GlobalSettings) ClientSendTimeout() time.Duration {
+	return msOrDefault(g.ClientSendTimeoutMs, DefaultClientTimeout)
+}
+
+// msOrDefault reads an optional millisecond setting.
+func msOrDefault(ms *uint64, def time.Duration) time.Duration {
+	if ms == nil {
+		return def
+	}
+	return time.Duration(min(*ms, uint64(math.MaxInt64/time.Millisecond))) * time.Millisecond
 }
 
 // Generation is one fully provisioned configuration. Requests hold the generation they
@@ -175,6 +204,8 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 			d.Errorf(config.Join(s.Info.Path, "host"), "duplicate site %s (also sites[%d])", key, prev)
 		}
 		seen[key] = i
+		s.bodyTimeout = g.Global.ClientBodyTimeout()
+		s.sendTimeout = g.Global.ClientSendTimeout()
 		g.Sites = append(g.Sites, s)
 		g.Routes += s.routes
 		g.instances = append(g.instances, s.instances...)
@@ -195,6 +226,7 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 	g.instances = append(globalCtx.MemoValues(), g.instances...)
 	g.ConfigPath = doc.Path
 	g.checkPorts(d)
+	g.checkBinds(d)
 	g.Warnings = d.Warnings()
 	if d.HasErrors() {
 		cancel()

@@ -32,11 +32,13 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// BindHost is the address listeners bind to; "" means every interface.
+	// BindHost is the address listeners of sites without a `bind` key bind to; "" means
+	// every interface.
 	BindHost string
-	// Listen opens the listener for a configured port. Nil means net.Listen on
-	// BindHost:port. Tests use it to map configured ports to ephemeral ones.
-	Listen func(port int) (net.Listener, error)
+	// Listen opens the listener for a configured port on host (the site's bind, else
+	// BindHost). Nil means net.Listen on host:port. Tests use it to map configured ports to
+	// ephemeral ones.
+	Listen func(host string, port int) (net.Listener, error)
 	// Logger is the process logger; nil means slog.Default().
 	Logger *slog.Logger
 	// DisableFramingGuard turns off the strict HTTP/1.1 framing guard (core/h1guard) that
@@ -115,7 +117,7 @@ func (s *Server) Start(g *Generation) error {
 		opened = append(opened, l)
 	}
 	for _, port := range g.redirectPorts() {
-		l, err := s.openRedirectListener(port)
+		l, err := s.openRedirectListener(g, port)
 		if err != nil {
 			for _, o := range opened {
 				_ = o.ln.Close()
@@ -163,16 +165,21 @@ func (s *Server) Addr(port int) net.Addr {
 	return nil
 }
 
-func (s *Server) listen(port int) (net.Listener, error) {
+// listen opens the listener of port on bind (a site's bind key; "" means Options.BindHost).
+func (s *Server) listen(bind string, port int) (net.Listener, error) {
+	host := bind
+	if host == "" {
+		host = s.opts.BindHost
+	}
 	var ln net.Listener
 	var err error
 	if s.opts.Listen != nil {
-		ln, err = s.opts.Listen(port)
+		ln, err = s.opts.Listen(host, port)
 	} else {
-		ln, err = net.Listen("tcp", net.JoinHostPort(s.opts.BindHost, strconv.Itoa(port)))
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listen on port %d: %w", port, err)
+		return nil, fmt.Errorf("listen on %s: %w", net.JoinHostPort(host, strconv.Itoa(port)), err)
 	}
 	return ln, nil
 }
@@ -190,13 +197,16 @@ func (s *Server) newHTTPServer(h http.Handler, conns *connTracker) *http.Server 
 	}
 }
 
-func (s *Server) guard(ln net.Listener) net.Listener {
+// guard wraps ln in the HTTP/1.1 framing guard, which also enforces sendTimeout
+// (global.clientSendTimeoutMs) on every write to a client.
+func (s *Server) guard(ln net.Listener, sendTimeout time.Duration) net.Listener {
 	if s.opts.DisableFramingGuard {
 		return ln
 	}
 	// After TLS: the guard must see plaintext. HTTP/2 connections pass through it.
 	return h1guard.Wrap(ln, h1guard.Options{
 		MaxHeaderBytes: DefaultMaxHeaderBytes,
+		WriteTimeout:   sendTimeout,
 		OnReject: func(remote net.Addr, err *h1guard.Error) {
 			s.log.Debug("refused malformed request", "remote", remote.String(), "status", err.Status, "reason", err.Reason)
 		},
@@ -205,8 +215,8 @@ func (s *Server) guard(ln net.Listener) net.Listener {
 
 // openRedirectListener opens a tls.httpRedirectPort listener: plain HTTP/1.1 answering ACME
 // HTTP-01 challenges and redirecting everything else to HTTPS.
-func (s *Server) openRedirectListener(port int) (*listener, error) {
-	ln, err := s.listen(port)
+func (s *Server) openRedirectListener(g *Generation, port int) (*listener, error) {
+	ln, err := s.listen(g.redirectBind(port), port)
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +227,11 @@ func (s *Server) openRedirectListener(port int) (*listener, error) {
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	srv.Protocols = protos
-	return &listener{port: port, ln: s.guard(conns.track(ln)), base: base, srv: srv, conns: conns}, nil
+	return &listener{port: port, ln: s.guard(conns.track(ln), g.Global.ClientSendTimeout()), base: base, srv: srv, conns: conns}, nil
 }
 
 func (s *Server) openListener(g *Generation, port int) (*listener, error) {
-	ln, err := s.listen(port)
+	ln, err := s.listen(g.portBind(port), port)
 	if err != nil {
 		return nil, err
 	}
@@ -250,13 +260,14 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	} else if h2 != nil && h2.H2C {
 		protos.SetUnencryptedHTTP2(true)
 	}
-	ln = s.guard(ln)
+	sendTimeout := g.Global.ClientSendTimeout()
+	ln = s.guard(ln, sendTimeout)
 	srv.Protocols = protos
-	if h2 != nil && (h2.MaxConcurrentStreams > 0 || h2.InitialWindowSize > 0) {
-		srv.HTTP2 = &http.HTTP2Config{
-			MaxConcurrentStreams:      int(h2.MaxConcurrentStreams),
-			MaxReceiveBufferPerStream: int(h2.InitialWindowSize),
-		}
+	// HTTP/2 over TLS bypasses the guard: its connection writes get the same bound.
+	srv.HTTP2 = &http.HTTP2Config{WriteByteTimeout: sendTimeout}
+	if h2 != nil {
+		srv.HTTP2.MaxConcurrentStreams = int(h2.MaxConcurrentStreams)
+		srv.HTTP2.MaxReceiveBufferPerStream = int(h2.InitialWindowSize)
 	}
 	return &listener{port: port, ln: ln, base: base, srv: srv, conns: conns}, nil
 }
@@ -293,8 +304,8 @@ func (s *Server) tlsConfig(port int, first *Site, h2 bool) (*tls.Config, error) 
 
 // Swap makes g the current generation: new requests use it at once, requests in flight finish
 // on the old one, which is stopped when they are done. Cold fields (the set of ports and
-// their TLS mode, global.workers, global.shutdownTimeoutSecs, global.admin.bind) must not
-// change.
+// their TLS mode and bind, global.workers, global.shutdownTimeoutSecs, global.clientSendTimeoutMs,
+// global.admin.bind) must not change.
 func (s *Server) Swap(g *Generation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -346,6 +357,9 @@ func coldChanges(old, g *Generation) []string {
 	if old.Global.ShutdownTimeout() != g.Global.ShutdownTimeout() {
 		out = append(out, "global.shutdownTimeoutSecs")
 	}
+	if old.Global.ClientSendTimeout() != g.Global.ClientSendTimeout() {
+		out = append(out, "global.clientSendTimeoutMs")
+	}
 	ob, nb := "", ""
 	if old.Global.Admin != nil {
 		ob = old.Global.Admin.Bind
@@ -366,6 +380,7 @@ func coldChanges(old, g *Generation) []string {
 			out = append(out, config.Join(npt.sites[0].Info.Path, "tls"))
 		}
 	}
+	out = append(out, coldBindChanges(old, g)...)
 	if or, nr := old.redirectPorts(), g.redirectPorts(); !sameInts(or, nr) {
 		out = append(out, fmt.Sprintf("tls.httpRedirectPort listeners %v → %v", or, nr))
 	}

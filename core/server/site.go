@@ -18,6 +18,7 @@ import (
 // siteCore is the part of a site the core decodes itself.
 type siteCore struct {
 	Host  string      `json:"host"`
+	Bind  string      `json:"bind"`
 	Port  *int        `json:"port"`
 	TLS   *TLSConfig  `json:"tls"`
 	HTTP2 *HTTP2Bool  `json:"http2"`
@@ -89,6 +90,14 @@ type Site struct {
 	hostPolicy core.HostPolicy
 	instances  []core.Instance
 	routes     int
+	// bind is the canonical address the site's listener binds to; "" means the server's
+	// default (every interface, or the --bind flag).
+	bind string
+	// bodyTimeout is global.clientBodyTimeoutMs, enforced on every request body.
+	bodyTimeout time.Duration
+	// sendTimeout is global.clientSendTimeoutMs, enforced here on HTTP/2 streams (the
+	// framing guard enforces it on HTTP/1 connections).
+	sendTimeout time.Duration
 }
 
 func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *core.SiteHooks) {
@@ -120,7 +129,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		info.Port = 80
 	}
 	info.Label = core.SiteLabel(info.Host, info.Port)
-	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2}
+	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d)}
 	if sc.TLS != nil && sc.TLS.Cert != "" && sc.TLS.Key != "" {
 		cert, err := sc.TLS.loadCertificate()
 		if err != nil {
@@ -430,7 +439,10 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, nominated []string)
 	}
 	st.ID = ids[0]
 	w.Header()[requestIDKey] = ids // one shared, never modified slice
+	body := core.GuardBody(w, r, s.bodyTimeout)
+	st.Writer.GuardSend(r, w, s.sendTimeout)
 	s.chain.ServeHTTP(&st.Writer, r)
+	body.End()
 }
 
 // requestIDKey is X-Request-ID in net/http's canonical form.

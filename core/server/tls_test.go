@@ -410,7 +410,7 @@ func TestCertsReloadEndpoint(t *testing.T) {
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, "host: localhost\nport: 8443\ntls: {cert: %q, key: %q}\nproxy: %q\n", cert, key, up.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	srv := server.New(server.Options{Listen: servertest.Ephemeral})
 	g, d, err := server.LoadAndBuild(context.Background(), cfgPath, srv.BuildOptions())
 	if err != nil || d.HasErrors() {
 		t.Fatal(err, d.Err())

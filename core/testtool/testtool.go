@@ -1,4 +1,5 @@
 // Package testtool holds what tests that run real components share: a free loopback port,
+// a large sparse file and a download by a client that stops reading (slow-reader tests),
 // and finding a pinned external tool (pebble, h2spec, …) that .ci/deps.sh builds into
 // $HOME/.cache/conduit-tools/bin. A missing tool skips the test locally and fails it when
 // CI=true, as the project's test standard asks.

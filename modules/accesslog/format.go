@@ -26,21 +26,23 @@ func (e *entry) status() int {
 }
 
 // target is the request target as the client sent it (before any rewrite), without the query
-// when stripQuery is set.
+// when stripQuery is set, and with the values of credential parameters (core.CredentialParams)
+// replaced by core.Redacted.
 func (e *entry) target() string {
 	t := e.r.RequestURI
 	if t == "" {
 		t = e.r.URL.Path
 		if e.r.URL.RawQuery != "" && !e.stripQuery {
-			return e.r.URL.RequestURI()
+			return core.RedactTarget(e.r.URL.RequestURI())
 		}
 	}
 	if e.stripQuery {
 		if i := strings.IndexByte(t, '?'); i >= 0 {
 			t = t[:i]
 		}
+		return t
 	}
-	return t
+	return core.RedactTarget(t)
 }
 
 func (e *entry) duration() time.Duration { return e.end.Sub(e.st.Start) }

@@ -124,3 +124,37 @@ proxy:
 		t.Errorf("rotated file lost its lines: %q", old)
 	}
 }
+
+// TestCredentialQueryParametersAreRedacted: API keys, tokens and signatures in the query
+// never reach the access log in any format, however the parameter name is spelled; the
+// upstream still receives them.
+func TestCredentialQueryParametersAreRedacted(t *testing.T) {
+	got := make(chan string, 8)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.RawQuery
+	}))
+	defer up.Close()
+	const secret = "k3y-s3cr3t-value"
+	query := "page=2&api_key=" + secret + "&API%5FKEY=" + secret + ";access_token=" + secret + "&X-Amz-Signature=" + secret
+	want := "page=2&api_key=REDACTED&API%5FKEY=REDACTED;access_token=REDACTED&X-Amz-Signature=REDACTED"
+	for _, format := range []string{"combined", "common", "json", "dev", "short"} {
+		t.Run(format, func(t *testing.T) {
+			logPath := filepath.Join(t.TempDir(), "access.log")
+			srv := servertest.Start(t, fmt.Sprintf("port: 8080\nlogging: { format: %s, file: %q }\nproxy: %q\n", format, logPath, up.URL))
+			get(t, srv.URL(8080)+"/api/items?"+query)
+			if q := <-got; q != query {
+				t.Fatalf("upstream query %q, want it unchanged %q", q, query)
+			}
+			line := waitLines(t, logPath, 1)[0]
+			if strings.Contains(line, secret) {
+				t.Fatalf("the log line holds the secret: %s", line)
+			}
+			if format != "json" && !strings.Contains(line, "/api/items?"+want) {
+				t.Fatalf("log line %q lacks the redacted target %q", line, want)
+			}
+			if format == "json" && !strings.Contains(line, want) {
+				t.Fatalf("log line %q lacks the redacted query %q", line, want)
+			}
+		})
+	}
+}

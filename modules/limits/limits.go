@@ -6,10 +6,7 @@
 package limits
 
 import (
-	"errors"
-	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -150,8 +147,8 @@ func (g *guard) Wrap(next http.Handler) http.Handler {
 		if g.keepalive > 0 && r.ProtoMajor == 1 && core.ConnRequestNumber(r) >= g.keepalive {
 			w.Header().Set("Connection", "close") // net/http closes after this answer
 		}
-		if g.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
-			r.Body = &minRateBody{ReadCloser: r.Body, rc: http.NewResponseController(w), rate: g.minRate, start: time.Now()}
+		if g.minRate > 0 {
+			defer core.SetMinUploadRate(w, r, g.minRate).End()
 		}
 		if g.timeout > 0 {
 			if st := core.State(r); st != nil {
@@ -209,33 +206,4 @@ func (c *perIPCounter) release(ip netip.Addr) {
 	} else {
 		delete(c.counts, ip)
 	}
-}
-
-// minRateBody enforces limits.minUploadRateBytesPerSec as a leaky bucket with one second of
-// burst: before each read the connection's read deadline is set to the time by which the
-// next byte must have arrived at the minimum rate, so a stalled client is cut off too.
-type minRateBody struct {
-	io.ReadCloser
-	rc    *http.ResponseController
-	rate  float64
-	start time.Time
-	n     int64
-}
-
-// Read implements io.Reader; a missed deadline becomes core.ErrUploadTooSlow.
-func (b *minRateBody) Read(p []byte) (int, error) {
-	due := b.start.Add(time.Second + time.Duration(float64(b.n+1)/b.rate*float64(time.Second)))
-	if err := b.rc.SetReadDeadline(due); err != nil {
-		return b.ReadCloser.Read(p) // the connection cannot take deadlines: no enforcement
-	}
-	n, err := b.ReadCloser.Read(p)
-	b.n += int64(n)
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		return n, core.ErrUploadTooSlow
-	}
-	if err != nil || n > 0 {
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }

@@ -240,7 +240,7 @@ func (s *siteTracing) finish(span trace.Span, r *http.Request, st *core.RequestS
 		s.hostAttr,
 	)
 	if r.URL.RawQuery != "" {
-		attrs = append(attrs, attribute.String("url.query", r.URL.RawQuery))
+		attrs = append(attrs, attribute.String("url.query", core.RedactQuery(r.URL.RawQuery)))
 	}
 	if ip := core.ClientIP(r); ip.IsValid() {
 		attrs = append(attrs, attribute.String("client.address", ip.String()))

@@ -142,7 +142,7 @@ func TestServerAndClientSpans(t *testing.T) {
 		tr.ObserveAttempt(r, &core.UpstreamAttempt{Route: "/api", Upstream: "http://up:1", Status: 502, Start: t0.Add(2 * time.Millisecond), Duration: 3 * time.Millisecond, Retry: true})
 		w.WriteHeader(http.StatusBadGateway)
 	})
-	r := httptest.NewRequest("GET", "/api/x?q=1", nil)
+	r := httptest.NewRequest("GET", "/api/x?q=1&access_token=very-secret", nil)
 	r.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	r.Header.Set("tracestate", "vendor=1")
 	serve(h, r)
@@ -165,6 +165,7 @@ func TestServerAndClientSpans(t *testing.T) {
 	for k, want := range map[attribute.Key]any{
 		"method": "GET", "path": "/api/x", "status": int64(502), "request_id": "rid-1", "upstream_url": "http://up:1",
 		"http.request.method": "GET", "http.response.status_code": int64(502), "http.route": "/api", "url.path": "/api/x",
+		"url.query": "q=1&access_token=REDACTED",
 	} {
 		if got := a[k].AsInterface(); got != want {
 			t.Errorf("server %s = %v; want %v", k, got, want)

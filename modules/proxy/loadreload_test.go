@@ -16,6 +16,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core/admin"
 	"github.com/conduitproxy/conduit/core/server"
+	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/metrics"
 )
 
@@ -107,7 +108,7 @@ sites:
 		}
 	}
 	writeCfg(0)
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	srv := server.New(server.Options{Listen: servertest.Ephemeral})
 	g, diags, err := server.LoadAndBuild(context.Background(), cfgPath, srv.BuildOptions())
 	if err != nil || diags.HasErrors() {
 		t.Fatalf("build: %v %v", err, diags.Err())
@@ -252,7 +253,7 @@ func TestGracefulShutdownUnderLoadCutsNoRequest(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go up.Serve(ln)
 	defer up.Close()
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	srv := server.New(server.Options{Listen: servertest.Ephemeral})
 	doc := fmt.Sprintf("port: 8080\nproxy: \"http://%s\"\n", ln.Addr())
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(path, []byte(doc), 0o600)
@@ -323,7 +324,7 @@ func TestUpstreamActiveGauge(t *testing.T) {
 	go up.Serve(ln)
 	defer up.Close()
 	target := "http://" + ln.Addr().String()
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	srv := server.New(server.Options{Listen: servertest.Ephemeral})
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(path, []byte(fmt.Sprintf("port: 8080\nproxy: %q\n", target)), 0o600)
 	g, d, err := server.LoadAndBuild(context.Background(), path, srv.BuildOptions())

@@ -27,7 +27,8 @@ type Event struct {
 	Time time.Time
 	// Site is the label of the site that took the request ("host:port", "*").
 	Site string
-	// Method, Host, Path and Query are the request line as the client sent it.
+	// Method, Host, Path and Query are the request line as the client sent it, with the
+	// values of credential query parameters replaced (core.RedactQuery).
 	Method, Host, Path, Query string
 	// Status is the response status (200 when the handler wrote nothing).
 	Status int

@@ -64,7 +64,7 @@ func start(t *testing.T, extra string) *env {
 	t.Cleanup(e.up.Close)
 	e.path = filepath.Join(e.dir, "conduit.yaml")
 	e.write(t, extra)
-	e.srv = server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	e.srv = server.New(server.Options{Listen: servertest.Ephemeral})
 	g, d, err := server.LoadAndBuild(context.Background(), e.path, e.srv.BuildOptions())
 	if err != nil || d.HasErrors() {
 		t.Fatalf("build: %v %v", err, d.Err())
@@ -210,7 +210,7 @@ func TestTapStreamsFilteredEvents(t *testing.T) {
 		t.Fatalf("subscribers %d", e.b.subscribers())
 	}
 
-	if st := e.send(t, "GET", "/api/ok?q=1", "User-Agent", "tap-test/1", "Authorization", "Bearer very-secret"); st != 200 {
+	if st := e.send(t, "GET", "/api/ok?q=1&api_key=very-secret-key", "User-Agent", "tap-test/1", "Authorization", "Bearer very-secret"); st != 200 {
 		t.Fatalf("status %d", st)
 	}
 	e.send(t, "POST", "/api/ok")
@@ -218,7 +218,7 @@ func TestTapStreamsFilteredEvents(t *testing.T) {
 	e.send(t, "GET", "/nowhere")
 
 	first := all.next(t)
-	if first.Method != "GET" || first.Path != "/api/ok" || first.Query != "q=1" || first.Status != 200 ||
+	if first.Method != "GET" || first.Path != "/api/ok" || first.Query != "q=1&api_key=REDACTED" || first.Status != 200 ||
 		first.Route != "/api" || first.Upstream != e.up.URL || first.Site != "*:8080" || first.RequestID == "" ||
 		first.UpstreamMs == nil || first.DurationMs <= 0 || first.Bytes != 2 || first.IP != "127.0.0.1" ||
 		!strings.HasPrefix(first.Host, "127.0.0.1:") {

@@ -1,5 +1,5 @@
 // Package servertest starts a real Conduit server in-process for tests: every configured port
-// is mapped to an ephemeral 127.0.0.1 listener, and the server is shut down when the test
+// is mapped to an ephemeral listener on the site's bind address (127.0.0.1 without one), and the server is shut down when the test
 // ends. The modules under test must be imported by the test (blank imports).
 package servertest
 
@@ -47,7 +47,7 @@ func TryStart(t testing.TB, src string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New(server.Options{Listen: func(int) (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }})
+	srv := server.New(server.Options{Listen: Ephemeral})
 	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
 	if d.HasErrors() {
 		return nil, d.Err()
@@ -78,6 +78,16 @@ func (s *Server) Reload(t testing.TB, src string) {
 	if err := s.Swap(g); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Ephemeral opens an ephemeral-port listener in place of a configured port: on the site's
+// bind address when it has one, else on 127.0.0.1. It is the Options.Listen of Start; tests
+// that build a server.Server themselves use it too.
+func Ephemeral(host string, _ int) (net.Listener, error) {
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, "0"))
 }
 
 // URL returns "http://127.0.0.1:N" for a configured port.

@@ -43,7 +43,8 @@ type Config struct {
 // Guard is the provisioned basicAuth stage.
 type Guard struct {
 	users     map[string]*creds.Password
-	challenge []string // the WWW-Authenticate value, nil when challenge is false
+	decoy     *creds.Password // checked for unknown users (creds.Decoy)
+	challenge []string        // the WWW-Authenticate value, nil when challenge is false
 	skip      *skippaths.Matcher
 	denied    *telemetry.Metric
 }
@@ -80,6 +81,11 @@ func New(ctx *core.SiteContext, c Config, path string) *Guard {
 		}
 		g.users[name] = stored
 	}
+	passwords := make([]*creds.Password, 0, len(g.users))
+	for _, p := range g.users {
+		passwords = append(passwords, p)
+	}
+	g.decoy = creds.Decoy(passwords...)
 	realm := "Conduit"
 	if c.Realm != nil {
 		realm = *c.Realm
@@ -107,7 +113,7 @@ func (g *Guard) Check(r *http.Request) (string, bool) {
 	}
 	stored, known := g.users[user]
 	if !known {
-		creds.Dummy().Match(pass) // an unknown user costs what a wrong plaintext password costs
+		g.decoy.Match(pass) // an unknown user costs what a wrong password of the costliest user costs
 		return "", false
 	}
 	return user, stored.Match(pass)

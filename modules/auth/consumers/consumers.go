@@ -138,6 +138,7 @@ type Guard struct {
 	keyHeader   string
 	strip       []string // idHeader and every injected header name
 	anyBasic    bool
+	decoy       *creds.Password // checked for an unknown basicAuth user (creds.Decoy)
 	anyBearer   bool
 	shared      *jwtverify.Verifier
 	sharedClaim string
@@ -186,6 +187,11 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		}
 		g.consumers = append(g.consumers, cons)
 	}
+	passwords := make([]*creds.Password, 0, len(g.consumers))
+	for _, cons := range g.consumers {
+		passwords = append(passwords, cons.basic)
+	}
+	g.decoy = creds.Decoy(passwords...)
 	g.skip = skippaths.New(c.SkipPaths, p+".skipPaths", ctx.Diag)
 	return g, nil
 }
@@ -377,7 +383,7 @@ func (g *Guard) identify(r *http.Request) (*consumer, map[string]any) {
 		}
 	}
 	if hasBasic {
-		creds.Dummy().Match(pass)
+		g.decoy.Match(pass) // an unknown user costs what a wrong password costs
 	}
 	return nil, nil
 }

@@ -261,3 +261,27 @@ proxy: %q
 		t.Fatalf("JSON denial: %d %q", r.Status, r.Body)
 	}
 }
+
+// TestUnknownBasicUserTiming: an unknown basicAuth user name takes about as long as a wrong
+// password for a consumer with a bcrypt password (loose bound: a third), and fails.
+func TestUnknownBasicUserTiming(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("right-pw"), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := authtest.NewUpstream(t)
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nconsumers:\n  consumers:\n    - { username: svc, basicAuth: { password: %q } }\nproxy: %q\n", hash, up.URL))
+	try := func(user string) func() {
+		return func() {
+			h := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":wrong-pw"))
+			if r := authtest.Get(t, srv.URL(8080)+"/x", h); r.Status != 401 {
+				t.Fatalf("%s with a wrong password: %d, want 401", user, r.Status)
+			}
+		}
+	}
+	known, unknown := authtest.Medians(5, try("svc"), try("nobody"))
+	t.Logf("wrong password for a bcrypt consumer: %v; unknown user: %v", known, unknown)
+	if unknown < known/3 {
+		t.Fatalf("an unknown user takes %v, a bcrypt consumer with a wrong password %v: the user name can be told by timing", unknown, known)
+	}
+}

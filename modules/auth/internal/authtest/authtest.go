@@ -1,14 +1,16 @@
 // Package authtest has helpers for the auth modules' integration tests: an upstream that
-// records what reached it, and a small request helper.
+// records what reached it, a small request helper, and a timer for comparisons.
 package authtest
 
 import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Upstream is a real HTTP server that records the headers of every request it received.
@@ -79,4 +81,23 @@ func Do(t testing.TB, method, url string, headers ...string) Response {
 func Get(t testing.TB, url string, headers ...string) Response {
 	t.Helper()
 	return Do(t, http.MethodGet, url, headers...)
+}
+
+// Medians runs a and b n times each, alternately, and returns the median duration of each.
+// For timing comparisons on a busy machine: alternating makes both see the same load, and
+// the median ignores a single slow run.
+func Medians(n int, a, b func()) (time.Duration, time.Duration) {
+	da := make([]time.Duration, 0, n)
+	db := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		a()
+		mid := time.Now()
+		b()
+		da = append(da, mid.Sub(start))
+		db = append(db, time.Since(mid))
+	}
+	slices.Sort(da)
+	slices.Sort(db)
+	return da[n/2], db[n/2]
 }

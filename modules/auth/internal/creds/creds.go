@@ -11,6 +11,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -23,6 +24,8 @@ type Password struct {
 	plain [32]byte // SHA-256 of the plaintext, compared in constant time
 	hash  htpasswd.EncodedPasswd
 	slow  bool
+	work  float64 // estimated cost of checking a wrong password, in microseconds
+	decoy bool    // matches nothing, never caches; see Decoy
 
 	mu    sync.Mutex
 	cache map[[32]byte]struct{} // HMACs of passwords that matched a slow hash
@@ -98,7 +101,32 @@ func ParsePassword(v string) (*Password, error) {
 		return nil, fmt.Errorf("looks like a %s hash but is malformed", p.kind)
 	}
 	p.hash = h
+	p.work = estimateWork(p.kind, v)
 	return p, nil
+}
+
+// estimateWork estimates, in microseconds on a current x86 core, what checking a wrong
+// password against the hash v of the given kind costs. Only the order matters: it picks the
+// hash that unknown users are checked against (Decoy).
+func estimateWork(kind, v string) float64 {
+	switch kind {
+	case KindBcrypt:
+		cost, _ := strconv.Atoi(v[4:6]) // validBcrypt checked the two digits
+		return 54 * float64(uint64(1)<<min(cost, 31))
+	case KindSHA256, KindSHA512:
+		rounds := 5000 // crypt(3)'s default
+		if rest, ok := strings.CutPrefix(v[3:], "rounds="); ok {
+			if end := strings.IndexByte(rest, '$'); end > 0 {
+				if n, err := strconv.Atoi(rest[:end]); err == nil {
+					rounds = min(max(n, 1000), 999999999)
+				}
+			}
+		}
+		return 0.5 * float64(rounds)
+	case KindAPR1, KindMD5:
+		return 200
+	}
+	return 1
 }
 
 // safeParse guards against a parser panicking on hostile input.
@@ -139,7 +167,11 @@ func (p *Password) Match(pw string) bool {
 	}
 	if p.hash == nil {
 		d := sha256.Sum256([]byte(pw))
-		return subtle.ConstantTimeCompare(d[:], p.plain[:]) == 1
+		return subtle.ConstantTimeCompare(d[:], p.plain[:]) == 1 && !p.decoy
+	}
+	if p.decoy {
+		p.hash.MatchesPassword(pw)
+		return false
 	}
 	if !p.slow {
 		return p.hash.MatchesPassword(pw)
@@ -165,12 +197,26 @@ func (p *Password) Match(pw string) bool {
 	return true
 }
 
-// dummy is compared against when a user does not exist, so that an unknown user costs about
-// as much as a wrong password for a plaintext user.
-var dummy = &Password{kind: KindPlain}
+// dummy is the decoy when no password is configured: a plaintext check that matches nothing.
+var dummy = &Password{kind: KindPlain, decoy: true}
 
-// Dummy returns a stored password nothing matches (for unknown users).
-func Dummy() *Password { return dummy }
+// Decoy returns the password to check a presented password against when the user does not
+// exist, so that an unknown user costs what a wrong password for a known one costs (no user
+// enumeration by timing): a copy of the costliest of ps (by kind, bcrypt cost and SHA-crypt
+// rounds) that matches nothing and never uses the success cache. With users of different
+// kinds, an unknown user costs what the costliest kind costs.
+func Decoy(ps ...*Password) *Password {
+	var worst *Password
+	for _, p := range ps {
+		if p != nil && (worst == nil || p.work > worst.work) {
+			worst = p
+		}
+	}
+	if worst == nil {
+		return dummy
+	}
+	return &Password{kind: worst.kind, plain: worst.plain, hash: worst.hash, slow: worst.slow, work: worst.work, decoy: true}
+}
 
 // KeySet is a set of API keys compared in constant time: the presented key is hashed once,
 // and its digest is compared with every stored digest without an early exit.

@@ -65,11 +65,47 @@ func TestMalformedHash(t *testing.T) {
 	}
 }
 
-func TestDummyMatchesNothing(t *testing.T) {
-	for _, s := range []string{"", "x"} {
-		if Dummy().Match(s) {
-			t.Errorf("dummy matched %q", s)
+// TestDecoy: the decoy is a copy of the costliest stored password that matches nothing,
+// not even that password's own secret.
+func TestDecoy(t *testing.T) {
+	b4, _ := bcrypt.GenerateFromPassword([]byte("four"), 4)
+	b6, _ := bcrypt.GenerateFromPassword([]byte("six"), 6)
+	parse := func(v string) *Password {
+		p, err := ParsePassword(v)
+		if err != nil {
+			t.Fatal(err)
 		}
+		return p
+	}
+	plain, low, high := parse("plain-pw"), parse(string(b4)), parse(string(b6))
+	sha := parse("$6$rounds=5000$e4fb4910470fd97e$afWSvXIlcC4KnENaYStPG/ELJ.uBAnG7r/rFz8fkNwpkU.salSCchDjtxyh.qA.fftcd5hmIcem7A4oA76HCE0")
+	cases := []struct {
+		name   string
+		ps     []*Password
+		kind   string
+		secret string // the costliest password's secret, which the decoy must refuse
+	}{
+		{"none", nil, KindPlain, ""},
+		{"plaintext only", []*Password{plain}, KindPlain, "plain-pw"},
+		{"bcrypt beats plaintext", []*Password{plain, low}, KindBcrypt, "four"},
+		{"higher bcrypt cost wins", []*Password{high, plain, low}, KindBcrypt, "six"},
+		{"sha512-crypt beats plaintext", []*Password{plain, sha}, KindSHA512, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decoy(tc.ps...)
+			if d.Kind() != tc.kind {
+				t.Fatalf("decoy kind %s, want %s", d.Kind(), tc.kind)
+			}
+			for _, s := range []string{"", "x", tc.secret, tc.secret} { // twice: no success cache
+				if d.Match(s) {
+					t.Fatalf("decoy matched %q", s)
+				}
+			}
+		})
+	}
+	if Decoy(high).work <= Decoy(low).work {
+		t.Fatal("a higher bcrypt cost is not ranked costlier")
 	}
 }
 
