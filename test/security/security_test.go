@@ -25,9 +25,10 @@ import (
 
 // seen is what the echo upstream received for one request.
 type seen struct {
-	Target string      `json:"target"` // the request-target exactly as received
-	Host   string      `json:"host"`
-	Header http.Header `json:"header"`
+	Target  string      `json:"target"` // the request-target exactly as received
+	Host    string      `json:"host"`
+	Header  http.Header `json:"header"`
+	Trailer http.Header `json:"trailer,omitempty"`
 }
 
 // echo is an upstream that answers every request with what it received (as JSON) and keeps
@@ -42,7 +43,8 @@ func newEcho(t testing.TB) *echo {
 	t.Helper()
 	e := &echo{}
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := seen{Target: r.RequestURI, Host: r.Host, Header: r.Header.Clone()}
+		_, _ = io.Copy(io.Discard, r.Body) // trailers arrive with the end of the body
+		s := seen{Target: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Trailer: r.Trailer.Clone()}
 		e.mu.Lock()
 		e.log = append(e.log, s)
 		e.mu.Unlock()
@@ -70,9 +72,11 @@ func (e *echo) count() int {
 
 // request is one raw HTTP/1.1 request sent by a case.
 type request struct {
+	method string // GET when empty
 	target string
 	host   string
 	header []string // "Name: value" lines
+	body   string   // sent as is after the header section (chunked framing included)
 }
 
 // answer is what the client got back.
@@ -92,11 +96,16 @@ func send(t *testing.T, addr string, req request) answer {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", req.target, req.host)
+	method := req.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, req.target, req.host)
 	for _, h := range req.header {
 		b.WriteString(h + "\r\n")
 	}
 	b.WriteString("Connection: close\r\n\r\n")
+	b.WriteString(req.body)
 	if _, err := io.WriteString(c, b.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +129,12 @@ type step struct {
 	upstreamHost string
 	// upstreamHeader are "Name: value" pairs the upstream must have received.
 	upstreamHeader []string
-	// upstreamLacks are header names the upstream must not have received.
+	// upstreamLacks are header (or trailer) names the upstream must not have received.
 	upstreamLacks []string
+	// upstreamLacksValue are strings no upstream header or trailer value may contain.
+	upstreamLacksValue []string
+	// answerHeader are "Name: value" pairs the answer must carry.
+	answerHeader []string
 	// bodyLacks must not appear in the answer (a victim's cookie, another host's page).
 	bodyLacks []string
 	// cached: the answer must (true) or must not (false) come from the cache; nil: either.
@@ -176,8 +189,19 @@ func TestSecurityRegressions(t *testing.T) {
 						t.Errorf("%s: upstream Host %q, want %q", where, got[0].Host, s.upstreamHost)
 					}
 					for _, name := range s.upstreamLacks {
-						if g := got[0].Header.Values(name); len(g) > 0 {
+						if g := append(got[0].Header.Values(name), got[0].Trailer.Values(name)...); len(g) > 0 {
 							t.Errorf("%s: upstream received %s: %q", where, name, g)
+						}
+					}
+					for _, bad := range s.upstreamLacksValue {
+						for _, h := range []http.Header{got[0].Header, got[0].Trailer} {
+							for name, vv := range h {
+								for _, v := range vv {
+									if strings.Contains(v, bad) {
+										t.Errorf("%s: upstream %s = %q contains %q", where, name, v, bad)
+									}
+								}
+							}
 						}
 					}
 					for _, hv := range s.upstreamHeader {
@@ -188,6 +212,12 @@ func TestSecurityRegressions(t *testing.T) {
 					}
 				} else if s.status != http.StatusOK && len(got) != 0 {
 					t.Errorf("%s: refused request reached the upstream as %q", where, got[0].Target)
+				}
+				for _, hv := range s.answerHeader {
+					name, val, _ := strings.Cut(hv, ": ")
+					if g := a.header.Get(name); g != val {
+						t.Errorf("%s: answer %s = %q, want %q", where, name, g, val)
+					}
 				}
 				for _, bad := range s.bodyLacks {
 					if strings.Contains(a.body, bad) {
@@ -304,6 +334,28 @@ var securityCases = []secCase{
 				status: 200, upstream: "/x", upstreamLacks: []string{"X-Private"}},
 			{req: request{target: "/x", host: "api.test", header: []string{"X-API-Key: alice-key-0123456789abcdef", "Connection: X-Forwarded-For"}},
 				status: 400},
+		},
+	},
+	{
+		name:   "forwarding and identity headers cannot be spelled by the client",
+		config: "forwarding.yaml",
+		steps: []step{
+			// Trailers named like identity or forwarding headers never reach the upstream.
+			{req: request{method: "POST", target: "/x", host: "api.test",
+				header: []string{"X-API-Key: alice-key-0123456789abcdef", "Transfer-Encoding: chunked", "Trailer: X-Consumer-Id, X-Forwarded-For"},
+				body:   "3\r\nabc\r\n0\r\nX-Consumer-Id: mallory\r\nX-Forwarded-For: 6.6.6.6\r\nX-Client-Cert-Subject: CN=mallory\r\n\r\n"},
+				status: 200, upstream: "/x", upstreamHeader: []string{"X-Consumer-Id: alice"},
+				upstreamLacksValue: []string{"mallory", "6.6.6.6"}},
+			// Forwarded and X-Real-IP from an untrusted client are replaced, not passed on.
+			{req: request{target: "/x", host: "api.test", header: []string{"X-API-Key: alice-key-0123456789abcdef", "Forwarded: for=6.6.6.6", "X-Real-IP: 6.6.6.6"}},
+				status: 200, upstream: "/x", upstreamHeader: []string{"X-Real-Ip: 127.0.0.1"}, upstreamLacksValue: []string{"6.6.6.6"}},
+			// Only a WebSocket upgrade is ever forwarded; h2c is dropped and proxied plainly.
+			{req: request{target: "/x", host: "api.test", header: []string{"X-API-Key: alice-key-0123456789abcdef", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"}},
+				status: 200, upstream: "/x", upstreamLacks: []string{"Upgrade", "Http2-Settings"}},
+			// A redirect template starting with one "/" never yields a scheme-relative Location.
+			{req: request{target: "/old//evil.example", host: "api.test", header: []string{"X-API-Key: alice-key-0123456789abcdef"}},
+				status: 301, answerHeader: []string{"Location: /evil.example"}},
+			{req: request{target: "/old/%2F%2Fevil.example", host: "api.test", header: []string{"X-API-Key: alice-key-0123456789abcdef"}}, status: 400},
 		},
 	},
 }
