@@ -115,6 +115,8 @@ type Module struct {
 	// HandlerKeys are keys this module can build a request handler from inside routes[]
 	// entries ("proxy", "static").
 	HandlerKeys []string
+	// Guard marks a module whose keys restrict access (IP filter, rate limit, auth).
+	Guard bool
 
 	// Package is the Go import path of the package that registered the module; Register
 	// fills it in. `conduit version` maps it to a module version from the build info.

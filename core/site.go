@@ -227,13 +227,18 @@ func (c *SiteContext) RouteName(path, key string) string {
 	return rel
 }
 
+// reportNotCompiled records a catalog key of this site whose module is not compiled in.
+func (c *SiteContext) reportNotCompiled(path, key string) {
+	ReportNotCompiled(c.Diag, path, key)
+}
+
 // RouteStage builds the route-level stage a module provides for key (found inside a route
 // object at path). It returns nil, false when the key's module is not compiled in; the
 // warning is recorded.
 func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Middleware, bool) {
 	m, ok := ModuleForRouteKey(key)
 	if !ok || m.Route == nil {
-		WarnNotCompiled(c.Diag, path, "route."+key)
+		c.reportNotCompiled(path, "route."+key)
 		return nil, false
 	}
 	mw, err := m.Route(c, key, node, path)
@@ -248,7 +253,7 @@ func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Mid
 func (c *SiteContext) Handler(key string, node config.Node, path string, opts HandlerOptions) (http.Handler, bool) {
 	m, ok := ModuleForHandlerKey(key)
 	if !ok || m.Handler == nil {
-		WarnNotCompiled(c.Diag, path, key)
+		c.reportNotCompiled(path, "handler."+key)
 		return nil, false
 	}
 	h, err := m.Handler(c, key, node, path, opts)

@@ -101,7 +101,7 @@ func acceptableWarning(line string) bool {
 		return false
 	}
 	for _, ok := range []string{"is not compiled into this binary", "not implemented in this build yet",
-		"is not enforced by this build yet", "unknown key", "does not exist", "has no effect",
+		"is not enforced by this build yet", "not available in any build of this version", "unknown key", "does not exist", "has no effect",
 		"read as a single route object", "templates only work", "deprecated key"} {
 		if strings.Contains(line, ok) {
 			return true

@@ -171,6 +171,13 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 
 func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics) {
 	raw := g.Doc.Global
+	coreRaw := map[string]config.Node{}
+	for _, k := range coreGlobalKeys {
+		if v, ok := raw[k]; ok {
+			coreRaw[k] = v
+		}
+	}
+	config.Decode(coreRaw, "global", &g.Global, d)
 	moduleKeys := map[*core.Module]bool{}
 	for _, k := range config.SortedKeys(raw) {
 		if slices.Contains(coreGlobalKeys, k) {
@@ -180,19 +187,12 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 			moduleKeys[m] = true
 			continue
 		}
-		if _, known := core.Catalog["global."+k]; known {
-			core.WarnNotCompiled(d, config.Join("global", k), "global."+k)
+		if _, known := core.LookupCatalog("global." + k); known {
+			core.ReportNotCompiled(d, config.Join("global", k), "global."+k)
 			continue
 		}
-		config.UnknownKey(d, config.Join("global", k), k, append(slices.Clone(coreGlobalKeys), "otlp"))
+		config.UnknownKey(d, config.Join("global", k), k, append(slices.Clone(coreGlobalKeys), core.CatalogGlobalKeys()...))
 	}
-	coreRaw := map[string]config.Node{}
-	for _, k := range coreGlobalKeys {
-		if v, ok := raw[k]; ok {
-			coreRaw[k] = v
-		}
-	}
-	config.Decode(coreRaw, "global", &g.Global, d)
 	gs := &g.Global
 	if gs.Workers < 0 || (raw["workers"] != nil && gs.Workers == 0) {
 		d.Errorf("global.workers", "must be ≥ 1")

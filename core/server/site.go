@@ -149,15 +149,15 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			need[m] = true
 			continue
 		}
-		if _, known := core.Catalog[k]; known {
-			core.WarnNotCompiled(d, config.Join(path, k), k)
+		if _, known := core.LookupCatalog(k); known {
+			core.ReportNotCompiled(d, config.Join(path, k), k)
 			continue
 		}
 		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
 	}
 	if sc.TLS != nil && sc.TLS.ACME != nil {
 		if _, ok := core.ModuleForSiteKey("tls.acme"); !ok {
-			core.WarnNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme")
+			core.ReportNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme")
 		}
 	}
 	for _, m := range core.Modules() {

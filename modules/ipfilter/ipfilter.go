@@ -27,6 +27,7 @@ func init() {
 		Feature:     "ipfilter",
 		Description: "IP allow/deny lists (CIDR) and the Admin API's runtime deny list",
 		Stage:       core.StageIPFilter,
+		Guard:       true,
 		SiteKeys:    []string{"ipFilter"},
 		AlwaysOn:    true, // the runtime deny list applies to every site
 		Site:        provision,

@@ -32,6 +32,7 @@ func init() {
 		Feature:     "ratelimit",
 		Description: "token-bucket rate limits per IP, header or consumer (memory or shared store)",
 		Stage:       core.StageRateLimit,
+		Guard:       true,
 		SiteKeys:    []string{"rateLimit"},
 		RouteKeys:   []string{"rateLimit"},
 		Site:        provisionSite,
