@@ -4,6 +4,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -134,19 +135,38 @@ func CatalogFeatures() []CatalogFeature {
 	return out
 }
 
-// ReportNotCompiled records the warning for a key whose module is not in this binary: the
-// section is ignored and the request path runs without it.
+// MissingPolicy decides what a key whose module is not compiled in does to a build.
+type MissingPolicy struct {
+	// Allowed are the feature names of global.allowMissingFeatures: a guard of one of these
+	// features is dropped with a warning instead of refusing the config.
+	Allowed []string
+	// Site names the site the key belongs to as host:port ("" for global keys), in the
+	// warning of a dropped guard.
+	Site string
+}
+
+// ReportNotCompiled records a key whose module is not in this binary. A key that restricts
+// access (a guard) is an error, since nothing would enforce it, unless the policy allows
+// its feature, in which case the dropped guard is a warning that names the site. Any other
+// key is a warning: the section is ignored and the request path runs without it.
 //
 // key is a catalog key (see CatalogEntry.Key); a key the catalog does not know is reported
 // as handled by no module.
-func ReportNotCompiled(d *config.Diagnostics, path, key string) {
+func ReportNotCompiled(d *config.Diagnostics, path, key string, p MissingPolicy) {
 	name := catalogKeyName(key)
 	e, ok := LookupCatalog(key)
-	if !ok {
+	switch {
+	case !ok:
 		d.Warnf(path, "%s is configured but no module in this binary handles it; ignored", name)
-		return
+	case e.Guard && slices.Contains(p.Allowed, e.Feature):
+		d.Warnf(path, "%s restricts access but %s; global.allowMissingFeatures lists %q, so %s WITHOUT this guard",
+			name, e.absence(), e.Feature, siteWithout(p.Site))
+	case e.Guard:
+		d.Errorf(path, "%s restricts access but %s, so nothing would enforce it; refusing to serve without it (%s; to drop the guard on purpose, list %q in global.allowMissingFeatures)",
+			name, e.absence(), e.remedy(), e.Feature)
+	default:
+		d.Warnf(path, "%s is configured but %s (%s); ignored", name, e.absence(), e.remedy())
 	}
-	d.Warnf(path, "%s is configured but %s (%s); ignored", name, e.absence(), e.remedy())
 }
 
 // catalogKeyName is the key as the user wrote it: the catalog key without its prefix.
@@ -157,6 +177,13 @@ func catalogKeyName(key string) string {
 		}
 	}
 	return key
+}
+
+func siteWithout(label string) string {
+	if label == "" {
+		return "Conduit runs"
+	}
+	return "site " + label + " serves"
 }
 
 // absence says why the entry's feature is missing.

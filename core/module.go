@@ -115,7 +115,10 @@ type Module struct {
 	// HandlerKeys are keys this module can build a request handler from inside routes[]
 	// entries ("proxy", "static").
 	HandlerKeys []string
-	// Guard marks a module whose keys restrict access (IP filter, rate limit, auth).
+	// Guard marks a module whose keys restrict access (IP filter, rate limit, auth). A
+	// config that uses a guard's key in a binary without the module is refused, since
+	// nothing would enforce it, unless global.allowMissingFeatures lists the feature (see
+	// docs/features.md).
 	Guard bool
 
 	// Package is the Go import path of the package that registered the module; Register

@@ -37,6 +37,16 @@ func (s *Site) Scheme() string {
 	return "http"
 }
 
+// HostPort names the site by host and port ("*:8080" for a catch-all), which tells sites
+// apart even where the label does not.
+func (s *Site) HostPort() string {
+	host := s.Host
+	if host == "" {
+		host = "*"
+	}
+	return host + ":" + strconv.Itoa(s.Port)
+}
+
 // SiteLabel builds the label of a site: "host:port", or "*" for a catch-all.
 func SiteLabel(host string, port int) string {
 	if host == "" {
@@ -229,12 +239,12 @@ func (c *SiteContext) RouteName(path, key string) string {
 
 // reportNotCompiled records a catalog key of this site whose module is not compiled in.
 func (c *SiteContext) reportNotCompiled(path, key string) {
-	ReportNotCompiled(c.Diag, path, key)
+	ReportNotCompiled(c.Diag, path, key, MissingPolicy{Allowed: c.Global.AllowMissingFeatures, Site: c.Site.HostPort()})
 }
 
 // RouteStage builds the route-level stage a module provides for key (found inside a route
 // object at path). It returns nil, false when the key's module is not compiled in; the
-// warning is recorded.
+// warning (or, for a guard, the error) is recorded.
 func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Middleware, bool) {
 	m, ok := ModuleForRouteKey(key)
 	if !ok || m.Route == nil {
@@ -277,6 +287,10 @@ type GlobalContext struct {
 	Shared Shared
 	// Metrics is the process-wide metrics registry (it survives reloads).
 	Metrics *telemetry.Registry
+	// AllowMissingFeatures are the features of global.allowMissingFeatures: guards of these
+	// features that are not compiled in are dropped with a warning instead of refusing the
+	// config (see ReportNotCompiled).
+	AllowMissingFeatures []string
 
 	raw       map[string]config.Node
 	observers []AttemptObserver

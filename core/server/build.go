@@ -5,11 +5,13 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,7 @@ import (
 var coreSiteKeys = []string{"host", "port", "tls", "http2", "routes"}
 
 // coreGlobalKeys are the global keys the core itself owns.
-var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers"}
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "admin", "providers", "allowMissingFeatures"}
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
 // module).
@@ -44,6 +46,9 @@ type GlobalSettings struct {
 	Admin *AdminSettings `json:"admin"`
 	// Providers is reserved by the original for Consul/etcd and not implemented.
 	Providers config.Node `json:"providers"`
+	// AllowMissingFeatures names features whose guards may be dropped when the binary lacks
+	// them: a guard key of such a feature is a warning instead of an error (docs/features.md).
+	AllowMissingFeatures []string `json:"allowMissingFeatures"`
 }
 
 // AdminSettings is global.admin.
@@ -178,6 +183,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		}
 	}
 	config.Decode(coreRaw, "global", &g.Global, d)
+	ctx.AllowMissingFeatures = checkAllowMissing(g.Global.AllowMissingFeatures, d)
 	moduleKeys := map[*core.Module]bool{}
 	for _, k := range config.SortedKeys(raw) {
 		if slices.Contains(coreGlobalKeys, k) {
@@ -188,7 +194,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 			continue
 		}
 		if _, known := core.LookupCatalog("global." + k); known {
-			core.ReportNotCompiled(d, config.Join("global", k), "global."+k)
+			core.ReportNotCompiled(d, config.Join("global", k), "global."+k, core.MissingPolicy{Allowed: ctx.AllowMissingFeatures})
 			continue
 		}
 		config.UnknownKey(d, config.Join("global", k), k, append(slices.Clone(coreGlobalKeys), core.CatalogGlobalKeys()...))
@@ -327,3 +333,31 @@ var _ http.Handler = (*Site)(nil)
 
 // Instances returns every provisioned instance (global, memo and site) in start order.
 func (g *Generation) Instances() []core.Instance { return g.instances }
+
+// checkAllowMissing validates global.allowMissingFeatures: every entry must be a feature the
+// catalog knows (a typo would otherwise leave a guard's error in place, or, worse, read as
+// if it had been allowed). It returns the valid names.
+func checkAllowMissing(names []string, d *config.Diagnostics) []string {
+	known := make([]string, 0, len(core.CatalogFeatures()))
+	for _, f := range core.CatalogFeatures() {
+		known = append(known, f.Name)
+	}
+	for _, m := range core.Modules() {
+		if !slices.Contains(known, m.Feature) {
+			known = append(known, m.Feature)
+		}
+	}
+	var out []string
+	for i, n := range names {
+		if !slices.Contains(known, n) {
+			msg := fmt.Sprintf("unknown feature %q", n)
+			if s := config.Suggest(n, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			d.Errorf(config.Index("global.allowMissingFeatures", i), "%s; features: %s", msg, strings.Join(known, ", "))
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}

@@ -140,6 +140,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	ctx := core.NewSiteContext(g, info, raw, g, notFound)
 
 	// Which modules does this site need?
+	missing := core.MissingPolicy{Allowed: g.AllowMissingFeatures, Site: info.HostPort()}
 	need := map[*core.Module]bool{}
 	for _, k := range config.SortedKeys(raw) {
 		if slices.Contains(coreSiteKeys, k) {
@@ -150,14 +151,14 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			continue
 		}
 		if _, known := core.LookupCatalog(k); known {
-			core.ReportNotCompiled(d, config.Join(path, k), k)
+			core.ReportNotCompiled(d, config.Join(path, k), k, missing)
 			continue
 		}
 		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
 	}
 	if sc.TLS != nil && sc.TLS.ACME != nil {
 		if _, ok := core.ModuleForSiteKey("tls.acme"); !ok {
-			core.ReportNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme")
+			core.ReportNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme", missing)
 		}
 	}
 	for _, m := range core.Modules() {
