@@ -105,6 +105,17 @@ func LookupCatalog(key string) (CatalogEntry, bool) {
 	return e, ok
 }
 
+// CatalogEntries returns every catalog entry (first-party keys and planned keys), sorted by
+// key.
+func CatalogEntries() []CatalogEntry {
+	out := make([]CatalogEntry, 0, len(catalogIndex))
+	for _, e := range catalogIndex {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
 // CatalogFeature is one feature as the catalog knows it.
 type CatalogFeature struct {
 	// Name is the feature name.
@@ -184,6 +195,18 @@ func siteWithout(label string) string {
 		return "Conduit runs"
 	}
 	return "site " + label + " serves"
+}
+
+// FeatureRemedy says how to get a first-party feature that is not compiled in: its smallest
+// bundle and the xbuild line that builds it, from the generated catalog, or that no build of
+// this version has it. Modules use it for features they name themselves (store backends).
+func FeatureRemedy(feature string) string {
+	for _, f := range CatalogFeatures() {
+		if f.Name == feature {
+			return CatalogEntry{Feature: f.Name, Bundle: f.Bundle}.remedy()
+		}
+	}
+	return "no module of this version provides it; see `conduit features`"
 }
 
 // absence says why the entry's feature is missing.

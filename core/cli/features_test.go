@@ -306,6 +306,19 @@ func TestFeaturesCommandConfig(t *testing.T) {
 		t.Errorf("text form: exit %d\n%s", code, out)
 	}
 
+	// A key no build of this version has is listed as such and kept out of the build line.
+	planned := write("script.yaml", "port: 8080\nfaultInjection: {abort: {percent: 1}}\nmiddleware:\n  - {type: script, path: gate.rhai}\n")
+	code, out, _ = runCLI(t, "features", "-c", planned)
+	for _, want := range []string{
+		"  script       none       middleware  NOT IN ANY BUILD OF THIS VERSION\n",
+		"build: xbuild --features faults\n",
+		"not available in any build of this version (remove these keys): script\n",
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("planned feature: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+
 	// A config using only core keys needs nothing.
 	bare := write("bare.json", `{"port": 8080, "host": "a.example"}`)
 	code, out, errOut = runCLI(t, "features", "-c", bare, "--json")

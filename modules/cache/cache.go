@@ -231,8 +231,8 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 	case scheme == "redis" || scheme == "rediss" || scheme == "disk":
 		var ok bool
 		if f, ok = lookupStore(scheme); !ok {
-			feat, bundle := featureFor(scheme)
-			ctx.Warnf(path, "store %s:… needs feature %q, which is not compiled into this binary (bundle %q has it; see `conduit features`); using the in-memory store", scheme, feat, bundle)
+			feat := featureFor(scheme)
+			ctx.Warnf(path, "store %s:… needs feature %q, which is not compiled into this binary (%s); using the in-memory store", scheme, feat, core.FeatureRemedy(feat))
 			raw, label = "memory", "memory"
 		}
 	default:

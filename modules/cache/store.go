@@ -64,12 +64,12 @@ func storeScheme(v string) string {
 }
 
 // featureFor names the feature that provides a store scheme, for the not-compiled warning.
-func featureFor(scheme string) (feature, bundle string) {
+func featureFor(scheme string) string {
 	switch scheme {
 	case "redis", "rediss":
-		return "redis", "full"
+		return "redis"
 	case "disk":
-		return "diskcache", "full"
+		return "diskcache"
 	}
-	return "", ""
+	return ""
 }

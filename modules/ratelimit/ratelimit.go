@@ -241,7 +241,7 @@ func openStore(ctx *core.SiteContext, raw, path string) (Store, string) {
 	}
 	f, found := lookupStore(scheme)
 	if !found {
-		ctx.Warnf(path, "store %s://… needs feature \"redis\", which is not compiled into this binary (bundle \"full\" has it; see `conduit features`); using the in-memory store", scheme)
+		ctx.Warnf(path, "store %s://… needs feature \"redis\", which is not compiled into this binary (%s); using the in-memory store", scheme, core.FeatureRemedy("redis"))
 		return nil, red
 	}
 	st, err := f(ctx, raw)
