@@ -27,6 +27,9 @@ type CatalogModule struct {
 	Guard bool
 	// SiteKeys, GlobalKeys, RouteKeys and HandlerKeys are the registration's keys.
 	SiteKeys, GlobalKeys, RouteKeys, HandlerKeys []string
+	// AdminPaths and StoreSchemes are the registration's Admin API endpoints and store URL
+	// schemes.
+	AdminPaths, StoreSchemes []string
 }
 
 // plannedKeys are keys of the config schema that no module of this version implements yet,
@@ -97,6 +100,53 @@ func indexCatalog(mods []CatalogModule, planned []CatalogEntry) map[string]Catal
 		idx[p.Key] = p
 	}
 	return idx
+}
+
+// adminIndex and schemeIndex map the Admin API endpoints ("METHOD /path") and store URL
+// schemes of the generated modules to their entries; built once, never written afterwards.
+var (
+	adminIndex  = indexBy(catalogModules, func(m CatalogModule) []string { return m.AdminPaths })
+	schemeIndex = indexBy(catalogModules, func(m CatalogModule) []string { return m.StoreSchemes })
+)
+
+func indexBy(mods []CatalogModule, names func(CatalogModule) []string) map[string]CatalogEntry {
+	idx := map[string]CatalogEntry{}
+	for _, m := range mods {
+		for _, n := range names(m) {
+			idx[n] = CatalogEntry{Key: n, Feature: m.Feature, Bundle: m.Bundle, Guard: m.Guard}
+		}
+	}
+	return idx
+}
+
+// LookupAdminPath returns the module entry behind a documented Admin API endpoint
+// ("DELETE /cache/purge"), compiled in or not.
+func LookupAdminPath(methodPath string) (CatalogEntry, bool) {
+	e, ok := adminIndex[methodPath]
+	return e, ok
+}
+
+// CatalogAdminPaths lists every Admin API endpoint ("METHOD /path") of the generated
+// modules, sorted.
+func CatalogAdminPaths() []string { return sortedNames(adminIndex) }
+
+// CatalogStoreSchemes lists every store URL scheme of the generated modules, sorted.
+func CatalogStoreSchemes() []string { return sortedNames(schemeIndex) }
+
+func sortedNames(idx map[string]CatalogEntry) []string {
+	out := make([]string, 0, len(idx))
+	for k := range idx {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LookupStoreScheme returns the module entry that provides `store:` values with the URL
+// scheme ("redis"), compiled in or not.
+func LookupStoreScheme(scheme string) (CatalogEntry, bool) {
+	e, ok := schemeIndex[scheme]
+	return e, ok
 }
 
 // LookupCatalog returns the entry for a catalog key (see CatalogEntry.Key).

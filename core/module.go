@@ -115,6 +115,12 @@ type Module struct {
 	// HandlerKeys are keys this module can build a request handler from inside routes[]
 	// entries ("proxy", "static").
 	HandlerKeys []string
+	// AdminPaths are the Admin API endpoints ("METHOD /path") the module's instances serve.
+	// A binary without the module answers them 501 naming the feature (core/admin).
+	AdminPaths []string
+	// StoreSchemes are the URL schemes of `store:` values (rate limit, cache) the module
+	// provides, such as "redis"; `conduit features` names the module for them.
+	StoreSchemes []string
 	// Guard marks a module whose keys restrict access (IP filter, rate limit, auth). A
 	// config that uses a guard's key in a binary without the module is refused, since
 	// nothing would enforce it, unless global.allowMissingFeatures lists the feature (see

@@ -41,14 +41,6 @@ type API struct {
 	core map[string]http.Handler
 }
 
-// moduleEndpoints are documented endpoints that come from modules; without the module they
-// answer 501 naming the feature.
-var moduleEndpoints = map[string]string{
-	"GET /upstreams": "proxy", "POST /upstreams/add": "proxy", "POST /upstreams/remove": "proxy",
-	"POST /upstreams/weight": "proxy", "DELETE /cache/purge": "cache", "GET /rate-limits": "ratelimit",
-	"POST /ip-deny": "ipfilter", "DELETE /ip-deny": "ipfilter", "GET /tap": "tap",
-}
-
 // Start listens on bind and serves the API until Close.
 func Start(bind string, opts Options) (*API, error) {
 	if opts.Logger == nil {
@@ -109,9 +101,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	if feature, ok := moduleEndpoints[key]; ok {
+	// Endpoints that modules register (core.Module.AdminPaths, in the generated catalog) but
+	// no instance serves answer 501 naming the feature.
+	if e, ok := core.LookupAdminPath(key); ok {
 		writeJSON(w, http.StatusNotImplemented, map[string]any{"status": "error",
-			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, feature)})
+			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, e.Feature)})
 		return
 	}
 	if a.pathExists(g, r.URL.Path) {
@@ -127,7 +121,7 @@ func (a *API) pathExists(g *server.Generation, path string) bool {
 			return true
 		}
 	}
-	for k := range moduleEndpoints {
+	for _, k := range core.CatalogAdminPaths() {
 		if strings.HasSuffix(k, " "+path) {
 			return true
 		}

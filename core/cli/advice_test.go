@@ -52,7 +52,7 @@ func adviceConfigs(t *testing.T) map[string]map[string]any {
 		}
 		out[e.Key] = doc
 	}
-	for scheme := range storeFeatures {
+	for _, scheme := range core.CatalogStoreSchemes() {
 		out["store "+scheme] = map[string]any{"rateLimit": map[string]any{"store": scheme + "://127.0.0.1:6379"}}
 	}
 	site["proxy"] = map[string]any{"/a": route}

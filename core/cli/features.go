@@ -25,10 +25,6 @@ func init() {
 // bundleOrder ranks the bundles, smallest first; each contains the ones before it.
 var bundleOrder = []string{"minimal", "standard", "full"}
 
-// storeFeatures maps the URL scheme of a `store:` value (rateLimit, cache) to the feature
-// that provides the store. The memory store is part of the module itself.
-var storeFeatures = map[string]string{"redis": "redis", "rediss": "redis"}
-
 // moduleJSON is one module in `conduit features --json`.
 type moduleJSON struct {
 	ID          string   `json:"id"`
@@ -368,15 +364,8 @@ func (a *analyzer) store(path string, v config.Node) {
 	if !found {
 		return
 	}
-	feature, ok := storeFeatures[strings.ToLower(scheme)]
-	if !ok {
-		return
-	}
-	for _, f := range core.CatalogFeatures() {
-		if f.Name == feature {
-			e := core.CatalogEntry{Feature: f.Name, Bundle: f.Bundle, Guard: f.Guard}
-			a.first(e, config.Join(path, "store"), slices.Contains(a.reg.features(), feature))
-		}
+	if e, ok := core.LookupStoreScheme(strings.ToLower(scheme)); ok {
+		a.first(e, config.Join(path, "store"), slices.Contains(a.reg.features(), e.Feature))
 	}
 }
 

@@ -41,6 +41,7 @@ func init() {
 		Feature:     "cache",
 		Description: "RFC 9111 response cache for proxy routes (memory; Redis and disk stores by registration)",
 		RouteKeys:   []string{"cache"},
+		AdminPaths:  []string{"DELETE /cache/purge"},
 		Route:       provisionRoute,
 	})
 }
@@ -231,8 +232,8 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 	case scheme == "redis" || scheme == "rediss" || scheme == "disk":
 		var ok bool
 		if f, ok = lookupStore(scheme); !ok {
-			feat := featureFor(scheme)
-			ctx.Warnf(path, "store %s:… needs feature %q, which is not compiled into this binary (%s); using the in-memory store", scheme, feat, core.FeatureRemedy(feat))
+			e, _ := core.LookupStoreScheme(scheme)
+			ctx.Warnf(path, "store %s:… needs feature %q, which is not compiled into this binary (%s); using the in-memory store", scheme, e.Feature, core.FeatureRemedy(e.Feature))
 			raw, label = "memory", "memory"
 		}
 	default:

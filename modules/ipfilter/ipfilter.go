@@ -29,6 +29,7 @@ func init() {
 		Stage:       core.StageIPFilter,
 		Guard:       true,
 		SiteKeys:    []string{"ipFilter"},
+		AdminPaths:  []string{"POST /ip-deny", "DELETE /ip-deny", "GET /ip-deny"},
 		AlwaysOn:    true, // the runtime deny list applies to every site
 		Site:        provision,
 	})

@@ -20,6 +20,7 @@ func init() {
 		Description: "reverse proxy: proxy map, routes[].proxy, upstream pools, transforms",
 		SiteKeys:    []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"},
 		HandlerKeys: []string{"proxy"},
+		AdminPaths:  []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight"},
 		Site:        provisionSite,
 		Handler:     buildHandler,
 	})

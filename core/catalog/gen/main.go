@@ -1,8 +1,9 @@
 // Command gen writes core/catalog_gen.go: what every Conduit binary knows about the
 // first-party modules it may not have compiled in. It links the full bundle, reads each
-// module's registration (ID, feature, keys, guard flag) from the registry, and takes the
-// smallest bundle of each feature from the bundle files (modules/bundle/*/maybe_*.go, read
-// by xbuild, the same files builds use). Run it with `go generate ./core`.
+// module's registration (ID, feature, keys, guard flag, Admin API endpoints, store URL
+// schemes) from the registry, and takes the smallest bundle of each feature from the bundle
+// files (modules/bundle/*/maybe_*.go, read by xbuild, the same files builds use). Run it
+// with `go generate ./core`.
 package main
 
 import (
@@ -57,6 +58,8 @@ func generate(root string, mods []*core.Module) ([]byte, error) {
 		writeKeys(&b, "GlobalKeys", e.GlobalKeys)
 		writeKeys(&b, "RouteKeys", e.RouteKeys)
 		writeKeys(&b, "HandlerKeys", e.HandlerKeys)
+		writeKeys(&b, "AdminPaths", e.AdminPaths)
+		writeKeys(&b, "StoreSchemes", e.StoreSchemes)
 		b.WriteString("},\n")
 	}
 	b.WriteString("}\n")
@@ -90,6 +93,7 @@ func catalogEntries(root string, mods []*core.Module) ([]core.CatalogModule, err
 		out = append(out, core.CatalogModule{
 			ID: m.ID, Feature: m.Feature, Bundle: f.Bundle, Guard: m.Guard,
 			SiteKeys: m.SiteKeys, GlobalKeys: m.GlobalKeys, RouteKeys: m.RouteKeys, HandlerKeys: m.HandlerKeys,
+			AdminPaths: m.AdminPaths, StoreSchemes: m.StoreSchemes,
 		})
 	}
 	for _, f := range set.All() {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
 )
 
 // root is the repository root, seen from this package's directory.
@@ -35,6 +38,16 @@ func TestGeneratedCatalogMatchesRegistrations(t *testing.T) {
 // every registered module resolves to the module's feature, bundle and guard flag.
 func TestCatalogAgreesWithRegistry(t *testing.T) {
 	for _, m := range core.Modules() {
+		for _, p := range m.AdminPaths {
+			if e, ok := core.LookupAdminPath(p); !ok || e.Feature != m.Feature {
+				t.Errorf("admin endpoint %s = %+v, %v; want feature %q of %s", p, e, ok, m.Feature, m.ID)
+			}
+		}
+		for _, s := range m.StoreSchemes {
+			if e, ok := core.LookupStoreScheme(s); !ok || e.Feature != m.Feature {
+				t.Errorf("store scheme %s = %+v, %v; want feature %q of %s", s, e, ok, m.Feature, m.ID)
+			}
+		}
 		keys := map[string][]string{"": m.SiteKeys, "global.": m.GlobalKeys, "route.": m.RouteKeys, "handler.": m.HandlerKeys}
 		for prefix, list := range keys {
 			for _, k := range list {
@@ -77,5 +90,45 @@ func TestPlannedKeyNowRegistered(t *testing.T) {
 	}
 	if err := checkPlanned([]core.CatalogModule{{ID: "http.auth.jwt", Feature: "jwt", SiteKeys: []string{"jwtAuth"}}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAdminPathsAreServed builds a generation that uses every module with Admin API
+// endpoints and checks that the endpoints its instances serve are exactly the AdminPaths
+// the registrations declare (which a binary without the module answers 501).
+func TestAdminPathsAreServed(t *testing.T) {
+	const src = `
+global: {admin: {bind: "127.0.0.1:0"}}
+sites:
+  - port: 8080
+    ipFilter: {allow: [127.0.0.1]}
+    rateLimit: {limit: 10, windowSecs: 1}
+    proxy: {/: {targets: ["http://127.0.0.1:1"], cache: {store: memory}}}
+`
+	doc, err := config.Parse([]byte(src), config.FormatYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, d := server.Build(context.Background(), doc, server.BuildOptions{})
+	if d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	defer g.Stop(context.Background())
+	served := map[string]bool{}
+	for _, inst := range g.Instances() {
+		if p, ok := inst.(core.AdminProvider); ok {
+			for _, e := range p.AdminEndpoints() {
+				served[e.Method+" "+e.Path] = true
+			}
+		}
+	}
+	for _, p := range core.CatalogAdminPaths() {
+		if !served[p] {
+			t.Errorf("%s is registered but no instance serves it", p)
+		}
+		delete(served, p)
+	}
+	for p := range served {
+		t.Errorf("%s is served but no registration declares it in AdminPaths", p)
 	}
 }
