@@ -30,6 +30,10 @@ type CatalogModule struct {
 	// AdminPaths and StoreSchemes are the registration's Admin API endpoints and store URL
 	// schemes.
 	AdminPaths, StoreSchemes []string
+	// RouteMapKeys and StoreValued are the registration's hints on the shape of its
+	// sections (see Module.RouteMapKeys and Module.StoreValued).
+	RouteMapKeys []string
+	StoreValued  bool
 }
 
 // plannedKeys are keys of the config schema that no module of this version implements yet,
@@ -56,6 +60,11 @@ type CatalogEntry struct {
 	Bundle string
 	// Guard reports that the key restricts access.
 	Guard bool
+	// RouteMap reports that the key's value is a route object or a map of path prefix →
+	// route object (Module.RouteMapKeys).
+	RouteMap bool
+	// Store reports that the key's value may hold a `store:` URL (Module.StoreValued).
+	Store bool
 }
 
 // Available reports whether some build of this version has the feature.
@@ -88,7 +97,8 @@ func indexCatalog(mods []CatalogModule, planned []CatalogEntry) map[string]Catal
 	for _, m := range mods {
 		add := func(prefix string, keys []string) {
 			for _, k := range keys {
-				idx[prefix+k] = CatalogEntry{Key: prefix + k, Feature: m.Feature, Bundle: m.Bundle, Guard: m.Guard}
+				idx[prefix+k] = CatalogEntry{Key: prefix + k, Feature: m.Feature, Bundle: m.Bundle, Guard: m.Guard,
+					RouteMap: prefix != "global." && prefix != "route." && slices.Contains(m.RouteMapKeys, k), Store: m.StoreValued}
 			}
 		}
 		add("", m.SiteKeys)

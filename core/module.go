@@ -121,6 +121,13 @@ type Module struct {
 	// StoreSchemes are the URL schemes of `store:` values (rate limit, cache) the module
 	// provides, such as "redis"; `conduit features` names the module for them.
 	StoreSchemes []string
+	// RouteMapKeys are the module's site and handler keys whose value is a proxy route
+	// object or a map of path prefix → route object (the proxy's "proxy"). `conduit
+	// features` looks inside them for the RouteKeys of other modules (cache, rateLimit).
+	RouteMapKeys []string
+	// StoreValued reports that the module's sections take a `store:` URL (rate limit,
+	// cache), whose scheme may need another module (see StoreSchemes).
+	StoreValued bool
 	// Guard marks a module whose keys restrict access (IP filter, rate limit, auth). A
 	// config that uses a guard's key in a binary without the module is refused, since
 	// nothing would enforce it, unless global.allowMissingFeatures lists the feature (see

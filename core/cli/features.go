@@ -259,19 +259,28 @@ func (a *analyzer) siteKey(path, k string, v config.Node) {
 	case slices.Contains(server.CoreSiteKeys(), k):
 		return
 	}
+	var shape core.CatalogEntry
 	if e, ok := core.LookupCatalog(k); ok {
 		_, compiled := a.reg.site(k)
 		a.first(e, path, compiled)
+		shape = e
 	} else if m, ok := a.reg.site(k); ok {
 		a.module(m, path)
+		shape = core.CatalogEntry{RouteMap: slices.Contains(m.RouteMapKeys, k), Store: m.StoreValued}
 	} else {
 		a.unknown = append(a.unknown, path)
 		return
 	}
-	switch k {
-	case "proxy":
+	a.inside(shape, path, v)
+}
+
+// inside walks what the registration of a key says its value holds: route objects (the
+// proxy map) and `store:` URLs.
+func (a *analyzer) inside(shape core.CatalogEntry, path string, v config.Node) {
+	if shape.RouteMap {
 		a.proxy(path, v)
-	case "rateLimit":
+	}
+	if shape.Store {
 		a.store(path, v)
 	}
 }
@@ -293,18 +302,19 @@ func (a *analyzer) routes(path string, v config.Node) {
 				continue
 			}
 			kp := config.Join(p, k)
+			var shape core.CatalogEntry
 			if e, ok := core.LookupCatalog("handler." + k); ok {
 				_, compiled := a.reg.handler(k)
 				a.first(e, kp, compiled)
+				shape = e
 			} else if m, ok := a.reg.handler(k); ok {
 				a.module(m, kp)
+				shape = core.CatalogEntry{RouteMap: slices.Contains(m.RouteMapKeys, k), Store: m.StoreValued}
 			} else {
 				a.unknown = append(a.unknown, kp)
 				continue
 			}
-			if k == "proxy" {
-				a.routeObject(kp, entry[k])
-			}
+			a.inside(shape, kp, entry[k])
 		}
 	}
 }
@@ -343,14 +353,15 @@ func (a *analyzer) routeObject(path string, v config.Node) {
 		if e, ok := core.LookupCatalog("route." + k); ok {
 			_, compiled := a.reg.route(k)
 			a.first(e, kp, compiled)
-			a.store(kp, m[k])
+			a.inside(e, kp, m[k])
 		} else if mod, ok := a.reg.route(k); ok && !isCorePackage(mod.Package) {
 			a.module(mod, kp)
+			a.inside(core.CatalogEntry{Store: mod.StoreValued}, kp, m[k])
 		}
 	}
 }
 
-// store records the feature behind a `store: scheme://…` value.
+// store records the feature behind a `store: scheme:…` value (core.LookupStoreScheme).
 func (a *analyzer) store(path string, v config.Node) {
 	m, ok := v.(map[string]config.Node)
 	if !ok {
@@ -360,7 +371,8 @@ func (a *analyzer) store(path string, v config.Node) {
 	if !ok {
 		return
 	}
-	scheme, _, found := strings.Cut(s, "://")
+	// The scheme ends at the first colon: redis://host, disk:/path.
+	scheme, _, found := strings.Cut(s, ":")
 	if !found {
 		return
 	}

@@ -51,6 +51,10 @@ var (
 		SiteKeys: []string{"rateLimit"}, RouteKeys: []string{"rateLimit"}}
 	modJWT = &core.Module{ID: "http.auth.jwt", Feature: "jwt", Package: coreModulePath + "/modules/auth/jwt",
 		SiteKeys: []string{"jwtAuth"}}
+	// modGateway is a third-party module whose site key holds route objects (as the
+	// proxy's does), so the analyzer looks inside it for route keys and store URLs.
+	modGateway = &core.Module{ID: "http.handlers.gateway", Feature: "gateway", Package: "example.com/conduit-gateway",
+		SiteKeys: []string{"gateway"}, RouteMapKeys: []string{"gateway"}}
 	modGeoIP = &core.Module{ID: "http.guards.geoip", Feature: "geoip", Package: "example.com/conduit-geoip",
 		SiteKeys: []string{"geoip"}}
 )
@@ -155,6 +159,20 @@ func TestAnalyzeConfig(t *testing.T) {
 			bundle:   "minimal",
 			build:    "xbuild --bundle minimal --with example.com/conduit-geoip",
 			missing:  []string{},
+		},
+		{
+			name:     "route objects inside a third-party key its registration marks as a route map",
+			config:   `{"gateway": {"/a": {"cache": {"store": "disk:/tmp/c"}, "rateLimit": {"limit": 1, "windowSecs": 1, "store": "rediss://r:6379"}}}}`,
+			reg:      fakeRegistry(modGateway),
+			required: []string{"cache", "diskcache", "gateway", "ratelimit", "redis"},
+			bundle:   "full",
+			build:    "xbuild --features cache,diskcache,redis --with example.com/conduit-gateway",
+			missing:  []string{"cache", "diskcache", "ratelimit", "redis"},
+			paths: map[string][]string{
+				"cache":     {"gateway./a.cache"},
+				"diskcache": {"gateway./a.cache.store"},
+				"redis":     {"gateway./a.rateLimit.store"},
+			},
 		},
 		{
 			name:     "unknown key is reported, not required",

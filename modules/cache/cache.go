@@ -41,6 +41,7 @@ func init() {
 		Feature:     "cache",
 		Description: "RFC 9111 response cache for proxy routes (memory; Redis and disk stores by registration)",
 		RouteKeys:   []string{"cache"},
+		StoreValued: true,
 		AdminPaths:  []string{"DELETE /cache/purge"},
 		Route:       provisionRoute,
 	})

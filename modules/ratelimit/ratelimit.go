@@ -35,6 +35,7 @@ func init() {
 		Guard:       true,
 		SiteKeys:    []string{"rateLimit"},
 		RouteKeys:   []string{"rateLimit"},
+		StoreValued: true,
 		AdminPaths:  []string{"GET /rate-limits"},
 		Site:        provisionSite,
 		Route:       provisionRoute,

@@ -60,6 +60,10 @@ func generate(root string, mods []*core.Module) ([]byte, error) {
 		writeKeys(&b, "HandlerKeys", e.HandlerKeys)
 		writeKeys(&b, "AdminPaths", e.AdminPaths)
 		writeKeys(&b, "StoreSchemes", e.StoreSchemes)
+		writeKeys(&b, "RouteMapKeys", e.RouteMapKeys)
+		if e.StoreValued {
+			b.WriteString(", StoreValued: true")
+		}
 		b.WriteString("},\n")
 	}
 	b.WriteString("}\n")
@@ -93,7 +97,7 @@ func catalogEntries(root string, mods []*core.Module) ([]core.CatalogModule, err
 		out = append(out, core.CatalogModule{
 			ID: m.ID, Feature: m.Feature, Bundle: f.Bundle, Guard: m.Guard,
 			SiteKeys: m.SiteKeys, GlobalKeys: m.GlobalKeys, RouteKeys: m.RouteKeys, HandlerKeys: m.HandlerKeys,
-			AdminPaths: m.AdminPaths, StoreSchemes: m.StoreSchemes,
+			AdminPaths: m.AdminPaths, StoreSchemes: m.StoreSchemes, RouteMapKeys: m.RouteMapKeys, StoreValued: m.StoreValued,
 		})
 	}
 	for _, f := range set.All() {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,7 +53,8 @@ func TestCatalogAgreesWithRegistry(t *testing.T) {
 		for prefix, list := range keys {
 			for _, k := range list {
 				e, ok := core.LookupCatalog(prefix + k)
-				if !ok || e.Feature != m.Feature || e.Guard != m.Guard || !e.Available() {
+				routeMap := prefix != "global." && prefix != "route." && slices.Contains(m.RouteMapKeys, k)
+				if !ok || e.Feature != m.Feature || e.Guard != m.Guard || !e.Available() || e.RouteMap != routeMap || e.Store != m.StoreValued {
 					t.Errorf("catalog entry for %s%s = %+v, %v; want feature %q guard %v of %s", prefix, k, e, ok, m.Feature, m.Guard, m.ID)
 				}
 			}
