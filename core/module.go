@@ -115,6 +115,27 @@ type Module struct {
 	// HandlerKeys are keys this module can build a request handler from inside routes[]
 	// entries ("proxy", "static").
 	HandlerKeys []string
+	// AdminPaths are the Admin API endpoints ("METHOD /path") the module's instances serve.
+	// A binary without the module answers them 501 naming the feature (core/admin).
+	AdminPaths []string
+	// AdminUnused says why a binary with the module has no instance serving AdminPaths, as
+	// the 409 answer words it ("no route has a cache"); empty gives a generic reason.
+	AdminUnused string
+	// StoreSchemes are the URL schemes of `store:` values (rate limit, cache) the module
+	// provides, such as "redis"; `conduit features` names the module for them.
+	StoreSchemes []string
+	// RouteMapKeys are the module's site and handler keys whose value is a proxy route
+	// object or a map of path prefix → route object (the proxy's "proxy"). `conduit
+	// features` looks inside them for the RouteKeys of other modules (cache, rateLimit).
+	RouteMapKeys []string
+	// StoreValued reports that the module's sections take a `store:` URL (rate limit,
+	// cache), whose scheme may need another module (see StoreSchemes).
+	StoreValued bool
+	// Guard marks a module whose keys restrict access (IP filter, rate limit, auth). A
+	// config that uses a guard's key in a binary without the module is refused, since
+	// nothing would enforce it, unless global.allowMissingFeatures lists the feature (see
+	// docs/features.md).
+	Guard bool
 
 	// Package is the Go import path of the package that registered the module; Register
 	// fills it in. `conduit version` maps it to a module version from the build info.
@@ -210,6 +231,17 @@ func ModuleForGlobalKey(key string) (*Module, bool) { return lookup(registry.glo
 
 // ModuleForRouteKey returns the module that owns a route-object key, if it is compiled in.
 func ModuleForRouteKey(key string) (*Module, bool) { return lookup(registry.route, key) }
+
+// ModuleForAdminPath returns the compiled-in module that declares an Admin API endpoint
+// ("METHOD /path") in its AdminPaths.
+func ModuleForAdminPath(methodPath string) (*Module, bool) {
+	for _, m := range Modules() {
+		if slices.Contains(m.AdminPaths, methodPath) {
+			return m, true
+		}
+	}
+	return nil, false
+}
 
 // ModuleForHandlerKey returns the module that builds handlers for a routes[] key.
 func ModuleForHandlerKey(key string) (*Module, bool) { return lookup(registry.handle, key) }

@@ -45,6 +45,16 @@ func (s *Site) Scheme() string {
 	return "http"
 }
 
+// HostPort names the site by host and port ("*:8080" for a catch-all), which tells sites
+// apart even where the label does not.
+func (s *Site) HostPort() string {
+	host := s.Host
+	if host == "" {
+		host = "*"
+	}
+	return host + ":" + strconv.Itoa(s.Port)
+}
+
 // SiteLabel builds the label of a site: "host:port", or "*" for a catch-all.
 func SiteLabel(host string, port int) string {
 	if host == "" {
@@ -235,13 +245,18 @@ func (c *SiteContext) RouteName(path, key string) string {
 	return rel
 }
 
+// reportNotCompiled records a catalog key of this site whose module is not compiled in.
+func (c *SiteContext) reportNotCompiled(path, key string) {
+	ReportNotCompiled(c.Diag, path, key, MissingPolicy{Allowed: c.Global.AllowMissingFeatures, Site: c.Site.HostPort()})
+}
+
 // RouteStage builds the route-level stage a module provides for key (found inside a route
 // object at path). It returns nil, false when the key's module is not compiled in; the
-// warning is recorded.
+// warning (or, for a guard, the error) is recorded.
 func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Middleware, bool) {
 	m, ok := ModuleForRouteKey(key)
 	if !ok || m.Route == nil {
-		WarnNotCompiled(c.Diag, path, "route."+key)
+		c.reportNotCompiled(path, "route."+key)
 		return nil, false
 	}
 	mw, err := m.Route(c, key, node, path)
@@ -256,7 +271,7 @@ func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Mid
 func (c *SiteContext) Handler(key string, node config.Node, path string, opts HandlerOptions) (http.Handler, bool) {
 	m, ok := ModuleForHandlerKey(key)
 	if !ok || m.Handler == nil {
-		WarnNotCompiled(c.Diag, path, key)
+		c.reportNotCompiled(path, "handler."+key)
 		return nil, false
 	}
 	h, err := m.Handler(c, key, node, path, opts)
@@ -280,6 +295,10 @@ type GlobalContext struct {
 	Shared Shared
 	// Metrics is the process-wide metrics registry (it survives reloads).
 	Metrics *telemetry.Registry
+	// AllowMissingFeatures are the features of global.allowMissingFeatures: guards of these
+	// features that are not compiled in are dropped with a warning instead of refusing the
+	// config (see ReportNotCompiled).
+	AllowMissingFeatures []string
 
 	raw       map[string]config.Node
 	observers []AttemptObserver

@@ -292,7 +292,28 @@ func newBuilder(opts Options) (*builder, error) {
 
 func cloneStrings(s []string) []string { return append([]string(nil), s...) }
 
-func (b *builder) run(ctx context.Context) (*Result, error) {
+// Plan is what a build would do, resolved without building (xbuild --dry-run).
+type Plan struct {
+	// Core is the pinned core: an absolute directory or a version.
+	Core string
+	// Imports are the packages the generated main package would import.
+	Imports []string
+}
+
+// DryRun resolves a build without running it: the core it pins and the packages it imports.
+// It fails exactly where Build would fail before compiling (an unknown bundle or feature, a
+// core that cannot be found).
+func DryRun(ctx context.Context, opts Options) (*Plan, error) {
+	b, err := newBuilder(opts)
+	if err != nil {
+		return nil, err
+	}
+	return b.plan(ctx)
+}
+
+// plan resolves the core, the plugin module being built in Dir (when no --with is given)
+// and the imports.
+func (b *builder) plan(ctx context.Context) (*Plan, error) {
 	core, coreDir, err := b.resolveCore(ctx)
 	if err != nil {
 		return nil, err
@@ -307,6 +328,15 @@ func (b *builder) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &Plan{Core: core, Imports: imports}, nil
+}
+
+func (b *builder) run(ctx context.Context) (*Result, error) {
+	p, err := b.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	core, imports := p.Core, p.Imports
 	out, err := b.output()
 	if err != nil {
 		return nil, err

@@ -27,11 +27,21 @@ func compatEnv(dir string) map[string]string {
 	}
 }
 
+// refusedCompat are the corpus files `conduit validate` must refuse, with the error they
+// must report and why. Both gate requests with a script in `middleware` (an API-key check);
+// no build of this version runs scripts, so serving them would let every request through
+// the gate (docs/features.md).
+var refusedCompat = map[string]string{
+	"rhai-middleware.yaml": `error at middleware: middleware restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)`,
+	"middleware-demo.yaml": `error at middleware: middleware restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)`,
+}
+
 // TestCompatCorpusLoads runs `conduit validate` on every example config of the original
 // Conduit (testdata/compat). Each must load; warnings are allowed only when they name a
 // feature that is not compiled in, a key that is deliberately not implemented yet, or an
 // obsolete key. kitchen_sink.json and validators_sink.json are validator fixtures that
-// must be diagnosed instead.
+// must be diagnosed instead, and the files of refusedCompat must be refused with their
+// error.
 func TestCompatCorpusLoads(t *testing.T) {
 	corpus, err := filepath.Abs("../../testdata/compat")
 	if err != nil {
@@ -75,6 +85,12 @@ func TestCompatCorpusLoads(t *testing.T) {
 				}
 				return
 			}
+			if want, refused := refusedCompat[name]; refused {
+				if code != 1 || out.String() != want+"\n1 errors found.\n" {
+					t.Fatalf("must be refused with\n%s\nexit %d, stdout:\n%s", want, code, out.String())
+				}
+				return
+			}
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 			}
@@ -101,7 +117,7 @@ func acceptableWarning(line string) bool {
 		return false
 	}
 	for _, ok := range []string{"is not compiled into this binary",
-		"is not enforced by this build yet", "unknown key", "does not exist", "has no effect",
+		"is not enforced by this build yet", "not available in any build of this version", "unknown key", "does not exist", "has no effect",
 		"read as a single route object", "templates only work", "deprecated key"} {
 		if strings.Contains(line, ok) {
 			return true

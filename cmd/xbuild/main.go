@@ -3,7 +3,7 @@
 //
 //	xbuild [build] [--bundle minimal|standard|full] [--features a,b,c]
 //	       [--with module[@version][=replacement]]... [--core <dir|version>]
-//	       [--output FILE] [--os GOOS] [--arch GOARCH] [--tags t1,t2] [--keep] [-v]
+//	       [--output FILE] [--os GOOS] [--arch GOARCH] [--tags t1,t2] [--keep] [-v] [--dry-run]
 //	xbuild features [--core <dir|version>]
 //
 // See docs/building.md.
@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&tags, "tags", "", "extra build tags, comma-separated (grpcnotrace is always set)")
 	fs.BoolVar(&opts.Keep, "keep", false, "keep the temporary build directory")
 	fs.BoolVar(&verbose, "v", false, "print the go commands and their output")
+	dryRun := fs.Bool("dry-run", false, "resolve the core, bundle and features and print the packages the binary would import, without building")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -83,6 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts.Dir = wd
 	if verbose {
 		opts.Log = stderr
+	}
+	if *dryRun {
+		return printPlan(ctx, opts, stdout, stderr)
 	}
 	res, err := xbuild.Build(ctx, opts)
 	if err != nil {
@@ -102,6 +106,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if res.Dir != "" {
 		fmt.Fprintln(stdout, "build directory:", res.Dir)
+	}
+	return 0
+}
+
+// printPlan prints what a build would import (--dry-run).
+func printPlan(ctx context.Context, opts xbuild.Options, stdout, stderr io.Writer) int {
+	p, err := xbuild.DryRun(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "xbuild:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "core:", p.Core)
+	for _, imp := range p.Imports {
+		fmt.Fprintln(stdout, "import:", imp)
 	}
 	return 0
 }

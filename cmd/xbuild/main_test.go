@@ -56,3 +56,35 @@ func TestListFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRun resolves builds without compiling: the imports of a feature build, and the same
+// refusals as a real build for names no bundle declares.
+func TestDryRun(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args       []string
+		code       int
+		stdout     string
+		stderrPart string
+	}{
+		{[]string{"--features", "jwt,otlp"}, 0, "core: " + root + "\n" +
+			"import: github.com/conduitproxy/conduit/modules/bundle/minimal\n" +
+			"import: github.com/conduitproxy/conduit/modules/auth/jwt\n" +
+			"import: github.com/conduitproxy/conduit/modules/otlp\n", ""},
+		{[]string{"--bundle", "standard", "--features", "jwt"}, 0, "core: " + root + "\n" +
+			"import: github.com/conduitproxy/conduit/modules/bundle/standard\n", ""},
+		{[]string{"--features", "upload"}, 1, "", `unknown feature "upload"`},
+		{[]string{"--bundle", "tiny"}, 1, "", `unknown bundle "tiny"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runXbuild(t, append(tt.args, "--dry-run", "--core", root)...)
+			if code != tt.code || stdout != tt.stdout || !strings.Contains(stderr, tt.stderrPart) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr containing %q", code, stdout, stderr, tt.code, tt.stdout, tt.stderrPart)
+			}
+		})
+	}
+}

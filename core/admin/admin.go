@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,28 +39,6 @@ type API struct {
 	ln   net.Listener
 	srv  *http.Server
 	core map[string]http.Handler
-}
-
-// moduleEndpoint is a documented endpoint that comes from a module: the feature that has it,
-// and what a configuration must use for the endpoint to exist.
-type moduleEndpoint struct {
-	feature string
-	unused  string // why a binary with the feature has no such endpoint now
-}
-
-// moduleEndpoints are documented endpoints that come from modules. Without the module they
-// answer 501 naming the feature; with it, but with nothing in the configuration that uses it,
-// 409 saying so.
-var moduleEndpoints = map[string]moduleEndpoint{
-	"GET /upstreams":         {"proxy", "no site has a proxy route"},
-	"POST /upstreams/add":    {"proxy", "no site has a proxy route"},
-	"POST /upstreams/remove": {"proxy", "no site has a proxy route"},
-	"POST /upstreams/weight": {"proxy", "no site has a proxy route"},
-	"DELETE /cache/purge":    {"cache", "no route has a cache (add `cache` to a proxy route)"},
-	"GET /rate-limits":       {"ratelimit", "no site or route has rateLimit"},
-	"POST /ip-deny":          {"ipfilter", "no site has ipFilter"},
-	"DELETE /ip-deny":        {"ipfilter", "no site has ipFilter"},
-	"GET /tap":               {"tap", "no site has tap"},
 }
 
 // Start listens on bind and serves the API until Close.
@@ -124,14 +101,21 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
-	if me, ok := moduleEndpoints[key]; ok {
-		if slices.Contains(core.Features(), me.feature) {
+	// Endpoints that modules register (core.Module.AdminPaths, in the generated catalog) but
+	// no instance serves: 409 with the module's reason when the feature is compiled in and the
+	// configuration does not use it, 501 naming the feature when it is not compiled in.
+	if e, ok := core.LookupAdminPath(key); ok {
+		if m, ok := core.ModuleForAdminPath(key); ok {
+			unused := m.AdminUnused
+			if unused == "" {
+				unused = fmt.Sprintf("feature %q is not used", e.Feature)
+			}
 			writeJSON(w, http.StatusConflict, map[string]any{"status": "error",
-				"message": fmt.Sprintf("%s %s: %s in the running configuration", r.Method, r.URL.Path, me.unused)})
+				"message": fmt.Sprintf("%s %s: %s in the running configuration", r.Method, r.URL.Path, unused)})
 			return
 		}
 		writeJSON(w, http.StatusNotImplemented, map[string]any{"status": "error",
-			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, me.feature)})
+			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, e.Feature)})
 		return
 	}
 	if a.pathExists(g, r.URL.Path) {
@@ -147,7 +131,7 @@ func (a *API) pathExists(g *server.Generation, path string) bool {
 			return true
 		}
 	}
-	for k := range moduleEndpoints {
+	for _, k := range core.CatalogAdminPaths() {
 		if strings.HasSuffix(k, " "+path) {
 			return true
 		}

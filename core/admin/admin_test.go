@@ -141,6 +141,12 @@ func TestStatusReloadAndMissingFeatures(t *testing.T) {
 	if code != 501 || !strings.Contains(body, `feature \"cache\"`) {
 		t.Fatalf("cache purge without cache: %d %s", code, body)
 	}
+	// GET /ip-deny is registered by ipfilter (core.Module.AdminPaths) like POST and DELETE;
+	// it answers 501 too, not 405.
+	code, body = call(t, api, "GET", "/ip-deny", auth, "")
+	if code != 501 || !strings.Contains(body, `feature \"ipfilter\"`) {
+		t.Fatalf("ip-deny list without ipfilter: %d %s", code, body)
+	}
 	if code, _ = call(t, api, "GET", "/nope", auth, ""); code != 404 {
 		t.Fatalf("unknown endpoint: %d", code)
 	}

@@ -25,13 +25,6 @@ func init() {
 // bundleOrder ranks the bundles, smallest first; each contains the ones before it.
 var bundleOrder = []string{"minimal", "standard", "full"}
 
-// storeFeatures maps the URL scheme of a `store:` value (rateLimit, cache) to the feature
-// that provides the store. The memory store is part of the module itself.
-var storeFeatures = map[string]core.CatalogEntry{
-	"redis":  {Feature: "redis", Bundle: "full"},
-	"rediss": {Feature: "redis", Bundle: "full"},
-}
-
 // moduleJSON is one module in `conduit features --json`.
 type moduleJSON struct {
 	ID          string   `json:"id"`
@@ -56,8 +49,11 @@ type binaryJSON struct {
 // featureUse is one required feature and where the config uses it.
 type featureUse struct {
 	Feature string `json:"feature"`
-	// Bundle is the smallest bundle with the feature; "" for a third-party module.
+	// Bundle is the smallest bundle with the feature; "" for a third-party module or a
+	// feature no build of this version has.
 	Bundle string `json:"bundle,omitempty"`
+	// Unavailable reports a feature no build of this version has (a planned key).
+	Unavailable bool `json:"unavailable,omitempty"`
 	// With is the --with argument for a third-party module.
 	With string `json:"with,omitempty"`
 	// Compiled reports whether this binary has the feature.
@@ -76,6 +72,9 @@ type configReport struct {
 	Build string `json:"build"`
 	// Missing are the required features this binary lacks.
 	Missing []string `json:"missing"`
+	// Unavailable are the required features no build of this version has; Build leaves
+	// them out.
+	Unavailable []string `json:"unavailable,omitempty"`
 	// Unknown are config paths whose key no module (here or in the catalog) owns.
 	Unknown []string `json:"unknown,omitempty"`
 	// Uses details each required feature.
@@ -160,11 +159,15 @@ func printReport(w io.Writer, path string, rep *configReport) {
 	fmt.Fprintf(w, "%s needs %d features:\n", path, len(rep.Required))
 	for _, u := range rep.Uses {
 		where := u.Bundle
-		if where == "" {
+		if u.With != "" {
 			where = "third-party " + u.With
 		}
 		state := ""
-		if !u.Compiled {
+		switch {
+		case u.Unavailable:
+			where = "none"
+			state = "  NOT IN ANY BUILD OF THIS VERSION"
+		case !u.Compiled:
 			state = "  NOT IN THIS BINARY"
 		}
 		fmt.Fprintf(w, "  %-12s %-10s %s%s\n", u.Feature, where, strings.Join(u.Paths, ", "), state)
@@ -174,6 +177,9 @@ func printReport(w io.Writer, path string, rep *configReport) {
 	}
 	fmt.Fprintf(w, "smallest bundle: %s\n", rep.Bundle)
 	fmt.Fprintf(w, "build: %s\n", rep.Build)
+	if len(rep.Unavailable) > 0 {
+		fmt.Fprintf(w, "not available in any build of this version (remove these keys): %s\n", strings.Join(rep.Unavailable, ", "))
+	}
 	if len(rep.Missing) > 0 {
 		fmt.Fprintf(w, "missing from this binary: %s\n", strings.Join(rep.Missing, ", "))
 	}
@@ -199,7 +205,8 @@ var liveRegistry = registryView{
 }
 
 // analyzeConfig returns the features doc needs, the smallest bundle, the xbuild command and
-// what this binary lacks. It reads the registry and core.Catalog; it builds nothing.
+// what this binary lacks. It reads the registry and the generated catalog (core.LookupCatalog);
+// it builds nothing.
 func analyzeConfig(doc *config.Document) *configReport {
 	return analyzeWith(doc, liveRegistry)
 }
@@ -220,7 +227,7 @@ func analyzeWith(doc *config.Document, reg registryView) *configReport {
 
 func (a *analyzer) globalKey(k string, v config.Node) {
 	path := config.Join("global", k)
-	if e, ok := core.Catalog["global."+k]; ok {
+	if e, ok := core.LookupCatalog("global." + k); ok {
 		_, compiled := a.reg.global(k)
 		a.first(e, path, compiled)
 		return
@@ -241,7 +248,8 @@ func (a *analyzer) siteKey(path, k string, v config.Node) {
 		if m, ok := v.(map[string]config.Node); ok {
 			if _, has := m["acme"]; has {
 				_, compiled := a.reg.site("tls.acme")
-				a.first(core.Catalog["tls.acme"], config.Join(path, "acme"), compiled)
+				e, _ := core.LookupCatalog("tls.acme")
+				a.first(e, config.Join(path, "acme"), compiled)
 			}
 		}
 		return
@@ -251,19 +259,28 @@ func (a *analyzer) siteKey(path, k string, v config.Node) {
 	case slices.Contains(server.CoreSiteKeys(), k):
 		return
 	}
-	if e, ok := core.Catalog[k]; ok {
+	var shape core.CatalogEntry
+	if e, ok := core.LookupCatalog(k); ok {
 		_, compiled := a.reg.site(k)
 		a.first(e, path, compiled)
+		shape = e
 	} else if m, ok := a.reg.site(k); ok {
 		a.module(m, path)
+		shape = core.CatalogEntry{RouteMap: slices.Contains(m.RouteMapKeys, k), Store: m.StoreValued}
 	} else {
 		a.unknown = append(a.unknown, path)
 		return
 	}
-	switch k {
-	case "proxy":
+	a.inside(shape, path, v)
+}
+
+// inside walks what the registration of a key says its value holds: route objects (the
+// proxy map) and `store:` URLs.
+func (a *analyzer) inside(shape core.CatalogEntry, path string, v config.Node) {
+	if shape.RouteMap {
 		a.proxy(path, v)
-	case "rateLimit":
+	}
+	if shape.Store {
 		a.store(path, v)
 	}
 }
@@ -285,18 +302,19 @@ func (a *analyzer) routes(path string, v config.Node) {
 				continue
 			}
 			kp := config.Join(p, k)
-			if e, ok := core.Catalog[k]; ok {
+			var shape core.CatalogEntry
+			if e, ok := core.LookupCatalog("handler." + k); ok {
 				_, compiled := a.reg.handler(k)
 				a.first(e, kp, compiled)
+				shape = e
 			} else if m, ok := a.reg.handler(k); ok {
 				a.module(m, kp)
+				shape = core.CatalogEntry{RouteMap: slices.Contains(m.RouteMapKeys, k), Store: m.StoreValued}
 			} else {
 				a.unknown = append(a.unknown, kp)
 				continue
 			}
-			if k == "proxy" {
-				a.routeObject(kp, entry[k])
-			}
+			a.inside(shape, kp, entry[k])
 		}
 	}
 }
@@ -332,17 +350,18 @@ func (a *analyzer) routeObject(path string, v config.Node) {
 	}
 	for _, k := range config.SortedKeys(m) {
 		kp := config.Join(path, k)
-		if e, ok := core.Catalog["route."+k]; ok {
+		if e, ok := core.LookupCatalog("route." + k); ok {
 			_, compiled := a.reg.route(k)
 			a.first(e, kp, compiled)
-			a.store(kp, m[k])
+			a.inside(e, kp, m[k])
 		} else if mod, ok := a.reg.route(k); ok && !isCorePackage(mod.Package) {
 			a.module(mod, kp)
+			a.inside(core.CatalogEntry{Store: mod.StoreValued}, kp, m[k])
 		}
 	}
 }
 
-// store records the feature behind a `store: scheme://…` value.
+// store records the feature behind a `store: scheme:…` value (core.LookupStoreScheme).
 func (a *analyzer) store(path string, v config.Node) {
 	m, ok := v.(map[string]config.Node)
 	if !ok {
@@ -352,11 +371,12 @@ func (a *analyzer) store(path string, v config.Node) {
 	if !ok {
 		return
 	}
-	scheme, _, found := strings.Cut(s, "://")
+	// The scheme ends at the first colon: redis://host, disk:/path.
+	scheme, _, found := strings.Cut(s, ":")
 	if !found {
 		return
 	}
-	if e, ok := storeFeatures[strings.ToLower(scheme)]; ok {
+	if e, ok := core.LookupStoreScheme(strings.ToLower(scheme)); ok {
 		a.first(e, config.Join(path, "store"), slices.Contains(a.reg.features(), e.Feature))
 	}
 }
@@ -368,7 +388,7 @@ func (a *analyzer) first(e core.CatalogEntry, path string, compiled bool) {
 	}
 	u := a.uses[e.Feature]
 	if u == nil {
-		u = &featureUse{Feature: e.Feature, Bundle: e.Bundle, Compiled: true}
+		u = &featureUse{Feature: e.Feature, Bundle: e.Bundle, Unavailable: !e.Available(), Compiled: true}
 		a.uses[e.Feature] = u
 	}
 	u.Compiled = u.Compiled && compiled
@@ -436,6 +456,8 @@ func (a *analyzer) report() *configReport {
 			rep.Missing = append(rep.Missing, u.Feature)
 		}
 		switch {
+		case u.Unavailable:
+			rep.Unavailable = append(rep.Unavailable, u.Feature)
 		case u.With != "":
 			with = append(with, u.With)
 		case rank(u.Bundle) > 0:
@@ -445,12 +467,7 @@ func (a *analyzer) report() *configReport {
 			}
 		}
 	}
-	cmd := []string{"xbuild"}
-	if len(extras) == 0 {
-		cmd = append(cmd, "--bundle", "minimal")
-	} else {
-		cmd = append(cmd, "--features", strings.Join(extras, ","))
-	}
+	cmd := []string{core.XBuildFeatures(extras)}
 	for _, w := range with {
 		cmd = append(cmd, "--with", w)
 	}

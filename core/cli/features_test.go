@@ -51,6 +51,10 @@ var (
 		SiteKeys: []string{"rateLimit"}, RouteKeys: []string{"rateLimit"}}
 	modJWT = &core.Module{ID: "http.auth.jwt", Feature: "jwt", Package: coreModulePath + "/modules/auth/jwt",
 		SiteKeys: []string{"jwtAuth"}}
+	// modGateway is a third-party module whose site key holds route objects (as the
+	// proxy's does), so the analyzer looks inside it for route keys and store URLs.
+	modGateway = &core.Module{ID: "http.handlers.gateway", Feature: "gateway", Package: "example.com/conduit-gateway",
+		SiteKeys: []string{"gateway"}, RouteMapKeys: []string{"gateway"}}
 	modGeoIP = &core.Module{ID: "http.guards.geoip", Feature: "geoip", Package: "example.com/conduit-geoip",
 		SiteKeys: []string{"geoip"}}
 )
@@ -67,6 +71,8 @@ func TestAnalyzeConfig(t *testing.T) {
 		missing  []string
 		unknown  []string
 		paths    map[string][]string // feature → paths, checked when set
+		// unavailable are the features no build of this version has.
+		unavailable []string
 	}{
 		{
 			name:     "minimal only",
@@ -155,6 +161,20 @@ func TestAnalyzeConfig(t *testing.T) {
 			missing:  []string{},
 		},
 		{
+			name:     "route objects inside a third-party key its registration marks as a route map",
+			config:   `{"gateway": {"/a": {"cache": {"store": "disk:/tmp/c"}, "rateLimit": {"limit": 1, "windowSecs": 1, "store": "rediss://r:6379"}}}}`,
+			reg:      fakeRegistry(modGateway),
+			required: []string{"cache", "diskcache", "gateway", "ratelimit", "redis"},
+			bundle:   "full",
+			build:    "xbuild --features cache,diskcache,redis --with example.com/conduit-gateway",
+			missing:  []string{"cache", "diskcache", "ratelimit", "redis"},
+			paths: map[string][]string{
+				"cache":     {"gateway./a.cache"},
+				"diskcache": {"gateway./a.cache.store"},
+				"redis":     {"gateway./a.rateLimit.store"},
+			},
+		},
+		{
 			name:     "unknown key is reported, not required",
 			config:   `[{"port": 1, "proxy": "http://b", "jwtAuht": {}}]`,
 			reg:      minimalBinary,
@@ -170,8 +190,11 @@ func TestAnalyzeConfig(t *testing.T) {
 			reg:      minimalBinary,
 			required: []string{"faults", "script", "tcp", "upload"},
 			bundle:   "full",
-			build:    "xbuild --features faults,script,tcp,upload",
-			missing:  []string{"faults", "script", "tcp", "upload"},
+			// script, tcp and upload have no module in any bundle of this version: no
+			// xbuild line can build them, so the build line leaves them out.
+			build:       "xbuild --features faults",
+			missing:     []string{"faults", "script", "tcp", "upload"},
+			unavailable: []string{"script", "tcp", "upload"},
 		},
 	}
 	for _, tt := range tests {
@@ -195,6 +218,9 @@ func TestAnalyzeConfig(t *testing.T) {
 			}
 			if !reflect.DeepEqual(rep.Unknown, tt.unknown) {
 				t.Errorf("unknown = %q, want %q", rep.Unknown, tt.unknown)
+			}
+			if !reflect.DeepEqual(rep.Unavailable, tt.unavailable) {
+				t.Errorf("unavailable = %q, want %q", rep.Unavailable, tt.unavailable)
 			}
 			for feature, want := range tt.paths {
 				var got []string
@@ -296,6 +322,19 @@ func TestFeaturesCommandConfig(t *testing.T) {
 	code, out, _ = runCLI(t, "features", "--config", needsJWT)
 	if code != 1 || !strings.Contains(out, "build: xbuild --features jwt") || !strings.Contains(out, "NOT IN THIS BINARY") {
 		t.Errorf("text form: exit %d\n%s", code, out)
+	}
+
+	// A key no build of this version has is listed as such and kept out of the build line.
+	planned := write("script.yaml", "port: 8080\nfaultInjection: {abort: {percent: 1}}\nmiddleware:\n  - {type: script, path: gate.rhai}\n")
+	code, out, _ = runCLI(t, "features", "-c", planned)
+	for _, want := range []string{
+		"  script       none       middleware  NOT IN ANY BUILD OF THIS VERSION\n",
+		"build: xbuild --features faults\n",
+		"not available in any build of this version (remove these keys): script\n",
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("planned feature: exit %d, output lacks %q:\n%s", code, want, out)
+		}
 	}
 
 	// A config using only core keys needs nothing.

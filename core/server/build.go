@@ -5,12 +5,14 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +27,7 @@ import (
 var coreSiteKeys = []string{"host", "bind", "port", "tls", "http2", "routes"}
 
 // coreGlobalKeys are the global keys the core itself owns.
-var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization"}
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization", "allowMissingFeatures"}
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
 // module).
@@ -52,6 +54,9 @@ type GlobalSettings struct {
 	Admin *AdminSettings `json:"admin"`
 	// Providers is reserved by the original for Consul/etcd and not implemented.
 	Providers config.Node `json:"providers"`
+	// AllowMissingFeatures names features whose guards may be dropped when the binary lacks
+	// them: a guard key of such a feature is a warning instead of an error (docs/features.md).
+	AllowMissingFeatures []string `json:"allowMissingFeatures"`
 	// PathNormalization is the request path policy (docs/security.md).
 	PathNormalization *PathNormalization `json:"pathNormalization"`
 }
@@ -252,6 +257,14 @@ func sitesOrDefault(doc *config.Document, d *config.Diagnostics) []map[string]co
 
 func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics) {
 	raw := g.Doc.Global
+	coreRaw := map[string]config.Node{}
+	for _, k := range coreGlobalKeys {
+		if v, ok := raw[k]; ok {
+			coreRaw[k] = v
+		}
+	}
+	config.Decode(coreRaw, "global", &g.Global, d)
+	ctx.AllowMissingFeatures = checkAllowMissing(g.Global.AllowMissingFeatures, d)
 	moduleKeys := map[*core.Module]bool{}
 	for _, k := range config.SortedKeys(raw) {
 		if slices.Contains(coreGlobalKeys, k) {
@@ -261,19 +274,12 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 			moduleKeys[m] = true
 			continue
 		}
-		if _, known := core.Catalog["global."+k]; known {
-			core.WarnNotCompiled(d, config.Join("global", k), "global."+k)
+		if _, known := core.LookupCatalog("global." + k); known {
+			core.ReportNotCompiled(d, config.Join("global", k), "global."+k, core.MissingPolicy{Allowed: ctx.AllowMissingFeatures})
 			continue
 		}
-		config.UnknownKey(d, config.Join("global", k), k, append(slices.Clone(coreGlobalKeys), "otlp"))
+		config.UnknownKey(d, config.Join("global", k), k, append(slices.Clone(coreGlobalKeys), core.CatalogGlobalKeys()...))
 	}
-	coreRaw := map[string]config.Node{}
-	for _, k := range coreGlobalKeys {
-		if v, ok := raw[k]; ok {
-			coreRaw[k] = v
-		}
-	}
-	config.Decode(coreRaw, "global", &g.Global, d)
 	gs := &g.Global
 	if gs.Workers < 0 || (raw["workers"] != nil && gs.Workers == 0) {
 		d.Errorf("global.workers", "must be ≥ 1")
@@ -409,3 +415,31 @@ var _ http.Handler = (*Site)(nil)
 
 // Instances returns every provisioned instance (global, memo and site) in start order.
 func (g *Generation) Instances() []core.Instance { return g.instances }
+
+// checkAllowMissing validates global.allowMissingFeatures: every entry must be a feature the
+// catalog knows (a typo would otherwise leave a guard's error in place, or, worse, read as
+// if it had been allowed). It returns the valid names.
+func checkAllowMissing(names []string, d *config.Diagnostics) []string {
+	known := make([]string, 0, len(core.CatalogFeatures()))
+	for _, f := range core.CatalogFeatures() {
+		known = append(known, f.Name)
+	}
+	for _, m := range core.Modules() {
+		if !slices.Contains(known, m.Feature) {
+			known = append(known, m.Feature)
+		}
+	}
+	var out []string
+	for i, n := range names {
+		if !slices.Contains(known, n) {
+			msg := fmt.Sprintf("unknown feature %q", n)
+			if s := config.Suggest(n, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			d.Errorf(config.Index("global.allowMissingFeatures", i), "%s; features: %s", msg, strings.Join(known, ", "))
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}

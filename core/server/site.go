@@ -151,6 +151,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	ctx := core.NewSiteContext(g, info, raw, g, notFound)
 
 	// Which modules does this site need?
+	missing := core.MissingPolicy{Allowed: g.AllowMissingFeatures, Site: info.HostPort()}
 	need := map[*core.Module]bool{}
 	for _, k := range config.SortedKeys(raw) {
 		if slices.Contains(coreSiteKeys, k) {
@@ -160,15 +161,15 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			need[m] = true
 			continue
 		}
-		if _, known := core.Catalog[k]; known {
-			core.WarnNotCompiled(d, config.Join(path, k), k)
+		if _, known := core.LookupCatalog(k); known {
+			core.ReportNotCompiled(d, config.Join(path, k), k, missing)
 			continue
 		}
 		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
 	}
 	if sc.TLS != nil && sc.TLS.ACME != nil {
 		if _, ok := core.ModuleForSiteKey("tls.acme"); !ok {
-			core.WarnNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme")
+			core.ReportNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme", missing)
 		}
 	}
 	for _, m := range core.Modules() {

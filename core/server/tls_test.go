@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitproxy/conduit/core/admin"
-	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	"github.com/conduitproxy/conduit/core/server/tlstest"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
@@ -410,20 +408,7 @@ func TestCertsReloadEndpoint(t *testing.T) {
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, "host: localhost\nport: 8443\ntls: {cert: %q, key: %q}\nproxy: %q\n", cert, key, up.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{Listen: servertest.Ephemeral})
-	g, d, err := server.LoadAndBuild(context.Background(), cfgPath, srv.BuildOptions())
-	if err != nil || d.HasErrors() {
-		t.Fatal(err, d.Err())
-	}
-	if err := srv.Start(g); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	api, err := admin.Start("127.0.0.1:0", admin.Options{Server: srv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = api.Close(context.Background()) })
+	srv, api := startWithAdmin(t, cfgPath)
 	addr := srv.Addr(8443).String()
 
 	old := dialRaw(t, addr, ca)

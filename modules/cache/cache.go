@@ -41,6 +41,9 @@ func init() {
 		Feature:     "cache",
 		Description: "RFC 9111 response cache for proxy routes (memory; Redis and disk stores by registration)",
 		RouteKeys:   []string{"cache"},
+		StoreValued: true,
+		AdminPaths:  []string{"DELETE /cache/purge"},
+		AdminUnused: "no route has a cache (add `cache` to a proxy route)",
 		Route:       provisionRoute,
 	})
 }
@@ -231,8 +234,8 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 	case scheme == "redis" || scheme == "rediss" || scheme == "disk":
 		var ok bool
 		if f, ok = lookupStore(scheme); !ok {
-			feat, bundle := featureFor(scheme)
-			ctx.Warnf(path, "store %s:… needs feature %q, which is not compiled into this binary (bundle %q has it; see `conduit features`); using the in-memory store", scheme, feat, bundle)
+			e, _ := core.LookupStoreScheme(scheme)
+			ctx.Warnf(path, "store %s:… needs feature %q, which is not compiled into this binary (%s); using the in-memory store", scheme, e.Feature, core.FeatureRemedy(e.Feature))
 			raw, label = "memory", "memory"
 		}
 	default:

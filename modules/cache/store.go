@@ -62,14 +62,3 @@ func storeScheme(v string) string {
 	}
 	return v[:i]
 }
-
-// featureFor names the feature that provides a store scheme, for the not-compiled warning.
-func featureFor(scheme string) (feature, bundle string) {
-	switch scheme {
-	case "redis", "rediss":
-		return "redis", "full"
-	case "disk":
-		return "diskcache", "full"
-	}
-	return "", ""
-}

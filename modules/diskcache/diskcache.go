@@ -29,9 +29,10 @@ import (
 
 func init() {
 	core.Register(core.Module{
-		ID:          "stores.diskcache",
-		Feature:     "diskcache",
-		Description: "disk store for the response cache (store: disk:/path): atomic writes, index rebuilt at start, LRU byte budget",
+		ID:           "stores.diskcache",
+		Feature:      "diskcache",
+		Description:  "disk store for the response cache (store: disk:/path): atomic writes, index rebuilt at start, LRU byte budget",
+		StoreSchemes: []string{"disk"},
 	})
 	cache.RegisterStore("disk", factory)
 }

@@ -27,7 +27,10 @@ func init() {
 		Feature:     "ipfilter",
 		Description: "IP allow/deny lists (CIDR) and the Admin API's runtime deny list",
 		Stage:       core.StageIPFilter,
+		Guard:       true,
 		SiteKeys:    []string{"ipFilter"},
+		AdminPaths:  []string{"POST /ip-deny", "DELETE /ip-deny", "GET /ip-deny"},
+		AdminUnused: "no site has ipFilter",
 		AlwaysOn:    true, // the runtime deny list applies to every site
 		Site:        provision,
 	})

@@ -16,13 +16,16 @@ import (
 
 func init() {
 	core.Register(core.Module{
-		ID:          "http.handlers.proxy",
-		Feature:     "proxy",
-		Description: "reverse proxy: proxy map, routes[].proxy, upstream pools, transforms",
-		SiteKeys:    []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"},
-		HandlerKeys: []string{"proxy"},
-		Site:        provisionSite,
-		Handler:     buildHandler,
+		ID:           "http.handlers.proxy",
+		Feature:      "proxy",
+		Description:  "reverse proxy: proxy map, routes[].proxy, upstream pools, transforms",
+		SiteKeys:     []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"},
+		HandlerKeys:  []string{"proxy"},
+		RouteMapKeys: []string{"proxy"},
+		AdminPaths:   []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight"},
+		AdminUnused:  "no site has a proxy route",
+		Site:         provisionSite,
+		Handler:      buildHandler,
 	})
 }
 

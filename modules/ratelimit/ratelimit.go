@@ -33,8 +33,12 @@ func init() {
 		Feature:     "ratelimit",
 		Description: "token-bucket rate limits per IP, header or consumer (memory or shared store)",
 		Stage:       core.StageRateLimit,
+		Guard:       true,
 		SiteKeys:    []string{"rateLimit"},
 		RouteKeys:   []string{"rateLimit"},
+		StoreValued: true,
+		AdminPaths:  []string{"GET /rate-limits"},
+		AdminUnused: "no site or route has rateLimit",
 		Site:        provisionSite,
 		Route:       provisionRoute,
 	})
@@ -238,7 +242,7 @@ func openStore(ctx *core.SiteContext, raw, path string) (Store, string) {
 	}
 	f, found := lookupStore(scheme)
 	if !found {
-		ctx.Warnf(path, "store %s://… needs feature \"redis\", which is not compiled into this binary (bundle \"full\" has it; see `conduit features`); using the in-memory store", scheme)
+		ctx.Warnf(path, "store %s://… needs feature \"redis\", which is not compiled into this binary (%s); using the in-memory store", scheme, core.FeatureRemedy("redis"))
 		return nil, red
 	}
 	st, err := f(ctx, raw)

@@ -13,8 +13,9 @@ import (
 )
 
 func init() {
-	cache.RegisterStore("redis", cacheStore)
-	cache.RegisterStore("rediss", cacheStore)
+	for _, s := range schemes {
+		cache.RegisterStore(s, cacheStore)
+	}
 }
 
 // CacheKeyPrefix prefixes every cache key in Redis. One Redis hash per primary key (URL)

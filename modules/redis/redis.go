@@ -21,14 +21,19 @@ import (
 	"github.com/conduitproxy/conduit/modules/ratelimit"
 )
 
+// schemes are the store URL schemes this module provides, to rate limits and the cache.
+var schemes = []string{"redis", "rediss"}
+
 func init() {
 	core.Register(core.Module{
-		ID:          "stores.redis",
-		Feature:     "redis",
-		Description: "Redis stores shared across instances for rate limits and the response cache (redis://, rediss://)",
+		ID:           "stores.redis",
+		Feature:      "redis",
+		Description:  "Redis stores shared across instances for rate limits and the response cache (redis://, rediss://)",
+		StoreSchemes: schemes,
 	})
-	ratelimit.RegisterStore("redis", rateLimitStore)
-	ratelimit.RegisterStore("rediss", rateLimitStore)
+	for _, s := range schemes {
+		ratelimit.RegisterStore(s, rateLimitStore)
+	}
 }
 
 // Timeouts applied when the URL does not set its own (dial_timeout, read_timeout,

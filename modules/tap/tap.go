@@ -16,7 +16,6 @@ package tap
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
@@ -30,6 +29,8 @@ func init() {
 		Description: "live request inspection: Admin API GET /tap, `conduit tap`, `conduit top`",
 		Stage:       core.StageObserve,
 		AlwaysOn:    true,
+		AdminPaths:  []string{"GET /tap"},
+		AdminUnused: "no site has tap",
 		Site:        provision,
 	})
 }
@@ -53,17 +54,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	b := brokerOf(ctx.Shared)
 	ctx.Global.Memo(memoKey, func() any { return &service{b: b} })
-	return &stage{b: b, site: siteLabel(ctx.Site)}, nil
-}
-
-// siteLabel is the site's label with the port kept for a catch-all ("*:8080" where the core
-// says "*"), so two catch-all sites on different ports can be told apart; the filter site=*
-// still selects every catch-all.
-func siteLabel(s *core.Site) string {
-	if s.Host == "" {
-		return "*:" + strconv.Itoa(s.Port)
-	}
-	return s.Label
+	return &stage{b: b, site: ctx.Site.HostPort()}, nil
 }
 
 // adminConfigured reports whether global.admin.bind is set (the core decodes and validates

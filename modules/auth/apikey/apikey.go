@@ -22,6 +22,7 @@ func init() {
 		Feature:     "apikey",
 		Description: "API key authentication (header or ?api_key=)",
 		Stage:       core.StageAPIKey,
+		Guard:       true,
 		SiteKeys:    []string{"apiKey"},
 		Site:        provision,
 	})

@@ -23,6 +23,7 @@ func init() {
 		Feature:     "basicauth",
 		Description: "HTTP Basic authentication (plaintext, bcrypt and htpasswd hashes)",
 		Stage:       core.StageBasicAuth,
+		Guard:       true,
 		SiteKeys:    []string{"basicAuth"},
 		Site:        provision,
 	})

@@ -38,6 +38,7 @@ func init() {
 		Feature:     "consumers",
 		Description: "named API consumers (API key, Basic, per-consumer and shared JWT) with per-consumer headers and rate limits",
 		Stage:       core.StageConsumers,
+		Guard:       true,
 		SiteKeys:    []string{"consumers"},
 		Site:        provision,
 	})

@@ -33,6 +33,7 @@ func init() {
 		Feature:     "forwardauth",
 		Description: "forward authentication to an external service (sub-request, fail closed)",
 		Stage:       core.StageForwardAuth,
+		Guard:       true,
 		SiteKeys:    []string{"forwardAuth"},
 		Site:        provision,
 	})

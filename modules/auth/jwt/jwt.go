@@ -24,6 +24,7 @@ func init() {
 		Feature:     "jwt",
 		Description: "JWT bearer authentication (HS*, RS*, PS*, ES*, EdDSA; JWKS with caching and rotation)",
 		Stage:       core.StageJWT,
+		Guard:       true,
 		SiteKeys:    []string{"jwtAuth"},
 		Site:        provision,
 	})
