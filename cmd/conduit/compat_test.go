@@ -102,7 +102,8 @@ func acceptableWarning(line string) bool {
 	}
 	for _, ok := range []string{"is not compiled into this binary", "not implemented in this build yet",
 		"is not enforced by this build yet", "unknown key", "does not exist", "has no effect",
-		"read as a single route object", "templates only work", "deprecated key"} {
+		"read as a single route object", "templates only work", "deprecated key",
+		"is not set: any local process"} {
 		if strings.Contains(line, ok) {
 			return true
 		}

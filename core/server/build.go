@@ -215,6 +215,8 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		if a.Bind != "" {
 			if err := checkAdminBind(a.Bind, a.Token != nil); err != nil {
 				d.Errorf("global.admin.bind", "%v", err)
+			} else if a.Token == nil {
+				d.Warnf("global.admin.token", "is not set: any local process or user can reload, reconfigure and stop this server through the Admin API on %s", a.Bind)
 			}
 		}
 	}
