@@ -62,10 +62,14 @@ func (h *Humantime) UnmarshalConfig(n Node, path string, d *Diagnostics) {
 	}
 	s, ok := n.(string)
 	if !ok {
-		d.Errorf(path, "must be a duration such as \"30s\", \"1d\" or \"1y\", got %s", describe(n))
+		d.Errorf(path, "must be a duration such as \"30s\", \"1d\" or \"1y\", got %s", d.describe(n))
 		return
 	}
 	dur, err := ParseHumantime(s)
+	if err != nil && d.subs.FromEnvironment(s) {
+		d.Errorf(path, "must be a duration such as \"30s\", \"1d\" or \"1y\", got %s", d.describe(n))
+		return
+	}
 	if err != nil {
 		d.Errorf(path, "%v", err)
 		return
