@@ -47,7 +47,14 @@ type process struct {
 
 func startConduit(t *testing.T, configPath string) *process {
 	t.Helper()
+	return startConduitEnv(t, configPath, nil)
+}
+
+// startConduitEnv is startConduit with env as the process environment (nil: this one's).
+func startConduitEnv(t *testing.T, configPath string, env []string) *process {
+	t.Helper()
 	cmd := exec.Command(binary, "-c", configPath, "--bind", "127.0.0.1")
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = io.Discard

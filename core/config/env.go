@@ -68,6 +68,14 @@ func Expand(s string, lookup func(string) (string, bool)) (out string, set, unse
 	return b.String(), set, unset
 }
 
+// reference is a whole value that is one variable reference: $NAME or ${NAME}.
+var reference = regexp.MustCompile(`^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$`)
+
+// LooksLikeReference reports whether s is nothing but a variable reference ($NAME or
+// ${NAME}): a token or password with that text is a placeholder some shell or template
+// did not expand.
+func LooksLikeReference(s string) bool { return reference.MatchString(s) }
+
 func isNameByte(c byte, first bool) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':

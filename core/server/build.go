@@ -208,10 +208,8 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		d.Warnf("global.providers", "is reserved and not implemented; ignored")
 	}
 	if a := gs.Admin; a != nil {
-		if a.Token != nil && a.Token.Reveal() == "" {
-			d.Errorf("global.admin.token", "must not be empty (remove it to disable authentication)")
-		} else if a.Token != nil && len(a.Token.Reveal()) < 16 {
-			d.Warnf("global.admin.token", "is shorter than 16 characters")
+		if a.Token != nil {
+			checkAdminToken(d, a.Token.Reveal())
 		}
 		if a.Bind != "" {
 			if err := checkAdminBind(a.Bind, a.Token != nil); err != nil {
@@ -238,6 +236,22 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		if inst != nil {
 			g.instances = append(g.instances, inst)
 		}
+	}
+}
+
+// checkAdminToken reports an empty token, one that is only a variable reference ($NAME or
+// ${NAME}: a placeholder that was not expanded, which anyone reading the file or the
+// docs can guess) and a short one. An unset variable was already reported when the Secret
+// was decoded.
+func checkAdminToken(d *config.Diagnostics, tok string) {
+	switch {
+	case tok == "":
+		d.Errorf("global.admin.token", "must not be empty (remove it to disable authentication)")
+	case len(d.Unset(tok)) > 0:
+	case config.LooksLikeReference(tok):
+		d.Errorf("global.admin.token", "is the text of a variable reference ($NAME), not a token: set the variable so that it expands")
+	case len(tok) < 16:
+		d.Warnf("global.admin.token", "is shorter than 16 characters")
 	}
 }
 
