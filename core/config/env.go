@@ -209,6 +209,27 @@ func (s *Substitutions) substituteScalar(n *yamlv3.Node, lookup func(string) (st
 	n.Value, n.Tag, n.Style = out, "!!str", yamlv3.DoubleQuotedStyle
 }
 
+// bareReference resolves a $NAME that stood outside a JSON string: the decimal number or
+// boolean its value spells (see plainTag), else the value as a string; unset, the text
+// "$NAME".
+func (s *Substitutions) bareReference(ref string, lookup func(string) (string, bool)) any {
+	out, set, unset := Expand(ref, lookup)
+	s.note(out, set, unset, lookup)
+	if len(set) == 0 {
+		return out
+	}
+	switch plainTag(out) {
+	case "!!int", "!!float":
+		// A JSON number: decimal (no octal reading of "010"), a float64 like every other.
+		if f, err := strconv.ParseFloat(out, 64); err == nil {
+			return f
+		}
+	case "!!bool":
+		return strings.EqualFold(out, "true")
+	}
+	return out
+}
+
 // plainNumber is a decimal number as a variable's value may spell it in an unquoted
 // position: digits with an optional sign, fraction and exponent.
 var plainNumber = regexp.MustCompile(`^[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?$`)
@@ -236,11 +257,50 @@ func plainTag(v string) string {
 	return ""
 }
 
+// bareMark starts the JSON string quoteBareReferences makes of a bare $NAME.
+const bareMark = "\x00bare"
+
+// quoteBareReferences turns each $NAME outside a JSON string (not JSON, but accepted when
+// substitution was textual: {"port": $PORT}) into the string "\u0000bare$NAME", which
+// substituteTree resolves like an unquoted YAML value. A document that already spells
+// \u0000 is left alone.
+func quoteBareReferences(data []byte) []byte {
+	if !strings.Contains(string(data), "$") || strings.Contains(string(data), `\u0000`) {
+		return data
+	}
+	var b strings.Builder
+	inString := false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case inString && c == '\\' && i+1 < len(data):
+			b.WriteByte(c)
+			i++
+			c = data[i]
+		case c == '"':
+			inString = !inString
+		case !inString && c == '$' && i+1 < len(data) && isNameByte(data[i+1], true):
+			j := i + 1
+			for j < len(data) && isNameByte(data[j], false) {
+				j++
+			}
+			b.WriteString(`"\u0000bare` + string(data[i:j]) + `"`)
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return []byte(b.String())
+}
+
 // substituteTree expands references in every string (keys and values) of a decoded JSON
 // tree and returns the new tree.
 func (s *Substitutions) substituteTree(n any, lookup func(string) (string, bool)) (any, error) {
 	switch v := n.(type) {
 	case string:
+		if ref, bare := strings.CutPrefix(v, bareMark); bare && LooksLikeReference(ref) {
+			return s.bareReference(ref, lookup), nil
+		}
 		out, set, unset := Expand(v, lookup)
 		s.note(out, set, unset, lookup)
 		return out, nil
@@ -256,15 +316,18 @@ func (s *Substitutions) substituteTree(n any, lookup func(string) (string, bool)
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			nk, _ := s.substituteTree(k, lookup)
+			// A key is always a string, even a bare $NAME whose value spells a number.
+			k = strings.TrimPrefix(k, bareMark)
+			nk, set, unset := Expand(k, lookup)
+			s.note(nk, set, unset, lookup)
 			ne, err := s.substituteTree(e, lookup)
 			if err != nil {
 				return nil, err
 			}
-			if _, dup := out[nk.(string)]; dup {
+			if _, dup := out[nk]; dup {
 				return nil, fmt.Errorf("two keys of one object are equal after $VAR substitution")
 			}
-			out[nk.(string)] = ne
+			out[nk] = ne
 		}
 		return out, nil
 	}

@@ -34,8 +34,8 @@ func TestExpand(t *testing.T) {
 }
 
 // FuzzSubstitute gives a variable an arbitrary value and substitutes it into a YAML value
-// (unquoted, double- and single-quoted, as a key) and a JSON string: the document always
-// parses, the value arrives byte for byte (or, unquoted, as the number or boolean it
+// (unquoted, double- and single-quoted, in a flow list) and JSON (in a string and bare): the
+// document always parses, the value arrives byte for byte (or, unquoted, as the number or boolean it
 // spells), and no other scalar changes.
 func FuzzSubstitute(f *testing.F) {
 	for _, s := range []string{"a #b", "*x", "!!int 5", "x\ny", `"q'`, "{a: 1}", "k: v", "8080", "1e3",
@@ -54,6 +54,7 @@ func FuzzSubstitute(f *testing.F) {
 			{"x: '$V'\ny: '$'\n", FormatYAML, false},
 			{"x: [pre-$V]\ny: '$'\n", FormatYAML, false},
 			{`{"x":"$V","y":"$"}`, FormatJSON, false},
+			{`{"x":$V,"y":"$"}`, FormatJSON, true},
 		}
 		for _, d := range docs {
 			doc, err := Parse([]byte(d.src), d.format, lookup)

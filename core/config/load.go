@@ -146,7 +146,7 @@ const rootKey = "\x1eroot"
 func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	var v any
 	if p.format == FormatJSON {
-		if err := stdjson.Unmarshal(b, &v); err != nil {
+		if err := stdjson.Unmarshal(quoteBareReferences(b), &v); err != nil {
 			return nil, err
 		}
 		var err error

@@ -129,6 +129,12 @@ func TestSubstituteAfterParsing(t *testing.T) {
 		{"json newline value", `{"x": "$NL"}`, FormatJSON, "x", "line1\nline2: x\n- y"},
 		{"json quotes", `{"x": "$Q"}`, FormatJSON, "x", `"'\`},
 		{"json key", `{"users": {"$USER": "$TOK"}}`, FormatJSON, "users", map[string]Node{"alice": "s3cret #tail"}},
+		{"json bare number", `{"x": $PORT}`, FormatJSON, "x", 8080.0},
+		{"json bare bool", `{"x": [$ON, $RATIO]}`, FormatJSON, "x", []Node{true, 0.5}},
+		{"json bare string", `{"x": $TOK}`, FormatJSON, "x", "s3cret #tail"},
+		{"json bare unset", `{"x": $NOPE}`, FormatJSON, "x", "$NOPE"},
+		{"json bare key", `{"users": {$USER: $PORT}}`, FormatJSON, "users", map[string]Node{"alice": 8080.0}},
+		{"json bare next to a string with $", `{"a": "$$x\"$", "x": $PORT}`, FormatJSON, "x", 8080.0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
