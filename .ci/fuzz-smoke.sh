@@ -14,6 +14,7 @@ core_targets=(
   "./core/config FuzzParse"
   "./core/config FuzzSubstitute"
   "./core/router FuzzGlobMatch"
+  "./core/admin FuzzOriginNames"
   "./modules/tap FuzzParseFilter"
   "./modules/proxy FuzzH1ClientResponse"
 )

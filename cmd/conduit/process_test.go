@@ -54,13 +54,20 @@ func startConduit(t *testing.T, configPath string) *process {
 // env ("NAME=value" entries).
 func startConduitEnv(t *testing.T, configPath string, env []string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, "-c", configPath, "--bind", "127.0.0.1")
+	var full []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CONDUIT_LOG=") && !strings.HasPrefix(kv, "RUST_LOG=") {
-			cmd.Env = append(cmd.Env, kv)
+			full = append(full, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, env...)
+	return startConduitWithEnv(t, configPath, append(full, env...))
+}
+
+// startConduitWithEnv starts conduit with exactly env as its environment.
+func startConduitWithEnv(t *testing.T, configPath string, env []string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, "-c", configPath, "--bind", "127.0.0.1")
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = io.Discard

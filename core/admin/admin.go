@@ -5,6 +5,11 @@
 // Every endpoint requires `Authorization: Bearer <global.admin.token>` when a token is
 // configured; the token is read from the current generation on every request, so a reload
 // rotates it, and compared in constant time. Failures get 401 with an empty body.
+//
+// Before the token, every request must name this API in Host and (if present) Origin, and a
+// request that changes state may not come from another site and must send its body as
+// application/json (guard.go); these answer 403 and 415. They apply with and without a
+// token, so a browser page cannot drive the API through DNS rebinding or a cross-site form.
 package admin
 
 import (
@@ -39,6 +44,8 @@ type API struct {
 	ln   net.Listener
 	srv  *http.Server
 	core map[string]http.Handler
+	// origin is the set of addresses a request must name (see guard.go).
+	origin origin
 }
 
 // Start listens on bind and serves the API until Close.
@@ -50,7 +57,7 @@ func Start(bind string, opts Options) (*API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API: listen on %s: %w", bind, err)
 	}
-	a := &API{opts: opts, ln: ln}
+	a := &API{opts: opts, ln: ln, origin: newOrigin(bind, ln.Addr())}
 	a.core = map[string]http.Handler{
 		"GET /status":        http.HandlerFunc(a.status),
 		"POST /reload":       http.HandlerFunc(a.reload),
@@ -80,8 +87,13 @@ func (a *API) Addr() net.Addr { return a.ln.Addr() }
 // Close stops the API, letting requests in flight finish within ctx.
 func (a *API) Close(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 
-// ServeHTTP authenticates and dispatches.
+// ServeHTTP refuses requests a browser page elsewhere could make (see origin), then
+// authenticates and dispatches.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ref := a.origin.check(r); ref != nil {
+		ref.write(w)
+		return
+	}
 	g := a.opts.Server.Current()
 	if g == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "error", "message": "starting"})
@@ -90,6 +102,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !authorized(g, r) {
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if ref := checkBody(r); ref != nil {
+		ref.write(w)
 		return
 	}
 	key := r.Method + " " + r.URL.Path

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/conduitproxy/conduit/core/config"
 )
 
 func init() {
@@ -57,6 +59,20 @@ func (a *AdminFlags) Client(env *Env) *AdminClient {
 	return &AdminClient{Base: strings.TrimRight(addr, "/"), Token: token}
 }
 
+// Authorize adds the bearer token, if any, to req. A token that is only a variable
+// reference ($NAME or ${NAME}, e.g. CONDUIT_ADMIN_TOKEN='$ADMIN_TOKEN' in single quotes) is
+// refused without sending it: it is a placeholder nobody expanded, never a real token.
+func (c *AdminClient) Authorize(req *http.Request) error {
+	if c.Token == "" {
+		return nil
+	}
+	if config.LooksLikeReference(c.Token) {
+		return fmt.Errorf("CONDUIT_ADMIN_TOKEN is the text of a variable reference, not a token: expand it (double quotes, not single) or set the token itself")
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	return nil
+}
+
 // Do sends a request with an optional JSON body and decodes a JSON answer into out (if not
 // nil). It returns the raw body too. A non-2xx answer is an error carrying the message.
 func (c *AdminClient) Do(method, path string, body any, out any) ([]byte, error) {
@@ -75,8 +91,8 @@ func (c *AdminClient) Do(method, path string, body any, out any) ([]byte, error)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	if err := c.Authorize(req); err != nil {
+		return nil, err
 	}
 	hc := c.HTTP
 	if hc == nil {

@@ -38,3 +38,25 @@ func TestFmtWriteKeepsCommentsOrderAndMode(t *testing.T) {
 		t.Fatal("a broken file must exit 1")
 	}
 }
+
+// TestFmtKeepsVariablesAsWritten formats files that reference set variables: every $VAR
+// (quoted, unquoted, in keys, next to text) is printed as written, never its value.
+func TestFmtKeepsVariablesAsWritten(t *testing.T) {
+	dir := t.TempDir()
+	env := &Env{Dir: dir, LookupEnv: func(k string) (string, bool) { return "value-of-" + k, true }}
+	for _, tc := range []struct{ file, src, want string }{
+		{"c.yaml", "port:   $PORT\nglobal: { admin: { token: \"$ADMIN_TOKEN\" } }\nbasicAuth:\n    users: { $USER: '$PASS' }\nhost: ${HOST}-$$X\n",
+			"port: $PORT\nglobal: {admin: {token: \"$ADMIN_TOKEN\"}}\nbasicAuth:\n  users: {$USER: '$PASS'}\nhost: ${HOST}-$$X\n"},
+		{"c.json", `{"port":"$PORT","users":{"$USER":"$PASS"}}`, "{\n  \"port\": \"$PORT\",\n  \"users\": {\n    \"$USER\": \"$PASS\"\n  }\n}\n"},
+	} {
+		p := filepath.Join(dir, tc.file)
+		if err := os.WriteFile(p, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut strings.Builder
+		env.Stdout, env.Stderr = &out, &errOut
+		if code := Run(env, []string{"fmt", "-c", p}); code != 0 || out.String() != tc.want {
+			t.Fatalf("%s: exit %d %s\n%s\nwant:\n%s", tc.file, code, errOut.String(), out.String(), tc.want)
+		}
+	}
+}

@@ -55,48 +55,48 @@ func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 	case reflect.String:
 		s, ok := scalarString(node)
 		if !ok {
-			d.Errorf(path, "must be a string, got %s", describe(node))
+			d.Errorf(path, "must be a string, got %s", d.describe(node))
 			return
 		}
 		v.SetString(s)
 	case reflect.Bool:
 		b, ok := node.(bool)
 		if !ok {
-			d.Errorf(path, "must be true or false, got %s", describe(node))
+			d.Errorf(path, "must be true or false, got %s", d.describe(node))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		f, ok := number(node)
 		if !ok || f != math.Trunc(f) {
-			d.Errorf(path, "must be an integer, got %s", describe(node))
+			d.Errorf(path, "must be an integer, got %s", d.describe(node))
 			return
 		}
 		lo, hi := intRange(v.Type())
 		if f < lo || f > hi {
-			d.Errorf(path, "must be between %.0f and %.0f, got %s", lo, hi, describe(node))
+			d.Errorf(path, "must be between %.0f and %.0f, got %s", lo, hi, d.describe(node))
 			return
 		}
 		v.SetInt(int64(f))
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		f, ok := number(node)
 		if !ok || f != math.Trunc(f) {
-			d.Errorf(path, "must be a non-negative integer, got %s", describe(node))
+			d.Errorf(path, "must be a non-negative integer, got %s", d.describe(node))
 			return
 		}
 		if f < 0 {
-			d.Errorf(path, "must be a non-negative integer, got %s", describe(node))
+			d.Errorf(path, "must be a non-negative integer, got %s", d.describe(node))
 			return
 		}
 		if f > uintMax(v.Type()) {
-			d.Errorf(path, "must be at most %d, got %s", uint64(1)<<v.Type().Bits()-1, describe(node))
+			d.Errorf(path, "must be at most %d, got %s", uint64(1)<<v.Type().Bits()-1, d.describe(node))
 			return
 		}
 		v.SetUint(uint64(f))
 	case reflect.Float32, reflect.Float64:
 		f, ok := number(node)
 		if !ok {
-			d.Errorf(path, "must be a number, got %s", describe(node))
+			d.Errorf(path, "must be a number, got %s", d.describe(node))
 			return
 		}
 		v.SetFloat(f)
@@ -107,7 +107,7 @@ func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 				v.SetZero()
 				return
 			}
-			d.Errorf(path, "must be an array, got %s", describe(node))
+			d.Errorf(path, "must be an array, got %s", d.describe(node))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(list), len(list))
@@ -122,7 +122,7 @@ func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 				v.SetZero()
 				return
 			}
-			d.Errorf(path, "must be an object, got %s", describe(node))
+			d.Errorf(path, "must be an object, got %s", d.describe(node))
 			return
 		}
 		if v.Type().Key().Kind() != reflect.String {
@@ -138,7 +138,7 @@ func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 	case reflect.Struct:
 		m, ok := node.(map[string]Node)
 		if !ok {
-			d.Errorf(path, "must be an object, got %s", describe(node))
+			d.Errorf(path, "must be an object, got %s", d.describe(node))
 			return
 		}
 		decodeStruct(m, path, v, d)

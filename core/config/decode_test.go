@@ -152,3 +152,43 @@ func TestDecodeToggle(t *testing.T) {
 		})
 	}
 }
+
+// TestSecretWithUnsetVariable decodes secrets from a parsed document with some variables
+// unset: a reference to an unset one is an error naming the variable (not the value), a
+// modular-crypt hash or a value that merely came from the environment is not.
+func TestSecretWithUnsetVariable(t *testing.T) {
+	env := map[string]string{"SET": "v", "DOLLAR": "$LOOKS_LIKE_A_REF"}
+	cases := []struct {
+		yaml, want string // want: substring of the error, "" for none
+	}{
+		{"s: $UNSET", "environment variable UNSET is not set"},
+		{"s: \"pre-$UNSET-$ALSO\"", "environment variable UNSET, ALSO is not set"},
+		{"s: redis://:$UNSET@h:6379", "environment variable UNSET is not set"},
+		{"s: ${UNSET}", "${NAME} is not expanded (write $UNSET)"},
+		{"s: $SET", ""},
+		{"s: $DOLLAR", ""},
+		{"s: \"$2y$10$abcdefghijklmnopqrstuv\"", ""},
+		{"s: \"$apr1$saltsalt$r/QcFGT5pNL28bNkeDMHR.\"", ""},
+		{"s: \"$6$rounds=5000$salt$hash\"", ""},
+		{"s: $$UNSET", ""},
+	}
+	for _, tc := range cases {
+		doc, err := Parse([]byte(tc.yaml), FormatYAML, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d Diagnostics
+		d.Track(doc.Substitutions)
+		var out struct {
+			S Secret `json:"s"`
+		}
+		Decode(doc.Sites[0], "x", &out, &d)
+		got := ""
+		if e := d.Err(); e != nil {
+			got = e.Error()
+		}
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) || (got != "" && !strings.HasPrefix(got, "error at x.s: ")) {
+			t.Errorf("%s: %q, want %q", tc.yaml, got, tc.want)
+		}
+	}
+}

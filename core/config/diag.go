@@ -35,22 +35,46 @@ func (d Diagnostic) String() string {
 // The zero value is ready to use.
 type Diagnostics struct {
 	items []Diagnostic
+	// subs is what $VAR substitution did to the document being checked (see Track).
+	subs *Substitutions
 }
+
+// Track tells d what $VAR substitution did to the document being checked: messages then
+// never show a value that came from the environment ([REDACTED] instead), and secrets
+// (Secret) that still reference an unset variable are errors.
+func (d *Diagnostics) Track(s *Substitutions) { d.subs = s }
+
+// Unset returns the unset variables the scalar s still references as "$NAME" (nil when d
+// tracks no substitutions).
+func (d *Diagnostics) Unset(s string) []string { return d.subs.Unset(s) }
 
 // Errorf records an error at path.
 func (d *Diagnostics) Errorf(path, format string, args ...any) {
-	d.items = append(d.items, Diagnostic{Path: path, Message: fmt.Sprintf(format, args...)})
+	d.items = append(d.items, Diagnostic{Path: path, Message: d.subs.scrub(fmt.Sprintf(format, args...))})
 }
 
 // Warnf records a warning at path.
 func (d *Diagnostics) Warnf(path, format string, args ...any) {
-	d.items = append(d.items, Diagnostic{Path: path, Message: fmt.Sprintf(format, args...), Warning: true})
+	d.items = append(d.items, Diagnostic{Path: path, Message: d.subs.scrub(fmt.Sprintf(format, args...)), Warning: true})
+}
+
+// describe is Describe, except that a string holding a value from the environment is
+// described by its length only.
+func (d *Diagnostics) describe(n Node) string {
+	if s, ok := n.(string); ok && d.subs.FromEnvironment(s) {
+		return fmt.Sprintf("a string of %d characters from the environment", len(s))
+	}
+	return describe(n)
 }
 
 // Merge appends every diagnostic of other.
 func (d *Diagnostics) Merge(other *Diagnostics) {
-	if other != nil {
-		d.items = append(d.items, other.items...)
+	if other == nil {
+		return
+	}
+	for _, it := range other.items {
+		it.Message = d.subs.scrub(it.Message)
+		d.items = append(d.items, it)
 	}
 }
 

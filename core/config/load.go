@@ -69,6 +69,9 @@ type Document struct {
 	Global map[string]Node
 	// Sites holds one raw map per site, in file order.
 	Sites []map[string]Node
+	// Substitutions records what $VAR substitution did (nil for a document built in
+	// memory); Diagnostics.Track uses it.
+	Substitutions *Substitutions
 }
 
 // SitePath returns the diagnostic path prefix of site i: "sites[i]" for the Full and Sites
@@ -94,8 +97,8 @@ func Discover(dir string) (string, error) {
 	return "", fmt.Errorf("no config file found: tried %s in %s", strings.Join(DiscoveryOrder, ", "), dir)
 }
 
-// LoadFile reads, substitutes and parses the file at path. lookup resolves $VAR references;
-// pass os.LookupEnv for the process environment.
+// LoadFile reads and parses the file at path, then substitutes $VAR references in its
+// scalars. lookup resolves them; pass os.LookupEnv for the process environment.
 func LoadFile(path string, lookup func(string) (string, bool)) (*Document, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -109,36 +112,57 @@ func LoadFile(path string, lookup func(string) (string, bool)) (*Document, error
 	return doc, nil
 }
 
-// Parse substitutes $VAR references in data, parses it in the given format and sorts it into
-// one of the three shapes.
+// Parse parses data in the given format, substitutes $VAR references in its string scalars
+// (see Expand; the text itself is never changed, so a value cannot alter the structure) and
+// sorts it into one of the three shapes. Errors quote the file, never a substituted value.
 func Parse(data []byte, format Format, lookup func(string) (string, bool)) (*Document, error) {
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
 	}
-	text := Substitute(string(data), lookup)
-	root, err := parseNode([]byte(text), format)
+	subs := &Substitutions{}
+	root, err := parseNode(data, format, lookup, subs)
 	if err != nil {
 		return nil, err
 	}
-	return classify(root)
+	doc, err := classify(root)
+	if err != nil {
+		return nil, err
+	}
+	doc.Substitutions = subs
+	return doc, nil
 }
 
 // rootParser is a koanf.Parser that accepts any top-level value (koanf itself only loads
-// objects) by placing it under a single key.
-type rootParser struct{ format Format }
+// objects) by placing it under a single key, and substitutes $VAR references after parsing.
+type rootParser struct {
+	format Format
+	lookup func(string) (string, bool)
+	subs   *Substitutions
+}
 
 const rootKey = "\x1eroot"
 
 // Unmarshal implements koanf.Parser.
 func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	var v any
-	var err error
 	if p.format == FormatJSON {
-		err = stdjson.Unmarshal(b, &v)
-	} else {
-		err = yamlv3.Unmarshal(b, &v)
+		if err := stdjson.Unmarshal(quoteBareReferences(b), &v); err != nil {
+			return nil, err
+		}
+		var err error
+		if v, err = p.subs.substituteTree(v, p.lookup); err != nil {
+			return nil, err
+		}
+		return map[string]any{rootKey: v}, nil
 	}
-	if err != nil {
+	var n yamlv3.Node
+	if err := yamlv3.Unmarshal(b, &n); err != nil {
+		return nil, err
+	}
+	if err := p.subs.substituteYAML(&n, p.lookup); err != nil {
+		return nil, err
+	}
+	if err := n.Decode(&v); err != nil {
 		return nil, err
 	}
 	return map[string]any{rootKey: v}, nil
@@ -152,15 +176,16 @@ func (p rootParser) Marshal(m map[string]any) ([]byte, error) {
 	return yamlv3.Marshal(m[rootKey])
 }
 
-// parseNode parses data (already substituted) and returns the root node.
-func parseNode(data []byte, format Format) (Node, error) {
+// parseNode parses data, substitutes references (recording them in subs) and returns the
+// root node.
+func parseNode(data []byte, format Format, lookup func(string) (string, bool), subs *Substitutions) (Node, error) {
 	if strings.TrimSpace(string(data)) == "" {
 		return map[string]Node{}, nil
 	}
 	// The delimiter is a byte that never appears in keys, so keys that contain dots (such as
 	// the proxy prefix "/v1.2") are kept whole.
 	k := koanf.New("\x1f")
-	if err := k.Load(rawbytes.Provider(data), rootParser{format: format}); err != nil {
+	if err := k.Load(rawbytes.Provider(data), rootParser{format: format, lookup: lookup, subs: subs}); err != nil {
 		return nil, fmt.Errorf("parse: %w", cleanParseError(err))
 	}
 	return normalize(k.Raw()[rootKey]), nil

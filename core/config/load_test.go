@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -78,7 +79,87 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
-func TestLoadFileSubstitutesBeforeParsing(t *testing.T) {
+// TestSubstituteAfterParsing pins that $VAR values are inserted into parsed scalars: YAML
+// and JSON syntax in a value is kept byte for byte and never changes the document, an
+// unquoted whole reference keeps the type its value spells, and the rest of the rules
+// ($$, ${}, unset) are unchanged.
+func TestSubstituteAfterParsing(t *testing.T) {
+	env := map[string]string{
+		"TOK":   "s3cret #tail",
+		"ALIAS": "*anchor",
+		"TAG":   "!!int 5",
+		"NL":    "line1\nline2: x\n- y",
+		"Q":     `"'\`,
+		"FLOW":  "{a: 1}, [2]",
+		"KV":    "k: v",
+		"PORT":  "8080",
+		"RATIO": "0.5",
+		"ON":    "true",
+		"EMPTY": "",
+		"USER":  "alice",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cases := []struct {
+		name, src string
+		format    Format
+		key       string
+		want      Node
+	}{
+		{"comment marker", "x: $TOK\n", FormatYAML, "x", "s3cret #tail"},
+		{"comment marker quoted", "x: \"$TOK\"\n", FormatYAML, "x", "s3cret #tail"},
+		{"alias", "a: &anchor 1\nx: $ALIAS\n", FormatYAML, "x", "*anchor"},
+		{"tag", "x: $TAG\n", FormatYAML, "x", "!!int 5"},
+		{"newlines", "x: $NL\n", FormatYAML, "x", "line1\nline2: x\n- y"},
+		{"quotes", "x: '$Q'\n", FormatYAML, "x", `"'\`},
+		{"flow", "x: $FLOW\n", FormatYAML, "x", "{a: 1}, [2]"},
+		{"colon", "x: $KV\n", FormatYAML, "x", "k: v"},
+		{"in a list", "x: [$TOK, b]\n", FormatYAML, "x", []Node{"s3cret #tail", "b"}},
+		{"in a block string", "x: |\n  pre $TOK\n", FormatYAML, "x", "pre s3cret #tail\n"},
+		{"unquoted number", "x: $PORT\n", FormatYAML, "x", 8080},
+		{"unquoted decimal", "x: $RATIO\n", FormatYAML, "x", 0.5},
+		{"unquoted bool", "x: $ON\n", FormatYAML, "x", true},
+		{"quoted number stays a string", "x: \"$PORT\"\n", FormatYAML, "x", "8080"},
+		{"number inside text", "x: $PORT-$PORT\n", FormatYAML, "x", "8080-8080"},
+		{"empty value", "x: $EMPTY\n", FormatYAML, "x", ""},
+		{"unset stays", "x: $NOPE\n", FormatYAML, "x", "$NOPE"},
+		{"dollar dollar", "x: $$PORT\n", FormatYAML, "x", "$$PORT"},
+		{"braces", "x: ${PORT}\n", FormatYAML, "x", "${PORT}"},
+		{"key", "users: { $USER: $TOK }\n", FormatYAML, "users", map[string]Node{"alice": "s3cret #tail"}},
+		{"json", `{"x": "$TOK"}`, FormatJSON, "x", "s3cret #tail"},
+		{"json newline value", `{"x": "$NL"}`, FormatJSON, "x", "line1\nline2: x\n- y"},
+		{"json quotes", `{"x": "$Q"}`, FormatJSON, "x", `"'\`},
+		{"json key", `{"users": {"$USER": "$TOK"}}`, FormatJSON, "users", map[string]Node{"alice": "s3cret #tail"}},
+		{"json bare number", `{"x": $PORT}`, FormatJSON, "x", 8080.0},
+		{"json bare bool", `{"x": [$ON, $RATIO]}`, FormatJSON, "x", []Node{true, 0.5}},
+		{"json bare string", `{"x": $TOK}`, FormatJSON, "x", "s3cret #tail"},
+		{"json bare unset", `{"x": $NOPE}`, FormatJSON, "x", "$NOPE"},
+		{"json bare key", `{"users": {$USER: $PORT}}`, FormatJSON, "users", map[string]Node{"alice": 8080.0}},
+		{"json bare next to a string with $", `{"a": "$$x\"$", "x": $PORT}`, FormatJSON, "x", 8080.0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := Parse([]byte(tc.src), tc.format, lookup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := doc.Sites[0][tc.key]; !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+	// Two keys that only collide after substitution are an error that does not print them.
+	for _, src := range []string{"users: { $USER: a, alice: b }\n", `{"users": {"$USER": "a", "alice": "b"}}`} {
+		format := FormatYAML
+		if src[0] == '{' {
+			format = FormatJSON
+		}
+		if _, err := Parse([]byte(src), format, lookup); err == nil || strings.Contains(err.Error(), "alice") {
+			t.Errorf("%s: %v, want an error that does not print the key", src, err)
+		}
+	}
+}
+
+func TestLoadFileSubstitutesAfterParsing(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "c.json")
 	if err := os.WriteFile(p, []byte(`{"basicAuth":{"users":{"a":"$PASS"}}}`), 0o600); err != nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,31 @@ func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`
 
 // Reveal returns the secret's value, for the one place that must compare or send it.
 func (s Secret) Reveal() string { return string(s) }
+
+// UnmarshalConfig implements Unmarshaler: the scalar's text. When the diagnostics track
+// substitutions (Diagnostics.Track), a value that still references an unset $NAME is an
+// error naming the variable: the placeholder, which anyone can read in the file, must not
+// become a token or password. A modular-crypt hash ($2y$…, $apr1$…, $6$…) is a value, not a
+// reference. A value that is only "${NAME}" (a syntax Conduit does not expand) is an error
+// too.
+func (s *Secret) UnmarshalConfig(n Node, path string, d *Diagnostics) {
+	str, ok := scalarString(n)
+	if !ok {
+		d.Errorf(path, "must be a string, got %s", d.describe(n))
+		return
+	}
+	*s = Secret(str)
+	switch unset := d.Unset(str); {
+	case len(unset) > 0 && !cryptHash.MatchString(str):
+		d.Errorf(path, "environment variable %s is not set; a secret cannot be the literal placeholder (set the variable)", strings.Join(unset, ", "))
+	case strings.HasPrefix(str, "${") && LooksLikeReference(str):
+		d.Errorf(path, "${NAME} is not expanded (write $%s); a secret cannot be the literal placeholder", str[2:len(str)-1])
+	}
+}
+
+// cryptHash matches the start of a modular-crypt password hash: "$id$" with a lower-case
+// or numeric id.
+var cryptHash = regexp.MustCompile(`^\$[a-z0-9]+\$`)
 
 // RedactURL hides the password (and a user-only credential) of a URL such as
 // redis://user:pass@host:6379, for logs and error messages.
@@ -62,10 +88,14 @@ func (h *Humantime) UnmarshalConfig(n Node, path string, d *Diagnostics) {
 	}
 	s, ok := n.(string)
 	if !ok {
-		d.Errorf(path, "must be a duration such as \"30s\", \"1d\" or \"1y\", got %s", describe(n))
+		d.Errorf(path, "must be a duration such as \"30s\", \"1d\" or \"1y\", got %s", d.describe(n))
 		return
 	}
 	dur, err := ParseHumantime(s)
+	if err != nil && d.subs.FromEnvironment(s) {
+		d.Errorf(path, "must be a duration such as \"30s\", \"1d\" or \"1y\", got %s", d.describe(n))
+		return
+	}
 	if err != nil {
 		d.Errorf(path, "%v", err)
 		return

@@ -185,6 +185,7 @@ type BuildOptions struct {
 // sockets. On errors the returned generation is nil and every error is in the diagnostics.
 func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Generation, *config.Diagnostics) {
 	d := &config.Diagnostics{}
+	d.Track(doc.Substitutions)
 	gctx, cancel := context.WithCancel(ctx)
 	g := &Generation{Doc: doc, ctx: gctx, cancel: cancel, ports: map[int]*portTable{}, drained: make(chan struct{})}
 	globalCtx := core.NewGlobalContext(gctx, doc.Global, d, opts.Shared, opts.Metrics)
@@ -295,14 +296,14 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		d.Warnf("global.providers", "is reserved and not implemented; ignored")
 	}
 	if a := gs.Admin; a != nil {
-		if a.Token != nil && a.Token.Reveal() == "" {
-			d.Errorf("global.admin.token", "must not be empty (remove it to disable authentication)")
-		} else if a.Token != nil && len(a.Token.Reveal()) < 16 {
-			d.Warnf("global.admin.token", "is shorter than 16 characters")
+		if a.Token != nil {
+			checkAdminToken(d, a.Token.Reveal())
 		}
 		if a.Bind != "" {
 			if err := checkAdminBind(a.Bind, a.Token != nil); err != nil {
 				d.Errorf("global.admin.bind", "%v", err)
+			} else if a.Token == nil {
+				d.Warnf("global.admin.token", "is not set: any local process or user can reload, reconfigure and stop this server through the Admin API on %s", a.Bind)
 			}
 		}
 	}
@@ -323,6 +324,22 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		if inst != nil {
 			g.instances = append(g.instances, inst)
 		}
+	}
+}
+
+// checkAdminToken reports an empty token, one that is only a variable reference ($NAME or
+// ${NAME}: a placeholder that was not expanded, which anyone reading the file or the
+// docs can guess) and a short one. An unset variable was already reported when the Secret
+// was decoded.
+func checkAdminToken(d *config.Diagnostics, tok string) {
+	switch {
+	case tok == "":
+		d.Errorf("global.admin.token", "must not be empty (remove it to disable authentication)")
+	case len(d.Unset(tok)) > 0:
+	case config.LooksLikeReference(tok):
+		d.Errorf("global.admin.token", "is the text of a variable reference ($NAME), not a token: set the variable so that it expands")
+	case len(tok) < 16:
+		d.Warnf("global.admin.token", "is shorter than 16 characters")
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
@@ -114,17 +115,21 @@ func badRequest(w http.ResponseWriter, r *http.Request, reason string) {
 	core.Error(w, r, http.StatusBadRequest, reason)
 }
 
-// checkAdminBind refuses a non-loopback Admin API bind without a token.
+// checkAdminBind checks global.admin.bind: it must be host:port with a port from 1 to 65535
+// (an empty or missing port would listen on a random port no client knows), and a
+// non-loopback host (including an empty one, which means every interface) requires a token.
 func checkAdminBind(bind string, hasToken bool) error {
 	host, port, err := net.SplitHostPort(bind)
-	if err != nil || port == "" {
-		return err
+	if err != nil {
+		return adminBindError("must be host:port, e.g. 127.0.0.1:2019")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
+		return adminBindError("must name a port from 1 to 65535, e.g. 127.0.0.1:2019")
 	}
 	if host == "localhost" {
 		return nil
 	}
-	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
 	if !hasToken {
@@ -133,10 +138,9 @@ func checkAdminBind(bind string, hasToken bool) error {
 	return nil
 }
 
-type adminBindError struct{}
+// adminBindError is why global.admin.bind was refused.
+type adminBindError string
 
-func (adminBindError) Error() string {
-	return "a non-loopback Admin API bind requires global.admin.token"
-}
+func (e adminBindError) Error() string { return string(e) }
 
-var errNonLoopbackAdmin error = adminBindError{}
+var errNonLoopbackAdmin error = adminBindError("a non-loopback Admin API bind requires global.admin.token")

@@ -50,16 +50,18 @@ func init() {
 
 // Config is one route's cache block (contract §1.9).
 type Config struct {
-	Store                    *string  `json:"store" cfg:"required"`
-	TTLSecs                  *uint64  `json:"ttlSecs"`
-	MaxSizeMb                *uint64  `json:"maxSizeMb"`
-	StaleWhileRevalidateSecs uint32   `json:"staleWhileRevalidateSecs"`
-	StaleIfErrorSecs         uint32   `json:"staleIfErrorSecs"`
-	EarlyRefreshSecs         uint32   `json:"earlyRefreshSecs"`
-	VaryHeaders              []string `json:"varyHeaders"`
-	SkipPaths                []string `json:"skipPaths"`
-	SkipIfCookie             bool     `json:"skipIfCookie"`
-	Methods                  []string `json:"methods"`
+	// Store is "memory", "disk:/path" or a store URL; a Secret because Redis URLs carry
+	// passwords.
+	Store                    *config.Secret `json:"store" cfg:"required"`
+	TTLSecs                  *uint64        `json:"ttlSecs"`
+	MaxSizeMb                *uint64        `json:"maxSizeMb"`
+	StaleWhileRevalidateSecs uint32         `json:"staleWhileRevalidateSecs"`
+	StaleIfErrorSecs         uint32         `json:"staleIfErrorSecs"`
+	EarlyRefreshSecs         uint32         `json:"earlyRefreshSecs"`
+	VaryHeaders              []string       `json:"varyHeaders"`
+	SkipPaths                []string       `json:"skipPaths"`
+	SkipIfCookie             bool           `json:"skipIfCookie"`
+	Methods                  []string       `json:"methods"`
 }
 
 // Sizes. DefaultMaxSizeMb applies when maxSizeMb is not set (the original leaves the store
@@ -200,7 +202,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) 
 	if len(ctx.Diag.Errors()) > before {
 		return nil, false
 	}
-	c.store, c.storeLabel = openStore(ctx, *cfg.Store, config.Join(path, "store"), budget, cfg.MaxSizeMb != nil)
+	c.store, c.storeLabel = openStore(ctx, cfg.Store.Reveal(), config.Join(path, "store"), budget, cfg.MaxSizeMb != nil)
 	if c.store == nil {
 		return nil, false
 	}

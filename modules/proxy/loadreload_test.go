@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/conduitproxy/conduit/core/admin"
 	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/metrics"
@@ -108,22 +107,9 @@ sites:
 		}
 	}
 	writeCfg(0)
-	srv := server.New(server.Options{Listen: servertest.Ephemeral})
-	g, diags, err := server.LoadAndBuild(context.Background(), cfgPath, srv.BuildOptions())
-	if err != nil || diags.HasErrors() {
-		t.Fatalf("build: %v %v", err, diags.Err())
-	}
-	if err := srv.Start(g); err != nil {
-		t.Fatal(err)
-	}
-	api, err := admin.Start("127.0.0.1:0", admin.Options{Server: srv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		api.Close(context.Background())
-		srv.Shutdown(context.Background())
-	}()
+	srv := servertest.StartFile(t, cfgPath)
+	api := servertest.StartAdmin(t, srv, nil)
+
 	base := "http://" + srv.Addr(8080).String() + "/api/x"
 	adminURL := "http://" + api.Addr().String()
 	adminPost := func(path, body string) {

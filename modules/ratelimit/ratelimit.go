@@ -50,16 +50,17 @@ const ScopeConsumer = "consumer"
 
 // Config is one rateLimit block (site, route or consumer level).
 type Config struct {
-	WindowSecs   *uint64  `json:"windowSecs" cfg:"required"`
-	Limit        *uint64  `json:"limit" cfg:"required"`
-	Burst        uint64   `json:"burst"`
-	Algorithm    *string  `json:"algorithm"`
-	KeyBy        *string  `json:"keyBy"`
-	Store        *string  `json:"store"`
-	SkipPaths    []string `json:"skipPaths"`
-	DryRun       *bool    `json:"dryRun"`
-	OnStoreError *string  `json:"onStoreError"`
-	Headers      bool     `json:"headers"`
+	WindowSecs *uint64 `json:"windowSecs" cfg:"required"`
+	Limit      *uint64 `json:"limit" cfg:"required"`
+	Burst      uint64  `json:"burst"`
+	Algorithm  *string `json:"algorithm"`
+	KeyBy      *string `json:"keyBy"`
+	// Store is "memory" or a store URL; a Secret because Redis URLs carry passwords.
+	Store        *config.Secret `json:"store"`
+	SkipPaths    []string       `json:"skipPaths"`
+	DryRun       *bool          `json:"dryRun"`
+	OnStoreError *string        `json:"onStoreError"`
+	Headers      bool           `json:"headers"`
 }
 
 // What the limiter does when its shared store cannot answer.
@@ -212,8 +213,8 @@ func build(ctx *core.SiteContext, node config.Node, path, scope, name string, ro
 		storeErrs: ctx.Global.Metrics.Counter("conduit_rate_limit_store_errors_total", "Rate-limit decisions made without the shared store because it failed.", "site").With(ctx.Site.Label),
 	}
 	l.stats = g.stats(ctx.Site.Label, name)
-	if c.Store != nil && *c.Store != "memory" {
-		l.remote, l.storeURL = openStore(ctx, *c.Store, config.Join(path, "store"))
+	if c.Store != nil && c.Store.Reveal() != "memory" {
+		l.remote, l.storeURL = openStore(ctx, c.Store.Reveal(), config.Join(path, "store"))
 		if l.remote == nil && len(ctx.Diag.Errors()) > before {
 			return nil, false
 		}

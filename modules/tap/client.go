@@ -36,8 +36,8 @@ func openStream(ctx context.Context, env *cli.Env, af *cli.AdminFlags, q url.Val
 		return nil, fmt.Errorf("tap: %w", err)
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	if err := c.Authorize(req); err != nil {
+		return nil, err
 	}
 	// No overall timeout: the stream has no end. Connecting and the answer's header are
 	// bounded.

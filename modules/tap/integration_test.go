@@ -312,7 +312,7 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET /tap?header=X-Pad HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer %s\r\n\r\n", adminToken)
+	fmt.Fprintf(conn, "GET /tap?header=X-Pad HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", e.adminAddr(), adminToken)
 	waitFor(t, "the subscription", func() bool { return e.b.subscribers() == 1 })
 	sub := e.b.snap.Load().subs[0]
 

@@ -100,7 +100,7 @@ func TestPlannedKeyNowRegistered(t *testing.T) {
 // the registrations declare (which a binary without the module answers 501).
 func TestAdminPathsAreServed(t *testing.T) {
 	const src = `
-global: {admin: {bind: "127.0.0.1:0"}}
+global: {admin: {bind: "127.0.0.1:2019"}} # Build opens no socket
 sites:
   - port: 8080
     ipFilter: {allow: [127.0.0.1]}

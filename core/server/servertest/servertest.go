@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/admin"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
 )
@@ -47,8 +48,36 @@ func TryStart(t testing.TB, src string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New(server.Options{Listen: Ephemeral})
+	srv := newServer()
 	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
+	return serve(t, srv, g, d)
+}
+
+// StartFile builds the config file at path, with $VARs from the process environment (as
+// `conduit -c path` does), and serves it; reloads re-read the file. It fails the test on any
+// config error.
+func StartFile(t testing.TB, path string) *Server {
+	t.Helper()
+	srv := newServer()
+	g, d, err := server.LoadAndBuild(context.Background(), path, srv.BuildOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := serve(t, srv, g, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newServer returns a server whose every configured port listens on an ephemeral
+// 127.0.0.1 port.
+func newServer() *server.Server {
+	return server.New(server.Options{Listen: Ephemeral})
+}
+
+// serve starts g on srv unless the build failed, and shuts srv down when the test ends.
+func serve(t testing.TB, srv *server.Server, g *server.Generation, d *config.Diagnostics) (*Server, error) {
 	if d.HasErrors() {
 		return nil, d.Err()
 	}
@@ -88,6 +117,22 @@ func Ephemeral(host string, _ int) (net.Listener, error) {
 		host = "127.0.0.1"
 	}
 	return net.Listen("tcp", net.JoinHostPort(host, "0"))
+}
+
+// StartAdmin serves the Admin API of s on an ephemeral 127.0.0.1 port until the test ends;
+// shutdown (may be nil) is what POST /shutdown calls.
+func StartAdmin(t testing.TB, s *Server, shutdown func()) *admin.API {
+	t.Helper()
+	api, err := admin.Start("127.0.0.1:0", admin.Options{Server: s.Server, Shutdown: shutdown})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = api.Close(ctx)
+	})
+	return api
 }
 
 // URL returns "http://127.0.0.1:N" for a configured port.

@@ -64,7 +64,6 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 			ctx.Errorf(config.Index(p+".keys", i), "must not be empty")
 			continue
 		}
-		authutil.UnsetEnv(ctx.Diag, config.Index(p+".keys", i), k.Reveal())
 		g.keys.Add(k.Reveal())
 	}
 	if c.Header != nil {

@@ -74,7 +74,6 @@ func New(ctx *core.SiteContext, c Config, path string) *Guard {
 			ctx.Errorf(p, "password must not be empty")
 			continue
 		}
-		authutil.UnsetEnv(ctx.Diag, p, pw.Reveal())
 		stored, err := creds.ParsePassword(pw.Reveal())
 		if err != nil {
 			ctx.Errorf(p, "%v", err)

@@ -217,7 +217,6 @@ func (g *Guard) consumer(ctx *core.SiteContext, cc Consumer, cp string, shared b
 	g.byName[cc.Username] = cons
 	creds0 := 0
 	if k := cc.APIKey.Reveal(); k != "" {
-		authutil.UnsetEnv(ctx.Diag, cp+".apiKey", k)
 		if i := g.keys.Index(k); i >= 0 {
 			ctx.Errorf(cp+".apiKey", "is also the apiKey of consumer %q; keys must identify one consumer", g.keyOwner[i].name)
 		}
@@ -234,7 +233,6 @@ func (g *Guard) consumer(ctx *core.SiteContext, cc Consumer, cp string, shared b
 		if pw == "" {
 			ctx.Errorf(bp, "must not be empty")
 		} else {
-			authutil.UnsetEnv(ctx.Diag, bp, pw)
 			stored, err := creds.ParsePassword(pw)
 			if err != nil {
 				ctx.Errorf(bp, "%v", err)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/modules/auth/internal/authutil"
 )
 
 // Spec is the key part of a `jwtAuth` block, a consumer's `jwt` and `sharedJwt`:
@@ -63,8 +62,8 @@ func Build(ctx *core.SiteContext, s Spec, path string) *Verifier {
 	}
 	o := Options{Audience: s.Audience, Issuer: s.Issuer}
 	if secret != "" {
-		// An unset $VAR placeholder gets its own warning instead of the length one.
-		if !authutil.UnsetEnv(ctx.Diag, path+".secret", secret) && len(secret) < MinSecretBytes {
+		// An unset $VAR placeholder is already an error (config.Secret); no length warning.
+		if len(ctx.Diag.Unset(secret)) == 0 && len(secret) < MinSecretBytes {
 			ctx.Warnf(path+".secret", "is %d bytes; HS256 needs a random secret of at least %d bytes (RFC 7518 §3.2), a short one can be brute-forced", len(secret), MinSecretBytes)
 		}
 		if s.JwksRefreshSecs != nil {

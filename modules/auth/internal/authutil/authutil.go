@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
-	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
@@ -86,21 +85,4 @@ func QueryParam(raw, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// UnsetEnv reports whether a secret is still an unsubstituted "$NAME" placeholder (the
-// config loader leaves unset variables as literal text), and records a warning at path when
-// it is: the literal text, which anyone can read in the file, would be the secret.
-func UnsetEnv(d *config.Diagnostics, path, secret string) bool {
-	if len(secret) < 2 || secret[0] != '$' {
-		return false
-	}
-	for i := 1; i < len(secret); i++ {
-		c := secret[i]
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 1 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	d.Warnf(path, "environment variable %s does not exist (it is unset), so the literal text %q is used as the secret; set the variable", secret[1:], secret)
-	return true
 }
