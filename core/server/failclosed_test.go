@@ -210,3 +210,32 @@ func startWithAdmin(t *testing.T, cfgPath string) (*server.Server, *admin.API) {
 	t.Cleanup(func() { _ = api.Close(context.Background()) })
 	return srv, api
 }
+
+// TestMisspeltGuardIsAnError: an unknown site key whose nearest known key is a guard is an
+// error (the site would otherwise serve unguarded); other unknown keys stay warnings.
+func TestMisspeltGuardIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		key   string
+		isErr bool
+	}{
+		{"jwtAuht", true}, {"apikey", true}, {"basicauth", true}, {"ipFiltr", true}, {"forwardAuht", true},
+		{"rateLimits", true}, {"consumer", true},
+		{"compresion", false}, {"securityHeader", false}, {"zzzz", false},
+	} {
+		_, d, err := servertest.Build("sites:\n  - port: 8080\n    "+tc.key+": {}\n", config.FormatYAML)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := "sites[0]." + tc.key
+		gotErr, gotWarn := false, false
+		for _, e := range d.Errors() {
+			gotErr = gotErr || e.Path == path
+		}
+		for _, w := range d.Warnings() {
+			gotWarn = gotWarn || w.Path == path
+		}
+		if gotErr != tc.isErr || gotWarn == tc.isErr {
+			t.Errorf("%s: error %v warning %v, want error %v", tc.key, gotErr, gotWarn, tc.isErr)
+		}
+	}
+}

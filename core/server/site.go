@@ -165,6 +165,13 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			core.ReportNotCompiled(d, config.Join(path, k), k, missing)
 			continue
 		}
+		if s := config.Suggest(k, core.CatalogSiteKeys()); s != "" {
+			if e, ok := core.LookupCatalog(s); ok && e.Guard {
+				// Fail closed: a misspelt guard would otherwise leave the site unguarded.
+				d.Errorf(config.Join(path, k), "unknown key %q (did you mean %q?); a misspelt guard is an error, not a warning", k, s)
+				continue
+			}
+		}
 		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
 	}
 	if sc.TLS != nil && sc.TLS.ACME != nil {
