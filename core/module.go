@@ -149,8 +149,10 @@ type Module struct {
 	AlwaysOn bool
 	// Global provisions the module once per generation from its global keys.
 	Global func(ctx *GlobalContext) (Instance, error)
-	// Route builds a route-level stage from one of RouteKeys found in a route object.
-	Route func(ctx *SiteContext, key string, node any, path string) (Middleware, error)
+	// Route builds a route-level stage from one of RouteKeys found in a route object at
+	// path; route is that route's name as the handler module that owns the route object
+	// names it (the proxy: "/api", "routes[3]"), for metrics labels and the Admin API.
+	Route func(ctx *SiteContext, key string, node any, path, route string) (Middleware, error)
 	// Handler builds a handler for a routes[] entry from one of HandlerKeys.
 	Handler func(ctx *SiteContext, key string, node any, path string, opts HandlerOptions) (http.Handler, error)
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -224,27 +223,6 @@ func (c *SiteContext) Warnf(path, format string, args ...any) { c.Diag.Warnf(pat
 // Handlers that decline late (a static file that does not exist) call it.
 func (c *SiteContext) NotFound() http.Handler { return c.notFound }
 
-// RouteName names the route that a route-level key found at path belongs to, as the proxy
-// names its routes in metrics and the Admin API: the proxy prefix ("/api"), "routes[N]",
-// "/" for a single-target proxy, and otherwise the path relative to the site without the
-// trailing ".key".
-func (c *SiteContext) RouteName(path, key string) string {
-	rel := path
-	if p := c.Site.Path; p != "" {
-		rel = strings.TrimPrefix(rel, p+".")
-	}
-	rel = strings.TrimSuffix(rel, "."+key)
-	switch {
-	case rel == "proxy":
-		return "/"
-	case strings.HasPrefix(rel, "proxy."):
-		return rel[len("proxy."):]
-	case strings.HasPrefix(rel, "routes[") && strings.HasSuffix(rel, "].proxy"):
-		return strings.TrimSuffix(rel, ".proxy")
-	}
-	return rel
-}
-
 // reportNotCompiled records a catalog key of this site whose module is not compiled in.
 func (c *SiteContext) reportNotCompiled(path, key string) {
 	ReportNotCompiled(c.Diag, path, key, MissingPolicy{Allowed: c.Global.AllowMissingFeatures, Site: c.Site.HostPort()})
@@ -253,13 +231,13 @@ func (c *SiteContext) reportNotCompiled(path, key string) {
 // RouteStage builds the route-level stage a module provides for key (found inside a route
 // object at path). It returns nil, false when the key's module is not compiled in; the
 // warning (or, for a guard, the error) is recorded.
-func (c *SiteContext) RouteStage(key string, node config.Node, path string) (Middleware, bool) {
+func (c *SiteContext) RouteStage(key string, node config.Node, path, route string) (Middleware, bool) {
 	m, ok := ModuleForRouteKey(key)
 	if !ok || m.Route == nil {
 		c.reportNotCompiled(path, "route."+key)
 		return nil, false
 	}
-	mw, err := m.Route(c, key, node, path)
+	mw, err := m.Route(c, key, node, path, route)
 	if err != nil {
 		c.Errorf(path, "%v", err)
 		return nil, false

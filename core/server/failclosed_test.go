@@ -239,3 +239,22 @@ func TestMisspeltGuardIsAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestModuleKeyInsideACoreBlock: a key a module owns inside a core block (tls.acme) is
+// reported like a top-level key when the module is not compiled in (this test binary has no
+// acme module), with no module name written into the core.
+func TestModuleKeyInsideACoreBlock(t *testing.T) {
+	_, d, err := servertest.Build("sites:\n  - host: a.test\n    port: 8443\n    tls: { acme: { email: a@a.test } }\n", config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range append(d.Warnings(), d.Errors()...) {
+		if w.Path == "sites[0].tls.acme" && strings.Contains(w.Message, `feature "acme"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no diagnostic at sites[0].tls.acme naming the feature: %v %v", d.Warnings(), d.Errors())
+	}
+}

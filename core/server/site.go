@@ -174,9 +174,17 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		}
 		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
 	}
-	if sc.TLS != nil && sc.TLS.ACME != nil {
-		if _, ok := core.ModuleForSiteKey("tls.acme"); !ok {
-			core.ReportNotCompiled(d, config.Join(path, "tls.acme"), "tls.acme", missing)
+	// Keys a module owns inside a core block ("tls.acme") are checked like top-level ones.
+	for _, e := range core.CatalogEntries() {
+		k := e.Key
+		block, sub, nested := strings.Cut(k, ".")
+		if !nested || !slices.Contains(coreSiteKeys, block) {
+			continue
+		}
+		if m, ok := raw[block].(map[string]config.Node); ok && m[sub] != nil {
+			if _, ok := core.ModuleForSiteKey(k); !ok {
+				core.ReportNotCompiled(d, config.Join(path, k), k, missing)
+			}
 		}
 	}
 	for _, m := range core.Modules() {

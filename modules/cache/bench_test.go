@@ -23,7 +23,7 @@ func benchCache(b *testing.B) *Cache {
 	b.Helper()
 	site := &core.Site{Port: 8080, Label: "*"}
 	ctx := core.NewSiteContext(context.Background(), site, nil, nil, nil)
-	c, ok := build(ctx, map[string]config.Node{"store": "memory", "ttlSecs": float64(3600)}, "proxy./.cache")
+	c, ok := build(ctx, map[string]config.Node{"store": "memory", "ttlSecs": float64(3600)}, "proxy./.cache", "/")
 	if !ok {
 		b.Fatal(ctx.Diag.Errors())
 	}
@@ -87,7 +87,7 @@ func BenchmarkMiss(b *testing.B) {
 func TestHitDoesNotAllocate(t *testing.T) {
 	site := &core.Site{Port: 8080, Label: "*"}
 	ctx := core.NewSiteContext(context.Background(), site, nil, nil, nil)
-	c, ok := build(ctx, map[string]config.Node{"store": "memory", "ttlSecs": float64(3600)}, "proxy./.cache")
+	c, ok := build(ctx, map[string]config.Node{"store": "memory", "ttlSecs": float64(3600)}, "proxy./.cache", "/")
 	if !ok {
 		t.Fatal(ctx.Diag.Errors())
 	}

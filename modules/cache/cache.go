@@ -118,15 +118,15 @@ type Cache struct {
 // Wrap implements core.Middleware.
 func (c *Cache) Wrap(next http.Handler) http.Handler { return &handler{c: c, next: next} }
 
-func provisionRoute(ctx *core.SiteContext, _ string, node any, path string) (core.Middleware, error) {
-	c, ok := build(ctx, node, path)
+func provisionRoute(ctx *core.SiteContext, _ string, node any, path, route string) (core.Middleware, error) {
+	c, ok := build(ctx, node, path, route)
 	if !ok {
 		return nil, nil
 	}
 	return c, nil
 }
 
-func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) {
+func build(ctx *core.SiteContext, node config.Node, path, route string) (*Cache, bool) {
 	var cfg Config
 	before := len(ctx.Diag.Errors())
 	config.Decode(node, path, &cfg, ctx.Diag)
@@ -134,7 +134,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) (*Cache, bool) 
 		return nil, false
 	}
 	c := &Cache{
-		name:   ctx.RouteName(path, "cache"),
+		name:   route,
 		pol:    policy{ttl: -1},
 		logger: ctx.Logger.With("cache", path),
 		bg:     make(chan struct{}, backgroundSlots),

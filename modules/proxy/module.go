@@ -216,12 +216,12 @@ func buildRoute(ctx *core.SiteContext, ss *siteSettings, node config.Node, path,
 	}
 	var h http.Handler = rt
 	if rc.Cache != nil {
-		if mw, ok := ctx.RouteStage("cache", rc.Cache, config.Join(path, "cache")); ok {
+		if mw, ok := ctx.RouteStage("cache", rc.Cache, config.Join(path, "cache"), name); ok {
 			h = mw.Wrap(h)
 		}
 	}
 	if rc.RateLimit != nil {
-		if mw, ok := ctx.RouteStage("rateLimit", rc.RateLimit, config.Join(path, "rateLimit")); ok {
+		if mw, ok := ctx.RouteStage("rateLimit", rc.RateLimit, config.Join(path, "rateLimit"), name); ok {
 			h = mw.Wrap(h)
 		}
 	}

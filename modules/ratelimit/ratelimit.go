@@ -135,8 +135,7 @@ func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
 	return l, nil
 }
 
-func provisionRoute(ctx *core.SiteContext, key string, node any, path string) (core.Middleware, error) {
-	name := ctx.RouteName(path, "rateLimit")
+func provisionRoute(ctx *core.SiteContext, key string, node any, path, name string) (core.Middleware, error) {
 	l, ok := build(ctx, node, path, "route:"+ctx.Site.Label+":"+name, name, true)
 	if !ok {
 		return nil, nil
@@ -148,7 +147,17 @@ func provisionRoute(ctx *core.SiteContext, key string, node any, path string) (c
 // given bucket scope; consumer limits pass ScopeConsumer. Problems are recorded in ctx;
 // ok is false when the block is invalid. dryRun is allowed (consumer and site levels).
 func New(ctx *core.SiteContext, node config.Node, path string, scope string) (*Limiter, bool) {
-	return build(ctx, node, path, scope, ctx.RouteName(path, "rateLimit"), false)
+	return build(ctx, node, path, scope, ownerName(ctx, path), false)
+}
+
+// ownerName names the config object a rateLimit block at path belongs to, relative to the
+// site ("consumers.consumers[1]" for a consumer's limit).
+func ownerName(ctx *core.SiteContext, path string) string {
+	rel := path
+	if p := ctx.Site.Path; p != "" {
+		rel = strings.TrimPrefix(rel, p+".")
+	}
+	return strings.TrimSuffix(rel, ".rateLimit")
 }
 
 func build(ctx *core.SiteContext, node config.Node, path, scope, name string, route bool) (*Limiter, bool) {
