@@ -106,6 +106,11 @@ type Module struct {
 	// Stage is where the module's site middleware sits in the pipeline (StageNone for
 	// modules that only route, serve endpoints or provide services).
 	Stage Stage
+	// Order places the module among others at the same Stage: a lower Order runs earlier on
+	// the way in (its wrapper is outside the others'). Modules that share a stage must set
+	// distinct values; the ID only breaks a tie between modules that do not (third-party
+	// modules that did not coordinate).
+	Order int
 	// SiteKeys are the site-level config keys this module owns.
 	SiteKeys []string
 	// GlobalKeys are the keys under `global` this module owns.

@@ -202,6 +202,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 
 	type staged struct {
 		stage core.Stage
+		order int
 		mw    core.Middleware
 	}
 	var stages []staged
@@ -223,7 +224,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		}
 		s.instances = append(s.instances, inst)
 		if mw, ok := inst.(core.Middleware); ok {
-			stages = append(stages, staged{m.Stage, mw})
+			stages = append(stages, staged{m.Stage, m.Order, mw})
 		}
 		if rt, ok := inst.(core.Router); ok {
 			routers = append(routers, rt)
@@ -269,9 +270,16 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 
 	var h http.Handler = &terminal{routers: main, notFound: notFound}
 	if len(endpoints) > 0 || len(prefixEndpoints) > 0 {
-		stages = append(stages, staged{core.StageEndpoints, &endpointStage{exact: endpoints, prefix: prefixEndpoints}})
+		stages = append(stages, staged{core.StageEndpoints, 0, &endpointStage{exact: endpoints, prefix: prefixEndpoints}})
 	}
-	sort.SliceStable(stages, func(a, b int) bool { return stages[a].stage > stages[b].stage })
+	// Innermost first: the highest stage, and within a stage the highest Order (mods are in
+	// ID order, which breaks remaining ties).
+	sort.SliceStable(stages, func(a, b int) bool {
+		if stages[a].stage != stages[b].stage {
+			return stages[a].stage > stages[b].stage
+		}
+		return stages[a].order > stages[b].order
+	})
 	for _, st := range stages {
 		h = st.mw.Wrap(h)
 	}

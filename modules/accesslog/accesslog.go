@@ -27,6 +27,7 @@ func init() {
 		Feature:     "accesslog",
 		Description: "access logs (dev, combined, common, short, json)",
 		Stage:       core.StageObserve,
+		Order:       40, // innermost observer
 		SiteKeys:    []string{"logging"},
 		Site:        provision,
 	})

@@ -20,6 +20,7 @@ func init() {
 		Feature:     "headers",
 		Description: "security headers, custom response headers and the allowedHosts Host allowlist",
 		Stage:       core.StageResponseHeaders,
+		Order:       20, // after hotreload
 		SiteKeys:    []string{"securityHeaders", "headers"},
 		Site:        provision,
 	})

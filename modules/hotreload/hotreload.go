@@ -30,6 +30,7 @@ func init() {
 		Feature:     "hotreload",
 		Description: "browser live reload for local development (SSE at /__hot-reload__)",
 		Stage:       core.StageResponseHeaders,
+		Order:       10, // before the response headers module
 		SiteKeys:    []string{"hotReload"},
 		Site:        provision,
 	})

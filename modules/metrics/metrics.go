@@ -23,6 +23,7 @@ func init() {
 		Feature:     "metrics",
 		Description: "Prometheus metrics endpoint and request/upstream metrics",
 		Stage:       core.StageObserve,
+		Order:       30, // inside tracing and tap, outside the access log
 		SiteKeys:    []string{"metrics"},
 		Site:        provision,
 	})

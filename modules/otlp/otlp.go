@@ -37,6 +37,7 @@ func init() {
 		Feature:     "otlp",
 		Description: "OpenTelemetry traces over OTLP (gRPC, HTTP/protobuf)",
 		Stage:       core.StageObserve,
+		Order:       10, // outermost: the span covers every other stage
 		GlobalKeys:  []string{"otlp"},
 		AlwaysOn:    true,
 		Global:      provisionGlobal,

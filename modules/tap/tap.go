@@ -28,6 +28,7 @@ func init() {
 		Feature:     "tap",
 		Description: "live request inspection: Admin API GET /tap, `conduit tap`, `conduit top`",
 		Stage:       core.StageObserve,
+		Order:       20, // after tracing, before metrics and the access log
 		AlwaysOn:    true,
 		AdminPaths:  []string{"GET /tap"},
 		AdminUnused: "no site has tap",

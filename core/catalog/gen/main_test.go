@@ -134,3 +134,19 @@ sites:
 		t.Errorf("%s is served but no registration declares it in AdminPaths", p)
 	}
 }
+
+// TestStageOrderIsExplicit: modules of the full bundle that share a pipeline stage set
+// distinct Order values, so their order does not depend on the alphabet of their IDs.
+func TestStageOrderIsExplicit(t *testing.T) {
+	seen := map[[2]int]string{}
+	for _, m := range core.Modules() {
+		if m.Stage == core.StageNone {
+			continue
+		}
+		k := [2]int{int(m.Stage), m.Order}
+		if other, dup := seen[k]; dup {
+			t.Errorf("%s and %s share stage %s and Order %d", other, m.ID, m.Stage, m.Order)
+		}
+		seen[k] = m.ID
+	}
+}
