@@ -65,12 +65,8 @@ func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
 	ss.registry = ctx.Global.Memo("proxy.registry", func() any { return newRegistry(ctx.Shared, ctx.Global.Metrics) }).(*registry)
 	ss.registry.addSite(ss)
 	ctx.Upstreams().Add(ss)
-	if n, ok := ctx.Section("limits"); ok {
-		if m, ok := n.(map[string]config.Node); ok {
-			if v, ok := config.Number(m["maxBodyBufferBytes"]); ok && v >= 0 {
-				ss.maxBodyBuffer = int64(v)
-			}
-		}
+	if v, ok := core.BodyBufferLimit.Get(ctx); ok {
+		ss.maxBodyBuffer = v
 	}
 	var rq, rs Transform
 	if ctx.Decode("requestTransform", &rq) {
