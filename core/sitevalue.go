@@ -61,14 +61,14 @@ type siteValueResult struct {
 // Get returns the value for the site ctx provisions. ok is false when the site does not set
 // it or when no compiled-in module provides it.
 func (v SiteValue[T]) Get(ctx *SiteContext) (val T, ok bool) {
-	res := ctx.Memo("core.sitevalue|"+v.name, func() any {
+	res := MemoOf(ctx, "core.sitevalue|"+v.name, func() siteValueResult {
 		p, found := providerOf(v.name)
 		if !found {
 			return siteValueResult{}
 		}
 		x, ok := p.fn(ctx)
 		return siteValueResult{v: x, ok: ok}
-	}).(siteValueResult)
+	})
 	if !res.ok {
 		return val, false
 	}

@@ -103,7 +103,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	in := newInstance(uniqueDirs(dirs), c.Extensions, ctx.Logger)
 	key := "hotreload/" + ctx.Site.Label + "/" + strconv.Itoa(ctx.Site.Port)
-	in.slot = ctx.Shared.Get(key, func() any { return &slot{} }).(*slot)
+	in.slot = core.SharedOf(ctx.Shared, key, func() *slot { return &slot{} })
 	return in, nil
 }
 

@@ -249,12 +249,12 @@ func newUpstream(ctx *core.SiteContext, raw string, weight uint32, ts transportS
 	if u.Scheme == "http" && http2 {
 		ts.h2c = true
 	}
-	tr := ctx.Shared.Get(ts.key(), func() any { return newTransport(ts) }).(*http.Transport)
-	st := ctx.Shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
+	tr := core.SharedOf(ctx.Shared, ts.key(), func() *http.Transport { return newTransport(ts) })
+	st := core.SharedOf(ctx.Shared, "proxy.upstream|"+raw, func() *upstreamState { return newUpstreamState(raw) })
 	up := &upstream{url: u, label: raw, self: isSelf(u, []int{ctx.Site.Port}), transport: tr, send: ts.send, st: st,
 		active: activeGauge(ctx.Global.Metrics, raw)}
 	if (u.Scheme == "http" || u.Scheme == "https") && !ts.http2 && !ts.h2c {
-		up.h1 = ctx.Shared.Get(ts.key()+"|h1", func() any { return newH1Client(ts) }).(*h1Client).poolFor(u)
+		up.h1 = core.SharedOf(ctx.Shared, ts.key()+"|h1", func() *h1Client { return newH1Client(ts) }).poolFor(u)
 	}
 	if ts.h2c {
 		up.send = 0 // h2c multiplexes: HTTP2Config.WriteByteTimeout bounds its writes
