@@ -8,7 +8,8 @@ import (
 	"github.com/conduitproxy/conduit/core"
 )
 
-// defaultMaxBodyBuffer is limits.maxBodyBufferBytes's default, 1 MiB (docs/proxy.md).
+// defaultMaxBodyBuffer is the request body size buffered for retries and the mirror when the
+// site sets no limits.maxBodyBufferBytes (core.BodyBufferLimit): 1 MiB (docs/proxy.md).
 const defaultMaxBodyBuffer = 1 << 20
 
 // upstreamMaker builds one upstream of a route from its URL and weight.
