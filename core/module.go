@@ -160,6 +160,9 @@ type Module struct {
 	Route func(ctx *SiteContext, key string, node any, path, route string) (Middleware, error)
 	// Handler builds a handler for a routes[] entry from one of HandlerKeys.
 	Handler func(ctx *SiteContext, key string, node any, path string, opts HandlerOptions) (http.Handler, error)
+	// Provides computes the site values other modules read from this module's keys (see
+	// SiteValue); each value has one provider in a binary.
+	Provides []SiteValueProvider
 }
 
 // registry holds every module registered in this binary. It is the one piece of global
@@ -171,13 +174,15 @@ var registry = struct {
 	global map[string]*Module
 	route  map[string]*Module
 	handle map[string]*Module
+	values map[string]registeredProvider // site values, by name
 }{
 	byID: map[string]*Module{}, byKey: map[string]*Module{}, global: map[string]*Module{},
-	route: map[string]*Module{}, handle: map[string]*Module{},
+	route: map[string]*Module{}, handle: map[string]*Module{}, values: map[string]registeredProvider{},
 }
 
-// Register adds a module to the registry. It panics on an empty or duplicate ID or on a key
-// already owned by another module, since both are programming errors found at start-up.
+// Register adds a module to the registry. It panics on an empty or duplicate ID, on a key
+// already owned by another module or on a site value another module already provides, since
+// all are programming errors found at start-up.
 func Register(m Module) {
 	if m.ID == "" || m.Feature == "" {
 		panic("core.Register: module needs an ID and a Feature")
@@ -203,6 +208,7 @@ func Register(m Module) {
 	claim(registry.global, m.GlobalKeys, "global")
 	claim(registry.route, m.RouteKeys, "route")
 	claim(registry.handle, m.HandlerKeys, "handler")
+	claimProviders(&mm)
 	registry.byID[m.ID] = &mm
 }
 

@@ -65,5 +65,5 @@ func (s *SiteUpstreams) Routes() []RouteHealth {
 
 // Upstreams returns the site's upstream reporters, shared by every module of the site.
 func (c *SiteContext) Upstreams() *SiteUpstreams {
-	return c.Memo("core.upstreams", func() any { return &SiteUpstreams{} }).(*SiteUpstreams)
+	return MemoOf(c, "core.upstreams", func() *SiteUpstreams { return &SiteUpstreams{} })
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
@@ -55,7 +56,7 @@ type TLSConfig struct {
 	hs     *tls.Config
 	// The site's certificate source (a module instance), found once per generation.
 	srcOnce sync.Once
-	src     CertificateSource
+	src     core.CertificateSource
 }
 
 // ClientAuthConfig is tls.clientAuth.
@@ -64,29 +65,6 @@ type ClientAuthConfig struct {
 	CA string `json:"ca" cfg:"required"`
 	// Optional asks for a certificate without requiring one.
 	Optional bool `json:"optional"`
-}
-
-// CertificateSource supplies a site's certificates at handshake time instead of (or before)
-// tls.cert/tls.key. A module's site instance implements it: the acme module's does, so the
-// core stays free of any ACME library. GetCertificate is called for every handshake whose
-// SNI name selects the site (and, for a catch-all site, for names no other site claims); it
-// may return a certificate obtained or renewed at any time, which is how renewals reach new
-// handshakes without a restart.
-type CertificateSource interface {
-	GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
-}
-
-// ALPNProvider is implemented by a CertificateSource that must be able to negotiate extra
-// ALPN protocols, such as "acme-tls/1" for the ACME TLS-ALPN-01 challenge.
-type ALPNProvider interface {
-	ALPNProtocols() []string
-}
-
-// HTTPChallengeHandler is implemented by a site instance that answers requests on the plain
-// httpRedirectPort listener before the redirect, such as ACME HTTP-01 challenges. It
-// reports whether it answered.
-type HTTPChallengeHandler interface {
-	HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool
 }
 
 func (t *TLSConfig) validate(path string, d *config.Diagnostics) {
@@ -280,12 +258,12 @@ func sameStamp(a, b os.FileInfo) bool {
 	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
-// source returns the site's CertificateSource, if one of its instances is one.
-func (s *Site) source() CertificateSource {
+// source returns the site's core.CertificateSource, if one of its instances is one.
+func (s *Site) source() core.CertificateSource {
 	t := s.TLS
 	t.srcOnce.Do(func() {
 		for _, inst := range s.instances {
-			if cs, ok := inst.(CertificateSource); ok {
+			if cs, ok := inst.(core.CertificateSource); ok {
 				t.src = cs
 				return
 			}
@@ -399,7 +377,7 @@ func (g *Generation) handshakeConfig(port int, h2 bool) (*tls.Config, error) {
 			if site.TLS == nil {
 				continue
 			}
-			if ap, ok := site.source().(ALPNProvider); ok {
+			if ap, ok := site.source().(core.ALPNProvider); ok {
 				for _, p := range ap.ALPNProtocols() {
 					if !containsString(tc.NextProtos, p) {
 						tc.NextProtos = append(tc.NextProtos, p)
@@ -517,7 +495,7 @@ func (rd *redirector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 		for _, s := range g.Sites {
 			for _, inst := range s.instances {
-				if h, ok := inst.(HTTPChallengeHandler); ok && h.HandleHTTPChallenge(w, r) {
+				if h, ok := inst.(core.HTTPChallengeHandler); ok && h.HandleHTTPChallenge(w, r) {
 					return
 				}
 			}

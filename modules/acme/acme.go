@@ -1,10 +1,10 @@
 // Package acme obtains and renews a site's certificates from an ACME CA (Let's Encrypt by
 // default) through certmagic. It owns the `tls.acme` block.
 //
-// The core knows nothing of ACME: the site instance implements server.CertificateSource
+// The core knows nothing of ACME: the site instance implements core.CertificateSource
 // (handshakes ask it for the certificate, so a renewal reaches new handshakes at once while
-// established connections keep theirs), server.ALPNProvider (adds "acme-tls/1" for the
-// TLS-ALPN-01 challenge on the site's own port) and server.HTTPChallengeHandler (HTTP-01
+// established connections keep theirs), core.ALPNProvider (adds "acme-tls/1" for the
+// TLS-ALPN-01 challenge on the site's own port) and core.HTTPChallengeHandler (HTTP-01
 // challenges on the site's httpRedirectPort listener).
 package acme
 
@@ -23,7 +23,6 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
-	"github.com/conduitproxy/conduit/core/server"
 )
 
 // ExtraRootEnv names a PEM file of CA certificates the ACME client trusts in addition to the
@@ -71,11 +70,11 @@ type Instance struct {
 }
 
 var (
-	_ server.CertificateSource    = (*Instance)(nil)
-	_ server.ALPNProvider         = (*Instance)(nil)
-	_ server.HTTPChallengeHandler = (*Instance)(nil)
-	_ core.Starter                = (*Instance)(nil)
-	_ core.Stopper                = (*Instance)(nil)
+	_ core.CertificateSource    = (*Instance)(nil)
+	_ core.ALPNProvider         = (*Instance)(nil)
+	_ core.HTTPChallengeHandler = (*Instance)(nil)
+	_ core.Starter              = (*Instance)(nil)
+	_ core.Stopper              = (*Instance)(nil)
 )
 
 func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
@@ -194,13 +193,13 @@ func build(ctx *core.SiteContext, path string, c Config, redirectPort uint16) (*
 	return inst, nil
 }
 
-// GetCertificate implements server.CertificateSource: the managed certificate for the SNI
+// GetCertificate implements core.CertificateSource: the managed certificate for the SNI
 // name, a TLS-ALPN-01 challenge certificate, or an on-demand one for an allowed name.
 func (i *Instance) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return i.magic.GetCertificate(hello)
 }
 
-// ALPNProtocols implements server.ALPNProvider.
+// ALPNProtocols implements core.ALPNProvider.
 func (i *Instance) ALPNProtocols() []string {
 	if i.alpn {
 		return []string{"acme-tls/1"}
@@ -208,7 +207,7 @@ func (i *Instance) ALPNProtocols() []string {
 	return nil
 }
 
-// HandleHTTPChallenge implements server.HTTPChallengeHandler.
+// HandleHTTPChallenge implements core.HTTPChallengeHandler.
 func (i *Instance) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool {
 	return i.issuer.HandleHTTPChallenge(w, r)
 }

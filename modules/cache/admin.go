@@ -29,9 +29,9 @@ type purger struct {
 }
 
 func aggregator(ctx *core.SiteContext) *purger {
-	return ctx.Global.Memo("cache.purger", func() any {
+	return core.MemoOf(ctx.Global, "cache.purger", func() *purger {
 		return &purger{groups: []string{http.MethodGet}, ports: map[string][]int{}, seen: map[Store]struct{}{}}
-	}).(*purger)
+	})
 }
 
 func (p *purger) add(c *Cache, scheme string, port int) {

@@ -255,7 +255,7 @@ func openStore(ctx *core.SiteContext, raw, path string, budget int64, budgetSet 
 	}
 	// The factory runs outside ctx.Shared's lock (it may use ctx.Shared itself, as the
 	// redis module does for its client), once per store value for the whole process.
-	ss := ctx.Shared.Get("cache.store:"+raw, func() any { return &sharedStore{budget: budget} }).(*sharedStore)
+	ss := core.SharedOf(ctx.Shared, "cache.store:"+raw, func() *sharedStore { return &sharedStore{budget: budget} })
 	ss.once.Do(func() {
 		if f == nil {
 			ss.store = NewMemStore(ss.budget)

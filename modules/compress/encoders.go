@@ -68,12 +68,11 @@ func gzipLevel(level int) int {
 // encoderPools returns the pools of one site's level, one per coding. They live in the
 // cross-generation store so a reload keeps its warm encoders.
 func encoderPools(shared core.Shared, level int) *[len(codings)]*sync.Pool {
-	v := shared.Get("compress/encoders/"+strconv.Itoa(level), func() any {
+	return core.SharedOf(shared, "compress/encoders/"+strconv.Itoa(level), func() *[len(codings)]*sync.Pool {
 		var pools [len(codings)]*sync.Pool
 		for i := range codings {
 			pools[i] = &sync.Pool{New: func() any { return newEncoder(i, level) }}
 		}
 		return &pools
 	})
-	return v.(*[len(codings)]*sync.Pool)
 }

@@ -48,50 +48,6 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 	}
 }
 
-// staticDirs collects the directories of a `static` value (string, array, or prefix map
-// whose values are a string or an array), read leniently: the static module diagnoses it.
-func staticDirs(n config.Node) []string {
-	var out []string
-	var walk func(n config.Node, depth int)
-	walk = func(n config.Node, depth int) {
-		switch v := n.(type) {
-		case string:
-			if strings.TrimSpace(v) != "" {
-				out = append(out, v)
-			}
-		case []config.Node:
-			for _, e := range v {
-				if s, ok := e.(string); ok && strings.TrimSpace(s) != "" {
-					out = append(out, s)
-				}
-			}
-		case map[string]config.Node:
-			if depth > 0 {
-				return
-			}
-			for _, k := range config.SortedKeys(v) {
-				walk(v[k], depth+1)
-			}
-		}
-	}
-	walk(n, 0)
-	return out
-}
-
-// routeStaticDirs collects the static directories of routes[] entries.
-func routeStaticDirs(n config.Node) []string {
-	list, _ := n.([]config.Node)
-	var out []string
-	for _, e := range list {
-		if m, ok := e.(map[string]config.Node); ok {
-			if s, ok := m["static"]; ok {
-				out = append(out, staticDirs(s)...)
-			}
-		}
-	}
-	return out
-}
-
 // uniqueDirs cleans and de-duplicates directories, dropping those inside another listed one.
 func uniqueDirs(dirs []string) []string {
 	clean := make([]string, 0, len(dirs))

@@ -1,9 +1,10 @@
 // Package hotreload is the site's `hotReload` browser live reload for local development:
-// it watches the site's static directories (and hotReload.watch) with fsnotify, and tells
-// every open page to reload through Server-Sent Events at /__hot-reload__ ("data: reload").
-// The client script is served at /__hot-reload__/client.js and a <script> tag loading it is
-// injected into HTML responses before </body>. Both paths are core endpoints, so they answer
-// before any guard. See docs/http-shaping.md.
+// it watches the directories the site serves files from (core.ServedDirs, which the static
+// module provides) and hotReload.watch with fsnotify, and tells every open page to reload
+// through Server-Sent Events at /__hot-reload__ ("data: reload"). The client script is
+// served at /__hot-reload__/client.js and a <script> tag loading it is injected into HTML
+// responses before </body>. Both paths are core endpoints, so they answer before any
+// guard. See docs/http-shaping.md.
 package hotreload
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,20 +97,14 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if !ctx.Decode("hotReload", &c) || !c.Enabled {
 		return nil, nil
 	}
-	var dirs []string
-	if n, ok := ctx.Section("static"); ok {
-		dirs = append(dirs, staticDirs(n)...)
-	}
-	if n, ok := ctx.Section("routes"); ok {
-		dirs = append(dirs, routeStaticDirs(n)...)
-	}
-	dirs = append(dirs, c.Watch...)
+	served, _ := core.ServedDirs.Get(ctx)
+	dirs := slices.Concat(served, c.Watch)
 	if len(dirs) == 0 {
 		ctx.Warnf(ctx.Path("hotReload"), "has no effect without static directories or hotReload.watch: nothing is watched")
 	}
 	in := newInstance(uniqueDirs(dirs), c.Extensions, ctx.Logger)
 	key := "hotreload/" + ctx.Site.Label + "/" + strconv.Itoa(ctx.Site.Port)
-	in.slot = ctx.Shared.Get(key, func() any { return &slot{} }).(*slot)
+	in.slot = core.SharedOf(ctx.Shared, key, func() *slot { return &slot{} })
 	return in, nil
 }
 

@@ -161,18 +161,7 @@ func TestConfigDecode(t *testing.T) {
 	}
 }
 
-func TestStaticDirs(t *testing.T) {
-	got := staticDirs(map[string]config.Node{"/": "./dist", "/docs": []config.Node{"./a", "./b"}})
-	if strings.Join(got, ",") != "./dist,./a,./b" {
-		t.Fatalf("map form: %v", got)
-	}
-	if got := staticDirs([]config.Node{"./x", 5.0}); strings.Join(got, ",") != "./x" {
-		t.Fatalf("list form: %v", got)
-	}
-	routes := []config.Node{map[string]config.Node{"match": map[string]config.Node{}, "static": "./r"}, map[string]config.Node{"proxy": "http://x"}}
-	if got := routeStaticDirs(routes); strings.Join(got, ",") != "./r" {
-		t.Fatalf("routes: %v", got)
-	}
+func TestUniqueDirs(t *testing.T) {
 	if got := uniqueDirs([]string{"/a/b", "/a", "/c", "/a/"}); strings.Join(got, ",") != "/a,/c" {
 		t.Fatalf("unique: %v", got)
 	}

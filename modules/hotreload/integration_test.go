@@ -86,10 +86,15 @@ hotReload:
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/event-stream" || res.Header.Get("Content-Encoding") != "" {
 		t.Fatalf("events = %d %v", res.StatusCode, res.Header)
 	}
+	awaitReload(t, eventLines(res.Body), filepath.Join(dir, "css", "app.css"))
+}
+
+// eventLines delivers the lines of an event stream, without their newline, until it ends.
+func eventLines(body io.Reader) <-chan string {
 	lines := make(chan string, 16)
 	go func() {
 		defer close(lines)
-		br := bufio.NewReader(res.Body)
+		br := bufio.NewReader(body)
 		for {
 			l, err := br.ReadString('\n')
 			if err != nil {
@@ -98,10 +103,16 @@ hotReload:
 			lines <- strings.TrimRight(l, "\n")
 		}
 	}()
+	return lines
+}
+
+// awaitReload writes file every 250 ms (the watcher starts in the background) until the
+// stream says "data: reload"; it fails after 20 seconds or when the stream ends.
+func awaitReload(t *testing.T, lines <-chan string, file string) {
+	t.Helper()
 	deadline := time.After(20 * time.Second)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	css := filepath.Join(dir, "css", "app.css")
 	for n := 0; ; n++ {
 		select {
 		case l, ok := <-lines:
@@ -112,13 +123,48 @@ hotReload:
 				return
 			}
 		case <-tick.C:
-			// Writes repeat until the watcher (started in the background) sees one.
-			if err := os.WriteFile(css, []byte(fmt.Sprintf("body{order:%d}", n)), 0o644); err != nil {
+			if err := os.WriteFile(file, []byte(fmt.Sprintf("body{order:%d}", n)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		case <-deadline:
 			t.Fatal("no reload event after changing a watched file")
 		}
+	}
+}
+
+// TestWatchesServedDirectories: the watched directories are those the static module serves
+// (core.ServedDirs: the site's static in each form and routes[] static targets) and
+// hotReload.watch; a change in any of them reloads, and none of them warns.
+func TestWatchesServedDirectories(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config string // %[1]q is the watched directory, %[2]q another one
+	}{
+		{"static string", "static: %[1]q"},
+		{"static list", "static: [%[2]q, %[1]q]"},
+		{"static prefix map", "static: { /: %[2]q, /docs: [%[1]q] }"},
+		{"routes[] static target", "routes:\n  - { match: { path: /docs/** }, static: %[1]q }"},
+		{"hotReload.watch", "static: %[2]q"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, other := t.TempDir(), t.TempDir()
+			watch := ""
+			if tc.name == "hotReload.watch" {
+				watch = fmt.Sprintf(", watch: [%q]", dir)
+			}
+			srv := servertest.Start(t, fmt.Sprintf("port: 8080\nhotReload: { extensions: [css]"+watch+" }\n"+tc.config+"\n", dir, other))
+			for _, w := range srv.Diagnostics.Warnings() {
+				if strings.Contains(w.Message, "nothing is watched") {
+					t.Fatalf("warning: %v", w)
+				}
+			}
+			res, err := client.Get(srv.URL(8080) + "/__hot-reload__")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = res.Body.Close() }()
+			awaitReload(t, eventLines(res.Body), filepath.Join(dir, "app.css"))
+		})
 	}
 }
 

@@ -24,9 +24,9 @@ type runtimeDeny struct {
 }
 
 func runtimeList(s core.Shared) *runtimeDeny {
-	return s.Get("ipfilter.runtimeDeny", func() any {
+	return core.SharedOf(s, "ipfilter.runtimeDeny", func() *runtimeDeny {
 		return &runtimeDeny{set: map[netip.Prefix]struct{}{}}
-	}).(*runtimeDeny)
+	})
 }
 
 // add inserts p; it reports false when the list is full.

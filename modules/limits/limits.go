@@ -24,7 +24,18 @@ func init() {
 		Stage:       core.StageLimits,
 		SiteKeys:    []string{"limits"},
 		Site:        provision,
+		Provides:    []core.SiteValueProvider{core.BodyBufferLimit.Provide(bodyBufferLimit)},
 	})
+}
+
+// bodyBufferLimit provides core.BodyBufferLimit: limits.maxBodyBufferBytes, unset when the
+// site does not set it.
+func bodyBufferLimit(ctx *core.SiteContext) (int64, bool) {
+	var c Config
+	if !ctx.DecodeQuietly("limits", &c) || c.MaxBodyBufferBytes == nil {
+		return 0, false
+	}
+	return int64(min(*c.MaxBodyBufferBytes, 1<<62)), true
 }
 
 // Config is the site's `limits` block.

@@ -26,9 +26,9 @@ const textContentType = "text/plain; version=0.0.4; charset=utf-8"
 // metrics, gzip-compressed when the scraper accepts it. One handler serves every site and
 // generation of a server.
 func exposition(ctx *core.SiteContext) http.Handler {
-	return ctx.Shared.Get("http.observe.metrics/exposition", func() any {
+	return core.SharedOf(ctx.Shared, "http.observe.metrics/exposition", func() http.Handler {
 		return &expositionHandler{reg: ctx.Global.Metrics}
-	}).(http.Handler)
+	})
 }
 
 type expositionHandler struct {

@@ -93,7 +93,7 @@ type recorder struct {
 }
 
 func recorderFor(ctx *core.SiteContext) *recorder {
-	return ctx.Shared.Get(sharedRecorderKey, func() any { return newRecorder(ctx.Global.Metrics) }).(*recorder)
+	return core.SharedOf(ctx.Shared, sharedRecorderKey, func() *recorder { return newRecorder(ctx.Global.Metrics) })
 }
 
 // newRecorder registers the families this module records (and declares the shapes of the

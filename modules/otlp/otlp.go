@@ -56,6 +56,9 @@ type current struct {
 	t   *Tracing
 }
 
+// newCurrent builds the empty entry.
+func newCurrent() *current { return &current{} }
+
 func (c *current) set(g *core.GlobalContext, t *Tracing) {
 	c.mu.Lock()
 	c.gen, c.t = g, t
@@ -98,7 +101,7 @@ func provisionGlobal(ctx *core.GlobalContext) (core.Instance, error) {
 	}
 	t := newTracing(s, func(ctx context.Context) (sdktrace.SpanExporter, error) { return newExporter(ctx, s) })
 	ctx.AddAttemptObserver(t)
-	ctx.Shared.Get(currentKey, func() any { return &current{} }).(*current).set(ctx, t)
+	core.SharedOf(ctx.Shared, currentKey, newCurrent).set(ctx, t)
 	return t, nil
 }
 
@@ -165,11 +168,7 @@ type siteTracing struct {
 }
 
 func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
-	c, ok := ctx.Shared.Get(currentKey, func() any { return &current{} }).(*current)
-	if !ok {
-		return nil, nil
-	}
-	t := c.get(ctx.Global)
+	t := core.SharedOf(ctx.Shared, currentKey, newCurrent).get(ctx.Global)
 	if t == nil {
 		return nil, nil // no global.otlp in this generation: not in the chain
 	}

@@ -65,15 +65,11 @@ func (s *site) RouteCount() int { return s.table.Len() }
 
 func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
 	ss := &siteSettings{site: ctx.Site, log: ctx.Logger, maxBodyBuffer: defaultMaxBodyBuffer}
-	ss.registry = ctx.Global.Memo("proxy.registry", func() any { return newRegistry(ctx.Shared, ctx.Global.Metrics) }).(*registry)
+	ss.registry = core.MemoOf(ctx.Global, "proxy.registry", func() *registry { return newRegistry(ctx.Shared, ctx.Global.Metrics) })
 	ss.registry.addSite(ss)
 	ctx.Upstreams().Add(ss)
-	if n, ok := ctx.Section("limits"); ok {
-		if m, ok := n.(map[string]config.Node); ok {
-			if v, ok := config.Number(m["maxBodyBufferBytes"]); ok && v >= 0 {
-				ss.maxBodyBuffer = int64(v)
-			}
-		}
+	if v, ok := core.BodyBufferLimit.Get(ctx); ok {
+		ss.maxBodyBuffer = v
 	}
 	var rq, rs Transform
 	if ctx.Decode("requestTransform", &rq) {
@@ -120,7 +116,7 @@ func loadSiteSettings(ctx *core.SiteContext) *siteSettings {
 // settingsFor decodes the site-level proxy keys once per site, so that routes[] handlers and
 // the proxy map share them.
 func settingsFor(ctx *core.SiteContext) *siteSettings {
-	return ctx.Memo("proxy.settings", func() any { return loadSiteSettings(ctx) }).(*siteSettings)
+	return core.MemoOf(ctx, "proxy.settings", func() *siteSettings { return loadSiteSettings(ctx) })
 }
 
 func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {

@@ -40,7 +40,7 @@ func activeGauge(m *telemetry.Registry, raw string) *telemetry.Metric {
 
 // state returns the shared runtime state of an upstream URL.
 func (g *registry) state(raw string) *upstreamState {
-	return g.shared.Get("proxy.upstream|"+raw, func() any { return newUpstreamState(raw) }).(*upstreamState)
+	return core.SharedOf(g.shared, "proxy.upstream|"+raw, func() *upstreamState { return newUpstreamState(raw) })
 }
 
 func (g *registry) addSite(ss *siteSettings) {

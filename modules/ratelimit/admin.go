@@ -34,11 +34,11 @@ type genState struct {
 }
 
 func generation(ctx *core.SiteContext) *genState {
-	return ctx.Global.Memo("ratelimit.generation", func() any {
+	return core.MemoOf(ctx.Global, "ratelimit.generation", func() *genState {
 		g := &genState{mem: map[string]*memStore{}, sites: map[string]map[string]*Stats{}}
 		g.cap.max = MaxBuckets
 		return g
-	}).(*genState)
+	})
 }
 
 func (g *genState) memFor(scope string) *memStore {

@@ -55,10 +55,10 @@ type clientEntry struct {
 // in ctx.Shared, so reloads keep the connection pool. It does not connect; the pool dials
 // on first use and reconnects by itself after failures.
 func Client(ctx *core.SiteContext, url string) (*goredis.Client, error) {
-	e := ctx.Shared.Get(sharedKeyPrefix+url, func() any {
+	e := core.SharedOf(ctx.Shared, sharedKeyPrefix+url, func() *clientEntry {
 		c, err := NewClient(url)
 		return &clientEntry{c: c, err: err}
-	}).(*clientEntry)
+	})
 	return e.c, e.err
 }
 

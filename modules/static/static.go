@@ -32,7 +32,32 @@ func init() {
 		HandlerKeys: []string{"static"},
 		Site:        provisionSite,
 		Handler:     provisionHandler,
+		Provides:    []core.SiteValueProvider{core.ServedDirs.Provide(servedDirs)},
 	})
+}
+
+// servedDirs provides core.ServedDirs: the directories of the site's `static` and of the
+// `static` targets of its routes[] entries, as configured, in file order (a prefix map's
+// directories in the order of its prefixes). Problems are left to provisionSite and
+// provisionHandler, which report them.
+func servedDirs(ctx *core.SiteContext) ([]string, bool) {
+	var out []string
+	add := func(d Dirs) {
+		out = append(out, d.List...)
+		for _, prefix := range sortedPrefixes(d.Prefixes) {
+			out = append(out, d.Prefixes[prefix]...)
+		}
+	}
+	var site Dirs
+	if ctx.DecodeQuietly("static", &site) {
+		add(site)
+	}
+	for _, s := range ctx.HandlerSections("static") {
+		var d Dirs
+		config.Decode(s.Node, s.Path, &d, &config.Diagnostics{})
+		add(d)
+	}
+	return out, len(out) > 0
 }
 
 // provisionSite builds the site-level static router.
@@ -59,11 +84,8 @@ func provisionHandler(ctx *core.SiteContext, _ string, node any, path string, _ 
 	// staticOptions is diagnosed once, by provisionSite (which runs whenever the key is
 	// present); here its problems go to a scratch list so they are not reported twice.
 	var o Options
-	quiet := &config.Diagnostics{}
-	if n, ok := ctx.Section("staticOptions"); ok {
-		config.Decode(n, ctx.Path("staticOptions"), &o, quiet)
-	}
-	opts := resolveOptions(o, ctx.Path("staticOptions"), quiet)
+	ctx.DecodeQuietly("staticOptions", &o)
+	opts := resolveOptions(o, ctx.Path("staticOptions"), &config.Diagnostics{})
 	var dirs Dirs
 	config.Decode(node, path, &dirs, ctx.Diag)
 	fsrv := newFileServer(dirs, opts, path, ctx.Diag, ctx.NotFound())

@@ -44,7 +44,7 @@ const (
 
 // brokerOf returns the process-wide broker.
 func brokerOf(s core.Shared) *broker {
-	return s.Get(sharedKey, func() any { return newBroker() }).(*broker)
+	return core.SharedOf(s, sharedKey, newBroker)
 }
 
 // provision adds the recording stage to every site of a config that has an Admin API: without

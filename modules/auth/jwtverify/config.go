@@ -88,7 +88,7 @@ func Build(ctx *core.SiteContext, s Spec, path string) *Verifier {
 			refresh = time.Duration(min(*s.JwksRefreshSecs, 365*24*3600)) * time.Second
 		}
 		key := fmt.Sprintf("jwtverify.jwks\x00%s\x00%d", jwks, refresh)
-		o.JWKS = ctx.Shared.Get(key, func() any { return NewJWKS(jwks, refresh, nil, nil, ctx.Global.Logger) }).(*JWKS)
+		o.JWKS = core.SharedOf(ctx.Shared, key, func() *JWKS { return NewJWKS(jwks, refresh, nil, nil, ctx.Global.Logger) })
 	}
 	v, err := New(o)
 	if err != nil {
