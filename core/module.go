@@ -148,8 +148,9 @@ var registry = struct {
 	route: map[string]*Module{}, handle: map[string]*Module{},
 }
 
-// Register adds a module to the registry. It panics on an empty or duplicate ID or on a key
-// already owned by another module, since both are programming errors found at start-up.
+// Register adds a module to the registry. It panics on an empty ID or Feature, a duplicate
+// ID, or a key already owned by another module (or listed twice by this one), since all are
+// programming errors found at start-up. A refused module leaves the registry as it was.
 func Register(m Module) {
 	if m.ID == "" || m.Feature == "" {
 		panic("core.Register: module needs an ID and a Feature")
@@ -163,19 +164,37 @@ func Register(m Module) {
 	if mm.Package == "" {
 		mm.Package = callerPackage(2)
 	}
-	claim := func(table map[string]*Module, keys []string, what string) {
-		for _, k := range keys {
-			if prev, ok := table[k]; ok {
-				panic(fmt.Sprintf("core.Register: %s key %q is owned by both %s and %s", what, k, prev.ID, m.ID))
-			}
-			table[k] = &mm
+	tables := []struct {
+		table map[string]*Module
+		keys  []string
+		what  string
+	}{
+		{registry.byKey, m.SiteKeys, "site"},
+		{registry.global, m.GlobalKeys, "global"},
+		{registry.route, m.RouteKeys, "route"},
+		{registry.handle, m.HandlerKeys, "handler"},
+	}
+	for _, tb := range tables {
+		checkKeys(tb.table, tb.keys, tb.what, m.ID)
+	}
+	for _, tb := range tables {
+		for _, k := range tb.keys {
+			tb.table[k] = &mm
 		}
 	}
-	claim(registry.byKey, m.SiteKeys, "site")
-	claim(registry.global, m.GlobalKeys, "global")
-	claim(registry.route, m.RouteKeys, "route")
-	claim(registry.handle, m.HandlerKeys, "handler")
 	registry.byID[m.ID] = &mm
+}
+
+// checkKeys panics when one of keys is already in table or appears twice in keys.
+func checkKeys(table map[string]*Module, keys []string, what, id string) {
+	for i, k := range keys {
+		if prev, ok := table[k]; ok {
+			panic(fmt.Sprintf("core.Register: %s key %q is owned by both %s and %s", what, k, prev.ID, id))
+		}
+		if slices.Contains(keys[:i], k) {
+			panic(fmt.Sprintf("core.Register: %s key %q is listed twice by %s", what, k, id))
+		}
+	}
 }
 
 // Modules returns every registered module, sorted by ID.
