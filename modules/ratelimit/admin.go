@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"encoding/json"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -95,12 +94,5 @@ func (g *genState) AdminEndpoints() []core.AdminEndpoint {
 }
 
 func (g *genState) serveStats(w http.ResponseWriter, r *http.Request) {
-	b, err := json.Marshal(g.snapshot())
-	if err != nil {
-		http.Error(w, `{"status":"error","message":"encoding failed"}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(b, '\n'))
+	core.AdminJSON(w, http.StatusOK, g.snapshot())
 }

@@ -20,6 +20,7 @@ package consumers
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
@@ -263,7 +264,7 @@ func (g *Guard) consumer(ctx *core.SiteContext, cc Consumer, cp string, shared b
 			continue
 		}
 		cons.headers = append(cons.headers, header{name: h, value: []string{v}})
-		if !contains(g.strip, h) {
+		if !slices.Contains(g.strip, h) {
 			g.strip = append(g.strip, h)
 		}
 	}
@@ -302,15 +303,6 @@ func toNodes(m map[string]string) map[string]config.Node {
 		out[k] = nil
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func headerName(ctx *core.SiteContext, s, path string) (string, bool) {
