@@ -18,7 +18,8 @@ import (
 // the way out. A stage that no module fills costs nothing: it is simply not in the chain.
 type Stage int
 
-// The pipeline, in order. The guard order (IP filter … scripts) is the original Conduit's.
+// The pipeline, in order. The guard order (IP filter … scripts) is the original Conduit's
+// (docs/compatibility.md).
 const (
 	// StageNone marks a module that adds no request stage (a service, a config source, a
 	// handler used only through routes).
@@ -56,7 +57,8 @@ const (
 	StageRedirects Stage = 850
 	// StageFaults: fault injection.
 	StageFaults Stage = 900
-	// StageScripts: script and WASM middleware, in declaration order.
+	// StageScripts is reserved for script and WASM middleware; no module in this repository
+	// uses it yet.
 	StageScripts Stage = 950
 	// StageRouting is where the site's routers are consulted; it is the end of the chain.
 	StageRouting Stage = 1000
@@ -80,10 +82,11 @@ func (s Stage) String() string {
 	return fmt.Sprintf("stage(%d)", int(s))
 }
 
-// Router precedence inside StageRouting, as in the original: routes[] first, then proxy, then
-// static, then fallback.
+// Router precedence inside StageRouting (docs/compatibility.md): routes[] first, then proxy,
+// then static, then fallback.
 const (
-	// RouterUpload is the upload.path prefix.
+	// RouterUpload is reserved for an upload module's path prefix; no module in this
+	// repository uses it yet.
 	RouterUpload = 100
 	// RouterRoutes is the ordered routes[] list (core).
 	RouterRoutes = 200

@@ -4,8 +4,8 @@ import (
 	"strings"
 )
 
-// Substitute replaces $NAME in text with the value lookup returns for NAME, as the original
-// Conduit does on the raw file before parsing:
+// Substitute replaces $NAME in text with the value lookup returns for NAME, on the raw file
+// before parsing (docs/configuration.md, "Loading"):
 //
 //   - NAME starts with a letter or '_' and continues with letters, digits or '_';
 //   - the value is JSON-escaped (quotes, backslashes and control characters), so a value cannot

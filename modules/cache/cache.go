@@ -45,7 +45,7 @@ func init() {
 	})
 }
 
-// Config is one route's cache block (contract §1.9).
+// Config is one route's cache block (docs/cache.md).
 type Config struct {
 	Store                    *string  `json:"store" cfg:"required"`
 	TTLSecs                  *uint64  `json:"ttlSecs"`
@@ -59,8 +59,8 @@ type Config struct {
 	Methods                  []string `json:"methods"`
 }
 
-// Sizes. DefaultMaxSizeMb applies when maxSizeMb is not set (the original leaves the store
-// unbounded; an unbounded in-process cache is an out-of-memory risk, see docs/cache.md).
+// Sizes. DefaultMaxSizeMb applies when maxSizeMb is not set (an unbounded in-process cache is
+// an out-of-memory risk; docs/cache.md, "Decisions").
 const (
 	DefaultMaxSizeMb = 256
 	// MaxEntryBytes caps one cached body; a larger response streams through uncached.

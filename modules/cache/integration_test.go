@@ -3,7 +3,6 @@ package cache_test
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -148,7 +147,7 @@ func metricValue(srv *servertest.Server, name, route string) float64 {
 	return -1
 }
 
-// TestNotStored: a shared cache never stores these (RFC 9111 §3, contract §1.9); each is
+// TestNotStored: a shared cache never stores these (RFC 9111 §3, docs/cache.md); each is
 // requested twice and must reach the upstream twice.
 func TestNotStored(t *testing.T) {
 	o := newOrigin(t)
@@ -590,8 +589,6 @@ func yamlToJSON(s string) string {
 		"varyHeaders", `"varyHeaders"`, "methods", `"methods"`, "skipPaths", `"skipPaths"`, "memory", `"memory"`)
 	return r.Replace(s)
 }
-
-var _ = net.Dial
 
 // TestStaleIfErrorUnderLoad: while the upstream is failing, concurrent requests for a key in
 // its stale-if-error window cost the upstream one request and all get the stale copy.

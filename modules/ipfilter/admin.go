@@ -88,8 +88,8 @@ func (r *runtimeDeny) list() []string {
 	return out
 }
 
-// adminAPI serves POST/DELETE /ip-deny (and GET /ip-deny, an addition: the original has no
-// way to read the list back).
+// adminAPI serves POST/DELETE /ip-deny and GET /ip-deny, which reads the list back
+// (docs/rate-limiting.md, "Admin API").
 type adminAPI struct {
 	rt *runtimeDeny
 }

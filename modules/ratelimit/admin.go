@@ -9,7 +9,7 @@ import (
 )
 
 // Stats counts one limiter's decisions for GET /rate-limits. Counters start at zero with
-// every generation (the original resets them on reload).
+// every generation, so a reload resets them (docs/rate-limiting.md, "Admin API").
 type Stats struct {
 	passed   atomic.Int64
 	rejected atomic.Int64

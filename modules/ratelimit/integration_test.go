@@ -205,8 +205,8 @@ func adminStats(t *testing.T, srv *servertest.Server) map[string]map[string]pr {
 	return out
 }
 
-// TestReloadResetsBuckets: a new generation starts with full buckets and zero counters, as
-// the original's POST /reload.
+// TestReloadResetsBuckets: a new generation starts with full buckets and zero counters
+// (docs/rate-limiting.md).
 func TestReloadResetsBuckets(t *testing.T) {
 	up := upstream(t)
 	src := `

@@ -609,7 +609,7 @@ func TestStaticOptionsDiagnosedOnceWithRoutes(t *testing.T) {
 	}
 }
 
-// TestCompatCorpus builds every example of the original that uses static or fallback and
+// TestCompatCorpus builds every example in testdata/compat that uses static or fallback and
 // checks that these modules report no error on them (the directories do not exist here, so
 // they warn).
 func TestCompatCorpus(t *testing.T) {

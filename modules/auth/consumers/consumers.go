@@ -109,7 +109,8 @@ type Consumer struct {
 	RateLimit config.Node       `json:"rateLimit"`
 	Headers   map[string]string `json:"headers"`
 	// AllowedPaths is the consumer's route ACL: when set, the consumer may only reach these
-	// paths (exact, or "/prefix/**"); anything else is 403. Not in the original.
+	// paths (exact, or "/prefix/**"); anything else is 403 (docs/auth.md,
+	// "Consumer route ACLs"; an addition, see docs/compatibility.md).
 	AllowedPaths []string `json:"allowedPaths"`
 }
 
