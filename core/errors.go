@@ -16,7 +16,7 @@ func WantsJSON(r *http.Request) bool {
 	return false
 }
 
-// Deny answers 401 or 403 (or any denial status) as the original does: a JSON body
+// Deny answers 401 or 403 (or any denial status, docs/auth.md): a JSON body
 // {"error":"…","status":N} when the client sends Accept: application/json, an empty body
 // otherwise.
 func Deny(w http.ResponseWriter, r *http.Request, status int) {
@@ -58,7 +58,7 @@ func Error(w http.ResponseWriter, r *http.Request, status int, reason string) {
 }
 
 // JSONError writes exactly {"error":msg,"status":status[,"reason":reason]} with
-// Content-Type application/json, regardless of Accept (the contract's 503 bodies).
+// Content-Type application/json, regardless of Accept (the 503 bodies of docs/proxy.md).
 func JSONError(w http.ResponseWriter, status int, msg, reason string) {
 	body := jsonError(msg, status, reason)
 	h := w.Header()

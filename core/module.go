@@ -18,7 +18,8 @@ import (
 // the way out. A stage that no module fills costs nothing: it is simply not in the chain.
 type Stage int
 
-// The pipeline, in order. The guard order (IP filter … scripts) is the original Conduit's.
+// The pipeline, in order. The guard order (IP filter … scripts) is the original Conduit's
+// (docs/compatibility.md).
 const (
 	// StageNone marks a module that adds no request stage (a service, a config source, a
 	// handler used only through routes).
@@ -56,7 +57,8 @@ const (
 	StageRedirects Stage = 850
 	// StageFaults: fault injection.
 	StageFaults Stage = 900
-	// StageScripts: script and WASM middleware, in declaration order.
+	// StageScripts is reserved for script and WASM middleware; no module in this repository
+	// uses it yet.
 	StageScripts Stage = 950
 	// StageRouting is where the site's routers are consulted; it is the end of the chain.
 	StageRouting Stage = 1000
@@ -80,10 +82,11 @@ func (s Stage) String() string {
 	return fmt.Sprintf("stage(%d)", int(s))
 }
 
-// Router precedence inside StageRouting, as in the original: routes[] first, then proxy, then
-// static, then fallback.
+// Router precedence inside StageRouting (docs/compatibility.md): routes[] first, then proxy,
+// then static, then fallback.
 const (
-	// RouterUpload is the upload.path prefix.
+	// RouterUpload is reserved for an upload module's path prefix; no module in this
+	// repository uses it yet.
 	RouterUpload = 100
 	// RouterRoutes is the ordered routes[] list (core).
 	RouterRoutes = 200
@@ -180,9 +183,10 @@ var registry = struct {
 	route: map[string]*Module{}, handle: map[string]*Module{}, values: map[string]registeredProvider{},
 }
 
-// Register adds a module to the registry. It panics on an empty or duplicate ID, on a key
-// already owned by another module or on a site value another module already provides, since
-// all are programming errors found at start-up.
+// Register adds a module to the registry. It panics on an empty ID or Feature, a duplicate
+// ID, a key already owned by another module (or listed twice by this one) or a site value
+// another module already provides, since all are programming errors found at start-up. A
+// refused module leaves the registry as it was.
 func Register(m Module) {
 	if m.ID == "" || m.Feature == "" {
 		panic("core.Register: module needs an ID and a Feature")
@@ -196,20 +200,39 @@ func Register(m Module) {
 	if mm.Package == "" {
 		mm.Package = callerPackage(2)
 	}
-	claim := func(table map[string]*Module, keys []string, what string) {
-		for _, k := range keys {
-			if prev, ok := table[k]; ok {
-				panic(fmt.Sprintf("core.Register: %s key %q is owned by both %s and %s", what, k, prev.ID, m.ID))
-			}
-			table[k] = &mm
+	tables := []struct {
+		table map[string]*Module
+		keys  []string
+		what  string
+	}{
+		{registry.byKey, m.SiteKeys, "site"},
+		{registry.global, m.GlobalKeys, "global"},
+		{registry.route, m.RouteKeys, "route"},
+		{registry.handle, m.HandlerKeys, "handler"},
+	}
+	for _, tb := range tables {
+		checkKeys(tb.table, tb.keys, tb.what, m.ID)
+	}
+	checkProviders(&mm)
+	for _, tb := range tables {
+		for _, k := range tb.keys {
+			tb.table[k] = &mm
 		}
 	}
-	claim(registry.byKey, m.SiteKeys, "site")
-	claim(registry.global, m.GlobalKeys, "global")
-	claim(registry.route, m.RouteKeys, "route")
-	claim(registry.handle, m.HandlerKeys, "handler")
 	claimProviders(&mm)
 	registry.byID[m.ID] = &mm
+}
+
+// checkKeys panics when one of keys is already in table or appears twice in keys.
+func checkKeys(table map[string]*Module, keys []string, what, id string) {
+	for i, k := range keys {
+		if prev, ok := table[k]; ok {
+			panic(fmt.Sprintf("core.Register: %s key %q is owned by both %s and %s", what, k, prev.ID, id))
+		}
+		if slices.Contains(keys[:i], k) {
+			panic(fmt.Sprintf("core.Register: %s key %q is listed twice by %s", what, k, id))
+		}
+	}
 }
 
 // Modules returns every registered module, sorted by ID.

@@ -75,14 +75,26 @@ func (v SiteValue[T]) Get(ctx *SiteContext) (val T, ok bool) {
 	return res.v.(T), true
 }
 
-// claimProviders records m's site value providers; it panics when another module already
-// provides one of them. The caller holds the registry's lock.
+// claimProviders records m's site value providers, after checkProviders accepted them. The
+// caller holds the registry's lock.
 func claimProviders(m *Module) {
+	for _, p := range m.Provides {
+		registry.values[p.name] = registeredProvider{SiteValueProvider: p, owner: m.ID}
+	}
+}
+
+// checkProviders panics when a site value m provides is already provided (by another
+// module, or twice by m); Register calls it before it claims anything.
+func checkProviders(m *Module) {
+	seen := map[string]bool{}
 	for _, p := range m.Provides {
 		if prev, dup := registry.values[p.name]; dup {
 			panic(fmt.Sprintf("core.Register: site value %q is provided by both %s and %s", p.name, prev.owner, m.ID))
 		}
-		registry.values[p.name] = registeredProvider{SiteValueProvider: p, owner: m.ID}
+		if seen[p.name] {
+			panic(fmt.Sprintf("core.Register: site value %q is provided twice by %s", p.name, m.ID))
+		}
+		seen[p.name] = true
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -109,10 +110,10 @@ func TestIntegrationExampleHeader(t *testing.T) {
 	cfg := fmt.Sprintf("port: %d\nexampleHeader:\n  name: X-Example\n  value: hello\n", port)
 	wantBody := ""
 	switch {
-	case contains(features, "fallback"):
+	case slices.Contains(features, "fallback"):
 		cfg += "fallback:\n  status: 200\n  body: ok\n"
 		wantBody = "ok"
-	case contains(features, "static"):
+	case slices.Contains(features, "static"):
 		if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("ok"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +143,7 @@ func TestIntegrationExampleHeader(t *testing.T) {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("features -c: %v\n%s", err, out)
 	}
-	if !contains(rep.Required, "exampleheader") || len(rep.Missing) != 0 ||
+	if !slices.Contains(rep.Required, "exampleheader") || len(rep.Missing) != 0 ||
 		!strings.Contains(rep.Build, "--with "+examplePlugin+"="+filepath.Join(repoRoot(t), "plugins", "example-header")) {
 		t.Errorf("features -c = %s", out)
 	}
@@ -159,15 +160,6 @@ func TestIntegrationExampleHeader(t *testing.T) {
 	if wantBody != "" && (resp.StatusCode != 200 || strings.TrimSpace(string(body)) != wantBody) {
 		t.Errorf("response = %d %q, want 200 %q", resp.StatusCode, body, wantBody)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // startBinary starts bin and returns a function that stops exactly that process (by its PID),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -42,7 +43,7 @@ func installMissing(cfg config) error {
 		if _, err := exec.LookPath(bin); err == nil {
 			continue
 		}
-		if pkg := debianPackage[bin]; pkg != "" && !contains(pkgs, pkg) {
+		if pkg := debianPackage[bin]; pkg != "" && !slices.Contains(pkgs, pkg) {
 			pkgs = append(pkgs, pkg)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,7 +147,7 @@ func sampleCPU(proxyPG, upstreamPG int, auxPGs []int) cpuSample {
 			s.proxy += st.ticks
 		case st.pgrp == upstreamPG:
 			s.upstream += st.ticks
-		case containsInt(auxPGs, st.pgrp):
+		case slices.Contains(auxPGs, st.pgrp):
 			s.aux += st.ticks
 		default:
 			s.others += st.ticks + st.children
@@ -187,13 +188,4 @@ func (d cpuDelta) otherPct() float64 {
 		return 0
 	}
 	return 100 * d.other / d.elapsed
-}
-
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

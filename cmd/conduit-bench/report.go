@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -191,14 +192,14 @@ func (b *bench) rateTable(m Mode) string {
 
 // targetsTable compares the "conduit" row with the targets of issue 2.
 func (b *bench) targetsTable() string {
-	if !contains(b.cfg.peers, "conduit") || (!contains(b.cfg.modes, "h1") && !contains(b.cfg.modes, "rate")) {
+	if !slices.Contains(b.cfg.peers, "conduit") || (!slices.Contains(b.cfg.modes, "h1") && !slices.Contains(b.cfg.modes, "rate")) {
 		return ""
 	}
 	var sb strings.Builder
 	sb.WriteString("### Targets (issue 2, plain proxy path)\n\n| target | measured | verdict |\n|---|---|---|\n")
 	h1c, h1caddy := b.statsFor("h1", "conduit"), b.statsFor("h1", "caddy")
 	switch {
-	case !contains(b.cfg.modes, "h1") || !contains(b.cfg.peers, "caddy"):
+	case !slices.Contains(b.cfg.modes, "h1") || !slices.Contains(b.cfg.peers, "caddy"):
 		sb.WriteString("| h1 req/s ≥ 1.3× Caddy's | not run | not measured |\n")
 	case h1c.n == 0 || h1caddy.n == 0:
 		fmt.Fprintf(&sb, "| h1 req/s ≥ 1.3× Caddy's | conduit %s | not measured |\n", orDash(h1c.notMeasuredWhy))
@@ -209,7 +210,7 @@ func (b *bench) targetsTable() string {
 	}
 	rc, rd := b.statsFor("rate", "conduit"), b.statsFor("rate", "direct")
 	switch {
-	case !contains(b.cfg.modes, "rate") || !contains(b.cfg.peers, "direct"):
+	case !slices.Contains(b.cfg.modes, "rate") || !slices.Contains(b.cfg.peers, "direct"):
 		sb.WriteString("| added p99 at 5,000 req/s < 0.3 ms | not run | not measured |\n")
 	case rc.n == 0 || rd.n == 0:
 		fmt.Fprintf(&sb, "| added p99 at 5,000 req/s < 0.3 ms | conduit %s | not measured |\n", orDash(rc.notMeasuredWhy))
@@ -232,12 +233,12 @@ func (b *bench) targetsTable() string {
 // variantCostTable sets each Conduit configuration row beside the plain "conduit" row of the
 // same run: what the feature costs in CPU per request, throughput and latency at the fixed rate.
 func (b *bench) variantCostTable() string {
-	if !contains(b.cfg.peers, "conduit") {
+	if !slices.Contains(b.cfg.peers, "conduit") {
 		return ""
 	}
 	var rows []string
 	for _, v := range conduitVariants[1:] {
-		if !contains(b.cfg.peers, v.Name) {
+		if !slices.Contains(b.cfg.peers, v.Name) {
 			continue
 		}
 		cells := []string{v.Name, fmt.Sprintf("#%d", v.Issue)}
@@ -332,15 +333,6 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // thousands formats v rounded to an integer with comma separators.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestVariantConfigsValidate(t *testing.T) {
 // TestPeerAliases checks that the -peers aliases expand to known rows without repeats.
 func TestPeerAliases(t *testing.T) {
 	got := expandPeers([]string{"peers", "conduit", "variants"})
-	if got[0] != "direct" || got[1] != "conduit" || len(got) != 5+len(conduitVariants)-2 || contains(got, "conduit-alt") {
+	if got[0] != "direct" || got[1] != "conduit" || len(got) != 5+len(conduitVariants)-2 || slices.Contains(got, "conduit-alt") {
 		t.Errorf("expandPeers = %v", got)
 	}
 	for _, n := range expandPeers([]string{"all"}) {

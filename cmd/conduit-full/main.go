@@ -1,5 +1,5 @@
 // Command conduit-full is the full Conduit binary: the core plus the full bundle (standard
-// plus script, wasm, tcp, upload, redis, disk cache, fault injection, OTLP and Kubernetes).
+// plus redis, disk cache, fault injection and OTLP; see modules/bundle/full).
 package main
 
 import (

@@ -41,7 +41,7 @@ var refusedCompat = map[string]string{
 }
 
 // TestCompatCorpusLoads runs `conduit validate` on every example config of the original
-// Conduit (testdata/compat). Each must load; warnings are allowed only when they name a
+// Conduit (testdata/compat, see its README.md and docs/compatibility.md). Each must load; warnings are allowed only when they name a
 // feature that is not compiled in, a key that is deliberately not implemented yet, or an
 // obsolete key. kitchen_sink.json and validators_sink.json are validator fixtures that
 // must be diagnosed instead, and the files of refusedCompat must be refused with their
@@ -115,7 +115,7 @@ func TestCompatCorpusLoads(t *testing.T) {
 
 // acceptableWarning reports whether a validate warning names its reason: a feature not in
 // this binary, an obsolete or unknown key, a key without effect, or a missing
-// side file the original also only warns about.
+// side file (a warning, not an error, when the file is absent).
 func acceptableWarning(line string) bool {
 	if !strings.HasPrefix(line, "warning at ") {
 		return false

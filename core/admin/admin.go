@@ -15,7 +15,6 @@ package admin
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,7 +95,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g := a.opts.Server.Current()
 	if g == nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "error", "message": "starting"})
+		core.AdminError(w, http.StatusServiceUnavailable, "starting")
 		return
 	}
 	if !authorized(g, r) {
@@ -126,19 +125,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if unused == "" {
 				unused = fmt.Sprintf("feature %q is not used", e.Feature)
 			}
-			writeJSON(w, http.StatusConflict, map[string]any{"status": "error",
+			core.AdminJSON(w, http.StatusConflict, map[string]any{"status": "error",
 				"message": fmt.Sprintf("%s %s: %s in the running configuration", r.Method, r.URL.Path, unused)})
 			return
 		}
-		writeJSON(w, http.StatusNotImplemented, map[string]any{"status": "error",
+		core.AdminJSON(w, http.StatusNotImplemented, map[string]any{"status": "error",
 			"message": fmt.Sprintf("%s %s needs feature %q, which is not compiled into this binary", r.Method, r.URL.Path, e.Feature)})
 		return
 	}
 	if a.pathExists(g, r.URL.Path) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"status": "error", "message": "method not allowed"})
+		core.AdminError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	writeJSON(w, http.StatusNotFound, map[string]any{"status": "error", "message": "no such endpoint"})
+	core.AdminError(w, http.StatusNotFound, "no such endpoint")
 }
 
 func (a *API) pathExists(g *server.Generation, path string) bool {
@@ -187,17 +186,3 @@ func authorized(g *server.Generation, r *http.Request) bool {
 	}
 	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(want)) == 1
 }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"status":"error","message":"encoding failed"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-// WriteJSON writes v as a JSON response; module endpoints use it for consistent answers.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }

@@ -98,7 +98,7 @@ func TestStatusReloadAndMissingFeatures(t *testing.T) {
 	if code != 400 || !strings.Contains(body, `"status":"error"`) || !strings.Contains(body, "error at sites[0].healthCheck") || srv.Current() != running {
 		t.Fatalf("bad reload: %d %s", code, body)
 	}
-	// A cold field change is refused with the contract's message.
+	// A cold field change is refused with the message docs/configuration.md quotes.
 	writeConfig(t, dir, strings.Replace(fmt.Sprintf(baseConfig, token), "8080", "8081", 1))
 	code, body = call(t, api, "POST", "/reload", auth, "")
 	if code != 400 || !strings.Contains(body, "cold fields changed — restart required: ") {

@@ -34,7 +34,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 			out[k] = v
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	core.AdminJSON(w, http.StatusOK, out)
 }
 
 func toFloat(v any) (float64, bool) {
@@ -54,7 +54,7 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	d, err := a.opts.Server.Reload(ctx)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": err.Error()})
+		core.AdminError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	out := map[string]any{"status": "ok", "message": "config reloaded"}
@@ -67,11 +67,11 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 			out["warnings"] = warns
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	core.AdminJSON(w, http.StatusOK, out)
 }
 
 func (a *API) shutdown(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "shutting_down"})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "shutting_down"})
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -93,32 +93,32 @@ func (a *API) certsReload(w http.ResponseWriter, r *http.Request) {
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxPEMBytes))
 	if err := dec.Decode(&body); err != nil || body.Cert == "" || body.Key == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "body must be {\"cert\": PEM chain, \"key\": PEM}"})
+		core.AdminError(w, http.StatusBadRequest, "body must be {\"cert\": PEM chain, \"key\": PEM}")
 		return
 	}
 	if _, err := tls.X509KeyPair([]byte(body.Cert), []byte(body.Key)); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "certificate and key do not form a valid pair: " + err.Error()})
+		core.AdminError(w, http.StatusBadRequest, "certificate and key do not form a valid pair: "+err.Error())
 		return
 	}
 	g := a.opts.Server.Current()
 	site := firstCertSite(g)
 	if site == nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "no site has tls.cert and tls.key"})
+		core.AdminError(w, http.StatusBadRequest, "no site has tls.cert and tls.key")
 		return
 	}
 	if err := core.WriteFileAtomic(site.TLS.Cert, []byte(body.Cert), 0o600); err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"status": "error", "message": err.Error()})
+		core.AdminError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if err := core.WriteFileAtomic(site.TLS.Key, []byte(body.Key), 0o600); err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"status": "error", "message": err.Error()})
+		core.AdminError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	note := "new handshakes use the new certificate; established connections continue"
 	if _, err := a.opts.Server.Reload(r.Context()); err != nil {
 		note = "files written, but the reload failed (the running config keeps the old certificate): " + err.Error()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "cert_path": site.TLS.Cert, "key_path": site.TLS.Key, "note": note})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "cert_path": site.TLS.Cert, "key_path": site.TLS.Key, "note": note})
 }
 
 func firstCertSite(g *server.Generation) *server.Site {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/conduitproxy/conduit/core"
 )
 
 // origin is what the Admin API accepts as its own address: the port it listens on and the
@@ -59,7 +61,7 @@ type refusal struct {
 
 // write answers the refusal.
 func (ref *refusal) write(w http.ResponseWriter) {
-	writeJSON(w, ref.status, map[string]any{"status": "error", "message": ref.message})
+	core.AdminError(w, ref.status, ref.message)
 }
 
 // check returns nil when r may go on to authentication, or why not.

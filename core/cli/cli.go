@@ -150,7 +150,7 @@ func runValidate(env *Env, args []string) int {
 		for _, e := range errs {
 			fmt.Fprintln(env.Stdout, e.String())
 		}
-		// The original's exact wording, which scripts may match on.
+		// The wording docs/configuration.md quotes ("validate footer"); scripts may match on it.
 		fmt.Fprintf(env.Stdout, "%d errors found.\n", len(errs))
 		return 1
 	}

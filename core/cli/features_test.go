@@ -240,11 +240,11 @@ func TestAnalyzeConfig(t *testing.T) {
 // TestAnalyzeCompatCorpus checks that every catalog feature the corpus uses is found, with
 // no unknown key except the deliberate typo of kitchen_sink.json.
 func TestAnalyzeCompatCorpus(t *testing.T) {
-	files, _ := filepath.Glob("../../testdata/compat/*.yaml")
-	files = append(files, "../../testdata/compat/kitchen_sink.json")
-	if len(files) < 2 {
-		t.Skip("compat corpus not present")
+	files, err := filepath.Glob("../../testdata/compat/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("compat corpus missing: no testdata/compat/*.yaml (%v)", err)
 	}
+	files = append(files, "../../testdata/compat/kitchen_sink.json")
 	for _, f := range files {
 		doc, err := config.LoadFile(f, func(string) (string, bool) { return "x", true })
 		if err != nil {

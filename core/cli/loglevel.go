@@ -9,7 +9,7 @@ import (
 const levelOff = slog.LevelError + 4
 
 // logLevel decides the process log level: the --log-level flag, else CONDUIT_LOG, else the
-// level RUST_LOG gives Conduit (the original's variable, see rustLogLevel), else info.
+// level RUST_LOG gives Conduit (see rustLogLevel and docs/configuration.md), else info.
 func logLevel(env *Env, flag string) slog.Level {
 	if flag != "" {
 		return parseLevel(flag)
@@ -53,7 +53,7 @@ func levelName(s string) (slog.Level, bool) {
 
 // rustLogLevel reads the level Conduit takes from an env_logger / tracing filter such as
 // "debug", "conduit=debug,hyper=info" or "info,conduit_runtime=trace": the directive for a
-// target named conduit or conduit_* (the original's crates) if any, the last one winning,
+// target named conduit or conduit_* (the original's crate names, docs/compatibility.md) if any, the last one winning,
 // else the bare default level. Per-target levels of other crates and span or regex filters
 // have no Conduit equivalent and are ignored. ok is false when nothing applies.
 func rustLogLevel(spec string) (lv slog.Level, ok bool) {

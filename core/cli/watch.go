@@ -10,8 +10,8 @@ import (
 	"github.com/knadh/koanf/providers/file"
 )
 
-// watchesConfig reports whether any site enables hotReload, which (as in the original) also
-// reloads the configuration when its file changes.
+// watchesConfig reports whether any site enables hotReload, which also reloads the
+// configuration when its file changes (docs/configuration.md, "Reloads").
 func watchesConfig(g *server.Generation) bool {
 	for _, s := range g.Doc.Sites {
 		switch v := s["hotReload"].(type) {

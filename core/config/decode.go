@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,7 +190,7 @@ func decodeStruct(m map[string]Node, path string, v reflect.Value, d *Diagnostic
 		decodeValue(node, Join(path, f.name), v.FieldByIndex(f.index), d)
 	}
 	for _, k := range sortedKeys(m) {
-		if containsString(known, k) {
+		if slices.Contains(known, k) {
 			continue
 		}
 		UnknownKey(d, Join(path, k), k, known)
@@ -217,15 +218,6 @@ func KnownKeys(structPtr any) []string {
 		out = append(out, f.name)
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys(m map[string]Node) []string {

@@ -73,7 +73,7 @@ func RedactURL(raw string) string {
 }
 
 // Humantime is a duration written as "30s", "5m", "12h", "7d", "1y" or a bare number of
-// seconds, as the original's `staticOptions.maxAge`.
+// seconds, as `staticOptions.maxAge` takes (docs/static.md).
 type Humantime time.Duration
 
 // UnmarshalConfig implements Unmarshaler.

@@ -7,7 +7,7 @@ import (
 )
 
 // ValueMatcher matches a header, query or cookie value: a full-string (anchored) regular
-// expression, or exact comparison when the text is not a valid expression, as the original.
+// expression, or exact comparison when the text is not a valid expression (docs/proxy.md).
 type ValueMatcher struct {
 	exact string
 	re    *regexp.Regexp

@@ -16,7 +16,7 @@ type portTable struct {
 }
 
 // selectSite picks the site for a request that arrived on port with the given Host header
-// (already stripped of its port), following the original's rules:
+// (already stripped of its port), by these rules (the original's, docs/compatibility.md):
 //  1. the first site with this host on this port;
 //  2. the first site with this host on any port;
 //  3. the first catch-all site on this port;

@@ -337,7 +337,8 @@ type ColdFieldsError struct {
 	Fields []string
 }
 
-// Error implements error with the contract's message.
+// Error implements error with the message docs/configuration.md quotes ("reload of cold
+// fields").
 func (e *ColdFieldsError) Error() string {
 	msg := "cold fields changed — restart required: "
 	for i, f := range e.Fields {

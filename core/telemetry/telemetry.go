@@ -29,7 +29,7 @@ const (
 	KindHistogram
 )
 
-// DefaultBuckets are the contract's latency buckets, in seconds.
+// DefaultBuckets are the latency buckets of docs/observability.md, in seconds.
 var DefaultBuckets = []float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 
 // Registry holds metric families by name.

@@ -11,7 +11,7 @@ import (
 // Format is an access-log line format.
 type Format int
 
-// The formats of the contract.
+// The formats of `logging.format` (docs/observability.md, "Access logs").
 const (
 	// FormatDev is `METHOD /path STATUS 1.234 ms - 512`, the status coloured on a terminal.
 	FormatDev Format = iota
@@ -21,7 +21,7 @@ const (
 	FormatCommon
 	// FormatShort is `ip user METHOD /path HTTP/1.1 STATUS bytes - 1.234 ms`, no timestamp.
 	FormatShort
-	// FormatJSON is one JSON object per line with the contract's fields.
+	// FormatJSON is one JSON object per line (the fields of appendJSON).
 	FormatJSON
 )
 

@@ -205,7 +205,7 @@ func appendDev(b []byte, e *entry, color bool) []byte {
 	return append(b, '\n')
 }
 
-// appendJSON renders the contract's fields: time, method, path, status, bytes, duration_ms,
+// appendJSON renders the fields docs/observability.md lists: time, method, path, status, bytes, duration_ms,
 // upstream_ms (absent for local handlers), ip, request_id, upstream (null for local handlers).
 func appendJSON(b []byte, e *entry) []byte {
 	b = append(b, `{"time":"`...)

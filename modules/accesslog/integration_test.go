@@ -21,16 +21,6 @@ import (
 	_ "github.com/conduitproxy/conduit/modules/proxy"
 )
 
-func get(t *testing.T, url string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-}
-
 // waitLines polls path until it holds n lines.
 func waitLines(t *testing.T, path string, n int) []string {
 	t.Helper()
@@ -69,9 +59,9 @@ proxy:
   /api: { targets: [%q] }
 `, logPath, up.URL))
 
-	get(t, srv.URL(8080)+"/api/x?token=secret")
-	get(t, srv.URL(8080)+"/__health__")
-	get(t, srv.URL(8080)+"/local")
+	servertest.Get(t, srv.URL(8080)+"/api/x?token=secret")
+	servertest.Get(t, srv.URL(8080)+"/__health__")
+	servertest.Get(t, srv.URL(8080)+"/local")
 	lines := waitLines(t, logPath, 2)
 
 	var proxied, local map[string]any
@@ -110,7 +100,7 @@ proxy:
 	// new file (each one before the reopen lands in the rotated file).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		get(t, srv.URL(8080)+"/after")
+		servertest.Get(t, srv.URL(8080)+"/after")
 		if b, _ := os.ReadFile(logPath); len(b) > 0 {
 			break
 		}
@@ -141,7 +131,7 @@ func TestCredentialQueryParametersAreRedacted(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			logPath := filepath.Join(t.TempDir(), "access.log")
 			srv := servertest.Start(t, fmt.Sprintf("port: 8080\nlogging: { format: %s, file: %q }\nproxy: %q\n", format, logPath, up.URL))
-			get(t, srv.URL(8080)+"/api/items?"+query)
+			servertest.Get(t, srv.URL(8080)+"/api/items?"+query)
 			if q := <-got; q != query {
 				t.Fatalf("upstream query %q, want it unchanged %q", q, query)
 			}

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -140,24 +139,21 @@ func (p *purger) Purge(ctx context.Context, raw string) (bool, []string, error) 
 
 func (p *purger) servePurge(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("url")
-	w.Header().Set("Content-Type", "application/json")
 	if raw == "" {
-		w.WriteHeader(http.StatusBadRequest)
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": "error", "error": "missing url query parameter"})
+		core.AdminError(w, http.StatusBadRequest, "missing url query parameter")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	purged, failed, err := p.Purge(ctx, raw)
 	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": "error", "error": err.Error(), "url": raw})
+		core.AdminJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": err.Error(), "url": raw})
 		return
 	}
 	if len(failed) > 0 {
-		w.WriteHeader(http.StatusBadGateway)
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": "error", "purged": purged, "url": raw, "errors": failed})
+		core.AdminJSON(w, http.StatusBadGateway, map[string]any{"status": "error", "message": "purging failed in " + strconv.Itoa(len(failed)) + " store(s)",
+			"purged": purged, "url": raw, "errors": failed})
 		return
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "purged": purged, "url": raw})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "purged": purged, "url": raw})
 }

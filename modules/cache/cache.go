@@ -48,7 +48,7 @@ func init() {
 	})
 }
 
-// Config is one route's cache block (contract §1.9).
+// Config is one route's cache block (docs/cache.md).
 type Config struct {
 	// Store is "memory", "disk:/path" or a store URL; a Secret because Redis URLs carry
 	// passwords.
@@ -64,8 +64,8 @@ type Config struct {
 	Methods                  []string       `json:"methods"`
 }
 
-// Sizes. DefaultMaxSizeMb applies when maxSizeMb is not set (the original leaves the store
-// unbounded; an unbounded in-process cache is an out-of-memory risk, see docs/cache.md).
+// Sizes. DefaultMaxSizeMb applies when maxSizeMb is not set (an unbounded in-process cache is
+// an out-of-memory risk; docs/cache.md, "Decisions").
 const (
 	DefaultMaxSizeMb = 256
 	// MaxEntryBytes caps one cached body; a larger response streams through uncached.

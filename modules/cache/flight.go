@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// flightShards is the number of lock shards of the thundering-herd guard (the original's).
+// flightShards is the number of lock shards of the thundering-herd guard.
 const flightShards = 16
 
 // flight is one upstream fetch for a primary key that other requests may wait on.

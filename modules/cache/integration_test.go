@@ -3,7 +3,6 @@ package cache_test
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -88,36 +87,6 @@ func (o *origin) count(path string) int {
 	return o.counts[path]
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func do(t *testing.T, method, u string, hdr ...string) reply {
-	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header, string(b)}
-}
-
-func get(t *testing.T, u string, hdr ...string) reply { return do(t, http.MethodGet, u, hdr...) }
-
 func start(t *testing.T, o *origin, cacheBlock string) *servertest.Server {
 	t.Helper()
 	return servertest.Start(t, `
@@ -129,33 +98,33 @@ proxy:
 `)
 }
 
-func xcache(r reply) string { return r.header.Get("X-Cache") }
+func xcache(r servertest.Reply) string { return r.Header.Get("X-Cache") }
 
 func TestMissThenHit(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 60}`)
 	u := srv.URL(8080) + "/a"
-	r1 := get(t, u)
-	if r1.status != 200 || xcache(r1) != "MISS" {
-		t.Fatalf("first: %d %q", r1.status, xcache(r1))
+	r1 := servertest.Get(t, u)
+	if r1.Status != 200 || xcache(r1) != "MISS" {
+		t.Fatalf("first: %d %q", r1.Status, xcache(r1))
 	}
-	r2 := get(t, u)
-	if r2.status != 200 || xcache(r2) != "HIT" || r2.body != r1.body {
-		t.Fatalf("second: %d %q %q vs %q", r2.status, xcache(r2), r2.body, r1.body)
+	r2 := servertest.Get(t, u)
+	if r2.Status != 200 || xcache(r2) != "HIT" || r2.Body != r1.Body {
+		t.Fatalf("second: %d %q %q vs %q", r2.Status, xcache(r2), r2.Body, r1.Body)
 	}
-	if a := r2.header.Get("Age"); a == "" {
+	if a := r2.Header.Get("Age"); a == "" {
 		t.Fatal("a hit must carry Age")
 	}
-	if r2.header.Get("Content-Length") != strconv.Itoa(len(r1.body)) {
-		t.Fatalf("Content-Length %q", r2.header.Get("Content-Length"))
+	if r2.Header.Get("Content-Length") != strconv.Itoa(len(r1.Body)) {
+		t.Fatalf("Content-Length %q", r2.Header.Get("Content-Length"))
 	}
 	if n := o.count("/a"); n != 1 {
 		t.Fatalf("upstream saw %d requests, want 1", n)
 	}
 	// HEAD is answered from the GET entry, without a body.
-	h := do(t, http.MethodHead, u)
-	if xcache(h) != "HIT" || h.body != "" || o.count("/a") != 1 {
-		t.Fatalf("HEAD: %q body %q, upstream %d", xcache(h), h.body, o.count("/a"))
+	h := servertest.Do(t, http.MethodHead, u)
+	if xcache(h) != "HIT" || h.Body != "" || o.count("/a") != 1 {
+		t.Fatalf("HEAD: %q body %q, upstream %d", xcache(h), h.Body, o.count("/a"))
 	}
 	// Metrics: hits and misses by route.
 	hits, misses := metricValue(srv, "conduit_cache_hits_total", "/"), metricValue(srv, "conduit_cache_misses_total", "/")
@@ -178,7 +147,7 @@ func metricValue(srv *servertest.Server, name, route string) float64 {
 	return -1
 }
 
-// TestNotStored: a shared cache never stores these (RFC 9111 §3, contract §1.9); each is
+// TestNotStored: a shared cache never stores these (RFC 9111 §3, docs/cache.md); each is
 // requested twice and must reach the upstream twice.
 func TestNotStored(t *testing.T) {
 	o := newOrigin(t)
@@ -204,7 +173,7 @@ func TestNotStored(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := strings.SplitN(tc.path, "?", 2)[0]
 			for i := range 2 {
-				r := get(t, base+tc.path, tc.hdr...)
+				r := servertest.Get(t, base+tc.path, tc.hdr...)
 				if xcache(r) != "MISS" {
 					t.Fatalf("request %d: X-Cache %q, want MISS", i, xcache(r))
 				}
@@ -224,17 +193,17 @@ func TestAuthorization(t *testing.T) {
 	srv := start(t, o, `{store: memory, ttlSecs: 60}`)
 	base := srv.URL(8080)
 	// Stored from an anonymous request without `public`: not usable with Authorization.
-	if r := get(t, base+"/anon"); xcache(r) != "MISS" {
+	if r := servertest.Get(t, base+"/anon"); xcache(r) != "MISS" {
 		t.Fatal(xcache(r))
 	}
-	if r := get(t, base+"/anon", "Authorization", "Bearer t"); xcache(r) != "MISS" || !strings.Contains(r.body, "auth=Bearer t") {
-		t.Fatalf("authorised request served from a non-public entry: %q %q", xcache(r), r.body)
+	if r := servertest.Get(t, base+"/anon", "Authorization", "Bearer t"); xcache(r) != "MISS" || !strings.Contains(r.Body, "auth=Bearer t") {
+		t.Fatalf("authorised request served from a non-public entry: %q %q", xcache(r), r.Body)
 	}
 	for _, cc := range []string{"public", "s-maxage=30", "must-revalidate,max-age=30"} {
 		p := "/pub-" + strings.NewReplacer("=", "", ",", "").Replace(cc)
 		u := base + p + "?cc=" + url.QueryEscape(cc)
-		get(t, u, "Authorization", "Bearer t")
-		r := get(t, u, "Authorization", "Bearer t")
+		servertest.Get(t, u, "Authorization", "Bearer t")
+		r := servertest.Get(t, u, "Authorization", "Bearer t")
 		if xcache(r) != "HIT" || o.count(p) != 1 {
 			t.Fatalf("%s: %q, upstream %d; want HIT after one fetch", cc, xcache(r), o.count(p))
 		}
@@ -245,27 +214,27 @@ func TestVaryVariantsAndPurge(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 60}`)
 	u := srv.URL(8080) + "/v?vary=Accept-Language"
-	en := get(t, u, "Accept-Language", "en", "Host", "Example.COM")
-	fr := get(t, u, "Accept-Language", "fr", "Host", "example.com")
+	en := servertest.Get(t, u, "Accept-Language", "en", "Host", "Example.COM")
+	fr := servertest.Get(t, u, "Accept-Language", "fr", "Host", "example.com")
 	if xcache(en) != "MISS" || xcache(fr) != "MISS" || o.count("/v") != 2 {
 		t.Fatalf("variants: %q %q upstream %d", xcache(en), xcache(fr), o.count("/v"))
 	}
 	// Spellings of one authority share entries (case, trailing dot, the default port); another
 	// port is another authority, as it is for the upstream (docs/security.md).
-	en2 := get(t, u, "Accept-Language", "en", "Host", "EXAMPLE.com.:80")
-	fr2 := get(t, u, "Accept-Language", "fr", "Host", "example.com")
-	if xcache(en2) != "HIT" || en2.body != en.body || xcache(fr2) != "HIT" || fr2.body != fr.body {
-		t.Fatalf("variant hits: %q %q / %q %q", xcache(en2), en2.body, xcache(fr2), fr2.body)
+	en2 := servertest.Get(t, u, "Accept-Language", "en", "Host", "EXAMPLE.com.:80")
+	fr2 := servertest.Get(t, u, "Accept-Language", "fr", "Host", "example.com")
+	if xcache(en2) != "HIT" || en2.Body != en.Body || xcache(fr2) != "HIT" || fr2.Body != fr.Body {
+		t.Fatalf("variant hits: %q %q / %q %q", xcache(en2), en2.Body, xcache(fr2), fr2.Body)
 	}
 	// Purge by URL with a mixed-case host removes both variants.
 	res := purge(t, srv, "http://Example.Com/v?vary=Accept-Language")
 	if res["status"] != "ok" || res["purged"] != true {
 		t.Fatalf("purge: %v", res)
 	}
-	if r := get(t, u, "Accept-Language", "en", "Host", "example.com"); xcache(r) != "MISS" {
+	if r := servertest.Get(t, u, "Accept-Language", "en", "Host", "example.com"); xcache(r) != "MISS" {
 		t.Fatalf("en after purge: %q", xcache(r))
 	}
-	if r := get(t, u, "Accept-Language", "fr", "Host", "example.com"); xcache(r) != "MISS" {
+	if r := servertest.Get(t, u, "Accept-Language", "fr", "Host", "example.com"); xcache(r) != "MISS" {
 		t.Fatalf("fr after purge: %q", xcache(r))
 	}
 	if res := purge(t, srv, "http://example.com/nothing-here"); res["purged"] != false {
@@ -277,13 +246,13 @@ func TestVaryHeadersConfig(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 60, varyHeaders: [accept-language]}`)
 	u := srv.URL(8080) + "/cfg"
-	a := get(t, u, "Accept-Language", "de")
-	b := get(t, u, "Accept-Language", "it")
-	if xcache(a) != "MISS" || xcache(b) != "MISS" || a.body == b.body {
+	a := servertest.Get(t, u, "Accept-Language", "de")
+	b := servertest.Get(t, u, "Accept-Language", "it")
+	if xcache(a) != "MISS" || xcache(b) != "MISS" || a.Body == b.Body {
 		t.Fatalf("configured vary: %q %q", xcache(a), xcache(b))
 	}
-	if r := get(t, u, "Accept-Language", "de"); xcache(r) != "HIT" || r.body != a.body {
-		t.Fatalf("de again: %q %q", xcache(r), r.body)
+	if r := servertest.Get(t, u, "Accept-Language", "de"); xcache(r) != "HIT" || r.Body != a.Body {
+		t.Fatalf("de again: %q %q", xcache(r), r.Body)
 	}
 }
 
@@ -313,7 +282,7 @@ func TestThunderingHerd(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bodies[i] = get(t, u).body
+			bodies[i] = servertest.Get(t, u).Body
 		}()
 	}
 	// Wait until the leader's request is at the upstream, give the others time to queue.
@@ -352,17 +321,17 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 1, staleWhileRevalidateSecs: 60}`)
 	u := srv.URL(8080) + "/swr"
-	first := get(t, u)
+	first := servertest.Get(t, u)
 	o.gen.Store(1)
 	// Once the TTL is over, the stale copy is served at once and refreshed behind it.
-	var stale reply
-	waitFor(t, "a STALE answer", func() bool { stale = get(t, u); return xcache(stale) == "STALE" })
-	if stale.body != first.body {
-		t.Fatalf("stale body %q, want %q", stale.body, first.body)
+	var stale servertest.Reply
+	waitFor(t, "a STALE answer", func() bool { stale = servertest.Get(t, u); return xcache(stale) == "STALE" })
+	if stale.Body != first.Body {
+		t.Fatalf("stale body %q, want %q", stale.Body, first.Body)
 	}
 	waitFor(t, "the refreshed copy", func() bool {
-		r := get(t, u)
-		return xcache(r) == "HIT" && strings.Contains(r.body, "gen=1")
+		r := servertest.Get(t, u)
+		return xcache(r) == "HIT" && strings.Contains(r.Body, "gen=1")
 	})
 	if c := o.count("/swr"); c != 2 {
 		t.Fatalf("upstream saw %d requests, want 2 (one fetch, one refresh)", c)
@@ -373,23 +342,23 @@ func TestStaleIfError(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 1, staleIfErrorSecs: 60}`)
 	u := srv.URL(8080) + "/sie"
-	first := get(t, u)
+	first := servertest.Get(t, u)
 	o.fail.Store(1)
 	waitFor(t, "a STALE answer on upstream 500", func() bool {
-		r := get(t, u)
+		r := servertest.Get(t, u)
 		if xcache(r) == "HIT" {
 			return false
 		}
-		if xcache(r) != "STALE" || r.status != 200 || r.body != first.body {
-			t.Fatalf("on 500: %d %q %q", r.status, xcache(r), r.body)
+		if xcache(r) != "STALE" || r.Status != 200 || r.Body != first.Body {
+			t.Fatalf("on 500: %d %q %q", r.Status, xcache(r), r.Body)
 		}
 		return true
 	})
 	// A connection error (the proxy answers 502 itself) also serves the stale copy.
 	o.Close()
-	r := get(t, u)
-	if xcache(r) != "STALE" || r.status != 200 || r.body != first.body {
-		t.Fatalf("on connection error: %d %q %q", r.status, xcache(r), r.body)
+	r := servertest.Get(t, u)
+	if xcache(r) != "STALE" || r.Status != 200 || r.Body != first.Body {
+		t.Fatalf("on connection error: %d %q %q", r.Status, xcache(r), r.Body)
 	}
 }
 
@@ -397,14 +366,14 @@ func TestStaleIfErrorDisabledByMustRevalidate(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 1, staleIfErrorSecs: 60}`)
 	u := srv.URL(8080) + "/mr?cc=" + url.QueryEscape("max-age=1, must-revalidate")
-	get(t, u)
+	servertest.Get(t, u)
 	o.fail.Store(1)
 	waitFor(t, "the error to reach the client", func() bool {
-		r := get(t, u)
+		r := servertest.Get(t, u)
 		if xcache(r) == "STALE" {
 			t.Fatal("must-revalidate response served stale")
 		}
-		return r.status == 500
+		return r.Status == 500
 	})
 }
 
@@ -412,16 +381,16 @@ func TestEarlyRefresh(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 3, earlyRefreshSecs: 2}`)
 	u := srv.URL(8080) + "/early"
-	get(t, u)
+	servertest.Get(t, u)
 	o.gen.Store(1)
 	// Within the last 2 s of the TTL a hit starts a background refresh; clients keep
 	// getting HITs and never see a stale or missing answer.
 	waitFor(t, "the early refresh", func() bool {
-		r := get(t, u)
+		r := servertest.Get(t, u)
 		if xcache(r) != "HIT" {
 			t.Fatalf("X-Cache %q during early refresh, want HIT", xcache(r))
 		}
-		return strings.Contains(r.body, "gen=1")
+		return strings.Contains(r.Body, "gen=1")
 	})
 }
 
@@ -441,7 +410,7 @@ func TestBypass(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 2 {
-				if r := get(t, base+tc.path, tc.hdr...); xcache(r) != "BYPASS" {
+				if r := servertest.Get(t, base+tc.path, tc.hdr...); xcache(r) != "BYPASS" {
 					t.Fatalf("X-Cache %q, want BYPASS", xcache(r))
 				}
 			}
@@ -457,14 +426,14 @@ func TestUnsafeMethodInvalidates(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 60}`)
 	u := srv.URL(8080) + "/inv"
-	get(t, u)
-	if r := get(t, u); xcache(r) != "HIT" {
+	servertest.Get(t, u)
+	if r := servertest.Get(t, u); xcache(r) != "HIT" {
 		t.Fatal(xcache(r))
 	}
-	if r := do(t, http.MethodPost, u); xcache(r) != "BYPASS" {
+	if r := servertest.Do(t, http.MethodPost, u); xcache(r) != "BYPASS" {
 		t.Fatalf("POST: %q", xcache(r))
 	}
-	if r := get(t, u); xcache(r) != "MISS" {
+	if r := servertest.Get(t, u); xcache(r) != "MISS" {
 		t.Fatalf("after POST: %q, want MISS", xcache(r))
 	}
 }
@@ -473,13 +442,13 @@ func TestConditionalHit(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 60}`)
 	u := srv.URL(8080) + "/etag?etag=v1"
-	get(t, u)
-	r := get(t, u, "If-None-Match", `W/"v1"`)
-	if r.status != 304 || xcache(r) != "HIT" || r.body != "" {
-		t.Fatalf("conditional hit: %d %q %q", r.status, xcache(r), r.body)
+	servertest.Get(t, u)
+	r := servertest.Get(t, u, "If-None-Match", `W/"v1"`)
+	if r.Status != 304 || xcache(r) != "HIT" || r.Body != "" {
+		t.Fatalf("conditional hit: %d %q %q", r.Status, xcache(r), r.Body)
 	}
-	if r := get(t, u, "If-None-Match", `"v2"`); r.status != 200 || xcache(r) != "HIT" {
-		t.Fatalf("non-matching etag: %d %q", r.status, xcache(r))
+	if r := servertest.Get(t, u, "If-None-Match", `"v2"`); r.Status != 200 || xcache(r) != "HIT" {
+		t.Fatalf("non-matching etag: %d %q", r.Status, xcache(r))
 	}
 }
 
@@ -490,15 +459,15 @@ func TestLargeResponseStreamsUncached(t *testing.T) {
 	srv := start(t, o, `{store: memory, ttlSecs: 60, maxSizeMb: 1}`) // entries ≤ 256 KiB
 	u := srv.URL(8080) + "/big?size=" + strconv.Itoa(600<<10)
 	for range 2 {
-		r := get(t, u)
-		if len(r.body) != 600<<10 || xcache(r) != "MISS" {
-			t.Fatalf("big: %d bytes, %q", len(r.body), xcache(r))
+		r := servertest.Get(t, u)
+		if len(r.Body) != 600<<10 || xcache(r) != "MISS" {
+			t.Fatalf("big: %d bytes, %q", len(r.Body), xcache(r))
 		}
 	}
 	small := srv.URL(8080) + "/small?size=" + strconv.Itoa(100<<10)
-	get(t, small)
-	if r := get(t, small); xcache(r) != "HIT" || len(r.body) != 100<<10 {
-		t.Fatalf("small: %q %d", xcache(r), len(r.body))
+	servertest.Get(t, small)
+	if r := servertest.Get(t, small); xcache(r) != "HIT" || len(r.Body) != 100<<10 {
+		t.Fatalf("small: %q %d", xcache(r), len(r.Body))
 	}
 }
 
@@ -535,9 +504,9 @@ proxy:
 	if string(rest) != "second" {
 		t.Fatalf("rest %q", rest)
 	}
-	r := get(t, srv.URL(8080)+"/stream")
-	if xcache(r) != "HIT" || r.body != "first|second" {
-		t.Fatalf("after streaming: %q %q", xcache(r), r.body)
+	r := servertest.Get(t, srv.URL(8080)+"/stream")
+	if xcache(r) != "HIT" || r.Body != "first|second" {
+		t.Fatalf("after streaming: %q %q", xcache(r), r.Body)
 	}
 }
 
@@ -621,15 +590,13 @@ func yamlToJSON(s string) string {
 	return r.Replace(s)
 }
 
-var _ = net.Dial
-
 // TestStaleIfErrorUnderLoad: while the upstream is failing, concurrent requests for a key in
 // its stale-if-error window cost the upstream one request and all get the stale copy.
 func TestStaleIfErrorUnderLoad(t *testing.T) {
 	o := newOrigin(t)
 	srv := start(t, o, `{store: memory, ttlSecs: 1, staleIfErrorSecs: 60}`)
 	u := srv.URL(8080) + "/sieload"
-	first := get(t, u)
+	first := servertest.Get(t, u)
 	time.Sleep(1100 * time.Millisecond) // past the 1 s TTL, without a request that would refresh it
 	before := o.count("/sieload")
 	o.fail.Store(1)
@@ -639,12 +606,12 @@ func TestStaleIfErrorUnderLoad(t *testing.T) {
 	o.mu.Unlock()
 	const n = 10
 	var wg sync.WaitGroup
-	replies := make([]reply, n)
+	replies := make([]servertest.Reply, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			replies[i] = get(t, u)
+			replies[i] = servertest.Get(t, u)
 		}()
 	}
 	waitFor(t, "the leader at the upstream", func() bool { return o.count("/sieload") > before })
@@ -655,8 +622,8 @@ func TestStaleIfErrorUnderLoad(t *testing.T) {
 	close(release)
 	wg.Wait()
 	for i, r := range replies {
-		if r.status != 200 || xcache(r) != "STALE" || r.body != first.body {
-			t.Fatalf("reply %d: %d %q %q", i, r.status, xcache(r), r.body)
+		if r.Status != 200 || xcache(r) != "STALE" || r.Body != first.Body {
+			t.Fatalf("servertest.Reply %d: %d %q %q", i, r.Status, xcache(r), r.Body)
 		}
 	}
 	if got := o.count("/sieload") - before; got != 1 {
@@ -677,10 +644,10 @@ routes:
       cache: {store: memory, ttlSecs: 60}
 `)
 	u := srv.URL(8080) + "/r/x"
-	if r := get(t, u); xcache(r) != "MISS" {
+	if r := servertest.Get(t, u); xcache(r) != "MISS" {
 		t.Fatalf("first: %q", xcache(r))
 	}
-	if r := get(t, u); xcache(r) != "HIT" || o.count("/r/x") != 1 {
+	if r := servertest.Get(t, u); xcache(r) != "HIT" || o.count("/r/x") != 1 {
 		t.Fatalf("second: %q, upstream %d", xcache(r), o.count("/r/x"))
 	}
 	if h := metricValue(srv, "conduit_cache_hits_total", "routes[0]"); h != 1 {

@@ -37,23 +37,8 @@ type result struct {
 
 func do(t *testing.T, method, url string, hdr ...string) result {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{res.StatusCode, res.Header, raw}
+	r := servertest.Do(t, method, url, hdr...)
+	return result{r.Status, r.Header, []byte(r.Body)}
 }
 
 // decode decodes body with the standard decoder of coding.

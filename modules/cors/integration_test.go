@@ -15,20 +15,8 @@ import (
 
 func send(t *testing.T, method, url string, hdr ...string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, string(b)
+	r := servertest.Do(t, method, url, hdr...)
+	return r.Status, r.Header, r.Body
 }
 
 // TestPreflightIsAnsweredBeforeAuth: basic auth guards the site, yet the preflight gets its

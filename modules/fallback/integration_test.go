@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,20 +26,12 @@ func start(t *testing.T, src string) string {
 
 func get(t *testing.T, method, url, accept string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hdr []string
 	if accept != "" {
-		req.Header.Set("Accept", accept)
+		hdr = []string{"Accept", accept}
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, string(b)
+	r := servertest.Do(t, method, url, hdr...)
+	return r.Status, r.Header, r.Body
 }
 
 func TestNoFallbackIsABare404(t *testing.T) {

@@ -49,8 +49,8 @@ type Abort struct {
 	Body    *string  `json:"body"`
 }
 
-// Delay is faultInjection.delay. The original's JSON Schema calls ms `durationMs`; that name
-// is accepted with a warning.
+// Delay is faultInjection.delay. `durationMs`, the name of ms in the original's JSON Schema
+// (docs/compatibility.md), is accepted with a warning.
 type Delay struct {
 	Percent    *float64 `json:"percent" cfg:"required"`
 	Ms         *uint64  `json:"ms"`

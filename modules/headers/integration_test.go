@@ -19,20 +19,12 @@ import (
 
 func get(t *testing.T, url, host string) (int, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hdr []string
 	if host != "" {
-		req.Host = host
+		hdr = []string{"Host", host}
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
-	return res.StatusCode, res.Header
+	r := servertest.Get(t, url, hdr...)
+	return r.Status, r.Header
 }
 
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {

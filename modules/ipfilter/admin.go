@@ -88,8 +88,8 @@ func (r *runtimeDeny) list() []string {
 	return out
 }
 
-// adminAPI serves POST/DELETE /ip-deny (and GET /ip-deny, an addition: the original has no
-// way to read the list back).
+// adminAPI serves POST/DELETE /ip-deny and GET /ip-deny, which reads the list back
+// (docs/rate-limiting.md, "Admin API").
 type adminAPI struct {
 	rt *runtimeDeny
 }
@@ -111,12 +111,12 @@ func (a *adminAPI) readCIDR(w http.ResponseWriter, r *http.Request) (netip.Prefi
 	var body cidrBody
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 	if err := dec.Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "body must be {\"cidr\": \"<IP or CIDR>\"}"})
+		core.AdminError(w, http.StatusBadRequest, "body must be {\"cidr\": \"<IP or CIDR>\"}")
 		return netip.Prefix{}, false
 	}
 	p, _, err := ParseCIDR(body.CIDR)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "cidr: " + err.Error()})
+		core.AdminError(w, http.StatusBadRequest, "cidr: "+err.Error())
 		return netip.Prefix{}, false
 	}
 	return p, true
@@ -128,10 +128,10 @@ func (a *adminAPI) serveAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !a.rt.add(p) {
-		writeJSON(w, http.StatusInsufficientStorage, map[string]any{"status": "error", "message": "the runtime deny list is full"})
+		core.AdminError(w, http.StatusInsufficientStorage, "the runtime deny list is full")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "action": "added", "cidr": p.String()})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "action": "added", "cidr": p.String()})
 }
 
 func (a *adminAPI) serveRemove(w http.ResponseWriter, r *http.Request) {
@@ -140,17 +140,9 @@ func (a *adminAPI) serveRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.rt.remove(p)
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "action": "removed", "cidr": p.String()})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "action": "removed", "cidr": p.String()})
 }
 
 func (a *adminAPI) serveList(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"cidrs": a.rt.list()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	core.AdminJSON(w, http.StatusOK, map[string]any{"cidrs": a.rt.list()})
 }

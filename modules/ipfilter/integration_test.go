@@ -24,27 +24,6 @@ func upstream(t *testing.T) *httptest.Server {
 	return u
 }
 
-type reply struct {
-	status int
-	ctype  string
-	body   string
-}
-
-func get(t *testing.T, url string, hdr ...string) reply {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Add(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header.Get("Content-Type"), string(b)}
-}
-
 func TestDenyAllowThroughServer(t *testing.T) {
 	up := upstream(t)
 	srv := servertest.Start(t, `
@@ -63,27 +42,27 @@ sites:
     ipFilter: {deny: ["127.0.0.1"], dryRun: true}
 `)
 	// Denied: empty 403 for plain clients, the JSON body for JSON clients.
-	r := get(t, srv.URL(8080)+"/")
-	if r.status != 403 || r.body != "" {
-		t.Fatalf("deny: %d %q, want empty 403", r.status, r.body)
+	r := servertest.Get(t, srv.URL(8080)+"/")
+	if r.Status != 403 || r.Body != "" {
+		t.Fatalf("deny: %d %q, want empty 403", r.Status, r.Body)
 	}
-	r = get(t, srv.URL(8080)+"/", "Accept", "application/json")
-	if r.status != 403 || r.ctype != "application/json" || r.body != `{"error":"Forbidden","status":403}` {
-		t.Fatalf("deny JSON: %d %q %q", r.status, r.ctype, r.body)
+	r = servertest.Get(t, srv.URL(8080)+"/", "Accept", "application/json")
+	if r.Status != 403 || r.Header.Get("Content-Type") != "application/json" || r.Body != `{"error":"Forbidden","status":403}` {
+		t.Fatalf("deny JSON: %d %q %q", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
 	// The health endpoint is not filtered.
-	if r := get(t, srv.URL(8080)+"/__health__"); r.status != 200 {
-		t.Errorf("/__health__ on a denying site: %d, want 200", r.status)
+	if r := servertest.Get(t, srv.URL(8080)+"/__health__"); r.Status != 200 {
+		t.Errorf("/__health__ on a denying site: %d, want 200", r.Status)
 	}
 	// An IPv4-mapped allow entry matches the IPv4 client.
-	if r := get(t, srv.URL(8081)+"/"); r.status != 200 {
-		t.Errorf("allow ::ffff:127.0.0.1: %d, want 200", r.status)
+	if r := servertest.Get(t, srv.URL(8081)+"/"); r.Status != 200 {
+		t.Errorf("allow ::ffff:127.0.0.1: %d, want 200", r.Status)
 	}
-	if r := get(t, srv.URL(8082)+"/"); r.status != 403 {
-		t.Errorf("client outside allow: %d, want 403", r.status)
+	if r := servertest.Get(t, srv.URL(8082)+"/"); r.Status != 403 {
+		t.Errorf("client outside allow: %d, want 403", r.Status)
 	}
-	if r := get(t, srv.URL(8083)+"/"); r.status != 200 {
-		t.Errorf("dryRun: %d, want 200", r.status)
+	if r := servertest.Get(t, srv.URL(8083)+"/"); r.Status != 200 {
+		t.Errorf("dryRun: %d, want 200", r.Status)
 	}
 	if got := srv.Metrics().Counter("conduit_ip_filter_denied_total", "", "site").With("*").Value(); got != 3 {
 		t.Errorf("denied counter %v, want 3", got)
@@ -122,8 +101,8 @@ sites:
 		for _, v := range tt.xff {
 			hdr = append(hdr, "X-Forwarded-For", v)
 		}
-		if r := get(t, srv.URL(tt.port)+"/", hdr...); r.status != tt.want {
-			t.Errorf("port %d XFF %q: %d, want %d", tt.port, tt.xff, r.status, tt.want)
+		if r := servertest.Get(t, srv.URL(tt.port)+"/", hdr...); r.Status != tt.want {
+			t.Errorf("port %d XFF %q: %d, want %d", tt.port, tt.xff, r.Status, tt.want)
 		}
 	}
 }
@@ -153,8 +132,8 @@ sites:
 `
 	srv := servertest.Start(t, src)
 	for _, p := range []int{8080, 8081} {
-		if r := get(t, srv.URL(p)+"/"); r.status != 200 {
-			t.Fatalf("port %d before: %d", p, r.status)
+		if r := servertest.Get(t, srv.URL(p)+"/"); r.Status != 200 {
+			t.Fatalf("port %d before: %d", p, r.Status)
 		}
 	}
 	code, out := admin(t, srv, http.MethodPost, `{"cidr":"::ffff:127.0.0.1"}`)
@@ -162,14 +141,14 @@ sites:
 		t.Fatalf("POST /ip-deny: %d %v", code, out)
 	}
 	for _, p := range []int{8080, 8081} {
-		if r := get(t, srv.URL(p)+"/"); r.status != 403 {
-			t.Errorf("port %d after POST: %d, want 403", p, r.status)
+		if r := servertest.Get(t, srv.URL(p)+"/"); r.Status != 403 {
+			t.Errorf("port %d after POST: %d, want 403", p, r.Status)
 		}
 	}
 	// Reload: the list stays.
 	srv.Reload(t, src)
-	if r := get(t, srv.URL(8080)+"/"); r.status != 403 {
-		t.Errorf("after reload: %d, want 403 (the runtime list survives reloads)", r.status)
+	if r := servertest.Get(t, srv.URL(8080)+"/"); r.Status != 403 {
+		t.Errorf("after reload: %d, want 403 (the runtime list survives reloads)", r.Status)
 	}
 	rec := httptest.NewRecorder()
 	servertest.AdminHandler(t, srv.Current(), http.MethodGet, "/ip-deny").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ip-deny", nil))
@@ -180,8 +159,8 @@ sites:
 	if code != 200 || out["action"] != "removed" {
 		t.Fatalf("DELETE /ip-deny: %d %v", code, out)
 	}
-	if r := get(t, srv.URL(8080)+"/"); r.status != 200 {
-		t.Errorf("after DELETE: %d, want 200", r.status)
+	if r := servertest.Get(t, srv.URL(8080)+"/"); r.Status != 200 {
+		t.Errorf("after DELETE: %d, want 200", r.Status)
 	}
 	for _, bad := range []string{`{"cidr":"10.0.0.0/33"}`, `{"cidr":""}`, `not json`} {
 		if code, out := admin(t, srv, http.MethodPost, bad); code != 400 || out["status"] != "error" {

@@ -1,6 +1,6 @@
 // Package ipfilter is the site's `ipFilter`: allow and deny lists of IPs and CIDRs checked
 // at core.StageIPFilter, before CORS, rate limits and every auth guard, answering 403 (with
-// the contract's JSON body when the client accepts JSON). It also keeps the runtime deny
+// core.Deny's JSON body when the client accepts JSON). It also keeps the runtime deny
 // list of the Admin API (POST/DELETE /ip-deny), which survives reloads and applies to every
 // site, with or without an ipFilter block.
 //

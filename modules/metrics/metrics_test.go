@@ -125,6 +125,21 @@ func FuzzConfig(f *testing.F) {
 // newSite provisions the module for a site with the given metrics section.
 func newSite(t testing.TB, node config.Node, reg *telemetry.Registry) (*site, *config.Diagnostics) {
 	t.Helper()
+	inst, d := provisionRaw(t, node, reg)
+	if inst == nil {
+		return nil, d
+	}
+	s, ok := inst.(*site)
+	if !ok {
+		t.Fatalf("provision returned %T, want *site", inst)
+	}
+	return s, d
+}
+
+// provisionRaw provisions the metrics key node for one site and returns the instance as the
+// server would see it.
+func provisionRaw(t testing.TB, node config.Node, reg *telemetry.Registry) (core.SiteInstance, *config.Diagnostics) {
+	t.Helper()
 	d := &config.Diagnostics{}
 	g := core.NewGlobalContext(context.Background(), nil, d, nil, reg)
 	info := &core.Site{Label: "*", Path: "sites[0]", Port: 8080}
@@ -133,8 +148,7 @@ func newSite(t testing.TB, node config.Node, reg *telemetry.Registry) (*site, *c
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := inst.(*site)
-	return s, d
+	return inst, d
 }
 
 // serve runs h through a pooled request state, as the server does.
@@ -278,9 +292,12 @@ func TestEndpointTokenAndMethods(t *testing.T) {
 }
 
 func TestDisabledSiteHasNoInstance(t *testing.T) {
-	s, _ := newSite(t, false, telemetry.NewRegistry())
-	if s != nil {
-		t.Fatal("metrics: false must not provision anything")
+	inst, d := provisionRaw(t, false, telemetry.NewRegistry())
+	if inst != nil {
+		t.Fatalf("metrics: false must not provision anything, got %T", inst)
+	}
+	if d.HasErrors() {
+		t.Fatalf("metrics: false: %v", d.Errors())
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
-// Metric names and help texts of the contract's request and upstream metrics.
+// Metric names and help texts of the request and upstream metrics (docs/observability.md).
 const (
 	RequestsTotal            = "conduit_requests_total"
 	RequestDurationSeconds   = "conduit_request_duration_seconds"
@@ -97,7 +97,7 @@ func recorderFor(ctx *core.SiteContext) *recorder {
 }
 
 // newRecorder registers the families this module records (and declares the shapes of the
-// contract's other metrics, so a module that records them later must use the same labels).
+// other metrics docs/observability.md lists, so a module that records them later must use the same labels).
 func newRecorder(reg *telemetry.Registry) *recorder {
 	rec := &recorder{
 		requests:   reg.Counter(RequestsTotal, "Requests answered, by method and status.", "method", "status"),

@@ -50,7 +50,7 @@ type settings struct {
 
 // resolve validates c and picks the protocol: the `protocol` key when set; otherwise
 // OTLP/HTTP when the endpoint's port is 4318 or it has a path (as OTLP/HTTP URLs do), and
-// gRPC (the contract's default) for anything else.
+// gRPC, the default docs/observability.md documents, for anything else.
 func (c *Config) resolve(path string, d *config.Diagnostics) settings {
 	s := settings{serviceName: "conduit", sampleRate: 1, timeoutMs: 5000, protocol: ProtocolGRPC}
 	if c.ServiceName != nil {

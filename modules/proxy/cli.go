@@ -30,8 +30,8 @@ type probeResult struct {
 
 func (p probeResult) failed() bool { return p.err != nil || p.status >= 500 }
 
-// runProbe HEADs every upstream named in the config (plain TCP connect for https targets,
-// as the original) in parallel and prints failures first.
+// runProbe HEADs every upstream named in the config (plain TCP connect for https targets)
+// in parallel and prints failures first.
 func runProbe(env *cli.Env, args []string) int {
 	fs := cli.NewFlagSet(env, "probe")
 	var cf cli.ConfigFlags

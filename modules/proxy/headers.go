@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"golang.org/x/net/http/httpguts"
 )
@@ -281,7 +280,6 @@ func sanitizeHeaderValue(s string) string {
 	}, s)
 }
 
-// maskedBody is the original's masked 5xx body.
+// maskedBody replaces an upstream's 5xx body when maskErrors is on (docs/configuration.md,
+// "maskErrors body"); the upstream's status code is kept.
 const maskedBody = `{"error":"Internal Server Error","status":500}`
-
-var _ = core.Error

@@ -190,7 +190,7 @@ proxy:
 	up.settlesAt(t, 5, "after a reload that keeps 5")
 }
 
-// TestPrewarmValidation: at most 8 connections, as the schema of the original says.
+// TestPrewarmValidation: at most 8 connections (docs/configuration.md, "prewarmConnections").
 func TestPrewarmValidation(t *testing.T) {
 	_, d, err := servertest.Build(`{"proxy":{"/api":{"targets":["http://a:1"],"healthCheck":{"prewarmConnections":9}}}}`, 1)
 	if err != nil {

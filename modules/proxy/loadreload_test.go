@@ -177,8 +177,8 @@ sites:
 		}
 		switch i {
 		case 10:
-			// Run-time changes last until the next reload (which clears them, as the
-			// original's POST /reload does).
+			// Run-time changes last until the next reload, which clears them
+			// (docs/configuration.md, "Reloads").
 			adminPost("/upstreams/add", fmt.Sprintf(`{"route":"/api","target":"http://%s","weight":2}`, d.addr))
 			time.Sleep(50 * time.Millisecond)
 			adminPost("/upstreams/weight", fmt.Sprintf(`{"route":"/api","target":"http://%s","weight":1}`, d.addr))

@@ -16,7 +16,7 @@ const mirrorTimeout = 10 * time.Second
 const maxMirrorsInFlight = 256
 
 // sendMirror fires a copy of r at the route's mirror, with the body when it was buffered
-// (the original sends no body). Failures are ignored; the answer is discarded.
+// (docs/configuration.md, "mirror"). Failures are ignored; the answer is discarded.
 func (rt *route) sendMirror(r *http.Request, body []byte, bodyOmitted bool) {
 	reg := rt.site.registry
 	select {

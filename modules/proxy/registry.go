@@ -199,7 +199,7 @@ func (g *registry) listUpstreams(w http.ResponseWriter, r *http.Request) {
 			routes = append(routes, map[string]any{"site": ss.site.Label, "path": rt.name, "strategy": strategy, "targets": targets})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"upstreams": orEmpty(ups), "routes": orEmpty(routes)})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"upstreams": orEmpty(ups), "routes": orEmpty(routes)})
 }
 
 func orEmpty(v []map[string]any) []map[string]any {
@@ -240,11 +240,11 @@ type upstreamChange struct {
 func (g *registry) decodeChange(w http.ResponseWriter, r *http.Request, needWeight bool) (*upstreamChange, *route, bool) {
 	var c upstreamChange
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&c); err != nil || c.Route == "" || c.Target == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "body must be {\"route\", \"target\"[, \"weight\", \"site\"]}"})
+		core.AdminError(w, http.StatusBadRequest, "body must be {\"route\", \"target\"[, \"weight\", \"site\"]}")
 		return nil, nil, false
 	}
 	if needWeight && (c.Weight == nil || *c.Weight < 1) {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "weight must be ≥ 1"})
+		core.AdminError(w, http.StatusBadRequest, "weight must be ≥ 1")
 		return nil, nil, false
 	}
 	if c.Site == "" {
@@ -252,11 +252,11 @@ func (g *registry) decodeChange(w http.ResponseWriter, r *http.Request, needWeig
 	}
 	rt := g.findRoute(c.Site, c.Route)
 	if rt == nil {
-		writeJSON(w, http.StatusNotFound, map[string]any{"status": "error", "message": "no route " + c.Route + " on site " + c.Site})
+		core.AdminError(w, http.StatusNotFound, "no route "+c.Route+" on site "+c.Site)
 		return nil, nil, false
 	}
 	if len(rt.pool.groups) > 0 {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "routes with groups cannot be changed at run time"})
+		core.AdminError(w, http.StatusBadRequest, "routes with groups cannot be changed at run time")
 		return nil, nil, false
 	}
 	return &c, rt, true
@@ -288,10 +288,10 @@ func (g *registry) addUpstream(w http.ResponseWriter, r *http.Request) {
 		weight = *c.Weight
 	}
 	if err := rt.addTarget(c.Target, weight); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": err.Error()})
+		core.AdminError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "site": c.Site, "route": c.Route, "target": c.Target, "weight": weight})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "site": c.Site, "route": c.Route, "target": c.Target, "weight": weight})
 }
 
 func (g *registry) removeUpstream(w http.ResponseWriter, r *http.Request) {
@@ -300,7 +300,7 @@ func (g *registry) removeUpstream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	removed := rt.removeTarget(c.Target)
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "removed": removed, "site": c.Site, "route": c.Route, "target": c.Target})
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "removed": removed, "site": c.Site, "route": c.Route, "target": c.Target})
 }
 
 func (g *registry) setWeight(w http.ResponseWriter, r *http.Request) {
@@ -309,17 +309,10 @@ func (g *registry) setWeight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !rt.setWeight(c.Target, *c.Weight) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"status": "error", "message": "no target " + c.Target + " on route " + c.Route})
+		core.AdminError(w, http.StatusNotFound, "no target "+c.Target+" on route "+c.Route)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "site": c.Site, "route": c.Route, "target": c.Target, "weight": *c.Weight})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "site": c.Site, "route": c.Route, "target": c.Target, "weight": *c.Weight})
 }
 
 // routeMetrics are the proxy's own counters for one route.

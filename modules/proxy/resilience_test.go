@@ -60,6 +60,47 @@ func hit(t *testing.T, c *http.Client, url string, hdr map[string]string) (int, 
 	return resp.StatusCode, string(b), resp.Header
 }
 
+// hitAsync sends a GET for url from a new goroutine counted in wg. A failure is reported
+// with t.Errorf (t.Fatal stops only the goroutine that calls it, so it belongs on the test's
+// own goroutine); the returned channel is closed once the response has been read.
+func hitAsync(t *testing.T, wg *sync.WaitGroup, url string) <-chan struct{} {
+	t.Helper()
+	done := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Errorf("GET %s: %v", url, err)
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	return done
+}
+
+// awaitHeld waits until the upstream signals on entered that it holds a request, and fails
+// the test if the request hitAsync sent (done) ended first.
+func awaitHeld(t *testing.T, entered, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-entered:
+	case <-done:
+		t.Fatal("the request ended before the upstream held it")
+	}
+}
+
+// releaseOnCleanup returns a function that closes release once; it also runs as a cleanup
+// registered now, so a test that stops early still frees the upstream handlers it parked
+// (register it after the servers, so it runs before they are closed).
+func releaseOnCleanup(t *testing.T, release chan struct{}) func() {
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free)
+	return free
+}
+
 func within(t *testing.T, what string, got, want, tol float64) {
 	t.Helper()
 	if math.Abs(got-want) > tol {
@@ -137,8 +178,7 @@ func TestLeastConnAvoidsBusyUpstream(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { close(release); wg.Wait() }()
 	for {
-		wg.Add(1)
-		go func() { defer wg.Done(); hit(t, http.DefaultClient, base+"/block", nil) }()
+		hitAsync(t, &wg, base+"/block")
 		select {
 		case <-entered:
 		case <-time.After(200 * time.Millisecond):
@@ -256,12 +296,11 @@ func TestCircuitBreakerAnswers503(t *testing.T) {
 		return true
 	})
 	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nproxy:\n  /: { targets: [%q], healthCheck: { maxConnectionsPerUpstream: 1, intervalSecs: 3600 } }\n", slow.URL))
+	free := releaseOnCleanup(t, release)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); hit(t, http.DefaultClient, srv.URL(8080)+"/a", nil) }()
-	<-entered
+	awaitHeld(t, entered, hitAsync(t, &wg, srv.URL(8080)+"/a"))
 	code, body, hdr := hit(t, http.DefaultClient, srv.URL(8080)+"/b", nil)
-	close(release)
+	free()
 	wg.Wait()
 	if code != 503 || body != `{"error":"Service Unavailable","status":503,"reason":"upstream_overloaded"}` || hdr.Get("Content-Type") != "application/json" {
 		t.Fatalf("saturated upstream: %d %q", code, body)

@@ -40,12 +40,10 @@ proxy:
 		t.Fatalf("lowered priority while idle: %d", code)
 	}
 	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() { defer wg.Done(); hit(t, http.DefaultClient, base+"/hold", nil) }()
-		<-entered
-	}
 	defer func() { close(release); wg.Wait() }()
+	for range 2 {
+		awaitHeld(t, entered, hitAsync(t, &wg, base+"/hold"))
+	}
 	// 2 held + this one = 3 ≥ 0.5 × 4: shedding.
 	code, body, _ := hit(t, http.DefaultClient, base+"/low", nil)
 	if code != 503 || body != "Service Unavailable: load shedding\n" {
@@ -76,12 +74,11 @@ func TestPerIPConcurrencyAndRequestTimeout(t *testing.T) {
 		return true
 	})
 	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nlimits: { maxConnectionsPerIp: 1 }\nproxy: %q\n", up.URL))
+	free := releaseOnCleanup(t, release)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); hit(t, http.DefaultClient, srv.URL(8080)+"/hold", nil) }()
-	<-entered
+	awaitHeld(t, entered, hitAsync(t, &wg, srv.URL(8080)+"/hold"))
 	code, _, hdr := hit(t, http.DefaultClient, srv.URL(8080)+"/x", nil)
-	close(release)
+	free()
 	wg.Wait()
 	if code != 429 || hdr.Get("Retry-After") == "" {
 		t.Fatalf("second concurrent request from one address: %d", code)

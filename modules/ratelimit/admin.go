@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"encoding/json"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -10,7 +9,7 @@ import (
 )
 
 // Stats counts one limiter's decisions for GET /rate-limits. Counters start at zero with
-// every generation (the original resets them on reload).
+// every generation, so a reload resets them (docs/rate-limiting.md, "Admin API").
 type Stats struct {
 	passed   atomic.Int64
 	rejected atomic.Int64
@@ -95,12 +94,5 @@ func (g *genState) AdminEndpoints() []core.AdminEndpoint {
 }
 
 func (g *genState) serveStats(w http.ResponseWriter, r *http.Request) {
-	b, err := json.Marshal(g.snapshot())
-	if err != nil {
-		http.Error(w, `{"status":"error","message":"encoding failed"}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(b, '\n'))
+	core.AdminJSON(w, http.StatusOK, g.snapshot())
 }

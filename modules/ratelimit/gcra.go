@@ -61,8 +61,8 @@ func take(tat, now int64, p *Policy) (int64, Result) {
 	return next, Result{Allowed: true, Remaining: (p.Tolerance - diff) / p.Interval, Reset: time.Duration(diff)}
 }
 
-// MaxBuckets is the hard cap on in-memory buckets across all limiters of one generation (the
-// original's DoS guard): a new key arriving when the cap is reached and no idle bucket can
+// MaxBuckets is the hard cap on in-memory buckets across all limiters of one generation (a
+// DoS guard, docs/rate-limiting.md): a new key arriving when the cap is reached and no idle bucket can
 // be reclaimed is refused, as nginx's limit_req refuses when its zone is full.
 const MaxBuckets = 100_000
 

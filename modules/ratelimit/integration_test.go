@@ -25,36 +25,12 @@ func upstream(t *testing.T) *httptest.Server {
 	return u
 }
 
-type reply struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func get(t *testing.T, url string, hdr ...string) reply {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header, string(b)}
-}
-
 // statuses sends n requests and returns how many got each status.
 func statuses(t *testing.T, n int, url string, hdr ...string) map[int]int {
 	t.Helper()
 	out := map[int]int{}
 	for range n {
-		out[get(t, url, hdr...).status]++
+		out[servertest.Get(t, url, hdr...).Status]++
 	}
 	return out
 }
@@ -75,37 +51,37 @@ rateLimit:
 `)
 	base := srv.URL(8080)
 	for i := range 4 {
-		r := get(t, base+"/x")
-		if r.status != 200 {
-			t.Fatalf("request %d: status %d, want 200 (limit 3 + burst 1)", i, r.status)
+		r := servertest.Get(t, base+"/x")
+		if r.Status != 200 {
+			t.Fatalf("request %d: status %d, want 200 (limit 3 + burst 1)", i, r.Status)
 		}
-		if r.header.Get("RateLimit-Limit") != "" {
+		if r.Header.Get("RateLimit-Limit") != "" {
 			t.Fatalf("allowed response carries RateLimit headers without headers: true")
 		}
 	}
-	r := get(t, base+"/x")
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("5th request: status %d, want 429", r.status)
+	r := servertest.Get(t, base+"/x")
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("5th request: status %d, want 429", r.Status)
 	}
-	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 19 || ra > 20 {
-		t.Errorf("Retry-After %q, want 20 seconds (one token every 60/3 s)", r.header.Get("Retry-After"))
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 19 || ra > 20 {
+		t.Errorf("Retry-After %q, want 20 seconds (one token every 60/3 s)", r.Header.Get("Retry-After"))
 	}
-	if r.header.Get("RateLimit-Limit") != "3" || r.header.Get("RateLimit-Remaining") != "0" {
-		t.Errorf("RateLimit-Limit %q Remaining %q, want 3 and 0", r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"))
+	if r.Header.Get("RateLimit-Limit") != "3" || r.Header.Get("RateLimit-Remaining") != "0" {
+		t.Errorf("RateLimit-Limit %q Remaining %q, want 3 and 0", r.Header.Get("RateLimit-Limit"), r.Header.Get("RateLimit-Remaining"))
 	}
-	if reset, err := strconv.Atoi(r.header.Get("RateLimit-Reset")); err != nil || reset < 79 || reset > 80 {
-		t.Errorf("RateLimit-Reset %q, want 80 s (4 tokens × 20 s)", r.header.Get("RateLimit-Reset"))
+	if reset, err := strconv.Atoi(r.Header.Get("RateLimit-Reset")); err != nil || reset < 79 || reset > 80 {
+		t.Errorf("RateLimit-Reset %q, want 80 s (4 tokens × 20 s)", r.Header.Get("RateLimit-Reset"))
 	}
-	if r.header.Get("X-Upstream") != "" {
+	if r.Header.Get("X-Upstream") != "" {
 		t.Error("a refused request reached the upstream")
 	}
-	rj := get(t, base+"/x", "Accept", "application/json")
-	if rj.status != 429 || rj.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("JSON client: status %d type %q", rj.status, rj.header.Get("Content-Type"))
+	rj := servertest.Get(t, base+"/x", "Accept", "application/json")
+	if rj.Status != 429 || rj.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("JSON client: status %d type %q", rj.Status, rj.Header.Get("Content-Type"))
 	}
 	var body map[string]any
-	if err := json.Unmarshal([]byte(rj.body), &body); err != nil || body["status"] != float64(429) || body["error"] != "Too Many Requests" {
-		t.Errorf("429 JSON body %q", rj.body)
+	if err := json.Unmarshal([]byte(rj.Body), &body); err != nil || body["status"] != float64(429) || body["error"] != "Too Many Requests" {
+		t.Errorf("429 JSON body %q", rj.Body)
 	}
 	if got := rejectedTotal(srv, "*"); got != 2 {
 		t.Errorf("conduit_rate_limit_rejected_total{site=\"*\"} = %v, want 2", got)
@@ -129,9 +105,9 @@ rateLimit:
 		t.Fatalf("alice: %v, want 2×200 1×429", got)
 	}
 	// bob has his own bucket, and sees the headers on allowed responses.
-	r := get(t, base+"/a", "X-User-ID", "bob")
-	if r.status != 200 || r.header.Get("RateLimit-Limit") != "2" || r.header.Get("RateLimit-Remaining") != "1" {
-		t.Fatalf("bob: status %d limit %q remaining %q", r.status, r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"))
+	r := servertest.Get(t, base+"/a", "X-User-ID", "bob")
+	if r.Status != 200 || r.Header.Get("RateLimit-Limit") != "2" || r.Header.Get("RateLimit-Remaining") != "1" {
+		t.Fatalf("bob: status %d limit %q remaining %q", r.Status, r.Header.Get("RateLimit-Limit"), r.Header.Get("RateLimit-Remaining"))
 	}
 	// Without the header the client IP is the key: a separate bucket from alice and bob.
 	if got := statuses(t, 3, base+"/a"); got[200] != 2 || got[429] != 1 {
@@ -139,12 +115,12 @@ rateLimit:
 	}
 	// skipPaths spend nothing, even for an exhausted key.
 	for _, p := range []string{"/__free__", "/public", "/public/", "/public/x/y"} {
-		if r := get(t, base+p, "X-User-ID", "alice"); r.status != 200 {
-			t.Errorf("%s: status %d, want 200 (skipPaths)", p, r.status)
+		if r := servertest.Get(t, base+p, "X-User-ID", "alice"); r.Status != 200 {
+			t.Errorf("%s: status %d, want 200 (skipPaths)", p, r.Status)
 		}
 	}
-	if r := get(t, base+"/publicx", "X-User-ID", "alice"); r.status != 429 {
-		t.Errorf("/publicx: status %d, want 429 (not under /public/**)", r.status)
+	if r := servertest.Get(t, base+"/publicx", "X-User-ID", "alice"); r.Status != 429 {
+		t.Errorf("/publicx: status %d, want 429 (not under /public/**)", r.Status)
 	}
 }
 
@@ -193,8 +169,8 @@ routes:
 	}
 	// The site limit (5) has seen 5 requests: 2 + 1 routed to /api, 1 + 1 to /r … the
 	// refused /api and /r requests still spent site tokens (the site stage runs first).
-	if r := get(t, base+"/web/"); r.status != 429 {
-		t.Fatalf("/web after 5 requests: status %d, want 429 from the site limit", r.status)
+	if r := servertest.Get(t, base+"/web/"); r.Status != 429 {
+		t.Fatalf("/web after 5 requests: status %d, want 429 from the site limit", r.Status)
 	}
 	stats := adminStats(t, srv)
 	want := map[string]map[string][2]int64{"*": {"*": {5, 1}, "/api": {2, 1}, "routes[0]": {1, 1}}}
@@ -229,8 +205,8 @@ func adminStats(t *testing.T, srv *servertest.Server) map[string]map[string]pr {
 	return out
 }
 
-// TestReloadResetsBuckets: a new generation starts with full buckets and zero counters, as
-// the original's POST /reload.
+// TestReloadResetsBuckets: a new generation starts with full buckets and zero counters
+// (docs/rate-limiting.md).
 func TestReloadResetsBuckets(t *testing.T) {
 	up := upstream(t)
 	src := `
@@ -243,8 +219,8 @@ rateLimit: {windowSecs: 60, limit: 1}
 		t.Fatalf("before reload: %v", got)
 	}
 	srv.Reload(t, src)
-	if r := get(t, srv.URL(8080)+"/"); r.status != 200 {
-		t.Fatalf("after reload: status %d, want 200 (fresh buckets)", r.status)
+	if r := servertest.Get(t, srv.URL(8080)+"/"); r.Status != 200 {
+		t.Fatalf("after reload: status %d, want 200 (fresh buckets)", r.Status)
 	}
 	if s := adminStats(t, srv)["*"]["*"]; s.Passed != 1 || s.Rejected != 0 {
 		t.Errorf("stats after reload %+v, want passed 1 rejected 0", s)

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// keyByPattern is the original schema's pattern, the oracle for ParseKeyBy.
+// keyByPattern is the pattern the original's JSON Schema gives keyBy (docs/compatibility.md),
+// the oracle for ParseKeyBy.
 var keyByPattern = regexp.MustCompile("^(ip|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$")
 
 func TestParseKeyBy(t *testing.T) {

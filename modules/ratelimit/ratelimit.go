@@ -45,7 +45,7 @@ func init() {
 }
 
 // ScopeConsumer is the bucket scope of consumer-level limits: one namespace for every site,
-// keyed by username, as the original.
+// keyed by username (docs/rate-limiting.md, "In-memory store").
 const ScopeConsumer = "consumer"
 
 // Config is one rateLimit block (site, route or consumer level).
@@ -65,7 +65,7 @@ type Config struct {
 
 // What the limiter does when its shared store cannot answer.
 const (
-	onErrMemory = iota // fall back to this instance's in-memory bucket (the original)
+	onErrMemory = iota // fall back to this instance's in-memory bucket (the default)
 	onErrAllow         // let the request through
 	onErrDeny          // refuse it with 429
 )

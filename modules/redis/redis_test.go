@@ -168,7 +168,7 @@ func TestRedisDownFailOpenAndRecovery(t *testing.T) {
 	waitStatus(t, url, 429)
 }
 
-// TestRedisDownMemoryFallback: the default (the original's behaviour) falls back to this
+// TestRedisDownMemoryFallback: the default (onStoreError: memory) falls back to this
 // instance's in-memory bucket while Redis is down.
 func TestRedisDownMemoryFallback(t *testing.T) {
 	rs := redistest.Start(t)

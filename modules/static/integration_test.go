@@ -88,42 +88,8 @@ func site(kv map[string]any) string {
 	return string(b)
 }
 
-var client = &http.Client{
-	Transport: &http.Transport{DisableCompression: true},
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
-
-type resp struct {
-	code int
-	h    http.Header
-	body string
-}
-
-func do(t *testing.T, method, url string, hdr ...string) resp {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp{res.StatusCode, res.Header, string(b)}
-}
-
 // raw sends a hand-written request line over TCP (Go's client would clean the path).
-func raw(t *testing.T, addr, target string) resp {
+func raw(t *testing.T, addr, target string) servertest.Reply {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -139,7 +105,7 @@ func raw(t *testing.T, addr, target string) resp {
 	}
 	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
-	return resp{res.StatusCode, res.Header, string(b)}
+	return servertest.Reply{Status: res.StatusCode, Header: res.Header, Body: string(b)}
 }
 
 func TestServeFilesIndexAndMIME(t *testing.T) {
@@ -158,33 +124,33 @@ func TestServeFilesIndexAndMIME(t *testing.T) {
 		{"/index.html", "text/html; charset=utf-8", "ROOT-INDEX"},
 	}
 	for _, tt := range tests {
-		r := do(t, "GET", base+tt.path)
-		if r.code != 200 || r.h.Get("Content-Type") != tt.ctype || !strings.Contains(r.body, tt.body) {
-			t.Errorf("GET %s = %d %q %q", tt.path, r.code, r.h.Get("Content-Type"), r.body)
+		r := servertest.Do(t, "GET", base+tt.path)
+		if r.Status != 200 || r.Header.Get("Content-Type") != tt.ctype || !strings.Contains(r.Body, tt.body) {
+			t.Errorf("GET %s = %d %q %q", tt.path, r.Status, r.Header.Get("Content-Type"), r.Body)
 		}
-		if r.h.Get("Etag") == "" || r.h.Get("Last-Modified") == "" || r.h.Get("Accept-Ranges") != "bytes" {
-			t.Errorf("GET %s: validators missing: %v", tt.path, r.h)
+		if r.Header.Get("Etag") == "" || r.Header.Get("Last-Modified") == "" || r.Header.Get("Accept-Ranges") != "bytes" {
+			t.Errorf("GET %s: validators missing: %v", tt.path, r.Header)
 		}
-		if r.h.Get("Cache-Control") != "" || r.h.Get("Vary") != "" {
-			t.Errorf("GET %s: unexpected Cache-Control/Vary: %v", tt.path, r.h)
+		if r.Header.Get("Cache-Control") != "" || r.Header.Get("Vary") != "" {
+			t.Errorf("GET %s: unexpected Cache-Control/Vary: %v", tt.path, r.Header)
 		}
 	}
 	// A directory without its trailing slash is redirected to the slash form.
-	r := do(t, "GET", base+"/docs?x=1")
-	if r.code != http.StatusMovedPermanently || r.h.Get("Location") != "./docs/?x=1" {
-		t.Fatalf("GET /docs = %d %q", r.code, r.h.Get("Location"))
+	r := servertest.Do(t, "GET", base+"/docs?x=1")
+	if r.Status != http.StatusMovedPermanently || r.Header.Get("Location") != "./docs/?x=1" {
+		t.Fatalf("GET /docs = %d %q", r.Status, r.Header.Get("Location"))
 	}
 	// A file with a trailing slash is not a directory.
-	if r := do(t, "GET", base+"/app.js/"); r.code != 404 {
-		t.Errorf("GET /app.js/ = %d", r.code)
+	if r := servertest.Do(t, "GET", base+"/app.js/"); r.Status != 404 {
+		t.Errorf("GET /app.js/ = %d", r.Status)
 	}
 	// HEAD: headers and length, no body.
-	r = do(t, "HEAD", base+"/app.js")
-	if r.code != 200 || r.body != "" || r.h.Get("Content-Length") != "32" {
-		t.Errorf("HEAD /app.js = %d %q %v", r.code, r.body, r.h)
+	r = servertest.Do(t, "HEAD", base+"/app.js")
+	if r.Status != 200 || r.Body != "" || r.Header.Get("Content-Length") != "32" {
+		t.Errorf("HEAD /app.js = %d %q %v", r.Status, r.Body, r.Header)
 	}
-	if r := do(t, "GET", base+"/missing.js"); r.code != 404 {
-		t.Errorf("GET /missing.js = %d", r.code)
+	if r := servertest.Do(t, "GET", base+"/missing.js"); r.Status != 404 {
+		t.Errorf("GET /missing.js = %d", r.Status)
 	}
 }
 
@@ -195,24 +161,24 @@ func TestRedirectCannotLeaveTheHost(t *testing.T) {
 	}
 	addr, _ := start(t, site(map[string]any{"static": filepath.Join(tmp, "site")}))
 	r := raw(t, addr, "//evil.example")
-	if r.code != http.StatusMovedPermanently || r.h.Get("Location") != "./evil.example/" {
-		t.Fatalf("GET //evil.example = %d %q", r.code, r.h.Get("Location"))
+	if r.Status != http.StatusMovedPermanently || r.Header.Get("Location") != "./evil.example/" {
+		t.Fatalf("GET //evil.example = %d %q", r.Status, r.Header.Get("Location"))
 	}
 }
 
 func TestMethodsOtherThanGetAndHead(t *testing.T) {
 	tmp := fixture(t)
 	addr, _ := start(t, site(map[string]any{"static": filepath.Join(tmp, "site")}))
-	r := do(t, "POST", "http://"+addr+"/app.js")
-	if r.code != http.StatusMethodNotAllowed || r.h.Get("Allow") != "GET, HEAD" {
-		t.Fatalf("POST /app.js = %d Allow %q", r.code, r.h.Get("Allow"))
+	r := servertest.Do(t, "POST", "http://"+addr+"/app.js")
+	if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST /app.js = %d Allow %q", r.Status, r.Header.Get("Allow"))
 	}
-	if r := do(t, "DELETE", "http://"+addr+"/docs"); r.code != http.StatusMethodNotAllowed {
-		t.Fatalf("DELETE /docs = %d", r.code)
+	if r := servertest.Do(t, "DELETE", "http://"+addr+"/docs"); r.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE /docs = %d", r.Status)
 	}
 	// No file: the request is not the static server's, it goes to the not-found chain.
-	if r := do(t, "POST", "http://"+addr+"/api/users"); r.code != 404 {
-		t.Fatalf("POST /api/users = %d", r.code)
+	if r := servertest.Do(t, "POST", "http://"+addr+"/api/users"); r.Status != 404 {
+		t.Fatalf("POST /api/users = %d", r.Status)
 	}
 }
 
@@ -220,22 +186,22 @@ func TestConditionalRequests(t *testing.T) {
 	tmp := fixture(t)
 	addr, _ := start(t, site(map[string]any{"static": filepath.Join(tmp, "site")}))
 	url := "http://" + addr + "/app.js"
-	first := do(t, "GET", url)
-	etag, lm := first.h.Get("Etag"), first.h.Get("Last-Modified")
+	first := servertest.Do(t, "GET", url)
+	etag, lm := first.Header.Get("Etag"), first.Header.Get("Last-Modified")
 	if strings.HasPrefix(etag, "W/") {
 		t.Fatalf("etag %s is weak", etag)
 	}
-	if r := do(t, "GET", url, "If-None-Match", etag); r.code != 304 || r.body != "" || r.h.Get("Etag") != etag {
-		t.Errorf("If-None-Match = %d %v", r.code, r.h)
+	if r := servertest.Do(t, "GET", url, "If-None-Match", etag); r.Status != 304 || r.Body != "" || r.Header.Get("Etag") != etag {
+		t.Errorf("If-None-Match = %d %v", r.Status, r.Header)
 	}
-	if r := do(t, "GET", url, "If-None-Match", `"other"`); r.code != 200 {
-		t.Errorf("If-None-Match other = %d", r.code)
+	if r := servertest.Do(t, "GET", url, "If-None-Match", `"other"`); r.Status != 200 {
+		t.Errorf("If-None-Match other = %d", r.Status)
 	}
-	if r := do(t, "GET", url, "If-Modified-Since", lm); r.code != 304 {
-		t.Errorf("If-Modified-Since = %d", r.code)
+	if r := servertest.Do(t, "GET", url, "If-Modified-Since", lm); r.Status != 304 {
+		t.Errorf("If-Modified-Since = %d", r.Status)
 	}
-	if r := do(t, "GET", url, "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"); r.code != 200 {
-		t.Errorf("If-Modified-Since old = %d", r.code)
+	if r := servertest.Do(t, "GET", url, "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT"); r.Status != 200 {
+		t.Errorf("If-Modified-Since old = %d", r.Status)
 	}
 }
 
@@ -246,21 +212,21 @@ func TestValidatorsCanBeTurnedOffAndMaxAge(t *testing.T) {
 		"staticOptions": map[string]any{"etag": false, "lastModified": false, "maxAge": "1d"},
 	}))
 	url := "http://" + addr + "/app.js"
-	r := do(t, "GET", url)
-	if r.h.Get("Etag") != "" || r.h.Get("Last-Modified") != "" || r.h.Get("Cache-Control") != "max-age=86400" {
-		t.Fatalf("headers = %v", r.h)
+	r := servertest.Do(t, "GET", url)
+	if r.Header.Get("Etag") != "" || r.Header.Get("Last-Modified") != "" || r.Header.Get("Cache-Control") != "max-age=86400" {
+		t.Fatalf("headers = %v", r.Header)
 	}
-	if r := do(t, "GET", url, "If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); r.code != 200 {
-		t.Errorf("If-Modified-Since with lastModified off = %d", r.code)
+	if r := servertest.Do(t, "GET", url, "If-Modified-Since", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); r.Status != 200 {
+		t.Errorf("If-Modified-Since with lastModified off = %d", r.Status)
 	}
-	if r := do(t, "GET", url, "If-None-Match", `"x"`); r.code != 200 {
-		t.Errorf("If-None-Match with etag off = %d", r.code)
+	if r := servertest.Do(t, "GET", url, "If-None-Match", `"x"`); r.Status != 200 {
+		t.Errorf("If-None-Match with etag off = %d", r.Status)
 	}
 	addr0, _ := start(t, site(map[string]any{
 		"static": filepath.Join(tmp, "site"), "staticOptions": map[string]any{"maxAge": "0"},
 	}))
-	if r := do(t, "GET", "http://"+addr0+"/app.js"); r.h.Get("Cache-Control") != "max-age=0" {
-		t.Errorf("maxAge 0: Cache-Control %q", r.h.Get("Cache-Control"))
+	if r := servertest.Do(t, "GET", "http://"+addr0+"/app.js"); r.Header.Get("Cache-Control") != "max-age=0" {
+		t.Errorf("maxAge 0: Cache-Control %q", r.Header.Get("Cache-Control"))
 	}
 }
 
@@ -268,19 +234,19 @@ func TestRangeAndIfRange(t *testing.T) {
 	tmp := fixture(t)
 	addr, _ := start(t, site(map[string]any{"static": filepath.Join(tmp, "site")}))
 	url := "http://" + addr + "/range.txt"
-	r := do(t, "GET", url, "Range", "bytes=0-9")
-	if r.code != 206 || r.body != "0123456789" || r.h.Get("Content-Range") != "bytes 0-9/37" {
-		t.Fatalf("Range = %d %q %v", r.code, r.body, r.h)
+	r := servertest.Do(t, "GET", url, "Range", "bytes=0-9")
+	if r.Status != 206 || r.Body != "0123456789" || r.Header.Get("Content-Range") != "bytes 0-9/37" {
+		t.Fatalf("Range = %d %q %v", r.Status, r.Body, r.Header)
 	}
-	etag := r.h.Get("Etag")
-	if r := do(t, "GET", url, "Range", "bytes=10-", "If-Range", etag); r.code != 206 || !strings.HasPrefix(r.body, "abc") {
-		t.Errorf("If-Range current = %d %q", r.code, r.body)
+	etag := r.Header.Get("Etag")
+	if r := servertest.Do(t, "GET", url, "Range", "bytes=10-", "If-Range", etag); r.Status != 206 || !strings.HasPrefix(r.Body, "abc") {
+		t.Errorf("If-Range current = %d %q", r.Status, r.Body)
 	}
-	if r := do(t, "GET", url, "Range", "bytes=10-", "If-Range", `"stale"`); r.code != 200 || len(r.body) != 37 {
-		t.Errorf("If-Range stale = %d %q", r.code, r.body)
+	if r := servertest.Do(t, "GET", url, "Range", "bytes=10-", "If-Range", `"stale"`); r.Status != 200 || len(r.Body) != 37 {
+		t.Errorf("If-Range stale = %d %q", r.Status, r.Body)
 	}
-	if r := do(t, "GET", url, "Range", "bytes=100-200"); r.code != http.StatusRequestedRangeNotSatisfiable {
-		t.Errorf("unsatisfiable range = %d", r.code)
+	if r := servertest.Do(t, "GET", url, "Range", "bytes=100-200"); r.Status != http.StatusRequestedRangeNotSatisfiable {
+		t.Errorf("unsatisfiable range = %d", r.Status)
 	}
 }
 
@@ -312,12 +278,12 @@ func TestPreCompressedSidecars(t *testing.T) {
 			if tt.rng != "" {
 				hdr = append(hdr, "Range", tt.rng)
 			}
-			r := do(t, "GET", base+tt.path, hdr...)
-			if r.code != tt.code || r.h.Get("Content-Encoding") != tt.enc {
-				t.Fatalf("= %d, Content-Encoding %q; want %d %q", r.code, r.h.Get("Content-Encoding"), tt.code, tt.enc)
+			r := servertest.Do(t, "GET", base+tt.path, hdr...)
+			if r.Status != tt.code || r.Header.Get("Content-Encoding") != tt.enc {
+				t.Fatalf("= %d, Content-Encoding %q; want %d %q", r.Status, r.Header.Get("Content-Encoding"), tt.code, tt.enc)
 			}
-			if r.h.Get("Vary") != "Accept-Encoding" {
-				t.Errorf("Vary = %q", r.h.Get("Vary"))
+			if r.Header.Get("Vary") != "Accept-Encoding" {
+				t.Errorf("Vary = %q", r.Header.Get("Vary"))
 			}
 			want := "text/javascript; charset=utf-8"
 			if tt.path == "/style.css" {
@@ -325,14 +291,14 @@ func TestPreCompressedSidecars(t *testing.T) {
 			} else if tt.path == "/" {
 				want = "text/html; charset=utf-8"
 			}
-			if r.h.Get("Content-Type") != want {
-				t.Errorf("Content-Type = %q", r.h.Get("Content-Type"))
+			if r.Header.Get("Content-Type") != want {
+				t.Errorf("Content-Type = %q", r.Header.Get("Content-Type"))
 			}
-			if r.h.Get("Content-Length") == "" {
+			if r.Header.Get("Content-Length") == "" {
 				t.Errorf("no Content-Length")
 			}
 			if tt.enc == "gzip" && tt.path == "/app.js" {
-				zr, err := gzip.NewReader(strings.NewReader(r.body))
+				zr, err := gzip.NewReader(strings.NewReader(r.Body))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -340,20 +306,20 @@ func TestPreCompressedSidecars(t *testing.T) {
 				if !strings.Contains(string(plain), "APP-JS-IDENTITY") {
 					t.Errorf("gzip body = %q", plain)
 				}
-			} else if !strings.Contains(r.body, tt.body) {
-				t.Errorf("body = %q; want %q", r.body, tt.body)
+			} else if !strings.Contains(r.Body, tt.body) {
+				t.Errorf("body = %q; want %q", r.Body, tt.body)
 			}
 		})
 	}
 	// Each representation has its own validator; a 304 of the br variant carries no
 	// Content-Encoding of its own.
-	br := do(t, "GET", base+"/app.js", "Accept-Encoding", "br")
-	id := do(t, "GET", base+"/app.js")
-	if br.h.Get("Etag") == id.h.Get("Etag") {
-		t.Fatalf("br and identity share the ETag %s", br.h.Get("Etag"))
+	br := servertest.Do(t, "GET", base+"/app.js", "Accept-Encoding", "br")
+	id := servertest.Do(t, "GET", base+"/app.js")
+	if br.Header.Get("Etag") == id.Header.Get("Etag") {
+		t.Fatalf("br and identity share the ETag %s", br.Header.Get("Etag"))
 	}
-	if r := do(t, "GET", base+"/app.js", "Accept-Encoding", "br", "If-None-Match", br.h.Get("Etag")); r.code != 304 || r.h.Get("Content-Encoding") != "" {
-		t.Errorf("br 304 = %d %v", r.code, r.h)
+	if r := servertest.Do(t, "GET", base+"/app.js", "Accept-Encoding", "br", "If-None-Match", br.Header.Get("Etag")); r.Status != 304 || r.Header.Get("Content-Encoding") != "" {
+		t.Errorf("br 304 = %d %v", r.Status, r.Header)
 	}
 }
 
@@ -373,8 +339,8 @@ func TestSearchOrderOfSeveralDirectories(t *testing.T) {
 	}
 	addr, _ := start(t, site(map[string]any{"static": []string{filepath.Join(tmp, "a"), filepath.Join(tmp, "b")}}))
 	for path, want := range map[string]string{"/both.txt": "FROM-A", "/only-a.txt": "ONLY-A", "/only-b.txt": "ONLY-B", "/": "INDEX-B"} {
-		if r := do(t, "GET", "http://"+addr+path); r.code != 200 || r.body != want {
-			t.Errorf("GET %s = %d %q; want %q", path, r.code, r.body, want)
+		if r := servertest.Do(t, "GET", "http://"+addr+path); r.Status != 200 || r.Body != want {
+			t.Errorf("GET %s = %d %q; want %q", path, r.Status, r.Body, want)
 		}
 	}
 }
@@ -399,13 +365,13 @@ func TestPrefixMapLongestPrefixAndStrip(t *testing.T) {
 		{"/docsx", 404, ""}, // "/" mount: no such file
 	}
 	for _, tt := range tests {
-		r := do(t, "GET", base+tt.path)
-		if r.code != tt.code || !strings.Contains(r.body, tt.body) {
-			t.Errorf("GET %s = %d %q", tt.path, r.code, r.body)
+		r := servertest.Do(t, "GET", base+tt.path)
+		if r.Status != tt.code || !strings.Contains(r.Body, tt.body) {
+			t.Errorf("GET %s = %d %q", tt.path, r.Status, r.Body)
 		}
 	}
-	if r := do(t, "GET", base+"/docs"); r.code != 301 || r.h.Get("Location") != "./docs/" {
-		t.Errorf("GET /docs = %d %q", r.code, r.h.Get("Location"))
+	if r := servertest.Do(t, "GET", base+"/docs"); r.Status != 301 || r.Header.Get("Location") != "./docs/" {
+		t.Errorf("GET /docs = %d %q", r.Status, r.Header.Get("Location"))
 	}
 }
 
@@ -428,12 +394,12 @@ func TestDotFiles(t *testing.T) {
 				cfg["staticOptions"] = map[string]any{"dotFiles": tt.policy}
 			}
 			addr, _ := start(t, site(cfg))
-			r := do(t, "GET", "http://"+addr+"/.env")
-			if r.code != tt.code || !strings.Contains(r.body, tt.body) {
-				t.Fatalf("GET /.env = %d %q", r.code, r.body)
+			r := servertest.Do(t, "GET", "http://"+addr+"/.env")
+			if r.Status != tt.code || !strings.Contains(r.Body, tt.body) {
+				t.Fatalf("GET /.env = %d %q", r.Status, r.Body)
 			}
-			if r := do(t, "GET", "http://"+addr+"/.git/config"); r.code != tt.code {
-				t.Fatalf("GET /.git/config = %d", r.code)
+			if r := servertest.Do(t, "GET", "http://"+addr+"/.git/config"); r.Status != tt.code {
+				t.Fatalf("GET /.git/config = %d", r.Status)
 			}
 		})
 	}
@@ -446,9 +412,9 @@ func TestMissingFileGoesToFallback(t *testing.T) {
 		"static":   root,
 		"fallback": map[string]any{"file": filepath.Join(root, "index.html")},
 	}))
-	r := do(t, "GET", "http://"+addr+"/settings/profile")
-	if r.code != 200 || !strings.Contains(r.body, "ROOT-INDEX") || r.h.Get("Content-Type") != "text/html; charset=utf-8" {
-		t.Fatalf("SPA route = %d %q %v", r.code, r.body, r.h)
+	r := servertest.Do(t, "GET", "http://"+addr+"/settings/profile")
+	if r.Status != 200 || !strings.Contains(r.Body, "ROOT-INDEX") || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("SPA route = %d %q %v", r.Status, r.Body, r.Header)
 	}
 }
 
@@ -462,15 +428,15 @@ func TestRoutesStaticTarget(t *testing.T) {
 		"staticOptions": map[string]any{"maxAge": "30m"},
 		"fallback":      map[string]any{"status": 404, "body": "FALLBACK"},
 	}))
-	r := do(t, "GET", "http://"+addr+"/docs/index.html")
-	if r.code != 200 || !strings.Contains(r.body, "DOCS-INDEX") || r.h.Get("Cache-Control") != "max-age=1800" {
-		t.Fatalf("routes static = %d %q %v", r.code, r.body, r.h)
+	r := servertest.Do(t, "GET", "http://"+addr+"/docs/index.html")
+	if r.Status != 200 || !strings.Contains(r.Body, "DOCS-INDEX") || r.Header.Get("Cache-Control") != "max-age=1800" {
+		t.Fatalf("routes static = %d %q %v", r.Status, r.Body, r.Header)
 	}
-	if r := do(t, "GET", "http://"+addr+"/docs/missing"); r.code != 404 || r.body != "FALLBACK" {
-		t.Fatalf("routes static missing = %d %q", r.code, r.body)
+	if r := servertest.Do(t, "GET", "http://"+addr+"/docs/missing"); r.Status != 404 || r.Body != "FALLBACK" {
+		t.Fatalf("routes static missing = %d %q", r.Status, r.Body)
 	}
-	if r := do(t, "GET", "http://"+addr+"/app.js"); r.code != 404 || r.body != "FALLBACK" {
-		t.Fatalf("unmatched = %d %q", r.code, r.body)
+	if r := servertest.Do(t, "GET", "http://"+addr+"/app.js"); r.Status != 404 || r.Body != "FALLBACK" {
+		t.Fatalf("unmatched = %d %q", r.Status, r.Body)
 	}
 }
 
@@ -486,8 +452,8 @@ func TestMissingDirectoryIsAWarning(t *testing.T) {
 	if !found {
 		t.Fatalf("no warning naming %s: %v", dir, d.Warnings())
 	}
-	if r := do(t, "GET", "http://"+addr+"/index.html"); r.code != 200 || r.body != "FB" {
-		t.Fatalf("GET = %d %q", r.code, r.body)
+	if r := servertest.Do(t, "GET", "http://"+addr+"/index.html"); r.Status != 200 || r.Body != "FB" {
+		t.Fatalf("GET = %d %q", r.Status, r.Body)
 	}
 }
 
@@ -510,13 +476,13 @@ func TestStaticOptionsErrorsHavePaths(t *testing.T) {
 // --- Security: each case goes through a real socket with a hand-written request line. ---
 
 // assertNoLeak fails when the response carries a file from outside the root.
-func assertNoLeak(t *testing.T, target string, r resp, wantCode int) {
+func assertNoLeak(t *testing.T, target string, r servertest.Reply, wantCode int) {
 	t.Helper()
-	if strings.Contains(r.body, secret) {
-		t.Fatalf("%s leaked the secret: %d %q", target, r.code, r.body)
+	if strings.Contains(r.Body, secret) {
+		t.Fatalf("%s leaked the secret: %d %q", target, r.Status, r.Body)
 	}
-	if r.code != wantCode {
-		t.Fatalf("%s = %d %q; want %d", target, r.code, r.body, wantCode)
+	if r.Status != wantCode {
+		t.Fatalf("%s = %d %q; want %d", target, r.Status, r.Body, wantCode)
 	}
 }
 
@@ -536,9 +502,9 @@ func TestTraversalDotDotSegments(t *testing.T) {
 	}
 	for _, target := range []string{"/..", "/docs/.."} {
 		r := raw(t, addr, target)
-		assertNoLeak(t, target, r, r.code)
-		if r.code != http.StatusOK || !strings.Contains(r.body, "<") {
-			t.Fatalf("%s = %d %q, want the root index", target, r.code, r.body)
+		assertNoLeak(t, target, r, r.Status)
+		if r.Status != http.StatusOK || !strings.Contains(r.Body, "<") {
+			t.Fatalf("%s = %d %q, want the root index", target, r.Status, r.Body)
 		}
 	}
 }
@@ -582,8 +548,8 @@ func TestTraversalNULBytes(t *testing.T) {
 	assertNoLeak(t, "/%00../secret.txt", raw(t, addr, "/%00../secret.txt"), http.StatusBadRequest)
 	// A raw NUL in the request line is refused by the HTTP parser itself.
 	r := raw(t, addr, "/app.js\x00")
-	if r.code != http.StatusBadRequest || strings.Contains(r.body, "APP-JS") {
-		t.Fatalf("raw NUL = %d %q", r.code, r.body)
+	if r.Status != http.StatusBadRequest || strings.Contains(r.Body, "APP-JS") {
+		t.Fatalf("raw NUL = %d %q", r.Status, r.Body)
 	}
 }
 
@@ -602,16 +568,16 @@ func TestSymlinksLeavingTheRootAreNotServed(t *testing.T) {
 	addr, _ := secureServer(t)
 	for _, target := range []string{"/escape.txt", "/abs.txt", "/outdir/secret2.txt", "/outdir/", "/docs/../escape.txt"} {
 		r := raw(t, addr, target)
-		if strings.Contains(r.body, secret) || r.code == 200 {
-			t.Fatalf("%s = %d %q", target, r.code, r.body)
+		if strings.Contains(r.Body, secret) || r.Status == 200 {
+			t.Fatalf("%s = %d %q", target, r.Status, r.Body)
 		}
 	}
 	// Symlinks that stay inside the root are followed.
-	if r := raw(t, addr, "/alias.js"); r.code != 200 || !strings.Contains(r.body, "APP-JS-IDENTITY") {
-		t.Fatalf("/alias.js = %d %q", r.code, r.body)
+	if r := raw(t, addr, "/alias.js"); r.Status != 200 || !strings.Contains(r.Body, "APP-JS-IDENTITY") {
+		t.Fatalf("/alias.js = %d %q", r.Status, r.Body)
 	}
-	if r := raw(t, addr, "/docs-link/index.html"); r.code != 200 || !strings.Contains(r.body, "DOCS-INDEX") {
-		t.Fatalf("/docs-link/index.html = %d %q", r.code, r.body)
+	if r := raw(t, addr, "/docs-link/index.html"); r.Status != 200 || !strings.Contains(r.Body, "DOCS-INDEX") {
+		t.Fatalf("/docs-link/index.html = %d %q", r.Status, r.Body)
 	}
 }
 
@@ -643,7 +609,7 @@ func TestStaticOptionsDiagnosedOnceWithRoutes(t *testing.T) {
 	}
 }
 
-// TestCompatCorpus builds every example of the original that uses static or fallback and
+// TestCompatCorpus builds every example in testdata/compat that uses static or fallback and
 // checks that these modules report no error on them (the directories do not exist here, so
 // they warn).
 func TestCompatCorpus(t *testing.T) {

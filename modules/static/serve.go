@@ -160,7 +160,7 @@ func (m *mount) serveFile(w http.ResponseWriter, r *http.Request, root *os.Root,
 		// The response depends on Accept-Encoding whether or not a sidecar is chosen.
 		h.Add("Vary", "Accept-Encoding")
 		// Range requests always get the identity file: ranges of a compressed
-		// representation are useless to clients that asked for a piece of the original.
+		// representation are useless to clients that asked for a piece of the file.
 		if r.Header.Get("Range") == "" {
 			if sf, sfi, e := openSidecar(root, name, r); sf != nil {
 				_ = f.Close()

@@ -3,6 +3,7 @@ package tap
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,7 +144,7 @@ func (b *broker) publishSnapshot() {
 	sn := &snapshot{subs: append([]*subscriber(nil), b.subs...)}
 	for _, s := range b.subs {
 		for _, h := range s.f.Headers {
-			if !contains(sn.headers, h) {
+			if !slices.Contains(sn.headers, h) {
 				sn.headers = append(sn.headers, h)
 			}
 		}
@@ -193,13 +194,4 @@ func (sn *snapshot) publish(ev *Event) {
 			s.lost.Add(1)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

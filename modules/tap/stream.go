@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/conduitproxy/conduit/core/admin"
+	"github.com/conduitproxy/conduit/core"
 )
 
 // DropReportInterval is how often a stream reports the events it dropped.
@@ -80,7 +80,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func (b *broker) serveTap(w http.ResponseWriter, r *http.Request) {
 	f, err := ParseFilter(r.URL.Query())
 	if err != nil {
-		admin.WriteJSON(w, http.StatusBadRequest, map[string]any{"status": "error", "message": "tap: " + err.Error()})
+		core.AdminError(w, http.StatusBadRequest, "tap: "+err.Error())
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -90,7 +90,7 @@ func (b *broker) serveTap(w http.ResponseWriter, r *http.Request) {
 	s, err := b.subscribe(f)
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
-		admin.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "error", "message": "tap: " + err.Error()})
+		core.AdminError(w, http.StatusServiceUnavailable, "tap: "+err.Error())
 		return
 	}
 	defer b.unsubscribe(s)

@@ -20,6 +20,7 @@ package consumers
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
@@ -109,7 +110,8 @@ type Consumer struct {
 	RateLimit config.Node       `json:"rateLimit"`
 	Headers   map[string]string `json:"headers"`
 	// AllowedPaths is the consumer's route ACL: when set, the consumer may only reach these
-	// paths (exact, or "/prefix/**"); anything else is 403. Not in the original.
+	// paths (exact, or "/prefix/**"); anything else is 403 (docs/auth.md,
+	// "Consumer route ACLs"; an addition, see docs/compatibility.md).
 	AllowedPaths []string `json:"allowedPaths"`
 }
 
@@ -262,7 +264,7 @@ func (g *Guard) consumer(ctx *core.SiteContext, cc Consumer, cp string, shared b
 			continue
 		}
 		cons.headers = append(cons.headers, header{name: h, value: []string{v}})
-		if !contains(g.strip, h) {
+		if !slices.Contains(g.strip, h) {
 			g.strip = append(g.strip, h)
 		}
 	}
@@ -301,15 +303,6 @@ func toNodes(m map[string]string) map[string]config.Node {
 		out[k] = nil
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func headerName(ctx *core.SiteContext, s, path string) (string, bool) {

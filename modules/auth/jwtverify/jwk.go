@@ -25,7 +25,7 @@ type Key struct {
 	Public any
 }
 
-// Limits on RSA keys (the original's aws-lc-rs accepts 2048–8192 bits).
+// Limits on RSA keys: 2048–8192 bits.
 const (
 	minRSABits = 2048
 	maxRSABits = 8192

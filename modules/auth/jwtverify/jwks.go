@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// JWKS caching rules (the original's):
+// JWKS caching rules (docs/auth.md, "jwtAuth"):
 //   - keys are fetched on the first request that needs them; concurrent first requests
 //     share one fetch;
 //   - keys older than the refresh interval are refreshed in the background while the old

@@ -51,8 +51,8 @@ type Options struct {
 	Leeway time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
-	// ExpirationOptional accepts tokens without exp (the default requires it, as the
-	// original's validator does).
+	// ExpirationOptional accepts tokens without exp (the default requires it; docs/auth.md,
+	// "jwtAuth").
 	ExpirationOptional bool
 	// CacheEntries bounds the cache of verified tokens (0: DefaultCacheEntries; negative:
 	// no cache). See tokenCache for when a cached token is used.
