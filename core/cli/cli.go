@@ -211,7 +211,11 @@ func runServe(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "conduit: unexpected argument %q\n", fs.Arg(0))
 		return 1
 	}
-	logger := newLogger(env, *logLevel)
+	logger, err := newLogger(env, *logLevel)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
+		return 1
+	}
 	slog.SetDefault(logger)
 	path, err := cf.Resolve(env)
 	if err != nil {
@@ -307,6 +311,11 @@ func reload(ctx context.Context, srv *server.Server, logger *slog.Logger) {
 	}
 }
 
-func newLogger(env *Env, level string) *slog.Logger {
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel(env, level)}))
+// newLogger makes the process logger at the level logLevel decides.
+func newLogger(env *Env, level string) (*slog.Logger, error) {
+	lv, err := logLevel(env, level)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv})), nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 )
@@ -9,28 +10,30 @@ import (
 const levelOff = slog.LevelError + 4
 
 // logLevel decides the process log level: the --log-level flag, else CONDUIT_LOG, else the
-// level RUST_LOG gives Conduit (see rustLogLevel and docs/configuration.md), else info.
-func logLevel(env *Env, flag string) slog.Level {
+// level RUST_LOG gives Conduit (see rustLogLevel and docs/configuration.md), else info. A
+// flag or CONDUIT_LOG value that is not debug, info, warn or error is an error (RUST_LOG
+// directives Conduit cannot express are ignored, as env_logger ignores unknown targets).
+func logLevel(env *Env, flag string) (slog.Level, error) {
 	if flag != "" {
-		return parseLevel(flag)
+		return parseLevel("--log-level", flag)
 	}
 	if v, ok := env.LookupEnv("CONDUIT_LOG"); ok && v != "" {
-		return parseLevel(v)
+		return parseLevel("CONDUIT_LOG", v)
 	}
 	if v, ok := env.LookupEnv("RUST_LOG"); ok {
 		if lv, ok := rustLogLevel(v); ok {
-			return lv
+			return lv, nil
 		}
 	}
-	return slog.LevelInfo
+	return slog.LevelInfo, nil
 }
 
-// parseLevel reads debug, info, warn or error (anything else is info).
-func parseLevel(s string) slog.Level {
+// parseLevel reads debug, info, warn or error from the setting named by what.
+func parseLevel(what, s string) (slog.Level, error) {
 	if lv, ok := levelName(s); ok && lv != levelOff {
-		return lv
+		return lv, nil
 	}
-	return slog.LevelInfo
+	return slog.LevelInfo, fmt.Errorf("%s: unknown log level %q (debug, info, warn or error)", what, s)
 }
 
 // levelName maps a level name of CONDUIT_LOG or RUST_LOG to a slog level: trace counts as

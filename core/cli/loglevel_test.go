@@ -9,27 +9,31 @@ func TestLogLevel(t *testing.T) {
 	for _, tc := range []struct {
 		flag, conduitLog, rustLog string
 		want                      slog.Level
+		bad                       bool
 	}{
-		{"", "", "", slog.LevelInfo},
-		{"", "", "debug", slog.LevelDebug},
-		{"", "", "conduit=debug,hyper=info", slog.LevelDebug},
-		{"", "", "hyper=info,conduit=debug", slog.LevelDebug},
-		{"", "", "warn,conduit_runtime=trace", slog.LevelDebug},
-		{"", "", "info,conduit=error", slog.LevelError},
-		{"", "", "conduit::proxy=warn", slog.LevelWarn},
-		{"", "", "hyper=debug", slog.LevelInfo},
-		{"", "", "error", slog.LevelError},
-		{"", "", "conduit", slog.LevelDebug},
-		{"", "", "off", levelOff},
-		{"", "", "conduit[req{id=1}]=debug", slog.LevelDebug},
-		{"", "", "debug/^GET", slog.LevelDebug},
-		{"", "", "conduit=loud", slog.LevelInfo},
-		{"", "", "conduitx=debug", slog.LevelInfo},
-		{"", "", " , ,", slog.LevelInfo},
-		{"", "warn", "debug", slog.LevelWarn},
-		{"", "info", "conduit=debug", slog.LevelInfo},
-		{"error", "warn", "debug", slog.LevelError},
-		{"", "off", "", slog.LevelInfo}, // CONDUIT_LOG knows debug, info, warn, error
+		{"", "", "", slog.LevelInfo, false},
+		{"", "", "debug", slog.LevelDebug, false},
+		{"", "", "conduit=debug,hyper=info", slog.LevelDebug, false},
+		{"", "", "hyper=info,conduit=debug", slog.LevelDebug, false},
+		{"", "", "warn,conduit_runtime=trace", slog.LevelDebug, false},
+		{"", "", "info,conduit=error", slog.LevelError, false},
+		{"", "", "conduit::proxy=warn", slog.LevelWarn, false},
+		{"", "", "hyper=debug", slog.LevelInfo, false},
+		{"", "", "error", slog.LevelError, false},
+		{"", "", "conduit", slog.LevelDebug, false},
+		{"", "", "off", levelOff, false},
+		{"", "", "conduit[req{id=1}]=debug", slog.LevelDebug, false},
+		{"", "", "debug/^GET", slog.LevelDebug, false},
+		{"", "", "conduit=loud", slog.LevelInfo, false},
+		{"", "", "conduitx=debug", slog.LevelInfo, false},
+		{"", "", " , ,", slog.LevelInfo, false},
+		{"", "warn", "debug", slog.LevelWarn, false},
+		{"", "info", "conduit=debug", slog.LevelInfo, false},
+		{"error", "warn", "debug", slog.LevelError, false},
+		{"", "off", "", slog.LevelInfo, true}, // CONDUIT_LOG knows debug, info, warn, error
+		{"", "verbose", "", slog.LevelInfo, true},
+		{"loud", "", "", slog.LevelInfo, true},
+		{"", "DEBUG", "", slog.LevelDebug, false},
 	} {
 		env := &Env{LookupEnv: func(k string) (string, bool) {
 			switch k {
@@ -40,8 +44,9 @@ func TestLogLevel(t *testing.T) {
 			}
 			return "", false
 		}}
-		if got := logLevel(env, tc.flag); got != tc.want {
-			t.Errorf("flag %q CONDUIT_LOG %q RUST_LOG %q: %v, want %v", tc.flag, tc.conduitLog, tc.rustLog, got, tc.want)
+		got, err := logLevel(env, tc.flag)
+		if got != tc.want || (err != nil) != tc.bad {
+			t.Errorf("flag %q CONDUIT_LOG %q RUST_LOG %q: %v %v, want %v (error %v)", tc.flag, tc.conduitLog, tc.rustLog, got, err, tc.want, tc.bad)
 		}
 	}
 }
