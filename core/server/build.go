@@ -40,7 +40,8 @@ func CoreGlobalKeys() []string { return slices.Clone(coreGlobalKeys) }
 type GlobalSettings struct {
 	// Workers is global.workers: GOMAXPROCS when set (cold).
 	Workers int `json:"workers"`
-	// Backlog is accepted and ignored, as in the original.
+	// Backlog is loaded with a warning and has no effect: the kernel's somaxconn applies
+	// (docs/compatibility.md).
 	Backlog *int `json:"backlog"`
 	// ShutdownTimeoutSecs bounds graceful shutdown (cold). Default 30.
 	ShutdownTimeoutSecs *int `json:"shutdownTimeoutSecs"`
@@ -52,7 +53,8 @@ type GlobalSettings struct {
 	ClientSendTimeoutMs *uint64 `json:"clientSendTimeoutMs"`
 	// Admin configures the Admin API.
 	Admin *AdminSettings `json:"admin"`
-	// Providers is reserved by the original for Consul/etcd and not implemented.
+	// Providers is reserved in the config schema for Consul/etcd discovery; it is not
+	// implemented and loads with a warning (docs/compatibility.md).
 	Providers config.Node `json:"providers"`
 	// AllowMissingFeatures names features whose guards may be dropped when the binary lacks
 	// them: a guard key of such a feature is a warning instead of an error (docs/features.md).
@@ -243,7 +245,7 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 }
 
 // EmptyConfigPort is the port a configuration without sites listens on (one catch-all site
-// with no keys: the health endpoint, 404 for the rest), as the original does.
+// with no keys: the health endpoint, 404 for the rest; docs/configuration.md, "No sites").
 const EmptyConfigPort = 8080
 
 // sitesOrDefault returns the document's sites, or, when it has none, the default site on

@@ -33,8 +33,8 @@ type TLSConfig struct {
 	// HTTPRedirectPort starts a plain-HTTP listener that redirects to HTTPS (cold) and answers
 	// ACME HTTP-01 challenges.
 	HTTPRedirectPort uint16 `json:"httpRedirectPort"`
-	// Versions lists allowed protocol versions ("TLSv1.2", "TLSv1.3"). The original rejects
-	// any value; Conduit enforces it.
+	// Versions lists allowed protocol versions ("TLSv1.2", "TLSv1.3"); Conduit enforces it
+	// (docs/tls.md; how this differs from the original: docs/compatibility.md).
 	Versions []string `json:"versions"`
 	// Ciphers lists allowed TLS 1.2 cipher suites by IANA name. TLS 1.3 suites are fixed.
 	Ciphers []string `json:"ciphers"`

@@ -517,7 +517,7 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, ks string, fl *f
 	cw := &capture{c: c, w: w, hdr: make(http.Header, 8), xc: xc, auth: auth, store: store, hold: stale != nil}
 	var orig http.Header
 	if store {
-		orig = maps.Clone(r.Header) // the proxy edits r.Header in place; Vary needs the original
+		orig = maps.Clone(r.Header) // the proxy edits r.Header in place; Vary needs the client's headers
 	}
 	h.next.ServeHTTP(cw, r)
 	failed = cw.status >= 500

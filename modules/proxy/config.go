@@ -58,8 +58,8 @@ type Pool struct {
 
 // UpstreamTLS is `upstreamTls`.
 type UpstreamTLS struct {
-	// Verify checks the upstream certificate (default true; the original's docs table says
-	// false, its code and schema say true).
+	// Verify checks the upstream certificate (default true; docs/configuration.md, "Decisions
+	// where the original is unclear", row upstreamTls.verify).
 	Verify     *bool  `json:"verify"`
 	ServerName string `json:"serverName"`
 }
@@ -72,7 +72,8 @@ type RewriteRule struct {
 	re *regexp.Regexp
 }
 
-// RouteConfig is a full proxy route object (the original's ProxyRouteConfig).
+// RouteConfig is a full proxy route object: a path prefix's value under `proxy`, or a
+// routes[] entry's `proxy` (docs/proxy.md).
 type RouteConfig struct {
 	Targets       []Target       `json:"targets"`
 	Strategy      string         `json:"strategy"`
@@ -148,7 +149,8 @@ type OutlierConfig struct {
 	MaxEjectionPercent   *float64 `json:"maxEjectionPercent"`
 }
 
-// maxPrewarm bounds healthCheck.prewarmConnections (as the original's schema).
+// maxPrewarm bounds healthCheck.prewarmConnections (docs/proxy.md: at most 8, the bound of
+// the original Conduit's schema, docs/compatibility.md).
 const maxPrewarm = 8
 
 // retryConditions are the values retry.conditions accepts.

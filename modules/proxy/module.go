@@ -134,8 +134,8 @@ func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
 		}
 	case map[string]config.Node:
 		if looksLikeRouteObject(v) {
-			// `proxy: {targets: [...]}` (the original's bench and upload snippets): one route
-			// for every path, rather than a route keyed "targets".
+			// `proxy: {targets: [...]}` (as in testdata/compat/file-upload.yaml, docs/compatibility.md):
+			// one route for every path, rather than a route keyed "targets".
 			ctx.Warnf(path, "read as a single route object for \"/\" (the original parses it as a route named %q)", firstKey(v))
 			if h := buildRoute(ctx, ss, v, path, "/", "/"); h != nil {
 				s.table.Add("/", h)

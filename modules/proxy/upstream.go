@@ -116,8 +116,9 @@ func (u *upstream) health(now int64) core.UpstreamHealth {
 }
 
 // peakEWMA returns the decayed peak-EWMA latency in seconds; an upstream never measured
-// counts as 0, so it is tried (and measured) first. Counting it as 30 ms instead (the original,
-// docs/configuration.md, "p2c") starves it for good once the others are measured faster.
+// counts as 0, so it is tried (and measured) first. Counting it as 30 ms instead (the original
+// Conduit's choice: docs/configuration.md, "p2c" row) starves it for good once the others are
+// measured faster.
 func (u *upstream) peakEWMA(now int64) float64 {
 	v := math.Float64frombits(u.st.ewmaBits.Load())
 	if v < 0 {
