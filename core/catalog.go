@@ -285,10 +285,14 @@ func (e CatalogEntry) remedy() string {
 	return fmt.Sprintf("bundle %q has it, or build one with `%s`; see `conduit features`", e.Bundle, e.XBuild())
 }
 
+// CoreSiteKeys returns the site keys the core decodes itself (every other site key belongs
+// to a module).
+func CoreSiteKeys() []string { return []string{"host", "bind", "port", "tls", "http2", "routes"} }
+
 // CatalogSiteKeys lists every site key the schema knows, compiled in or not, for
 // suggestions on unknown keys.
 func CatalogSiteKeys() []string {
-	keys := []string{"host", "port", "tls", "http2", "routes"}
+	keys := CoreSiteKeys()
 	for k := range catalogIndex {
 		if !strings.Contains(k, ".") {
 			keys = append(keys, k)

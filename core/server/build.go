@@ -24,7 +24,7 @@ import (
 )
 
 // coreSiteKeys are the site keys the core itself owns.
-var coreSiteKeys = []string{"host", "bind", "port", "tls", "http2", "routes"}
+var coreSiteKeys = core.CoreSiteKeys()
 
 // coreGlobalKeys are the global keys the core itself owns.
 var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization", "allowMissingFeatures"}
