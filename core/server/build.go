@@ -316,12 +316,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		if m.Global == nil {
 			continue
 		}
-		inst, err := m.Global(ctx)
-		if err != nil {
-			d.Errorf(config.Join("global", m.GlobalKeys[0]), "%v", err)
-			continue
-		}
-		if inst != nil {
+		if inst := m.Global(ctx); inst != nil {
 			g.instances = append(g.instances, inst)
 		}
 	}

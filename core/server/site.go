@@ -108,7 +108,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	ctx := core.NewSiteContext(g, s.Info, raw, g, fallback)
 	var p sitePipeline
 	for _, m := range siteModules(g, s.Info, raw, d) {
-		inst := provisionSiteModule(ctx, m, d)
+		inst := m.Site(ctx)
 		if inst == nil {
 			continue
 		}
@@ -239,21 +239,6 @@ func reportNestedKeys(d *config.Diagnostics, path string, raw map[string]config.
 			}
 		}
 	}
-}
-
-// provisionSiteModule runs m's Site for the site of ctx and returns its instance, or nil
-// when it has none or failed (the error is recorded at the module's first key).
-func provisionSiteModule(ctx *core.SiteContext, m *core.Module, d *config.Diagnostics) core.SiteInstance {
-	inst, err := m.Site(ctx)
-	if err != nil {
-		key := m.Feature
-		if len(m.SiteKeys) > 0 {
-			key = m.SiteKeys[0]
-		}
-		d.Errorf(config.Join(ctx.Site.Path, key), "%v", err)
-		return nil
-	}
-	return inst
 }
 
 // staged is a middleware at its place in the pipeline.
