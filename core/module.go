@@ -152,17 +152,20 @@ type Module struct {
 	// Site provisions the module for one site. It is called when at least one of SiteKeys is
 	// present in the site (or always, when AlwaysOn). It decodes its sections from ctx,
 	// records problems in ctx, and returns the site instance or nil.
-	Site func(ctx *SiteContext) (SiteInstance, error)
+	Site func(ctx *SiteContext) SiteInstance
 	// AlwaysOn makes Site run for every site even without its keys (health endpoint).
 	AlwaysOn bool
-	// Global provisions the module once per generation from its global keys.
-	Global func(ctx *GlobalContext) (Instance, error)
+	// Global provisions the module once per generation from its global keys, recording
+	// problems in ctx; it returns the global instance or nil.
+	Global func(ctx *GlobalContext) Instance
 	// Route builds a route-level stage from one of RouteKeys found in a route object at
 	// path; route is that route's name as the handler module that owns the route object
 	// names it (the proxy: "/api", "routes[3]"), for metrics labels and the Admin API.
-	Route func(ctx *SiteContext, key string, node any, path, route string) (Middleware, error)
-	// Handler builds a handler for a routes[] entry from one of HandlerKeys.
-	Handler func(ctx *SiteContext, key string, node any, path string, opts HandlerOptions) (http.Handler, error)
+	// Problems are recorded in ctx; nil means no stage.
+	Route func(ctx *SiteContext, key string, node any, path, route string) Middleware
+	// Handler builds a handler for a routes[] entry from one of HandlerKeys, recording
+	// problems in ctx; nil makes a matching request go to the site's NotFound.
+	Handler func(ctx *SiteContext, key string, node any, path string, opts HandlerOptions) http.Handler
 	// Provides computes the site values other modules read from this module's keys (see
 	// SiteValue); each value has one provider in a binary.
 	Provides []SiteValueProvider

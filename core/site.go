@@ -62,11 +62,15 @@ func SiteLabel(host string, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
-// Instance is whatever a module provisions. It may implement Starter and Stopper.
+// Instance is whatever a module provisions. It may implement Starter, Stopper,
+// AdminProvider and StatusProvider. The core finds these roles by type
+// assertion, so every module declares the roles of its instance types with compile-time
+// guards (var _ core.Starter = (*T)(nil)).
 type Instance = any
 
-// SiteInstance is a module's part of one site. Besides Starter and Stopper it may implement
-// Middleware (placed at its module's Stage), Router, and EndpointProvider.
+// SiteInstance is a module's part of one site. Besides the roles of Instance it may
+// implement Middleware (placed at its module's Stage), Router, EndpointProvider, HostPolicy,
+// RouteCounter, RequestHeaderInjector, AttemptObserver and Drainer, declared with guards like Instance's.
 type SiteInstance = any
 
 // Middleware wraps the rest of the pipeline. Wrap is called once per generation, never per
@@ -237,11 +241,7 @@ func (c *SiteContext) RouteStage(key string, node config.Node, path, route strin
 		c.reportNotCompiled(path, "route."+key)
 		return nil, false
 	}
-	mw, err := m.Route(c, key, node, path, route)
-	if err != nil {
-		c.Errorf(path, "%v", err)
-		return nil, false
-	}
+	mw := m.Route(c, key, node, path, route)
 	return mw, mw != nil
 }
 
@@ -252,11 +252,7 @@ func (c *SiteContext) Handler(key string, node config.Node, path string, opts Ha
 		c.reportNotCompiled(path, "handler."+key)
 		return nil, false
 	}
-	h, err := m.Handler(c, key, node, path, opts)
-	if err != nil {
-		c.Errorf(path, "%v", err)
-		return nil, false
-	}
+	h := m.Handler(c, key, node, path, opts)
 	return h, h != nil
 }
 

@@ -20,13 +20,13 @@ type testWidthConfig struct {
 var registerSiteValueModules = sync.OnceValues(func() (owner, reader *Module) {
 	Register(Module{
 		ID: "test.sitevalue.owner", Feature: "testowner", SiteKeys: []string{"testWidth"},
-		Site: func(ctx *SiteContext) (SiteInstance, error) {
+		Site: func(ctx *SiteContext) SiteInstance {
 			var c testWidthConfig
 			ctx.Decode("testWidth", &c)
 			if c.Value != nil && *c.Value < 0 {
 				ctx.Errorf(ctx.Path("testWidth.value"), "must be ≥ 0")
 			}
-			return nil, nil
+			return nil
 		},
 		Provides: []SiteValueProvider{testWidth.Provide(func(ctx *SiteContext) (int64, bool) {
 			var c testWidthConfig
@@ -38,9 +38,9 @@ var registerSiteValueModules = sync.OnceValues(func() (owner, reader *Module) {
 	})
 	Register(Module{
 		ID: "test.sitevalue.reader", Feature: "testreader", SiteKeys: []string{"testReader"},
-		Site: func(ctx *SiteContext) (SiteInstance, error) {
+		Site: func(ctx *SiteContext) SiteInstance {
 			v, ok := testWidth.Get(ctx)
-			return readerInstance{v: v, ok: ok}, nil
+			return readerInstance{v: v, ok: ok}
 		},
 	})
 	owner, _ = moduleByID("test.sitevalue.owner")
@@ -84,10 +84,7 @@ func TestSiteValueEitherProvisioningOrder(t *testing.T) {
 				ctx := NewSiteContext(context.Background(), &Site{Path: "sites[0]"}, tc.raw, g, nil)
 				var got readerInstance
 				for _, m := range order {
-					inst, err := m.Site(ctx)
-					if err != nil {
-						t.Fatal(err)
-					}
+					inst := m.Site(ctx)
 					if r, ok := inst.(readerInstance); ok {
 						got = r
 					}

@@ -154,8 +154,11 @@ type Generation struct {
 
 	ports     map[int]*portTable
 	instances []core.Instance
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// shared is the generation's hold on the server's shared store, released when the
+	// generation stops (nil when Build was given another core.Shared).
+	shared *core.SharedUse
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	inflight atomic.Int64
 	retired  atomic.Bool
@@ -177,7 +180,9 @@ func (g *Generation) Ports() []int {
 type BuildOptions struct {
 	// Logger receives provisioning logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Shared is the cross-generation store; nil makes a fresh one.
+	// Shared is the cross-generation store; nil makes a fresh one. A *core.SharedStore is
+	// read through a core.SharedUse that the generation releases when it stops, freeing
+	// the values no other generation uses.
 	Shared core.Shared
 	// Metrics is the process-wide metrics registry; nil makes a fresh one.
 	Metrics *telemetry.Registry
@@ -190,7 +195,15 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 	d.Track(doc.Substitutions)
 	gctx, cancel := context.WithCancel(ctx)
 	g := &Generation{Doc: doc, ctx: gctx, cancel: cancel, ports: map[int]*portTable{}, drained: make(chan struct{})}
-	globalCtx := core.NewGlobalContext(gctx, doc.Global, d, opts.Shared, opts.Metrics)
+	shared := opts.Shared
+	if shared == nil {
+		shared = core.NewSharedStore()
+	}
+	if st, ok := shared.(*core.SharedStore); ok {
+		g.shared = st.Use()
+		shared = g.shared
+	}
+	globalCtx := core.NewGlobalContext(gctx, doc.Global, d, shared, opts.Metrics)
 	if opts.Logger != nil {
 		globalCtx.Logger = opts.Logger
 	}
@@ -318,12 +331,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		if m.Global == nil {
 			continue
 		}
-		inst, err := m.Global(ctx)
-		if err != nil {
-			d.Errorf(config.Join("global", m.GlobalKeys[0]), "%v", err)
-			continue
-		}
-		if inst != nil {
+		if inst := m.Global(ctx); inst != nil {
 			g.instances = append(g.instances, inst)
 		}
 	}
@@ -384,6 +392,7 @@ func (g *Generation) Start() error {
 						_ = sp.Stop(context.Background())
 					}
 				}
+				g.releaseShared(context.Background())
 				return err
 			}
 		}
@@ -398,6 +407,8 @@ func (g *Generation) Stop(ctx context.Context) {
 	g.stopInstances(ctx)
 }
 
+// stopInstances stops the instances in reverse order, then releases the generation's hold
+// on the shared store.
 func (g *Generation) stopInstances(ctx context.Context) {
 	for i := len(g.instances) - 1; i >= 0; i-- {
 		if sp, ok := g.instances[i].(core.Stopper); ok {
@@ -405,6 +416,15 @@ func (g *Generation) stopInstances(ctx context.Context) {
 				slog.Warn("stopping module instance", "err", err)
 			}
 		}
+	}
+	g.releaseShared(ctx)
+}
+
+// releaseShared lets go of the shared values the generation used: those no other
+// generation uses are freed.
+func (g *Generation) releaseShared(ctx context.Context) {
+	if g.shared != nil {
+		g.shared.Release(ctx)
 	}
 }
 

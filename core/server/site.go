@@ -100,7 +100,37 @@ type Site struct {
 	sendTimeout time.Duration
 }
 
+// buildSite builds site i of doc from its raw keys: the core keys, the modules the site
+// needs, their instances and the pipeline they form. It returns the site and its hooks.
 func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *core.SiteHooks) {
+	s, sc := decodeSiteCore(doc, i, raw, d)
+	fallback := &fallbackRouters{}
+	ctx := core.NewSiteContext(g, s.Info, raw, g, fallback)
+	var p sitePipeline
+	for _, m := range siteModules(g, s.Info, raw, d) {
+		inst := m.Site(ctx)
+		if inst == nil {
+			continue
+		}
+		s.instances = append(s.instances, inst)
+		p.collect(ctx, s, m, inst)
+	}
+	if sc.Route != nil {
+		rr := buildRoutes(ctx, sc.Route, config.Join(s.Info.Path, "routes"))
+		if rr != nil {
+			p.routers = append(p.routers, rr)
+			s.routes += len(rr.entries)
+		}
+	}
+	main, fallbackRts := splitRouters(p.routers)
+	fallback.routers = fallbackRts
+	s.chain = p.chain(&terminal{routers: main, notFound: fallback})
+	return s, ctx.Hooks()
+}
+
+// decodeSiteCore decodes the core keys of site i (host, bind, port, tls, http2, routes)
+// into the core view of the site and loads its certificate.
+func decodeSiteCore(doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *siteCore) {
 	path := doc.SitePath(i)
 	var sc siteCore
 	coreRaw := map[string]config.Node{}
@@ -117,17 +147,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		info.TLS = true
 		info.UpstreamRoots, info.UpstreamRootsID = sc.TLS.upstreamRoots, sc.TLS.upstreamRootsID
 	}
-	switch {
-	case sc.Port != nil:
-		if *sc.Port < 1 || *sc.Port > 65535 {
-			d.Errorf(config.Join(path, "port"), "must be between 1 and 65535")
-		}
-		info.Port = *sc.Port
-	case info.TLS:
-		info.Port = 443
-	default:
-		info.Port = 80
-	}
+	info.Port = sitePort(sc.Port, info.TLS, config.Join(path, "port"), d)
 	info.Label = core.SiteLabel(info.Host, info.Port)
 	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d)}
 	if sc.TLS != nil && sc.TLS.Cert != "" && sc.TLS.Key != "" {
@@ -137,20 +157,28 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		}
 		s.cert = cert
 	}
+	return s, &sc
+}
 
-	var notFoundRouters []core.Router
-	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, rt := range notFoundRouters {
-			if h := rt.Route(r); h != nil {
-				h.ServeHTTP(w, r)
-				return
-			}
+// sitePort returns the configured port, or 443 for a TLS site and 80 otherwise.
+func sitePort(port *int, tls bool, path string, d *config.Diagnostics) int {
+	switch {
+	case port != nil:
+		if *port < 1 || *port > 65535 {
+			d.Errorf(path, "must be between 1 and 65535")
 		}
-		core.Error(w, r, http.StatusNotFound, "")
-	})
-	ctx := core.NewSiteContext(g, info, raw, g, notFound)
+		return *port
+	case tls:
+		return 443
+	default:
+		return 80
+	}
+}
 
-	// Which modules does this site need?
+// siteModules returns the compiled-in modules the site needs (those owning one of its keys,
+// and the AlwaysOn ones) in ID order. Keys of modules not compiled in and unknown keys are
+// reported.
+func siteModules(g *core.GlobalContext, info *core.Site, raw map[string]config.Node, d *config.Diagnostics) []*core.Module {
 	missing := core.MissingPolicy{Allowed: g.AllowMissingFeatures, Site: info.HostPort()}
 	need := map[*core.Module]bool{}
 	for _, k := range config.SortedKeys(raw) {
@@ -161,32 +189,9 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			need[m] = true
 			continue
 		}
-		if _, known := core.LookupCatalog(k); known {
-			core.ReportNotCompiled(d, config.Join(path, k), k, missing)
-			continue
-		}
-		if s := config.Suggest(k, core.CatalogSiteKeys()); s != "" {
-			if e, ok := core.LookupCatalog(s); ok && e.Guard {
-				// Fail closed: a misspelt guard would otherwise leave the site unguarded.
-				d.Errorf(config.Join(path, k), "unknown key %q (did you mean %q?); a misspelt guard is an error, not a warning", k, s)
-				continue
-			}
-		}
-		config.UnknownKey(d, config.Join(path, k), k, core.CatalogSiteKeys())
+		reportSiteKey(d, config.Join(info.Path, k), k, missing)
 	}
-	// Keys a module owns inside a core block ("tls.acme") are checked like top-level ones.
-	for _, e := range core.CatalogEntries() {
-		k := e.Key
-		block, sub, nested := strings.Cut(k, ".")
-		if !nested || !slices.Contains(coreSiteKeys, block) {
-			continue
-		}
-		if m, ok := raw[block].(map[string]config.Node); ok && m[sub] != nil {
-			if _, ok := core.ModuleForSiteKey(k); !ok {
-				core.ReportNotCompiled(d, config.Join(path, k), k, missing)
-			}
-		}
-	}
+	reportNestedKeys(d, info.Path, raw, missing)
 	for _, m := range core.Modules() {
 		if m.AlwaysOn && m.Site != nil {
 			need[m] = true
@@ -199,92 +204,149 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		}
 	}
 	sort.Slice(mods, func(a, b int) bool { return mods[a].ID < mods[b].ID })
+	return mods
+}
 
-	type staged struct {
-		stage core.Stage
-		order int
-		mw    core.Middleware
+// reportSiteKey records a site key no compiled-in module owns: a catalog key whose module
+// is not compiled in, a misspelt guard (an error), or an unknown key.
+func reportSiteKey(d *config.Diagnostics, path, k string, missing core.MissingPolicy) {
+	if _, known := core.LookupCatalog(k); known {
+		core.ReportNotCompiled(d, path, k, missing)
+		return
 	}
-	var stages []staged
-	var routers []core.Router
-	endpoints := map[string]http.Handler{}
-	var prefixEndpoints []core.Endpoint
-	for _, m := range mods {
-		inst, err := m.Site(ctx)
-		if err != nil {
-			key := m.Feature
-			if len(m.SiteKeys) > 0 {
-				key = m.SiteKeys[0]
-			}
-			d.Errorf(config.Join(path, key), "%v", err)
+	if s := config.Suggest(k, core.CatalogSiteKeys()); s != "" {
+		if e, ok := core.LookupCatalog(s); ok && e.Guard {
+			// Fail closed: a misspelt guard would otherwise leave the site unguarded.
+			d.Errorf(path, "unknown key %q (did you mean %q?); a misspelt guard is an error, not a warning", k, s)
+			return
+		}
+	}
+	config.UnknownKey(d, path, k, core.CatalogSiteKeys())
+}
+
+// reportNestedKeys checks keys a module owns inside a core block ("tls.acme") like top-level
+// ones: present without their module compiled in, they are reported.
+func reportNestedKeys(d *config.Diagnostics, path string, raw map[string]config.Node, missing core.MissingPolicy) {
+	for _, e := range core.CatalogEntries() {
+		k := e.Key
+		block, sub, nested := strings.Cut(k, ".")
+		if !nested || !slices.Contains(coreSiteKeys, block) {
 			continue
 		}
-		if inst == nil {
-			continue
-		}
-		s.instances = append(s.instances, inst)
-		if mw, ok := inst.(core.Middleware); ok {
-			stages = append(stages, staged{m.Stage, m.Order, mw})
-		}
-		if rt, ok := inst.(core.Router); ok {
-			routers = append(routers, rt)
-		}
-		if ep, ok := inst.(core.EndpointProvider); ok {
-			for _, e := range ep.Endpoints() {
-				if e.Prefix {
-					prefixEndpoints = append(prefixEndpoints, e)
-				} else {
-					endpoints[e.Path] = e.Handler
-				}
+		if m, ok := raw[block].(map[string]config.Node); ok && m[sub] != nil {
+			if _, ok := core.ModuleForSiteKey(k); !ok {
+				core.ReportNotCompiled(d, config.Join(path, k), k, missing)
 			}
 		}
-		if ao, ok := inst.(core.AttemptObserver); ok {
-			ctx.Hooks().AddAttemptObserver(ao)
-		}
-		if hi, ok := inst.(core.RequestHeaderInjector); ok {
-			ctx.Hooks().AddInjectedRequestHeaders(hi.InjectedRequestHeaders()...)
-		}
-		if hp, ok := inst.(core.HostPolicy); ok {
-			s.hostPolicy = hp
-		}
-		if rc, ok := inst.(core.RouteCounter); ok {
-			s.routes += rc.RouteCount()
-		}
 	}
-	if sc.Route != nil {
-		rr := buildRoutes(ctx, sc.Route, config.Join(path, "routes"))
-		if rr != nil {
-			routers = append(routers, rr)
-			s.routes += len(rr.entries)
-		}
-	}
-	sort.SliceStable(routers, func(a, b int) bool { return routers[a].Precedence() < routers[b].Precedence() })
-	var main []core.Router
-	for _, rt := range routers {
-		if rt.Precedence() >= core.RouterFallback {
-			notFoundRouters = append(notFoundRouters, rt)
-		} else {
-			main = append(main, rt)
-		}
-	}
+}
 
-	var h http.Handler = &terminal{routers: main, notFound: notFound}
-	if len(endpoints) > 0 || len(prefixEndpoints) > 0 {
-		stages = append(stages, staged{core.StageEndpoints, 0, &endpointStage{exact: endpoints, prefix: prefixEndpoints}})
+// staged is a middleware at its place in the pipeline.
+type staged struct {
+	stage core.Stage
+	order int
+	mw    core.Middleware
+}
+
+// sitePipeline collects what a site's instances contribute to its pipeline.
+type sitePipeline struct {
+	stages          []staged
+	routers         []core.Router
+	endpoints       map[string]http.Handler
+	prefixEndpoints []core.Endpoint
+}
+
+// collect records every role inst (the instance of m) plays: middleware, router, endpoints,
+// attempt observer, request header injector, host policy and route counter.
+func (p *sitePipeline) collect(ctx *core.SiteContext, s *Site, m *core.Module, inst core.SiteInstance) {
+	if mw, ok := inst.(core.Middleware); ok {
+		p.stages = append(p.stages, staged{m.Stage, m.Order, mw})
 	}
-	// Innermost first: the highest stage, and within a stage the highest Order (mods are in
-	// ID order, which breaks remaining ties).
+	if rt, ok := inst.(core.Router); ok {
+		p.routers = append(p.routers, rt)
+	}
+	if ep, ok := inst.(core.EndpointProvider); ok {
+		p.addEndpoints(ep.Endpoints())
+	}
+	if ao, ok := inst.(core.AttemptObserver); ok {
+		ctx.Hooks().AddAttemptObserver(ao)
+	}
+	if hi, ok := inst.(core.RequestHeaderInjector); ok {
+		ctx.Hooks().AddInjectedRequestHeaders(hi.InjectedRequestHeaders()...)
+	}
+	if hp, ok := inst.(core.HostPolicy); ok {
+		s.hostPolicy = hp
+	}
+	if rc, ok := inst.(core.RouteCounter); ok {
+		s.routes += rc.RouteCount()
+	}
+}
+
+// addEndpoints records endpoints, exact paths by path and prefixes in order.
+func (p *sitePipeline) addEndpoints(eps []core.Endpoint) {
+	for _, e := range eps {
+		if e.Prefix {
+			p.prefixEndpoints = append(p.prefixEndpoints, e)
+			continue
+		}
+		if p.endpoints == nil {
+			p.endpoints = map[string]http.Handler{}
+		}
+		p.endpoints[e.Path] = e.Handler
+	}
+}
+
+// chain wraps end in the collected stages, the endpoint stage included: the lowest stage,
+// and within a stage the lowest Order, outermost (modules were provisioned in ID order,
+// which breaks remaining ties).
+func (p *sitePipeline) chain(end http.Handler) http.Handler {
+	stages := p.stages
+	if len(p.endpoints) > 0 || len(p.prefixEndpoints) > 0 {
+		stages = append(stages, staged{core.StageEndpoints, 0, &endpointStage{exact: p.endpoints, prefix: p.prefixEndpoints}})
+	}
+	// Innermost first.
 	sort.SliceStable(stages, func(a, b int) bool {
 		if stages[a].stage != stages[b].stage {
 			return stages[a].stage > stages[b].stage
 		}
 		return stages[a].order > stages[b].order
 	})
+	h := end
 	for _, st := range stages {
 		h = st.mw.Wrap(h)
 	}
-	s.chain = h
-	return s, ctx.Hooks()
+	return h
+}
+
+// splitRouters orders routers by precedence and splits them into the main ones and the
+// fallback ones (precedence core.RouterFallback and above), which answer what nothing else
+// did.
+func splitRouters(routers []core.Router) (main, fallback []core.Router) {
+	sort.SliceStable(routers, func(a, b int) bool { return routers[a].Precedence() < routers[b].Precedence() })
+	for _, rt := range routers {
+		if rt.Precedence() >= core.RouterFallback {
+			fallback = append(fallback, rt)
+		} else {
+			main = append(main, rt)
+		}
+	}
+	return main, fallback
+}
+
+// fallbackRouters answers a request nothing else answered: the first fallback router that
+// takes it, or 404. It is the site's SiteContext.NotFound.
+type fallbackRouters struct {
+	routers []core.Router
+}
+
+func (f *fallbackRouters) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, rt := range f.routers {
+		if h := rt.Route(r); h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	core.Error(w, r, http.StatusNotFound, "")
 }
 
 // normalizeSiteHost returns a configured host in the canonical form requests are compared

@@ -48,11 +48,19 @@ type logger struct {
 	procLog     *slog.Logger
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*logger)(nil)
+	_ core.Starter    = (*logger)(nil)
+	_ core.Stopper    = (*logger)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var cfg Config
 	ctx.Decode("logging", &cfg)
 	if !cfg.Enabled {
-		return nil, nil
+		return nil
 	}
 	l := &logger{
 		format: cfg.Format, skip: cfg.SkipPaths, stripQuery: cfg.StripQuery, path: cfg.File,
@@ -64,10 +72,10 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		// must exist (as nginx -t checks).
 		if fi, err := os.Stat(filepath.Dir(cfg.File)); err != nil || !fi.IsDir() {
 			ctx.Errorf(ctx.Path("logging.file"), "directory %s does not exist", filepath.Dir(cfg.File))
-			return nil, nil
+			return nil
 		}
 	}
-	return l, nil
+	return l
 }
 
 // Start implements core.Starter: it opens the file and reopens it on SIGUSR1 until Stop.

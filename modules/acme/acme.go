@@ -77,14 +77,14 @@ var (
 	_ core.Stopper              = (*Instance)(nil)
 )
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	rawTLS, ok := ctx.Section("tls")
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	tlsMap, ok := rawTLS.(map[string]config.Node)
 	if !ok || tlsMap["acme"] == nil {
-		return nil, nil
+		return nil
 	}
 	path := ctx.Path("tls.acme")
 	var c Config
@@ -93,14 +93,14 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if n, ok := tlsMap["httpRedirectPort"]; ok {
 		config.Decode(n, ctx.Path("tls.httpRedirectPort"), &redirectPort, &config.Diagnostics{})
 	}
-	inst, err := build(ctx, path, c, redirectPort)
-	if inst == nil || err != nil {
-		return nil, err
+	inst := build(ctx, path, c, redirectPort)
+	if inst == nil {
+		return nil
 	}
-	return inst, nil
+	return inst
 }
 
-func build(ctx *core.SiteContext, path string, c Config, redirectPort uint16) (*Instance, error) {
+func build(ctx *core.SiteContext, path string, c Config, redirectPort uint16) *Instance {
 	bad := false
 	fail := func(p, format string, args ...any) {
 		ctx.Errorf(p, format, args...)
@@ -146,7 +146,7 @@ func build(ctx *core.SiteContext, path string, c Config, redirectPort uint16) (*
 		fail(path, "%v", err)
 	}
 	if bad {
-		return nil, nil
+		return nil
 	}
 	storage := c.Storage
 	if storage == "" {
@@ -190,7 +190,7 @@ func build(ctx *core.SiteContext, path string, c Config, redirectPort uint16) (*
 	})
 	magic.Issuers = []certmagic.Issuer{issuer}
 	inst.magic, inst.issuer = magic, issuer
-	return inst, nil
+	return inst
 }
 
 // GetCertificate implements core.CertificateSource: the managed certificate for the SNI

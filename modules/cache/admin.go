@@ -27,6 +27,12 @@ type purger struct {
 	seen   map[Store]struct{}
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.AdminProvider = (*purger)(nil)
+)
+
 func aggregator(ctx *core.SiteContext) *purger {
 	return core.MemoOf(ctx.Global, "cache.purger", func() *purger {
 		return &purger{groups: []string{http.MethodGet}, ports: map[string][]int{}, seen: map[Store]struct{}{}}

@@ -115,15 +115,21 @@ type Cache struct {
 	lastLog   atomic.Int64
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Cache)(nil)
+)
+
 // Wrap implements core.Middleware.
 func (c *Cache) Wrap(next http.Handler) http.Handler { return &handler{c: c, next: next} }
 
-func provisionRoute(ctx *core.SiteContext, _ string, node any, path, route string) (core.Middleware, error) {
+func provisionRoute(ctx *core.SiteContext, _ string, node any, path, route string) core.Middleware {
 	c, ok := build(ctx, node, path, route)
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	return c, nil
+	return c
 }
 
 func build(ctx *core.SiteContext, node config.Node, path, route string) (*Cache, bool) {

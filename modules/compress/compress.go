@@ -36,12 +36,18 @@ type Middleware struct {
 	bufs    sync.Pool
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Middleware)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("compression", &c) || !c.Enabled || len(c.Algorithms) == 0 {
-		return nil, nil
+		return nil
 	}
-	return New(c, ctx.Shared), nil
+	return New(c, ctx.Shared)
 }
 
 // New builds the stage for a decoded config. shared may be nil (a private encoder pool).

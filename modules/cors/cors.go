@@ -189,15 +189,21 @@ type Instance struct {
 	maxAge      []string // Access-Control-Max-Age value, nil for none
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Instance)(nil)
+)
+
 var (
 	starValue = []string{"*"}
 	trueValue = []string{"true"}
 )
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("cors", &c) || !c.Enabled {
-		return nil, nil
+		return nil
 	}
 	p := ctx.Path("cors")
 	in := &Instance{origins: compileOrigins(c.Origins, config.Join(p, "origins"), ctx.Diag), credentials: c.Credentials}
@@ -217,7 +223,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if c.MaxAgeSecs != nil {
 		in.maxAge = []string{strconv.FormatUint(*c.MaxAgeSecs, 10)}
 	}
-	return in, nil
+	return in
 }
 
 // Wrap implements core.Middleware.

@@ -56,7 +56,7 @@ type Config struct {
 	ByAccept map[string]RuleConfig `json:"byAccept"`
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	node, _ := ctx.Section("fallback")
 	if node == nil {
 		// `fallback:` with no value (YAML null) means the same as `fallback: {}`.
@@ -65,7 +65,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	var c Config
 	path := ctx.Path("fallback")
 	config.Decode(node, path, &c, ctx.Diag)
-	return New(c, path, ctx.Diag, ctx.Logger), nil
+	return New(c, path, ctx.Diag, ctx.Logger)
 }
 
 // Handler answers every request with the rule its Accept header selects. It is a core.Router
@@ -76,6 +76,12 @@ type Handler struct {
 	base  *rule // nil: no default rule, unmatched requests get the core's bare 404
 	log   *slog.Logger
 }
+
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Router = (*Handler)(nil)
+)
 
 type acceptRule struct {
 	key    string

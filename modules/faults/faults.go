@@ -82,6 +82,12 @@ type Instance struct {
 	sleep     func(ctx context.Context, d time.Duration) bool
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Instance)(nil)
+)
+
 // sleep waits for d, reporting false when ctx ends first.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -94,17 +100,17 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("faultInjection", &c) {
-		return nil, nil
+		return nil
 	}
 	in := Compile(c, ctx.Path("faultInjection"), ctx.Diag)
 	if in == nil {
-		return nil, nil
+		return nil
 	}
 	ctx.Logger.Warn("fault injection is enabled on this site; use it only for tests")
-	return in, nil
+	return in
 }
 
 // Compile validates c (found at path) and builds the stage; nil when nothing is configured.

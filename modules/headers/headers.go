@@ -39,6 +39,14 @@ type Instance struct {
 	del []string
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Instance)(nil)
+	_ core.Middleware = (*hostInstance)(nil)
+	_ core.HostPolicy = (*hostInstance)(nil)
+)
+
 // hostInstance is an Instance that also decides which Host headers the site accepts.
 type hostInstance struct {
 	*Instance
@@ -48,7 +56,7 @@ type hostInstance struct {
 	wild  []string // suffixes ".example.com" of "*.example.com"
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var sec Security
 	ctx.Decode("securityHeaders", &sec)
 	var custom Custom
@@ -61,12 +69,12 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	inst.set = mergeFields(inst.set, set)
 	inst.del = del
 	if sec.Enabled && sec.AllowedHosts != nil {
-		return newHostInstance(inst, ctx.Site.Host, sec.AllowedHosts), nil
+		return newHostInstance(inst, ctx.Site.Host, sec.AllowedHosts)
 	}
 	if len(inst.set) == 0 && len(inst.del) == 0 {
-		return nil, nil
+		return nil
 	}
-	return inst, nil
+	return inst
 }
 
 // securityFields turns the securityHeaders settings into headers. nosniff and

@@ -55,13 +55,19 @@ type instance struct {
 	upstreams *core.SiteUpstreams // nil unless includeUpstreams
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.EndpointProvider = (*instance)(nil)
+)
+
 var okBody = []byte(`{"status":"ok"}`)
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	cfg := Config{Enabled: true}
 	ctx.Decode("healthCheck", &cfg)
 	if !cfg.Enabled {
-		return nil, nil
+		return nil
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
@@ -70,7 +76,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if cfg.IncludeUpstreams {
 		inst.upstreams = ctx.Upstreams()
 	}
-	return inst, nil
+	return inst
 }
 
 // Endpoints implements core.EndpointProvider.

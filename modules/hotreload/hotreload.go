@@ -85,6 +85,15 @@ type Instance struct {
 	ready   chan struct{} // closed once the watcher has added its directories
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware       = (*Instance)(nil)
+	_ core.EndpointProvider = (*Instance)(nil)
+	_ core.Starter          = (*Instance)(nil)
+	_ core.Drainer          = (*Instance)(nil)
+)
+
 // slot remembers the site's current instance across generations, so a new generation can
 // end the event streams of the one it replaces (the browsers reconnect to the new one).
 type slot struct {
@@ -92,10 +101,10 @@ type slot struct {
 	cur *Instance
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("hotReload", &c) || !c.Enabled {
-		return nil, nil
+		return nil
 	}
 	served, _ := core.ServedDirs.Get(ctx)
 	dirs := slices.Concat(served, c.Watch)
@@ -105,7 +114,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	in := newInstance(uniqueDirs(dirs), c.Extensions, ctx.Logger)
 	key := "hotreload/" + ctx.Site.Label + "/" + strconv.Itoa(ctx.Site.Port)
 	in.slot = core.SharedOf(ctx.Shared, key, func() *slot { return &slot{} })
-	return in, nil
+	return in
 }
 
 func newInstance(dirs, exts []string, logger *slog.Logger) *Instance {

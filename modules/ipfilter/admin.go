@@ -94,6 +94,12 @@ type adminAPI struct {
 	rt *runtimeDeny
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.AdminProvider = (*adminAPI)(nil)
+)
+
 // AdminEndpoints implements core.AdminProvider.
 func (a *adminAPI) AdminEndpoints() []core.AdminEndpoint {
 	return []core.AdminEndpoint{

@@ -86,7 +86,13 @@ type filter struct {
 	lastLog     atomic.Int64
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*filter)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	rt := runtimeList(ctx.Shared)
 	ctx.Global.Memo("ipfilter.admin", func() any { return &adminAPI{rt: rt} })
 	f := &filter{
@@ -96,7 +102,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	var c Config
 	if !ctx.Decode("ipFilter", &c) {
-		return f, nil // runtime deny list only
+		return f // runtime deny list only
 	}
 	path := ctx.Path("ipFilter")
 	parseList(ctx, config.Join(path, "allow"), c.Allow, &f.allow)
@@ -119,7 +125,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if !f.allow.empty() && !f.deny.empty() {
 		ctx.Warnf(config.Join(path, "deny"), "has no effect alongside allow: addresses outside allow are refused anyway, and allow wins over deny")
 	}
-	return f, nil
+	return f
 }
 
 func parseList(ctx *core.SiteContext, path string, entries []string, into *prefixList) {

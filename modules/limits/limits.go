@@ -65,10 +65,16 @@ type guard struct {
 	inflight    atomic.Int64
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*guard)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("limits", &c) {
-		return nil, nil
+		return nil
 	}
 	p := ctx.Path("limits")
 	g := &guard{maxBody: -1}
@@ -127,7 +133,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	if c.MinUploadRateBytesPerSec != nil && *c.MinUploadRateBytesPerSec > 0 {
 		g.minRate = float64(*c.MinUploadRateBytesPerSec)
 	}
-	return g, nil
+	return g
 }
 
 // Wrap implements core.Middleware.

@@ -76,11 +76,19 @@ type site struct {
 	endpoint http.Handler
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware       = (*site)(nil)
+	_ core.EndpointProvider = (*site)(nil)
+	_ core.AttemptObserver  = (*site)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var cfg Config
 	ctx.Decode("metrics", &cfg)
 	if !cfg.Enabled {
-		return nil, nil
+		return nil
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
@@ -90,7 +98,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		s.token = []byte(cfg.Token.Reveal())
 	}
 	s.endpoint = s.authorize(exposition(ctx))
-	return s, nil
+	return s
 }
 
 // Endpoints implements core.EndpointProvider.

@@ -85,10 +85,19 @@ type Tracing struct {
 	syncer   bool // test hook: export each span at once
 }
 
-func provisionGlobal(ctx *core.GlobalContext) (core.Instance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Starter         = (*Tracing)(nil)
+	_ core.Stopper         = (*Tracing)(nil)
+	_ core.AttemptObserver = (*Tracing)(nil)
+	_ core.Middleware      = (*siteTracing)(nil)
+)
+
+func provisionGlobal(ctx *core.GlobalContext) core.Instance {
 	var c Config
 	if !ctx.Decode("otlp", &c) {
-		return nil, nil
+		return nil
 	}
 	if n, ok := ctx.Section("otlp"); ok {
 		if m, ok := n.(map[string]config.Node); ok {
@@ -97,12 +106,12 @@ func provisionGlobal(ctx *core.GlobalContext) (core.Instance, error) {
 	}
 	s := c.resolve(config.Join("global", "otlp"), ctx.Diag)
 	if s.endpointURL == "" {
-		return nil, nil
+		return nil
 	}
 	t := newTracing(s, func(ctx context.Context) (sdktrace.SpanExporter, error) { return newExporter(ctx, s) })
 	ctx.AddAttemptObserver(t)
 	core.SharedOf(ctx.Shared, currentKey, newCurrent).set(ctx, t)
-	return t, nil
+	return t
 }
 
 func newTracing(s settings, newExp func(context.Context) (sdktrace.SpanExporter, error)) *Tracing {
@@ -167,12 +176,12 @@ type siteTracing struct {
 	hostAttr attribute.KeyValue
 }
 
-func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provisionSite(ctx *core.SiteContext) core.SiteInstance {
 	t := core.SharedOf(ctx.Shared, currentKey, newCurrent).get(ctx.Global)
 	if t == nil {
-		return nil, nil // no global.otlp in this generation: not in the chain
+		return nil // no global.otlp in this generation: not in the chain
 	}
-	return &siteTracing{t: t, site: ctx.Site, hostAttr: attribute.Int("server.port", ctx.Site.Port)}, nil
+	return &siteTracing{t: t, site: ctx.Site, hostAttr: attribute.Int("server.port", ctx.Site.Port)}
 }
 
 // Wrap implements core.Middleware.

@@ -51,6 +51,27 @@ type h1Client struct {
 	hosts map[string]*h1Pool
 }
 
+// CloseIdleConnections closes every idle connection of every pool. The shared store calls it
+// when no generation uses the client any more (core.SharedUse.Release), so the keep-alive
+// connections of removed routes do not wait for their idle timeout.
+func (c *h1Client) CloseIdleConnections() {
+	c.mu.Lock()
+	pools := make([]*h1Pool, 0, len(c.hosts))
+	for _, p := range c.hosts {
+		pools = append(pools, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pools {
+		p.mu.Lock()
+		for i, pc := range p.idle {
+			pc.nc.Close()
+			p.idle[i] = nil
+		}
+		p.idle = p.idle[:0]
+		p.mu.Unlock()
+	}
+}
+
 // Response header limit: as net/http's Transport default (MaxResponseHeaderBytes).
 const h1MaxHeaderBytes = 10 << 20
 

@@ -122,30 +122,11 @@ func (c *h1Client) roundTrip(base context.Context, req *http.Request, deadline t
 	return c.poolFor(req.URL).roundTrip(nil, base, req, deadline, time.Now(), w)
 }
 
-// closeIdle closes every idle connection, so that a test's scripted upstreams can end.
-func (c *h1Client) closeIdle() {
-	c.mu.Lock()
-	pools := make([]*h1Pool, 0, len(c.hosts))
-	for _, p := range c.hosts {
-		pools = append(pools, p)
-	}
-	c.mu.Unlock()
-	for _, p := range pools {
-		p.mu.Lock()
-		for i, pc := range p.idle {
-			pc.nc.Close()
-			p.idle[i] = nil
-		}
-		p.idle = p.idle[:0]
-		p.mu.Unlock()
-	}
-}
-
 // testClient returns a client whose idle connections are closed when the test ends (before
 // the scripted upstreams started earlier wait for their connections).
 func testClient(t *testing.T) *h1Client {
 	c := newH1Client(transportSettings{connect: time.Second, firstByte: time.Minute, maxIdle: 4, idleTimeout: time.Minute})
-	t.Cleanup(c.closeIdle)
+	t.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
@@ -424,7 +405,7 @@ func TestH1ClientHTTPS(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	insecure := newH1Client(transportSettings{connect: time.Second, firstByte: time.Minute, maxIdle: 4, idleTimeout: time.Minute, serverName: "backend.internal"})
-	t.Cleanup(insecure.closeIdle)
+	t.Cleanup(insecure.CloseIdleConnections)
 	for i := 0; i < 3; i++ {
 		req := getReq(t, srv.URL+"/", nil)
 		req.Host = "app.example"
@@ -445,7 +426,7 @@ func TestH1ClientHTTPS(t *testing.T) {
 
 	// verify: true (the default) refuses the test server's self-signed certificate.
 	verifying := newH1Client(transportSettings{connect: time.Second, firstByte: time.Minute, maxIdle: 4, idleTimeout: time.Minute, verify: true})
-	t.Cleanup(verifying.closeIdle)
+	t.Cleanup(verifying.CloseIdleConnections)
 	if _, err := verifying.roundTrip(context.Background(), getReq(t, srv.URL+"/", nil), time.Time{}, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("verify: true against a self-signed certificate: err = %v", err)
 	}
@@ -554,7 +535,7 @@ func FuzzH1ClientResponse(f *testing.F) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		c.closeIdle()
+		c.CloseIdleConnections()
 		client.Close()
 	})
 }
@@ -641,7 +622,7 @@ func TestH1ClientTimeoutsStartWhereTheyShould(t *testing.T) {
 	// The response-header timeout (100 ms) starts once the request is written: a client
 	// body that takes longer than that to arrive does not use it up.
 	c := newH1Client(transportSettings{connect: time.Second, firstByte: 100 * time.Millisecond, maxIdle: 4, idleTimeout: time.Minute})
-	t.Cleanup(c.closeIdle)
+	t.Cleanup(c.CloseIdleConnections)
 	req := getReq(t, up.url()+"/upload", nil)
 	req.Method = http.MethodPost
 	req.Body = io.NopCloser(&slowReader{parts: []string{"ab", "cd", "ef"}, pause: 80 * time.Millisecond})
@@ -661,7 +642,7 @@ func TestH1ClientTimeoutsStartWhereTheyShould(t *testing.T) {
 		return okResponse
 	})
 	c2 := newH1Client(transportSettings{connect: time.Second, maxIdle: 4, idleTimeout: time.Minute}) // no header timeout
-	t.Cleanup(c2.closeIdle)
+	t.Cleanup(c2.CloseIdleConnections)
 	resp, err = c2.roundTrip(context.Background(), getReq(t, slow.url()+"/1", nil), time.Now().Add(150*time.Millisecond), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -702,7 +683,7 @@ func TestH1ClientSendTimeout(t *testing.T) {
 		}
 	})
 	c := newH1Client(transportSettings{connect: time.Second, send: 200 * time.Millisecond, maxIdle: 4, idleTimeout: time.Minute})
-	t.Cleanup(c.closeIdle)
+	t.Cleanup(c.CloseIdleConnections)
 	req := getReq(t, "http://"+ln.Addr().String()+"/upload", nil)
 	req.Method = http.MethodPost
 	req.ContentLength = 64 << 20

@@ -48,6 +48,13 @@ type site struct {
 	table router.PrefixTable[http.Handler]
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Router       = (*site)(nil)
+	_ core.RouteCounter = (*site)(nil)
+)
+
 // Precedence implements core.Router.
 func (s *site) Precedence() int { return core.RouterProxy }
 
@@ -119,11 +126,11 @@ func settingsFor(ctx *core.SiteContext) *siteSettings {
 	return core.MemoOf(ctx, "proxy.settings", func() *siteSettings { return loadSiteSettings(ctx) })
 }
 
-func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provisionSite(ctx *core.SiteContext) core.SiteInstance {
 	ss := settingsFor(ctx)
 	node, ok := ctx.Section("proxy")
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	path := ctx.Path("proxy")
 	s := &site{}
@@ -155,9 +162,9 @@ func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
 		}
 	default:
 		ctx.Errorf(path, "must be a URL, or an object mapping path prefixes to targets, got %s", config.Describe(node))
-		return nil, nil
+		return nil
 	}
-	return s, nil
+	return s
 }
 
 func looksLikeRouteObject(m map[string]config.Node) bool {
@@ -185,13 +192,13 @@ func firstKey(m map[string]config.Node) string {
 }
 
 // buildHandler builds the handler of a routes[] entry's proxy target.
-func buildHandler(ctx *core.SiteContext, key string, node any, path string, opts core.HandlerOptions) (http.Handler, error) {
+func buildHandler(ctx *core.SiteContext, key string, node any, path string, opts core.HandlerOptions) http.Handler {
 	ss := settingsFor(ctx)
 	h := buildRoute(ctx, ss, node, path, opts.MatchPrefix, opts.Name)
 	if h == nil {
-		return nil, nil
+		return nil
 	}
-	return h, nil
+	return h
 }
 
 // buildRoute decodes, validates and builds one route; stripPrefix removes matchPrefix.

@@ -24,6 +24,15 @@ type registry struct {
 	metrics     *telemetry.Registry
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Starter        = (*registry)(nil)
+	_ core.Stopper        = (*registry)(nil)
+	_ core.StatusProvider = (*registry)(nil)
+	_ core.AdminProvider  = (*registry)(nil)
+)
+
 func newRegistry(shared core.Shared, metrics *telemetry.Registry) *registry {
 	return &registry{mirrorSlots: make(chan struct{}, maxMirrorsInFlight), shared: shared, metrics: metrics}
 }

@@ -32,6 +32,12 @@ type genState struct {
 	sites map[string]map[string]*Stats
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.AdminProvider = (*genState)(nil)
+)
+
 func generation(ctx *core.SiteContext) *genState {
 	return core.MemoOf(ctx.Global, "ratelimit.generation", func() *genState {
 		g := &genState{mem: map[string]*memStore{}, sites: map[string]map[string]*Stats{}}

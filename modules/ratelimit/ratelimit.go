@@ -115,6 +115,12 @@ type Limiter struct {
 	lastLog   atomic.Int64
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Limiter)(nil)
+)
+
 // storeRetry is how long a failed shared store is left alone before the next request tries
 // it again; meanwhile onStoreError decides, so an unreachable Redis does not add a dial
 // timeout to every request.
@@ -123,24 +129,24 @@ const storeRetry = int64(time.Second)
 // logEvery bounds the limiter's own log lines (store errors, dry-run hits).
 const logEvery = int64(10 * time.Second)
 
-func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provisionSite(ctx *core.SiteContext) core.SiteInstance {
 	node, ok := ctx.Section("rateLimit")
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	l, ok := build(ctx, node, ctx.Path("rateLimit"), "site:"+ctx.Site.Label, "*", false)
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	return l, nil
+	return l
 }
 
-func provisionRoute(ctx *core.SiteContext, key string, node any, path, name string) (core.Middleware, error) {
+func provisionRoute(ctx *core.SiteContext, key string, node any, path, name string) core.Middleware {
 	l, ok := build(ctx, node, path, "route:"+ctx.Site.Label+":"+name, name, true)
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	return l, nil
+	return l
 }
 
 // New builds a limiter from a rateLimit block found at path (for diagnostics) for the

@@ -51,16 +51,22 @@ type Instance struct {
 	rules []rule
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Instance)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var rules []Rule
 	if !ctx.Decode("redirects", &rules) {
-		return nil, nil
+		return nil
 	}
 	in, _ := Compile(rules, ctx.Path("redirects"), ctx.Diag)
 	if in == nil || len(in.rules) == 0 {
-		return nil, nil
+		return nil
 	}
-	return in, nil
+	return in
 }
 
 // Compile validates and compiles rules (found at path). It returns the instance and whether

@@ -61,7 +61,7 @@ func servedDirs(ctx *core.SiteContext) ([]string, bool) {
 }
 
 // provisionSite builds the site-level static router.
-func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provisionSite(ctx *core.SiteContext) core.SiteInstance {
 	var o Options
 	ctx.Decode("staticOptions", &o)
 	opts := resolveOptions(o, ctx.Path("staticOptions"), ctx.Diag)
@@ -70,17 +70,17 @@ func provisionSite(ctx *core.SiteContext) (core.SiteInstance, error) {
 		if _, routes := ctx.Section("routes"); !routes {
 			ctx.Warnf(ctx.Path("staticOptions"), "staticOptions has no effect without static")
 		}
-		return nil, nil
+		return nil
 	}
 	var dirs Dirs
 	config.Decode(node, ctx.Path("static"), &dirs, ctx.Diag)
-	return newFileServer(dirs, opts, ctx.Path("static"), ctx.Diag, ctx.NotFound()), nil
+	return newFileServer(dirs, opts, ctx.Path("static"), ctx.Diag, ctx.NotFound())
 }
 
 // provisionHandler builds the handler of a routes[] entry's `static` target. The site's
 // staticOptions apply to it too (they are diagnosed once, by the site instance). The
 // directories are closed when the generation's context ends.
-func provisionHandler(ctx *core.SiteContext, _ string, node any, path string, _ core.HandlerOptions) (http.Handler, error) {
+func provisionHandler(ctx *core.SiteContext, _ string, node any, path string, _ core.HandlerOptions) http.Handler {
 	// staticOptions is diagnosed once, by provisionSite (which runs whenever the key is
 	// present); here its problems go to a scratch list so they are not reported twice.
 	var o Options
@@ -90,7 +90,7 @@ func provisionHandler(ctx *core.SiteContext, _ string, node any, path string, _ 
 	config.Decode(node, path, &dirs, ctx.Diag)
 	fsrv := newFileServer(dirs, opts, path, ctx.Diag, ctx.NotFound())
 	context.AfterFunc(ctx, func() { _ = fsrv.Stop(context.Background()) })
-	return fsrv, nil
+	return fsrv
 }
 
 // FileServer serves one `static` value. As a site instance it is a core.Router (precedence
@@ -103,6 +103,14 @@ type FileServer struct {
 	roots    []*root
 	notFound http.Handler
 }
+
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Router       = (*FileServer)(nil)
+	_ core.RouteCounter = (*FileServer)(nil)
+	_ core.Stopper      = (*FileServer)(nil)
+)
 
 // newFileServer builds a file server for dirs. path is the diagnostic path of the `static` value;
 // directories that do not exist yet are warned about in diag and opened when they appear.

@@ -49,13 +49,13 @@ func brokerOf(s core.Shared) *broker {
 
 // provision adds the recording stage to every site of a config that has an Admin API: without
 // one nobody can tap, so the stage is left out of the chain.
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	if !adminConfigured(ctx.Global) {
-		return nil, nil
+		return nil
 	}
 	b := brokerOf(ctx.Shared)
 	ctx.Global.Memo(memoKey, func() any { return &service{b: b} })
-	return &stage{b: b, site: ctx.Site.HostPort()}, nil
+	return &stage{b: b, site: ctx.Site.HostPort()}
 }
 
 // adminConfigured reports whether global.admin.bind is set (the core decodes and validates
@@ -80,6 +80,15 @@ type service struct {
 	b       *broker
 	started bool
 }
+
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Starter       = (*service)(nil)
+	_ core.Stopper       = (*service)(nil)
+	_ core.AdminProvider = (*service)(nil)
+	_ core.Middleware    = (*stage)(nil)
+)
 
 // Start implements core.Starter.
 func (s *service) Start(context.Context) error {

@@ -62,15 +62,21 @@ type timing struct {
 	serverTiming bool
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*timing)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var rt ResponseTime
 	ctx.Decode("responseTime", &rt)
 	var st bool
 	ctx.Decode("serverTiming", &st)
 	if !rt.Enabled && !st {
-		return nil, nil
+		return nil
 	}
-	return &timing{responseTime: rt.Enabled, digits: rt.Digits, serverTiming: st}, nil
+	return &timing{responseTime: rt.Enabled, digits: rt.Digits, serverTiming: st}
 }
 
 // Wrap implements core.Middleware.

@@ -52,10 +52,10 @@ type Header struct {
 
 // provision decodes the section and validates it. Errors go to the diagnostics with the
 // exact path, so `conduit validate` shows them all.
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode(Key, &c) {
-		return nil, nil
+		return nil
 	}
 	path := ctx.Path(Key)
 	if c.Name == "" {
@@ -63,13 +63,13 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	if !validToken(c.Name) {
 		ctx.Errorf(path+".name", "%q is not a valid header name", c.Name)
-		return nil, nil
+		return nil
 	}
 	if strings.ContainsAny(c.Value, "\r\n") {
 		ctx.Errorf(path+".value", "must not contain line breaks")
-		return nil, nil
+		return nil
 	}
-	return New(c.Name, c.Value), nil
+	return New(c.Name, c.Value)
 }
 
 // New returns the middleware for a header name and value.

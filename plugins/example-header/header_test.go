@@ -30,10 +30,7 @@ func provisionFrom(t *testing.T, section any) (core.SiteInstance, *config.Diagno
 	g := core.NewGlobalContext(context.Background(), nil, d, nil, nil)
 	site := &core.Site{Path: "sites[0]", Label: "*", Port: 8080}
 	ctx := core.NewSiteContext(context.Background(), site, map[string]config.Node{Key: section}, g, http.NotFoundHandler())
-	inst, err := provision(ctx)
-	if err != nil {
-		t.Fatalf("provision: %v", err)
-	}
+	inst := provision(ctx)
 	return inst, d
 }
 

@@ -49,10 +49,16 @@ type Guard struct {
 	denied *telemetry.Metric
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Guard)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("apiKey", &c) {
-		return nil, nil
+		return nil
 	}
 	p := ctx.Path("apiKey")
 	g := &Guard{header: "X-Api-Key", denied: authutil.Denied(ctx, "apiKey")}
@@ -74,7 +80,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		}
 	}
 	g.skip = skippaths.New(c.SkipPaths, p+".skipPaths", ctx.Diag)
-	return g, nil
+	return g
 }
 
 // Check reports whether r carries an accepted key (header first, then ?api_key=).

@@ -50,12 +50,18 @@ type Guard struct {
 	denied    *telemetry.Metric
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Guard)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("basicAuth", &c) {
-		return nil, nil
+		return nil
 	}
-	return New(ctx, c, ctx.Path("basicAuth")), nil
+	return New(ctx, c, ctx.Path("basicAuth"))
 }
 
 // New builds the guard from a decoded block, recording problems at path.

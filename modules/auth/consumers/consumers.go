@@ -149,10 +149,17 @@ type Guard struct {
 	denied      *telemetry.Metric
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware            = (*Guard)(nil)
+	_ core.RequestHeaderInjector = (*Guard)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("consumers", &c) {
-		return nil, nil
+		return nil
 	}
 	p := ctx.Path("consumers")
 	g := &Guard{idHeader: "X-Consumer-Id", keyHeader: "X-Api-Key", byName: map[string]*consumer{}, denied: authutil.Denied(ctx, "consumers")}
@@ -196,7 +203,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	}
 	g.decoy = creds.Decoy(passwords...)
 	g.skip = skippaths.New(c.SkipPaths, p+".skipPaths", ctx.Diag)
-	return g, nil
+	return g
 }
 
 func (g *Guard) consumer(ctx *core.SiteContext, cc Consumer, cp string, shared bool) *consumer {

@@ -76,10 +76,18 @@ type Guard struct {
 	lastWarn  atomic.Int64
 }
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware            = (*Guard)(nil)
+	_ core.RequestHeaderInjector = (*Guard)(nil)
+	_ core.Stopper               = (*Guard)(nil)
+)
+
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("forwardAuth", &c) {
-		return nil, nil
+		return nil
 	}
 	p := ctx.Path("forwardAuth")
 	g := &Guard{url: c.URL, scheme: ctx.Site.Scheme(), denied: authutil.Denied(ctx, "forwardAuth"), log: ctx.Logger}
@@ -115,7 +123,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 	g.respHdrs = canonicalList(ctx, c.ResponseHeaders, p+".responseHeaders")
 	g.skip = skippaths.New(c.SkipPaths, p+".skipPaths", ctx.Diag)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
@@ -126,7 +134,7 @@ func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
 		Transport: tr, Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return g, nil
+	return g
 }
 
 // Stop implements core.Stopper: it closes the idle connections to the auth service.

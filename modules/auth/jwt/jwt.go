@@ -58,24 +58,30 @@ type Guard struct {
 	denied *telemetry.Metric
 }
 
+// The roles this module's instances play, checked at compile time: a method whose
+// signature drifts from the core interface fails the build instead of going unwired.
+var (
+	_ core.Middleware = (*Guard)(nil)
+)
+
 var (
 	challengeMissing = []string{`Bearer realm="Conduit"`}
 	challengeInvalid = []string{`Bearer realm="Conduit", error="invalid_token"`}
 )
 
-func provision(ctx *core.SiteContext) (core.SiteInstance, error) {
+func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
 	if !ctx.Decode("jwtAuth", &c) {
-		return nil, nil
+		return nil
 	}
 	p := ctx.Path("jwtAuth")
 	g := &Guard{denied: authutil.Denied(ctx, "jwtAuth")}
 	g.v = jwtverify.Build(ctx, c.Spec(), p)
 	g.skip = skippaths.New(c.SkipPaths, p+".skipPaths", ctx.Diag)
 	if g.v == nil {
-		return nil, nil
+		return nil
 	}
-	return g, nil
+	return g
 }
 
 // Wrap implements core.Middleware.
