@@ -485,7 +485,8 @@ func buildRoutes(ctx *core.SiteContext, node config.Node, path string) *routesRo
 		}
 		if h == nil {
 			// The module is missing (warned) or failed (error recorded): a match still
-			// ends routing, and goes to the fallback, as the original.
+			// ends routing and goes to the fallback, so a later entry never takes a request
+			// meant for this one (docs/configuration.md, routes[]).
 			h = ctx.NotFound()
 		}
 		e.handler = &namedRoute{name: opts.Name, next: h}
