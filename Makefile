@@ -12,7 +12,7 @@ BIN       ?= bin
 GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build build-full build-minimal xbuild sizes notice release-snapshot run test test-deps test-go fuzz-smoke fuzz vet fmt-check bench clean
+.PHONY: all build build-full build-minimal xbuild sizes notice release-snapshot run test test-deps test-go test-plugins fuzz-smoke fuzz vet fmt-check bench clean
 
 all: build
 
@@ -50,10 +50,16 @@ run: build
 test-deps:
 	@./.ci/deps.sh
 
-test: test-deps vet fmt-check test-go fuzz-smoke
+test: test-deps vet fmt-check test-go test-plugins fuzz-smoke
 
 test-go:
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
+
+# test-plugins builds, vets and tests plugins/example-header (its own Go module, which
+# `go test ./...` does not reach) with its go.mod and go.sum exactly as committed. The xbuild
+# --with build of it runs in test-go (TestIntegrationExampleHeader in ./xbuild).
+test-plugins:
+	cd plugins/example-header && GOWORK=off GOFLAGS=-mod=readonly $(GO) vet ./... && GOWORK=off GOFLAGS=-mod=readonly $(GO) test -count=1 ./...
 
 # fuzz-smoke fuzzes the untrusted-input parsers for a few seconds (go test already runs every
 # fuzz target's seeds); `make fuzz` fuzzes every target.

@@ -138,6 +138,10 @@ type Options struct {
 	Env []string
 	// Log receives progress lines and the go commands run; nil discards them.
 	Log io.Writer
+	// Progress receives one line per build step with the time since the build started
+	// ("xbuild: [  3.2s] compiling ..."), so a cold build (about a minute) is not silent;
+	// nil discards them. cmd/xbuild sends them to stderr.
+	Progress io.Writer
 	// Go is the go command; empty means "go".
 	Go string
 	// CoreModule overrides CoreModule (tests use a stand-in core).
@@ -233,8 +237,15 @@ type builder struct {
 	coreModule string
 	env        []string
 	log        io.Writer
+	progress   io.Writer
+	start      time.Time
 	gocmd      string
 	tmp        string
+}
+
+// step writes one progress line with the time since the build started.
+func (b *builder) step(format string, args ...any) {
+	fmt.Fprintf(b.progress, "xbuild: [%5.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // Build runs one build. It is cancelled with ctx.
@@ -258,7 +269,10 @@ func CoreDir(ctx context.Context, dir string) (string, error) {
 }
 
 func newBuilder(opts Options) (*builder, error) {
-	b := &builder{opts: opts, coreModule: opts.CoreModule, log: opts.Log, gocmd: opts.Go}
+	b := &builder{opts: opts, coreModule: opts.CoreModule, log: opts.Log, progress: opts.Progress, start: time.Now(), gocmd: opts.Go}
+	if b.progress == nil {
+		b.progress = io.Discard
+	}
 	if b.coreModule == "" {
 		b.coreModule = CoreModule
 	}
@@ -332,6 +346,7 @@ func (b *builder) plan(ctx context.Context) (*Plan, error) {
 }
 
 func (b *builder) run(ctx context.Context) (*Result, error) {
+	b.step("resolving the core and the modules to link")
 	p, err := b.plan(ctx)
 	if err != nil {
 		return nil, err
@@ -341,6 +356,7 @@ func (b *builder) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.step("core %s; %d packages to link; output %s", core, len(imports), out)
 
 	b.tmp, err = os.MkdirTemp("", "xbuild-")
 	if err != nil {
@@ -359,6 +375,7 @@ func (b *builder) run(ctx context.Context) (*Result, error) {
 	}
 	tags := append(cloneStrings(DefaultTags), b.opts.Tags...)
 	fmt.Fprintf(b.log, "xbuild: building %s\n", out)
+	b.step("compiling (a cold build cache takes about a minute)")
 	ldflags := "-s -w"
 	if isLocalPath(core) {
 		// A local core has no module version; say so instead of the placeholder version.
@@ -372,17 +389,20 @@ func (b *builder) run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("built binary: %w", err)
 	}
 	res.Size = st.Size()
+	b.step("compiled %s (%.2f MB)", out, float64(res.Size)/1e6)
 	if b.opts.SkipSmoke || !b.native() {
 		if !b.opts.SkipSmoke {
 			fmt.Fprintf(b.log, "xbuild: cross-compiled for %s/%s; smoke test skipped\n", b.targetOS(), b.targetArch())
 		}
 		return res, nil
 	}
+	b.step("smoke test: %s version, features --json", out)
 	mods, err := b.smoke(ctx, out)
 	if err != nil {
 		return res, err
 	}
 	res.Modules = mods
+	b.step("done")
 	return res, nil
 }
 
@@ -550,6 +570,7 @@ func main() { cli.Main() }
 
 // writeModule writes go.mod and main.go and resolves every requirement.
 func (b *builder) writeModule(ctx context.Context, core string, imports []string) error {
+	b.step("writing the build module in %s", b.tmp)
 	if _, err := b.goCmd(ctx, "mod", "init", "conduitbuild"); err != nil {
 		return err
 	}
@@ -576,6 +597,7 @@ func (b *builder) writeModule(ctx context.Context, core string, imports []string
 	pinned := localVersion
 	if !local {
 		pinned = core
+		b.step("fetching %s@%s", b.coreModule, core)
 		if _, err := b.goCmd(ctx, "get", b.coreModule+"@"+core); err != nil {
 			return err
 		}
@@ -597,6 +619,7 @@ func (b *builder) writeModule(ctx context.Context, core string, imports []string
 			// core needs pinning.
 			args = append(args, b.coreModule+"@"+pinned)
 		}
+		b.step("fetching %s@%s", p.Module, v)
 		if out, err := b.goCmd(ctx, args...); err != nil {
 			if !local && mentionsCoreConflict(out, b.coreModule) {
 				return &CoreConflictError{Core: b.coreModule, Pinned: pinned, Requirers: b.coreRequirers(out), Detail: string(out)}
@@ -614,6 +637,7 @@ func (b *builder) writeModule(ctx context.Context, core string, imports []string
 	if err := os.WriteFile(filepath.Join(b.tmp, "main.go"), src.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write main.go: %w", err)
 	}
+	b.step("resolving dependencies (go mod tidy)")
 	if _, err := b.goCmd(ctx, "mod", "tidy"); err != nil {
 		return err
 	}
@@ -721,6 +745,9 @@ func (b *builder) smoke(ctx context.Context, bin string) ([]ModuleInfo, error) {
 			return nil, fmt.Errorf("smoke test: decode `features --json`: %w", err)
 		}
 		mods = doc.Modules
+		for i := range mods {
+			mods[i].Version = displayVersion(mods[i].Version)
+		}
 	}
 	for _, p := range b.opts.With {
 		found := false
@@ -811,4 +838,15 @@ func selfVersion() string {
 		return v
 	}
 	return ""
+}
+
+// displayVersion rewrites the version a built binary reports for a module replaced by a
+// directory ("example.com/plugin@=> /src/plugin", as core/cli's moduleVersion spells it) in
+// the form `go list -m` uses ("example.com/plugin => /src/plugin"); other versions are
+// returned unchanged.
+func displayVersion(v string) string {
+	if mod, dir, ok := strings.Cut(v, "@=> "); ok {
+		return mod + " => " + dir
+	}
+	return v
 }

@@ -29,6 +29,7 @@ var exampleBuild struct {
 	res      *Result
 	err      error
 	features []string
+	progress string // what Options.Progress received
 }
 
 func TestMain(m *testing.M) {
@@ -73,8 +74,10 @@ func buildExample(t *testing.T) (*Result, []string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		var log strings.Builder
+		var log, progress strings.Builder
+		defer func() { exampleBuild.progress = progress.String() }()
 		exampleBuild.res, exampleBuild.err = Build(ctx, Options{
+			Progress: &progress,
 			Features: exampleBuild.features,
 			With:     []Plugin{p},
 			Output:   filepath.Join(exampleBuild.dir, "conduit-x"),
@@ -99,6 +102,10 @@ func TestIntegrationExampleHeader(t *testing.T) {
 	for _, m := range res.Modules {
 		if m.Package == examplePlugin {
 			found = true
+			// The replaced plugin is shown as `go list -m` shows it, not "…@=> /dir".
+			if want := examplePlugin + " => " + filepath.Join(repoRoot(t), "plugins", "example-header"); m.Version != want {
+				t.Errorf("plugin version %q, want %q", m.Version, want)
+			}
 		}
 	}
 	if !found {
@@ -206,5 +213,28 @@ func waitGet(t *testing.T, url string, timeout time.Duration) *http.Response {
 			t.Fatalf("GET %s: %v", url, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIntegrationProgress checks the progress lines of the shared build: every line carries
+// the elapsed time, the times never go back, and the slow steps are named.
+func TestIntegrationProgress(t *testing.T) {
+	buildExample(t)
+	lines := strings.Split(strings.TrimSpace(exampleBuild.progress), "\n")
+	prev := -1.0
+	for _, l := range lines {
+		var secs float64
+		if _, err := fmt.Sscanf(l, "xbuild: [%fs]", &secs); err != nil {
+			t.Fatalf("progress line %q: %v", l, err)
+		}
+		if secs < prev {
+			t.Errorf("progress line %q goes back in time (previous %.1fs)", l, prev)
+		}
+		prev = secs
+	}
+	for _, want := range []string{"resolving the core", "go mod tidy", "compiling", "compiled ", "smoke test", "done"} {
+		if !strings.Contains(exampleBuild.progress, want) {
+			t.Errorf("no progress line mentions %q:\n%s", want, exampleBuild.progress)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -276,5 +277,45 @@ func TestCurrentPlugin(t *testing.T) {
 	b, _ = newBuilder(Options{Dir: t.TempDir()})
 	if p, ok := b.currentPlugin(ctx); ok {
 		t.Errorf("outside any module: %+v, want none", p)
+	}
+}
+
+// TestDisplayVersion checks how a linked module's version is shown.
+func TestDisplayVersion(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"example.com/p@=> /src/p", "example.com/p => /src/p"},
+		{"example.com/p@v1.2.0", "example.com/p@v1.2.0"},
+		{"example.com/p@v1.2.0 => example.com/q", "example.com/p@v1.2.0 => example.com/q"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := displayVersion(tt.in); got != tt.want {
+			t.Errorf("displayVersion(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestDefaultOutputIgnored checks that the binary xbuild writes by default (./conduit) in
+// this checkout is ignored by git, so a build does not leave an untracked file.
+func TestDefaultOutputIgnored(t *testing.T) {
+	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, ".git")); err != nil {
+		t.Skip("not a git checkout")
+	}
+	b, err := newBuilder(Options{Dir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{out, out + ".exe"} {
+		rel, _ := filepath.Rel(root, p)
+		cmd := exec.Command("git", "check-ignore", "-q", rel)
+		cmd.Dir = root
+		if err := cmd.Run(); err != nil {
+			t.Errorf("%s (xbuild's default output) is not ignored by .gitignore: %v", rel, err)
+		}
 	}
 }

@@ -61,13 +61,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	fs.StringVar(&opts.Core, "core", "", "core: a directory or a version (default: this checkout, or the core of the plugin module here)")
-	fs.StringVar(&opts.Output, "output", "", "output binary (default ./conduit)")
+	fs.StringVar(&opts.Output, "output", "", "output binary (default ./conduit in the working directory; ignored by this repository's .gitignore)")
 	fs.StringVar(&opts.Output, "o", "", "shorthand for --output")
 	fs.StringVar(&opts.GOOS, "os", "", "target GOOS (default: $GOOS or this system)")
 	fs.StringVar(&opts.GOARCH, "arch", "", "target GOARCH (default: $GOARCH or this system)")
 	fs.StringVar(&tags, "tags", "", "extra build tags, comma-separated (grpcnotrace is always set)")
 	fs.BoolVar(&opts.Keep, "keep", false, "keep the temporary build directory")
 	fs.BoolVar(&verbose, "v", false, "print the go commands and their output")
+	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	dryRun := fs.Bool("dry-run", false, "resolve the core, bundle and features and print the packages the binary would import, without building")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts.Dir = wd
 	if verbose {
 		opts.Log = stderr
+	}
+	if !*quiet {
+		opts.Progress = stderr
 	}
 	if *dryRun {
 		return printPlan(ctx, opts, stdout, stderr)

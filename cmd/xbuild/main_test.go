@@ -88,3 +88,28 @@ func TestDryRun(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressOnStderr checks that a build reports its steps with elapsed time on stderr
+// (even when it then fails), and that -q silences them; stdout keeps only results.
+func TestProgressOnStderr(t *testing.T) {
+	never := filepath.Join(t.TempDir(), "never")
+	tests := []struct {
+		args         []string
+		wantProgress bool
+	}{
+		{[]string{"--bundle", "tiny", "-o", never}, true},
+		{[]string{"-q", "--bundle", "tiny", "-o", never}, false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runXbuild(t, tt.args...)
+			if code != 1 || stdout != "" {
+				t.Fatalf("exit %d, stdout %q; want exit 1 and nothing on stdout", code, stdout)
+			}
+			got := strings.Contains(stderr, "xbuild: [  0.") && strings.Contains(stderr, "resolving the core")
+			if got != tt.wantProgress {
+				t.Errorf("stderr %q: progress line present %v, want %v", stderr, got, tt.wantProgress)
+			}
+		})
+	}
+}
