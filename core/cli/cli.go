@@ -224,6 +224,12 @@ func runServe(env *Env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP is caught before any listener opens: a SIGHUP sent as soon as the port answers
+	// must reload, never kill the process (its default action); it waits in hup until the
+	// reload loop below runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv := server.New(server.Options{BindHost: *bind, Logger: logger})
 	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
 	if err != nil {
@@ -262,9 +268,6 @@ func runServe(env *Env, args []string) int {
 			_ = api.Close(cctx)
 		}()
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			reload(serveCtx, srv, logger)
