@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -267,11 +266,11 @@ func runServe(env *Env, args []string) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			reload(serveCtx, srv, logger)
+			reload(serveCtx, srv)
 		}
 	}()
 	if watchesConfig(g) {
-		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv, logger) }, logger)
+		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv) }, logger)
 		if err != nil {
 			logger.Warn("config file watch not started", "err", err)
 		} else {
@@ -293,22 +292,9 @@ func runServe(env *Env, args []string) int {
 }
 
 // reload rebuilds the generation from the file and swaps it in; a bad config keeps the
-// running one and every error is logged.
-func reload(ctx context.Context, srv *server.Server, logger *slog.Logger) {
-	d, err := srv.Reload(ctx)
-	if d != nil {
-		for _, w := range d.Warnings() {
-			logger.Warn(w.Message, "path", w.Path)
-		}
-	}
-	if err != nil {
-		var cold *server.ColdFieldsError
-		if errors.As(err, &cold) {
-			logger.Error("reload refused; keeping the running config", "err", err)
-			return
-		}
-		logger.Error("reload failed; keeping the running config", "err", err)
-	}
+// running one. server.Reload logs the outcome, every warning and every error.
+func reload(ctx context.Context, srv *server.Server) {
+	_, _ = srv.Reload(ctx)
 }
 
 // newLogger makes the process logger at the level logLevel decides.

@@ -76,7 +76,14 @@ func tryStart(t testing.TB, src string, log *slog.Logger) (*Server, error) {
 // config error.
 func StartFile(t testing.TB, path string) *Server {
 	t.Helper()
-	srv := newServer()
+	return StartFileLogged(t, path, nil)
+}
+
+// StartFileLogged is StartFile with the server's process logger set to log (nil:
+// slog.Default()).
+func StartFileLogged(t testing.TB, path string, log *slog.Logger) *Server {
+	t.Helper()
+	srv := server.New(server.Options{Listen: Ephemeral, Logger: log})
 	g, d, err := server.LoadAndBuild(context.Background(), path, srv.BuildOptions())
 	if err != nil {
 		t.Fatal(err)
