@@ -242,7 +242,7 @@ func runServe(env *Env, args []string) int {
 		logger.Error("start", "err", err)
 		return 1
 	}
-	logger.Info("conduit started", "config", path, "sites", len(g.Sites), "ports", g.Ports())
+	srv.LogStarted(g, path)
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}
