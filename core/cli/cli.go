@@ -201,7 +201,7 @@ func runServe(env *Env, args []string) int {
 	fs := newFlagSet(env, "run")
 	var cf ConfigFlags
 	cf.Register(fs)
-	bind := fs.String("bind", "", "address to bind the listeners of sites without a bind key to (default: all interfaces)")
+	bind := fs.String("bind", "", "HOST or HOST:PORT the listeners of sites without a bind key bind to; a PORT replaces their port key (default: all interfaces, the configured ports)")
 	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
 	if fs.Parse(args) != nil {
 		return 1
@@ -223,7 +223,12 @@ func runServe(env *Env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	srv := server.New(server.Options{BindHost: *bind, Logger: logger})
+	bindHost, bindPort, err := server.ParseBindFlag(*bind)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
+		return 1
+	}
+	srv := server.New(server.Options{BindHost: bindHost, BindPort: bindPort, Logger: logger})
 	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
 	if err != nil {
 		logger.Error("config", "err", err)
