@@ -9,8 +9,11 @@ GO        ?= go
 TAGS      ?= grpcnotrace
 LDFLAGS   ?= -s -w
 BIN       ?= bin
+# VERSION is what `conduit version` prints for make builds (goreleaser sets the release tag).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_X  = $(if $(VERSION),-X github.com/conduitproxy/conduit/core/cli.version=$(VERSION))
 # Release builds are static (CGO_ENABLED=0), as goreleaser and xbuild build them.
-GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
+GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(VERSION_X)'
 TEST_TIMEOUT ?= 15m
 # PORT is the port `make run` serves the quickstart's demo site on.
 PORT      ?= 8080
