@@ -1,6 +1,7 @@
 # Conduit — build, run, test, bench.
 #
-#   make run     build and start Conduit on examples/quickstart.yaml (http://127.0.0.1:8080)
+#   make run     build and start Conduit on examples/quickstart.yaml (http://127.0.0.1:8080;
+#                make run PORT=9000 serves the demo site on port 9000)
 #   make test    install what the tests need, then run every test
 #   make bench   side-by-side benchmark against nginx, Caddy and HAProxy (see docs/benchmarks.md)
 
@@ -8,9 +9,14 @@ GO        ?= go
 TAGS      ?= grpcnotrace
 LDFLAGS   ?= -s -w
 BIN       ?= bin
+# VERSION is what `conduit version` prints for make builds (goreleaser sets the release tag).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_X  = $(if $(VERSION),-X github.com/conduitproxy/conduit/core/cli.version=$(VERSION))
 # Release builds are static (CGO_ENABLED=0), as goreleaser and xbuild build them.
-GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
+GOFLAGS_BUILD = -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS) $(VERSION_X)'
 TEST_TIMEOUT ?= 15m
+# PORT is the port `make run` serves the quickstart's demo site on.
+PORT      ?= 8080
 
 .PHONY: all build build-full build-minimal xbuild sizes notice release-snapshot run test test-deps test-go test-plugins fuzz-smoke fuzz vet fmt-check bench clean
 
@@ -43,7 +49,7 @@ release-snapshot:
 	$$HOME/.cache/conduit-tools/bin/goreleaser release --snapshot --clean --skip=publish
 
 run: build
-	cd examples && ../$(BIN)/conduit -c quickstart.yaml --bind 127.0.0.1
+	cd examples && ../$(BIN)/conduit -c quickstart.yaml --bind 127.0.0.1:$(PORT)
 
 # test-deps installs the Debian packages and pinned Go tools the tests use. It is idempotent
 # and quiet when everything is present.

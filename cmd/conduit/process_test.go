@@ -66,7 +66,19 @@ func startConduitEnv(t *testing.T, configPath string, env []string) *process {
 // startConduitWithEnv starts conduit with exactly env as its environment.
 func startConduitWithEnv(t *testing.T, configPath string, env []string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, "-c", configPath, "--bind", "127.0.0.1")
+	return startCommand(t, exec.Command(binary, "-c", configPath, "--bind", "127.0.0.1"), env)
+}
+
+// startConduitArgs starts conduit -c configPath with args and the test's environment.
+func startConduitArgs(t *testing.T, configPath string, args ...string) *process {
+	t.Helper()
+	return startCommand(t, exec.Command(binary, append([]string{"-c", configPath}, args...)...), os.Environ())
+}
+
+// startCommand starts cmd with env, its stderr collected, and kills it by PID when the test
+// ends if it still runs.
+func startCommand(t *testing.T, cmd *exec.Cmd, env []string) *process {
+	t.Helper()
 	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

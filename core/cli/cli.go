@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -202,7 +201,7 @@ func runServe(env *Env, args []string) int {
 	fs := newFlagSet(env, "run")
 	var cf ConfigFlags
 	cf.Register(fs)
-	bind := fs.String("bind", "", "address to bind the listeners of sites without a bind key to (default: all interfaces)")
+	bind := fs.String("bind", "", "HOST or HOST:PORT the listeners of sites without a bind key bind to; a PORT replaces their port key (default: all interfaces, the configured ports)")
 	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
 	if fs.Parse(args) != nil {
 		return 1
@@ -230,7 +229,12 @@ func runServe(env *Env, args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	srv := server.New(server.Options{BindHost: *bind, Logger: logger})
+	bindHost, bindPort, err := server.ParseBindFlag(*bind)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
+		return 1
+	}
+	srv := server.New(server.Options{BindHost: bindHost, BindPort: bindPort, Logger: logger})
 	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
 	if err != nil {
 		logger.Error("config", "err", err)
@@ -249,7 +253,7 @@ func runServe(env *Env, args []string) int {
 		logger.Error("start", "err", err)
 		return 1
 	}
-	logger.Info("conduit started", "config", path, "sites", len(g.Sites), "ports", g.Ports())
+	srv.LogStarted(g, path)
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}
@@ -270,11 +274,11 @@ func runServe(env *Env, args []string) int {
 	}
 	go func() {
 		for range hup {
-			reload(serveCtx, srv, logger)
+			reload(serveCtx, srv)
 		}
 	}()
 	if watchesConfig(g) {
-		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv, logger) }, logger)
+		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv) }, logger)
 		if err != nil {
 			logger.Warn("config file watch not started", "err", err)
 		} else {
@@ -296,22 +300,9 @@ func runServe(env *Env, args []string) int {
 }
 
 // reload rebuilds the generation from the file and swaps it in; a bad config keeps the
-// running one and every error is logged.
-func reload(ctx context.Context, srv *server.Server, logger *slog.Logger) {
-	d, err := srv.Reload(ctx)
-	if d != nil {
-		for _, w := range d.Warnings() {
-			logger.Warn(w.Message, "path", w.Path)
-		}
-	}
-	if err != nil {
-		var cold *server.ColdFieldsError
-		if errors.As(err, &cold) {
-			logger.Error("reload refused; keeping the running config", "err", err)
-			return
-		}
-		logger.Error("reload failed; keeping the running config", "err", err)
-	}
+// running one. server.Reload logs the outcome, every warning and every error.
+func reload(ctx context.Context, srv *server.Server) {
+	_, _ = srv.Reload(ctx)
 }
 
 // newLogger makes the process logger at the level logLevel decides.

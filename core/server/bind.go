@@ -2,7 +2,10 @@ package server
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -97,6 +100,66 @@ func coldBindChanges(old, g *Generation) []string {
 		if ob, nb := old.redirectBind(port), g.redirectBind(port); ob != nb {
 			out = append(out, fmt.Sprintf("tls.httpRedirectPort %d bind %s → %s", port, bindName(ob), bindName(nb)))
 		}
+	}
+	return out
+}
+
+// ParseBindFlag splits the value of `conduit --bind`: a host ("127.0.0.1", "::1",
+// "[::1]") or a host and port ("127.0.0.1:9000", "[::1]:9000", ":9000"). port is 0 without
+// one.
+func ParseBindFlag(v string) (host string, port int, err error) {
+	h, p, splitErr := net.SplitHostPort(v)
+	if splitErr != nil {
+		// No port: a bare host, an IPv6 literal with or without brackets.
+		return strings.TrimSuffix(strings.TrimPrefix(v, "["), "]"), 0, nil
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || strings.Trim(p, "0123456789") != "" {
+		return "", 0, fmt.Errorf("--bind %q: the port must be from 1 to 65535", v)
+	}
+	return h, n, nil
+}
+
+// overridePort gives every site without a bind key the port port (from `--bind host:port`),
+// on a copy of sites. Those sites must share one port today: moving several listeners to one
+// port would merge sites the file keeps apart, so that is an error naming the ports.
+func overridePort(sites []map[string]config.Node, port int, d *config.Diagnostics) []map[string]config.Node {
+	if port == 0 {
+		return sites
+	}
+	var ports []string
+	for _, raw := range sites {
+		if _, bound := raw["bind"]; bound {
+			continue
+		}
+		p := fmt.Sprint(raw["port"])
+		if _, ok := raw["port"]; !ok {
+			p = "80"
+			if _, tls := raw["tls"]; tls {
+				p = "443"
+			}
+		}
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) > 1 {
+		d.Errorf("sites", "--bind with port %d moves the listener of the sites without a bind key, but they listen on ports %s; give the other sites a bind key or leave the port out of --bind",
+			port, strings.Join(ports, ", "))
+		return sites
+	}
+	out := make([]map[string]config.Node, len(sites))
+	for i, raw := range sites {
+		if _, bound := raw["bind"]; bound {
+			out[i] = raw
+			continue
+		}
+		c := make(map[string]config.Node, len(raw)+1)
+		for k, v := range raw {
+			c[k] = v
+		}
+		c["port"] = float64(port)
+		out[i] = c
 	}
 	return out
 }

@@ -186,6 +186,8 @@ type BuildOptions struct {
 	Shared core.Shared
 	// Metrics is the process-wide metrics registry; nil makes a fresh one.
 	Metrics *telemetry.Registry
+	// BindPort is Options.BindPort: when not 0, the port of every site without a bind key.
+	BindPort int
 }
 
 // Build provisions every module of every site of doc and validates the result. It opens no
@@ -211,7 +213,7 @@ func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Gener
 	g.buildGlobal(globalCtx, d)
 	seen := map[string]int{}
 	var hooks []*core.SiteHooks
-	for i, raw := range sitesOrDefault(doc, d) {
+	for i, raw := range overridePort(sitesOrDefault(doc, d), opts.BindPort, d) {
 		s, h := buildSite(globalCtx, doc, i, raw, d)
 		hooks = append(hooks, h)
 		if s == nil {

@@ -35,6 +35,9 @@ type Options struct {
 	// BindHost is the address listeners of sites without a `bind` key bind to; "" means
 	// every interface.
 	BindHost string
+	// BindPort, when not 0, is the port the sites without a `bind` key listen on instead of
+	// their `port` key (`--bind host:port`); those sites must then share one port.
+	BindPort int
 	// Listen opens the listener for a configured port on host (the site's bind, else
 	// BindHost). Nil means net.Listen on host:port. Tests use it to map configured ports to
 	// ephemeral ones.
@@ -87,7 +90,7 @@ func (s *Server) Metrics() *telemetry.Registry { return s.metrics }
 
 // BuildOptions returns build options wired to this server's shared store and metrics.
 func (s *Server) BuildOptions() BuildOptions {
-	return BuildOptions{Logger: s.log, Shared: s.shared, Metrics: s.metrics}
+	return BuildOptions{Logger: s.log, Shared: s.shared, Metrics: s.metrics, BindPort: s.opts.BindPort}
 }
 
 // Current returns the generation serving new requests.

@@ -89,6 +89,7 @@ type Site struct {
 	chain      http.Handler
 	hostPolicy core.HostPolicy
 	instances  []core.Instance
+	features   []string // the features of the modules active on the site, in build order
 	routes     int
 	// bind is the canonical address the site's listener binds to; "" means the server's
 	// default (every interface, or the --bind flag).
@@ -113,6 +114,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			continue
 		}
 		s.instances = append(s.instances, inst)
+		s.features = append(s.features, m.Feature)
 		p.collect(ctx, s, m, inst)
 	}
 	if sc.Route != nil {

@@ -73,6 +73,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		rt.logRouting(r, up, attempt)
 		last := attempt >= retries
 		done, retryable := rt.attempt(w, r, st, up, outHeader, trailers, body, upgrade, upType, attempt, last)
 		if done {

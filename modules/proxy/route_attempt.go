@@ -52,7 +52,7 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 		}
 		resp, err = nil, rec.failure()
 	}
-	return rt.finishAttempt(w, r, resp, err, upgrade, upType, last)
+	return rt.finishAttempt(w, r, up, resp, err, upgrade, upType, last)
 }
 
 // outboundRequest builds the upstream request of one attempt: the outbound URL for up, the
@@ -142,14 +142,16 @@ func (rt *route) recordAttempt(r *http.Request, st *core.RequestState, up *upstr
 // covers is discarded for another try (unless this is the last), any other failure is
 // answered as an upstream error, a 101 switches protocols, and any other response is copied
 // to the client.
-func (rt *route) finishAttempt(w http.ResponseWriter, r *http.Request, resp *http.Response, err error, upgrade bool, upType string, last bool) (done, retryable bool) {
+func (rt *route) finishAttempt(w http.ResponseWriter, r *http.Request, up *upstream, resp *http.Response, err error, upgrade bool, upType string, last bool) (done, retryable bool) {
 	if err != nil {
 		cond := classify(err)
 		if !last && rt.retry.covers(cond) && r.Context().Err() == nil && !clientBodyFault(err) {
 			rt.metrics.retry(cond)
 			return false, true
 		}
-		rt.upstreamError(w, r, err)
+		if status := rt.upstreamError(w, r, err); status >= 500 {
+			rt.logFailure(r, up, status, err)
+		}
 		return true, false
 	}
 	status := resp.StatusCode

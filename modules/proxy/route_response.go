@@ -128,24 +128,25 @@ func copyBody(w http.ResponseWriter, src io.Reader, flush bool) error {
 }
 
 // upstreamError answers a failed upstream attempt: 504 for timeouts, 502 otherwise, nothing
-// when the client itself went away.
-func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+// when the client itself went away (408/413 for a client body that broke a limit). It
+// returns the status it answered, 0 for none.
+func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error) int {
 	if errors.Is(err, core.ErrUploadTooSlow) {
 		w.Header().Set("Connection", "close")
 		core.Error(w, r, http.StatusRequestTimeout, "request body too slow")
-		return
+		return http.StatusRequestTimeout
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		w.Header().Set("Connection", "close")
 		core.Error(w, r, http.StatusRequestEntityTooLarge, "")
-		return
+		return http.StatusRequestEntityTooLarge
 	}
 	if r.Context().Err() != nil {
 		if st := core.State(r); st != nil {
 			st.Writer.Status = 499 // client closed request (nginx's code), for logs
 		}
-		return
+		return 0
 	}
 	status := http.StatusBadGateway
 	var ne net.Error
@@ -153,4 +154,5 @@ func (rt *route) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		status = http.StatusGatewayTimeout
 	}
 	core.Error(w, r, status, "")
+	return status
 }

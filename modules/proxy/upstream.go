@@ -67,6 +67,7 @@ type upstream struct {
 	h1        *h1Pool       // bodyless HTTP/1.1 requests (h1client.go); nil: the transport serves all
 	st        *upstreamState
 	active    *telemetry.Metric // conduit_upstream_active_connections{upstream}; nil in tests
+	failLog   logLimiter        // rate limit of the route's "upstream failed" lines for this upstream
 }
 
 // begin and end count a request in flight to u (circuit breaker, least-conn, the gauge).

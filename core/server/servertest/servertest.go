@@ -6,6 +6,7 @@ package servertest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -40,6 +41,23 @@ func Start(t testing.TB, src string) *Server {
 // TryStart is Start returning the error instead of failing.
 func TryStart(t testing.TB, src string) (*Server, error) {
 	t.Helper()
+	return tryStart(t, src, nil)
+}
+
+// StartLogged is Start with the server's process logger set to log, so a test can read what
+// the server and its modules log.
+func StartLogged(t testing.TB, src string, log *slog.Logger) *Server {
+	t.Helper()
+	s, err := tryStart(t, src, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// tryStart builds src with log as the process logger (nil: slog.Default()) and serves it.
+func tryStart(t testing.TB, src string, log *slog.Logger) (*Server, error) {
+	t.Helper()
 	format := config.FormatYAML
 	if strings.HasPrefix(strings.TrimSpace(src), "{") || strings.HasPrefix(strings.TrimSpace(src), "[{") {
 		format = config.FormatJSON
@@ -48,7 +66,7 @@ func TryStart(t testing.TB, src string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := newServer()
+	srv := server.New(server.Options{Listen: Ephemeral, Logger: log})
 	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
 	return serve(t, srv, g, d)
 }
@@ -58,7 +76,14 @@ func TryStart(t testing.TB, src string) (*Server, error) {
 // config error.
 func StartFile(t testing.TB, path string) *Server {
 	t.Helper()
-	srv := newServer()
+	return StartFileLogged(t, path, nil)
+}
+
+// StartFileLogged is StartFile with the server's process logger set to log (nil:
+// slog.Default()).
+func StartFileLogged(t testing.TB, path string, log *slog.Logger) *Server {
+	t.Helper()
+	srv := server.New(server.Options{Listen: Ephemeral, Logger: log})
 	g, d, err := server.LoadAndBuild(context.Background(), path, srv.BuildOptions())
 	if err != nil {
 		t.Fatal(err)
