@@ -86,12 +86,9 @@ func runFeatures(env *Env, args []string) int {
 	var cf ConfigFlags
 	cf.Register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if fs.Parse(args) != nil {
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "conduit features: unexpected argument %q\n", fs.Arg(0))
-		return 1
+	SetUsage(fs, "[--json] [-c FILE | FILE]")
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	if cf.Path == "" {
 		return printBinary(env.Stdout, *asJSON)

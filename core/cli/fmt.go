@@ -18,11 +18,9 @@ func runFmt(env *Env, args []string) int {
 	var cf ConfigFlags
 	cf.Register(fs)
 	write := fs.Bool("write", false, "rewrite the file in place")
-	if fs.Parse(args) != nil {
-		return 1
-	}
-	if cf.Path == "" && fs.NArg() == 1 {
-		cf.Path = fs.Arg(0)
+	SetUsage(fs, "[--write] [-c FILE | FILE]")
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	path, err := cf.Resolve(env)
 	if err != nil {
