@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conduitproxy/conduit/core/testtool"
 )
@@ -165,5 +166,52 @@ sites:
 	// The file's token is an error when its variable is unset: never sent as "$T_ADMIN_TOKEN".
 	if code, _, errOut := runCLI(t, other, nil, "status", "-c", cfg); code != 1 || !strings.Contains(errOut, "T_ADMIN_TOKEN is not set") {
 		t.Errorf("status -c with the token variable unset: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestEmptyConfigFileIsAnError: validate and start refuse a config file with no content
+// (empty, or only comments), while `sites: []` stays the documented empty catch-all site.
+func TestEmptyConfigFileIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, src string
+		code      int
+		want      string
+	}{
+		{"empty.yaml", "", 1, "the config file is empty (no sites)"},
+		{"comments.yaml", "# nothing yet\n", 1, "the config file is empty (no sites)"},
+		{"empty.json", "\n", 1, "the config file is empty (no sites)"},
+		{"nosites.yaml", "sites: []\n", 0, "Config is valid — 1 sites"},
+	}
+	for _, tc := range tests {
+		f := writeFile(t, dir, tc.name, tc.src)
+		code, out, errOut := runCLI(t, dir, nil, "validate", f)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("validate %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit %d and %q", tc.name, code, out, errOut, tc.code, tc.want)
+		}
+	}
+	p := startConduitEnv(t, writeFile(t, dir, "start.yaml", ""), nil)
+	select {
+	case err := <-p.done:
+		if err == nil || !strings.Contains(p.stderr.String(), "the config file is empty") {
+			t.Fatalf("start on an empty file: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("conduit started on an empty config file")
+	}
+}
+
+// TestFeaturesRefusesUnknownKeys: `conduit features -c` on a config with a key no module
+// owns exits 1 and recommends no build (one would serve the config without the key).
+func TestFeaturesRefusesUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "typo.yaml", "port: 8080\nproxy: http://127.0.0.1:9\njwtAuht: { secret: x }\n")
+	code, out, _ := runCLI(t, dir, nil, "features", "-c", f)
+	if code != 1 || !strings.Contains(out, "unknown key jwtAuht") || strings.Contains(out, "build:") {
+		t.Errorf("features on an unknown key: exit %d, stdout:\n%s\nwant exit 1, the key named, no build line", code, out)
+	}
+	good := writeFile(t, dir, "good.yaml", "port: 8080\nproxy: http://127.0.0.1:9\n")
+	if code, out, _ := runCLI(t, dir, nil, "features", "-c", good); code != 0 || !strings.Contains(out, "build:") {
+		t.Errorf("features on a good config: exit %d, stdout:\n%s", code, out)
 	}
 }

@@ -124,6 +124,9 @@ func Parse(data []byte, format Format, lookup func(string) (string, bool)) (*Doc
 	if err != nil {
 		return nil, err
 	}
+	if root == nil {
+		return nil, ErrEmptyConfig
+	}
 	doc, err := classify(root)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,11 @@ func Parse(data []byte, format Format, lookup func(string) (string, bool)) (*Doc
 	doc.Substitutions = subs
 	return doc, nil
 }
+
+// ErrEmptyConfig is the error for a config file with no content (empty, only whitespace or
+// comments, or a bare null): most likely a truncated or wrong file, so it is not served as
+// the empty catch-all site that `sites: []` asks for (docs/configuration.md, "No sites").
+var ErrEmptyConfig = errors.New(`the config file is empty (no sites): write a site (e.g. "port: 8080"), or "sites: []" for the empty catch-all site on port 8080`)
 
 // rootParser is a koanf.Parser that accepts any top-level value (koanf itself only loads
 // objects) by placing it under a single key, and substitutes $VAR references after parsing.
@@ -180,7 +188,7 @@ func (p rootParser) Marshal(m map[string]any) ([]byte, error) {
 // root node.
 func parseNode(data []byte, format Format, lookup func(string) (string, bool), subs *Substitutions) (Node, error) {
 	if strings.TrimSpace(string(data)) == "" {
-		return map[string]Node{}, nil
+		return nil, nil
 	}
 	// The delimiter is a byte that never appears in keys, so keys that contain dots (such as
 	// the proxy prefix "/v1.2") are kept whole.
@@ -259,8 +267,6 @@ func classify(root Node) (*Document, error) {
 			doc.Sites = append(doc.Sites, sm)
 		}
 		return doc, nil
-	case nil:
-		return &Document{Shape: ShapeSingle, Global: map[string]Node{}, Sites: []map[string]Node{{}}}, nil
 	default:
 		return nil, errors.New("the top level must be an object (a site or {global, sites}) or an array of sites")
 	}
