@@ -44,3 +44,22 @@ proxy: http://127.0.0.1:9
 		t.Errorf("validate printed the configured value:\n%s", out)
 	}
 }
+
+// TestOneErrorPerMistake: a value that does not decode is reported once; the checks that
+// read the decoded value (the port range) do not report it again.
+func TestOneErrorPerMistake(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{`port: "abc"`, `error at port: must be an integer, got "abc"`},
+		{`port: 1.5`, `error at port: must be an integer, got 1.5`},
+		{`port: true`, `error at port: must be an integer, got true`},
+		{`port: 70000`, `error at port: must be between 1 and 65535`},
+		{"global: { shutdownTimeoutSecs: x }\nsites: [{ port: 8080 }]", `error at global.shutdownTimeoutSecs: must be an integer, got "x"`},
+	}
+	for _, tc := range tests {
+		code, out := runValidate(t, "conduit.yaml", tc.src+"\n")
+		want := tc.want + "\n1 errors found.\n"
+		if code != 1 || out != want {
+			t.Errorf("%s: exit %d, stdout:\n%s\nwant exit 1 and exactly:\n%s", tc.src, code, out, want)
+		}
+	}
+}
