@@ -154,8 +154,9 @@ const rootKey = "\x1eroot"
 func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	var v any
 	if p.format == FormatJSON {
-		if err := stdjson.Unmarshal(quoteBareReferences(b), &v); err != nil {
-			return nil, err
+		quoted := quoteBareReferences(b)
+		if err := stdjson.Unmarshal(quoted, &v); err != nil {
+			return nil, JSONSyntaxError(b, quoted, err)
 		}
 		var err error
 		if v, err = p.subs.substituteTree(v, p.lookup); err != nil {
@@ -165,7 +166,7 @@ func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	}
 	var n yamlv3.Node
 	if err := yamlv3.Unmarshal(b, &n); err != nil {
-		return nil, err
+		return nil, YAMLSyntaxError(b, err)
 	}
 	if err := p.subs.substituteYAML(&n, p.lookup); err != nil {
 		return nil, err
@@ -194,7 +195,11 @@ func parseNode(data []byte, format Format, lookup func(string) (string, bool), s
 	// the proxy prefix "/v1.2") are kept whole.
 	k := koanf.New("\x1f")
 	if err := k.Load(rawbytes.Provider(data), rootParser{format: format, lookup: lookup, subs: subs}); err != nil {
-		return nil, fmt.Errorf("parse: %w", cleanParseError(err))
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		return nil, fmt.Errorf("parse error: %w", cleanParseError(err))
 	}
 	return normalize(k.Raw()[rootKey]), nil
 }
