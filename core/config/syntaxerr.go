@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -67,8 +68,13 @@ func caretIndent(text string, col int) string {
 }
 
 // maxLocateBytes bounds the files whose YAML mistakes are located by re-parsing prefixes
-// (quadratic in the size); larger files get the parser's own line.
-const maxLocateBytes = 64 << 10
+// (a binary search: about log2(lines)+log2(line length) parses); larger files get the
+// parser's own line.
+const maxLocateBytes = 256 << 10
+
+// linearColumnBytes bounds the files whose mistake's column is found by trying every
+// character of its line rather than by a binary search.
+const linearColumnBytes = 32 << 10
 
 // yamlLineRE splits yaml.v3's "yaml: line N: message".
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?s)(.*)$`)
@@ -104,25 +110,49 @@ func YAMLSyntaxError(data []byte, err error) error {
 	return e
 }
 
-// locateYAML finds the line and column of the mistake (see YAMLSyntaxError); it returns the
+// locateYAML finds the line and column of the mistake (see YAMLSyntaxError): the first line
+// whose prefix of the file fails with msg, then the first character of that line. The line is
+// a binary search (a prefix that fails is assumed to keep failing as it grows); the search
+// starts just before the reported line when the text before it parses. It returns the
 // reported line and no column when no prefix fails the same way.
 func locateYAML(lines []string, msg string, reported int) (line, col int) {
-	var prefix strings.Builder
+	ends := make([]int, len(lines)+1) // ends[i] is the byte length of lines[:i]
 	for i, l := range lines {
-		if !yamlFailsWith(prefix.String()+l, msg) {
-			prefix.WriteString(l)
-			continue
-		}
-		for c, off := 1, 0; off < len(l); c++ {
-			_, size := utf8.DecodeRuneInString(l[off:])
-			off += size
-			if yamlFailsWith(prefix.String()+l[:off], msg) {
-				return i + 1, c
+		ends[i+1] = ends[i] + len(l)
+	}
+	text := strings.Join(lines, "")
+	fails := func(n int) bool { return yamlFailsWith(text[:n], msg) }
+	lo := 1
+	if reported > 2 && !fails(ends[reported-2]) {
+		lo = reported - 1
+	}
+	i := lo + sort.Search(len(lines)-lo+1, func(k int) bool { return fails(ends[lo+k]) })
+	if i > len(lines) {
+		return reported, 0
+	}
+	var runeEnds []int // byte offsets just past each character of the line
+	for off := 0; off < len(lines[i-1]); {
+		_, size := utf8.DecodeRuneInString(lines[i-1][off:])
+		off += size
+		runeEnds = append(runeEnds, off)
+	}
+	failsAt := func(k int) bool { return fails(ends[i-1] + runeEnds[k]) }
+	c := sort.Search(len(runeEnds), failsAt)
+	if ends[i] <= linearColumnBytes {
+		// A line's prefixes fail less regularly than the file's (a tab fails alone, then
+		// not with what follows it): small files are searched character by character.
+		c = len(runeEnds)
+		for k := range runeEnds {
+			if failsAt(k) {
+				c = k
+				break
 			}
 		}
-		return i + 1, 0
 	}
-	return reported, 0
+	if c == len(runeEnds) {
+		return i, 0
+	}
+	return i, c + 1
 }
 
 // yamlFailsWith reports whether text fails to parse with the message msg.
