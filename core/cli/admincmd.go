@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
 )
 
 func init() {
@@ -34,18 +36,49 @@ type AdminClient struct {
 type AdminFlags struct {
 	Addr string
 	JSON bool
+	// Config is -c/--config: the running Conduit's config file, read for global.admin.
+	Config ConfigFlags
+	// fromConfig is global.admin of Config.Path, once loaded.
+	fromConfig server.AdminSettings
 }
 
-// Register adds --admin and --json to fs.
-func (a *AdminFlags) Register(fs FlagAdder) {
-	fs.StringVar(&a.Addr, "admin", "", "Admin API address (default $CONDUIT_ADMIN or 127.0.0.1:2019)")
+// Register adds --admin, --json and -c/--config to fs.
+func (a *AdminFlags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&a.Addr, "admin", "", "Admin API address (default: global.admin.bind of -c FILE, then $CONDUIT_ADMIN, then 127.0.0.1:2019)")
 	fs.BoolVar(&a.JSON, "json", false, "print the raw JSON answer")
+	fs.StringVar(&a.Config.Path, "c", "", "config file of the running Conduit: its global.admin.bind and global.admin.token ($VARs resolved) are used")
+	fs.StringVar(&a.Config.Path, "config", "", "config file (same as -c)")
 }
 
-// Client resolves the address (--admin, then CONDUIT_ADMIN, then 127.0.0.1:2019) and the
-// token (CONDUIT_ADMIN_TOKEN).
+// loadConfig reads global.admin from the -c file, if one was given. A config that does not
+// load, or whose global.admin does not decode, is an error: the user named it.
+func (a *AdminFlags) loadConfig(env *Env) error {
+	if a.Config.Path == "" {
+		return nil
+	}
+	doc, err := a.Config.Load(env)
+	if err != nil {
+		return err
+	}
+	var d config.Diagnostics
+	d.Track(doc.Substitutions)
+	if n, ok := doc.Global["admin"]; ok {
+		config.Decode(n, "global.admin", &a.fromConfig, &d)
+	}
+	if errs := d.Errors(); len(errs) > 0 {
+		return fmt.Errorf("%s: %s", doc.Path, errs[0].String())
+	}
+	return nil
+}
+
+// Client resolves the address (--admin, then global.admin.bind of -c FILE, then
+// CONDUIT_ADMIN, then 127.0.0.1:2019) and the token (global.admin.token of -c FILE, then
+// CONDUIT_ADMIN_TOKEN).
 func (a *AdminFlags) Client(env *Env) *AdminClient {
 	addr := a.Addr
+	if addr == "" {
+		addr = a.fromConfig.Bind
+	}
 	if addr == "" {
 		addr, _ = env.LookupEnv("CONDUIT_ADMIN")
 	}
@@ -56,6 +89,9 @@ func (a *AdminFlags) Client(env *Env) *AdminClient {
 		addr = "http://" + addr
 	}
 	token, _ := env.LookupEnv("CONDUIT_ADMIN_TOKEN")
+	if t := a.fromConfig.Token; t != nil && t.Reveal() != "" {
+		token = t.Reveal()
+	}
 	return &AdminClient{Base: strings.TrimRight(addr, "/"), Token: token}
 }
 
@@ -128,19 +164,28 @@ func (c *AdminClient) Do(method, path string, body any, out any) ([]byte, error)
 	return raw, nil
 }
 
-// AdminCommand parses the flags of an Admin API command (--admin, --json and the command's
-// own, added by extra) and returns them with the remaining arguments.
-func AdminCommand(env *Env, name string, args []string, extra func(FlagAdder)) (*AdminFlags, []string, bool) {
+// AdminCommand parses the flags of an Admin API command (--admin, --json, -c and the
+// command's own, added by extra; flags and arguments in any order) and returns them with the
+// remaining arguments. synopsis is the usage line after the command name. ok is false when
+// the command should exit with code (after --help, a bad flag or a -c file that does not
+// load).
+func AdminCommand(env *Env, name, synopsis string, args []string, extra func(FlagAdder)) (af *AdminFlags, rest []string, code int, ok bool) {
 	fs := newFlagSet(env, name)
-	var af AdminFlags
+	SetUsage(fs, synopsis)
+	af = &AdminFlags{}
 	af.Register(fs)
 	if extra != nil {
 		extra(fs)
 	}
-	if fs.Parse(args) != nil {
-		return nil, nil, false
+	rest, code, ok = ParseFlags(env, fs, args)
+	if !ok {
+		return nil, nil, code, false
 	}
-	return &af, fs.Args(), true
+	if err := af.loadConfig(env); err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return nil, nil, 1, false
+	}
+	return af, rest, 0, true
 }
 
 // FlagAdder is the part of flag.FlagSet that commands use to add their own flags.
@@ -149,6 +194,23 @@ type FlagAdder interface {
 	BoolVar(*bool, string, bool, string)
 	IntVar(*int, string, int, string)
 }
+
+// FlagsOnlyAdminCommand is AdminCommand for a command that takes flags only: an argument is
+// an error.
+func FlagsOnlyAdminCommand(env *Env, name string, args []string, extra func(FlagAdder)) (*AdminFlags, int, bool) {
+	af, rest, code, ok := AdminCommand(env, name, "[-c FILE] [--admin ADDR] [--json] [flags]", args, extra)
+	if !ok {
+		return nil, code, false
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(env.Stderr, "conduit %s: unexpected argument %q\n", name, rest[0])
+		return nil, 1, false
+	}
+	return af, 0, true
+}
+
+// PrintRaw prints a JSON answer indented.
+func PrintRaw(env *Env, raw []byte) { printRaw(env, raw) }
 
 func printRaw(env *Env, raw []byte) {
 	var buf bytes.Buffer
@@ -175,9 +237,9 @@ func (af *AdminFlags) fetch(env *Env, method, path string, out any) (code int, d
 }
 
 func runReload(env *Env, args []string) int {
-	af, _, ok := AdminCommand(env, "reload", args, nil)
+	af, code, ok := FlagsOnlyAdminCommand(env, "reload", args, nil)
 	if !ok {
-		return 1
+		return code
 	}
 	var out struct {
 		Message  string   `json:"message"`
@@ -194,9 +256,9 @@ func runReload(env *Env, args []string) int {
 }
 
 func runShutdown(env *Env, args []string) int {
-	af, _, ok := AdminCommand(env, "shutdown", args, nil)
+	af, code, ok := FlagsOnlyAdminCommand(env, "shutdown", args, nil)
 	if !ok {
-		return 1
+		return code
 	}
 	if code, done := af.fetch(env, http.MethodPost, "/shutdown", nil); done {
 		return code
@@ -207,11 +269,11 @@ func runShutdown(env *Env, args []string) int {
 
 func runStatus(env *Env, args []string) int {
 	var upstream bool
-	af, _, ok := AdminCommand(env, "status", args, func(fs FlagAdder) {
+	af, code, ok := FlagsOnlyAdminCommand(env, "status", args, func(fs FlagAdder) {
 		fs.BoolVar(&upstream, "upstream", false, "show the upstream table (GET /upstreams)")
 	})
 	if !ok {
-		return 1
+		return code
 	}
 	if upstream {
 		var out struct {

@@ -71,6 +71,7 @@ func Main() {
 
 // Run executes a command line (without the program name) and returns the exit code.
 func Run(env *Env, args []string) int {
+	args = hoistGlobalOptions(args)
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help":
@@ -92,6 +93,77 @@ func Run(env *Env, args []string) int {
 	return runServe(env, args)
 }
 
+// configOptions are the spellings of the global config option.
+var configOptions = map[string]bool{"-c": true, "--c": true, "-config": true, "--config": true}
+
+// hoistGlobalOptions moves the config options written before a command word
+// (`conduit -c FILE validate`) to just after it (`conduit validate -c FILE`), so global
+// options work before or after the command. Without a command word after them, args are
+// returned unchanged (they are `run`'s flags).
+func hoistGlobalOptions(args []string) []string {
+	i := 0
+	for i < len(args) {
+		a := args[i]
+		name, _, hasValue := strings.Cut(a, "=")
+		if !configOptions[name] {
+			break
+		}
+		if hasValue {
+			i++
+			continue
+		}
+		if i+1 >= len(args) {
+			return args
+		}
+		i += 2
+	}
+	if i == 0 || i >= len(args) || !isCommand(args[i]) {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	out = append(out, args[i])
+	out = append(out, args[:i]...)
+	return append(out, args[i+1:]...)
+}
+
+// isCommand reports whether name is a registered command.
+func isCommand(name string) bool {
+	commands.Lock()
+	defer commands.Unlock()
+	_, ok := commands.m[name]
+	return ok
+}
+
+// ParseFlags parses args into fs with flags and arguments in any order (a "--" ends the
+// flags) and returns the arguments. -h or --help prints the command's usage on stdout and
+// returns exit code 0 with ok false; a bad flag prints the error and usage on stderr and
+// returns 1 with ok false.
+func ParseFlags(env *Env, fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	var buf strings.Builder
+	fs.SetOutput(&buf)
+	defer fs.SetOutput(env.Stderr)
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, buf.String())
+			return nil, 0, false
+		}
+		if err != nil {
+			fmt.Fprint(env.Stderr, buf.String())
+			return nil, 1, false
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), 0, true
+		}
+		if len(rest) == 0 {
+			return pos, 0, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
 // ConfigFlags are the flags every config-reading command takes.
 type ConfigFlags struct {
 	Path string
@@ -101,6 +173,25 @@ type ConfigFlags struct {
 func (c *ConfigFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Path, "c", "", "config file (default: conduit.json, conduit.yaml or conduit.yml)")
 	fs.StringVar(&c.Path, "config", "", "config file")
+}
+
+// Parse parses a config-reading command's arguments (see ParseFlags); one positional
+// argument is the config file, the same as -c. ok is false when the command should exit
+// with code.
+func (c *ConfigFlags) Parse(env *Env, fs *flag.FlagSet, args []string) (code int, ok bool) {
+	pos, code, ok := ParseFlags(env, fs, args)
+	if !ok {
+		return code, false
+	}
+	if len(pos) == 1 && c.Path == "" {
+		c.Path = pos[0]
+		return 0, true
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(env.Stderr, "%s: unexpected argument %q (one config file, by -c or by name)\n", fs.Name(), pos[len(pos)-1])
+		return 1, false
+	}
+	return 0, true
 }
 
 // Resolve returns the config path: the flag, or discovery in env.Dir.
@@ -126,15 +217,38 @@ func NewFlagSet(env *Env, name string) *flag.FlagSet { return newFlagSet(env, na
 func newFlagSet(env *Env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("conduit "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	SetUsage(fs, "[flags]")
 	return fs
+}
+
+// SetUsage makes fs print "usage: conduit NAME ARGS", the command's summary and its flags
+// on -h/--help and after a bad flag.
+func SetUsage(fs *flag.FlagSet, synopsis string) {
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s %s\n", fs.Name(), synopsis)
+		if s := summaryOf(strings.TrimPrefix(fs.Name(), "conduit ")); s != "" {
+			fmt.Fprintf(w, "\n%s\n", s)
+		}
+		fmt.Fprintln(w, "\nflags:")
+		fs.PrintDefaults()
+	}
+}
+
+// summaryOf returns the help summary of the command name ("" if none).
+func summaryOf(name string) string {
+	commands.Lock()
+	defer commands.Unlock()
+	return commands.m[name].Summary
 }
 
 func runValidate(env *Env, args []string) int {
 	fs := newFlagSet(env, "validate")
+	SetUsage(fs, "[-c FILE | FILE]")
 	var cf ConfigFlags
 	cf.Register(fs)
-	if fs.Parse(args) != nil {
-		return 1
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	doc, err := cf.Load(env)
 	if err != nil {
@@ -159,6 +273,9 @@ func runValidate(env *Env, args []string) int {
 }
 
 func runVersion(env *Env, args []string) int {
+	if code, ok := parseNoArgs(env, "version", args); !ok {
+		return code
+	}
 	fmt.Fprintf(env.Stdout, "conduit %s (%s)\n", Version(), goVersion())
 	fmt.Fprintln(env.Stdout, "modules:")
 	for _, m := range core.Modules() {
@@ -175,10 +292,22 @@ func runVersion(env *Env, args []string) int {
 	return 0
 }
 
+// parseNoArgs parses the arguments of a command that takes none (only -h/--help).
+func parseNoArgs(env *Env, name string, args []string) (code int, ok bool) {
+	fs := newFlagSet(env, name)
+	SetUsage(fs, "")
+	pos, code, ok := ParseFlags(env, fs, args)
+	if ok && len(pos) > 0 {
+		fmt.Fprintf(env.Stderr, "conduit %s: unexpected argument %q\n", name, pos[0])
+		return 1, false
+	}
+	return code, ok
+}
+
 func runHelp(env *Env, args []string) int {
 	fmt.Fprintln(env.Stdout, "Conduit — reverse proxy and API gateway")
 	fmt.Fprintln(env.Stdout, "")
-	fmt.Fprintln(env.Stdout, "usage: conduit [-c FILE] [command] [flags]")
+	fmt.Fprintln(env.Stdout, "usage: conduit [-c FILE] [command] [flags] [FILE]")
 	fmt.Fprintln(env.Stdout, "")
 	fmt.Fprintln(env.Stdout, "commands:")
 	commands.Lock()
@@ -192,8 +321,15 @@ func runHelp(env *Env, args []string) int {
 	}
 	commands.Unlock()
 	fmt.Fprintln(env.Stdout, "")
-	fmt.Fprintln(env.Stdout, "Without -c, conduit looks for conduit.json, conduit.yaml, then conduit.yml.")
-	fmt.Fprintln(env.Stdout, "Environment: CONDUIT_LOG (debug|info|warn|error, default info); RUST_LOG is read when CONDUIT_LOG is unset.")
+	fmt.Fprintln(env.Stdout, "-c FILE goes before or after the command; a config-reading command also takes FILE by name.")
+	fmt.Fprintln(env.Stdout, "Without either, conduit looks for conduit.json, conduit.yaml, then conduit.yml.")
+	fmt.Fprintln(env.Stdout, "`conduit COMMAND --help` shows a command's flags.")
+	fmt.Fprintln(env.Stdout, "")
+	fmt.Fprintln(env.Stdout, "environment:")
+	fmt.Fprintln(env.Stdout, "  CONDUIT_LOG          debug|info|warn|error (default info); RUST_LOG is read when it is unset")
+	fmt.Fprintln(env.Stdout, "  CONDUIT_ADMIN        Admin API address for reload, status, shutdown, tap, top, upstreams")
+	fmt.Fprintln(env.Stdout, "                       (default 127.0.0.1:2019; --admin, then global.admin.bind of -c FILE win)")
+	fmt.Fprintln(env.Stdout, "  CONDUIT_ADMIN_TOKEN  bearer token for those commands (global.admin.token of -c FILE wins)")
 	return 0
 }
 
@@ -203,12 +339,9 @@ func runServe(env *Env, args []string) int {
 	cf.Register(fs)
 	bind := fs.String("bind", "", "HOST or HOST:PORT the listeners of sites without a bind key bind to; a PORT replaces their port key (default: all interfaces, the configured ports)")
 	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
-	if fs.Parse(args) != nil {
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "conduit: unexpected argument %q\n", fs.Arg(0))
-		return 1
+	SetUsage(fs, "[-c FILE | FILE] [--bind HOST] [--log-level LEVEL]")
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	logger, err := newLogger(env, *logLevel)
 	if err != nil {

@@ -75,7 +75,8 @@ type configReport struct {
 	// Unavailable are the required features no build of this version has; Build leaves
 	// them out.
 	Unavailable []string `json:"unavailable,omitempty"`
-	// Unknown are config paths whose key no module (here or in the catalog) owns.
+	// Unknown are config paths whose key no module (here or in the catalog) owns; with any,
+	// `conduit features` exits 1 and recommends no build.
 	Unknown []string `json:"unknown,omitempty"`
 	// Uses details each required feature.
 	Uses []featureUse `json:"uses"`
@@ -86,12 +87,9 @@ func runFeatures(env *Env, args []string) int {
 	var cf ConfigFlags
 	cf.Register(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if fs.Parse(args) != nil {
-		return 1
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "conduit features: unexpected argument %q\n", fs.Arg(0))
-		return 1
+	SetUsage(fs, "[--json] [-c FILE | FILE]")
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	if cf.Path == "" {
 		return printBinary(env.Stdout, *asJSON)
@@ -110,7 +108,7 @@ func runFeatures(env *Env, args []string) int {
 	} else {
 		printReport(env.Stdout, doc.Path, rep)
 	}
-	if len(rep.Missing) > 0 {
+	if len(rep.Missing) > 0 || len(rep.Unknown) > 0 {
 		return 1
 	}
 	return 0
@@ -175,8 +173,13 @@ func printReport(w io.Writer, path string, rep *configReport) {
 	for _, p := range rep.Unknown {
 		fmt.Fprintf(w, "  unknown key %s (no module in this binary or the catalog owns it)\n", p)
 	}
-	fmt.Fprintf(w, "smallest bundle: %s\n", rep.Bundle)
-	fmt.Fprintf(w, "build: %s\n", rep.Build)
+	if len(rep.Unknown) > 0 {
+		// A build made from this report would serve the config without those keys.
+		fmt.Fprintln(w, "no build recommended: fix or remove the unknown keys first (`conduit validate` suggests the nearest key)")
+	} else {
+		fmt.Fprintf(w, "smallest bundle: %s\n", rep.Bundle)
+		fmt.Fprintf(w, "build: %s\n", rep.Build)
+	}
 	if len(rep.Unavailable) > 0 {
 		fmt.Fprintf(w, "not available in any build of this version (remove these keys): %s\n", strings.Join(rep.Unavailable, ", "))
 	}

@@ -18,11 +18,9 @@ func runFmt(env *Env, args []string) int {
 	var cf ConfigFlags
 	cf.Register(fs)
 	write := fs.Bool("write", false, "rewrite the file in place")
-	if fs.Parse(args) != nil {
-		return 1
-	}
-	if cf.Path == "" && fs.NArg() == 1 {
-		cf.Path = fs.Arg(0)
+	SetUsage(fs, "[--write] [-c FILE | FILE]")
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	path, err := cf.Resolve(env)
 	if err != nil {
@@ -57,15 +55,16 @@ func runFmt(env *Env, args []string) int {
 func Format(data []byte, f config.Format) ([]byte, error) {
 	if f == config.FormatJSON {
 		var buf bytes.Buffer
-		if err := json.Indent(&buf, bytes.TrimSpace(data), "", "  "); err != nil {
-			return nil, fmt.Errorf("parse: %w", err)
+		if err := json.Indent(&buf, data, "", "  "); err != nil {
+			return nil, config.JSONSyntaxError(data, data, err)
 		}
+		buf = *bytes.NewBuffer(bytes.TrimSpace(buf.Bytes()))
 		buf.WriteByte('\n')
 		return buf.Bytes(), nil
 	}
 	var node yaml.Node
 	if err := yaml.Unmarshal(data, &node); err != nil {
-		return nil, fmt.Errorf("parse: %w", err)
+		return nil, config.YAMLSyntaxError(data, err)
 	}
 	if node.Kind == 0 {
 		return []byte{}, nil

@@ -35,6 +35,20 @@ func Decode(node Node, path string, out any, d *Diagnostics) {
 
 var unmarshalerType = reflect.TypeFor[Unmarshaler]()
 
+// isScalarKind reports whether t is a plain bool, number or string (not an Unmarshaler).
+func isScalarKind(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
 func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
 		v.Addr().Interface().(Unmarshaler).UnmarshalConfig(node, path, d)
@@ -47,7 +61,13 @@ func decodeValue(node Node, path string, v reflect.Value, d *Diagnostics) {
 			return
 		}
 		nv := reflect.New(v.Type().Elem())
+		before := d.Len()
 		decodeValue(node, path, nv.Elem(), d)
+		if isScalarKind(v.Type().Elem()) && d.Len() > before {
+			// A scalar that did not decode stays unset, so later checks of its value
+			// (a range, a default) do not report the same mistake a second time.
+			return
+		}
 		v.Set(nv)
 	case reflect.Interface:
 		if node != nil {

@@ -124,6 +124,9 @@ func Parse(data []byte, format Format, lookup func(string) (string, bool)) (*Doc
 	if err != nil {
 		return nil, err
 	}
+	if root == nil {
+		return nil, ErrEmptyConfig
+	}
 	doc, err := classify(root)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,11 @@ func Parse(data []byte, format Format, lookup func(string) (string, bool)) (*Doc
 	doc.Substitutions = subs
 	return doc, nil
 }
+
+// ErrEmptyConfig is the error for a config file with no content (empty, only whitespace or
+// comments, or a bare null): most likely a truncated or wrong file, so it is not served as
+// the empty catch-all site that `sites: []` asks for (docs/configuration.md, "No sites").
+var ErrEmptyConfig = errors.New(`the config file is empty (no sites): write a site (e.g. "port: 8080"), or "sites: []" for the empty catch-all site on port 8080`)
 
 // rootParser is a koanf.Parser that accepts any top-level value (koanf itself only loads
 // objects) by placing it under a single key, and substitutes $VAR references after parsing.
@@ -146,8 +154,9 @@ const rootKey = "\x1eroot"
 func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	var v any
 	if p.format == FormatJSON {
-		if err := stdjson.Unmarshal(quoteBareReferences(b), &v); err != nil {
-			return nil, err
+		quoted := quoteBareReferences(b)
+		if err := stdjson.Unmarshal(quoted, &v); err != nil {
+			return nil, JSONSyntaxError(b, quoted, err)
 		}
 		var err error
 		if v, err = p.subs.substituteTree(v, p.lookup); err != nil {
@@ -157,7 +166,7 @@ func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	}
 	var n yamlv3.Node
 	if err := yamlv3.Unmarshal(b, &n); err != nil {
-		return nil, err
+		return nil, YAMLSyntaxError(b, err)
 	}
 	if err := p.subs.substituteYAML(&n, p.lookup); err != nil {
 		return nil, err
@@ -180,13 +189,17 @@ func (p rootParser) Marshal(m map[string]any) ([]byte, error) {
 // root node.
 func parseNode(data []byte, format Format, lookup func(string) (string, bool), subs *Substitutions) (Node, error) {
 	if strings.TrimSpace(string(data)) == "" {
-		return map[string]Node{}, nil
+		return nil, nil
 	}
 	// The delimiter is a byte that never appears in keys, so keys that contain dots (such as
 	// the proxy prefix "/v1.2") are kept whole.
 	k := koanf.New("\x1f")
 	if err := k.Load(rawbytes.Provider(data), rootParser{format: format, lookup: lookup, subs: subs}); err != nil {
-		return nil, fmt.Errorf("parse: %w", cleanParseError(err))
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		return nil, fmt.Errorf("parse error: %w", cleanParseError(err))
 	}
 	return normalize(k.Raw()[rootKey]), nil
 }
@@ -259,8 +272,6 @@ func classify(root Node) (*Document, error) {
 			doc.Sites = append(doc.Sites, sm)
 		}
 		return doc, nil
-	case nil:
-		return &Document{Shape: ShapeSingle, Global: map[string]Node{}, Sites: []map[string]Node{{}}}, nil
 	default:
 		return nil, errors.New("the top level must be an object (a site or {global, sites}) or an array of sites")
 	}

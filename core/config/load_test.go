@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -23,7 +24,7 @@ func TestParseShapes(t *testing.T) {
 		{"full json", FormatJSON, `{"sites":[{"port":1}]}`, ShapeFull, 1, false},
 		{"sites json", FormatJSON, `[{"port":1},{"port":2},{"port":3}]`, ShapeSites, 3, false},
 		{"single json", FormatJSON, `{"port":1}`, ShapeSingle, 1, false},
-		{"empty", FormatYAML, "", ShapeSingle, 1, false},
+		{"empty object", FormatYAML, "{}", ShapeSingle, 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +61,34 @@ func TestParseErrors(t *testing.T) {
 	}
 	if _, err := Parse([]byte(`{"port":`), FormatJSON, nil); err == nil {
 		t.Error("want JSON syntax error")
+	}
+}
+
+// TestParseEmptyFileIsAnError: a file with no content is ErrEmptyConfig, while an explicit
+// empty site list (or a global-only file) still parses to zero sites.
+func TestParseEmptyFileIsAnError(t *testing.T) {
+	tests := []struct {
+		src    string
+		format Format
+		empty  bool
+	}{
+		{"", FormatYAML, true},
+		{"  \n\n", FormatYAML, true},
+		{"# only a comment\n# another\n", FormatYAML, true},
+		{"", FormatJSON, true},
+		{"null", FormatJSON, true},
+		{"sites: []\n", FormatYAML, false},
+		{"global: {}\nsites: []\n", FormatYAML, false},
+		{"[]", FormatJSON, false},
+	}
+	for _, tt := range tests {
+		doc, err := Parse([]byte(tt.src), tt.format, nil)
+		if got := errors.Is(err, ErrEmptyConfig); got != tt.empty {
+			t.Errorf("Parse(%q): err %v, want ErrEmptyConfig %v", tt.src, err, tt.empty)
+		}
+		if !tt.empty && (err != nil || len(doc.Sites) != 0) {
+			t.Errorf("Parse(%q): %v, %v; want zero sites", tt.src, doc, err)
+		}
 	}
 }
 

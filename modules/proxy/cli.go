@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"text/tabwriter"
@@ -37,8 +39,9 @@ func runProbe(env *cli.Env, args []string) int {
 	var cf cli.ConfigFlags
 	cf.Register(fs)
 	timeout := fs.Duration("timeout", 3*time.Second, "per-upstream timeout")
-	if fs.Parse(args) != nil {
-		return 1
+	cli.SetUsage(fs, "[--timeout D] [-c FILE | FILE]")
+	if code, ok := cf.Parse(env, fs, args); !ok {
+		return code
 	}
 	doc, err := cf.Load(env)
 	if err != nil {
@@ -174,70 +177,103 @@ func collectUpstreams(doc *config.Document) []string {
 	return out
 }
 
-// runUpstreams is `conduit upstreams [add|remove|weight]`.
+// upstreamsListing is the answer of GET /upstreams.
+type upstreamsListing struct {
+	Routes []upstreamsRoute `json:"routes"`
+}
+
+// upstreamsRoute is one route of GET /upstreams.
+type upstreamsRoute struct {
+	Site, Path, Strategy string
+	Targets              []map[string]any
+}
+
+// printUpstreams prints the listing as a table.
+func printUpstreams(env *cli.Env, out upstreamsListing) {
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SITE\tROUTE\tSTRATEGY\tTARGET\tWEIGHT\tHEALTHY")
+	for _, r := range out.Routes {
+		for _, t := range r.Targets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\n", r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"])
+		}
+	}
+	_ = tw.Flush()
+}
+
+// upstreamFlags are the flags of `conduit upstreams add|remove|weight`.
+type upstreamFlags struct {
+	route, target, site string
+	weight              int
+}
+
+// body returns the POST body of the change, or an error naming the missing flags.
+func (f *upstreamFlags) body(sub string) (map[string]any, error) {
+	if f.route == "" || f.target == "" || (sub == "weight" && f.weight < 1) {
+		msg := "conduit upstreams " + sub + ": --route and --target are required"
+		if sub == "weight" {
+			msg += ", and --weight ≥ 1"
+		}
+		return nil, errors.New(msg)
+	}
+	body := map[string]any{"route": f.route, "target": f.target}
+	if f.weight > 0 {
+		body["weight"] = f.weight
+	}
+	if f.site != "" {
+		body["site"] = f.site
+	}
+	return body, nil
+}
+
+// runUpstreams is `conduit upstreams [add|remove|weight]`: the listing, or a change followed
+// by the route's new listing (--json: the raw answers).
 func runUpstreams(env *cli.Env, args []string) int {
 	sub := ""
 	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "weight") {
 		sub, args = args[0], args[1:]
 	}
-	var route, target, site string
-	var weight int
-	af, _, ok := cli.AdminCommand(env, "upstreams", args, func(fs cli.FlagAdder) {
-		fs.StringVar(&route, "route", "", "route path, e.g. /api")
-		fs.StringVar(&target, "target", "", "upstream URL")
-		fs.IntVar(&weight, "weight", 0, "weight (add: default 1; weight: required)")
-		fs.StringVar(&site, "site", "", "site label (host:port, or * for the first site with the route)")
+	var f upstreamFlags
+	af, code, ok := cli.FlagsOnlyAdminCommand(env, "upstreams", args, func(fs cli.FlagAdder) {
+		fs.StringVar(&f.route, "route", "", "route path, e.g. /api (add, remove, weight)")
+		fs.StringVar(&f.target, "target", "", "upstream URL (add, remove, weight)")
+		fs.IntVar(&f.weight, "weight", 0, "weight (add: default 1; weight: required)")
+		fs.StringVar(&f.site, "site", "", "site label (host:port, or * for the first site with the route)")
 	})
 	if !ok {
-		return 1
+		return code
 	}
 	c := af.Client(env)
-	if sub == "" {
-		var out struct {
-			Routes []struct {
-				Site, Path, Strategy string
-				Targets              []map[string]any
-			} `json:"routes"`
-		}
-		raw, err := c.Do(http.MethodGet, "/upstreams", nil, &out)
+	if sub != "" {
+		body, err := f.body(sub)
 		if err != nil {
 			fmt.Fprintln(env.Stderr, err)
 			return 1
 		}
+		raw, err := c.Do(http.MethodPost, "/upstreams/"+sub, body, nil)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "conduit upstreams %s: %v\n", sub, err)
+			return 1
+		}
 		if af.JSON {
-			fmt.Fprintln(env.Stdout, string(raw))
+			cli.PrintRaw(env, raw)
 			return 0
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SITE\tROUTE\tSTRATEGY\tTARGET\tWEIGHT\tHEALTHY")
-		for _, r := range out.Routes {
-			for _, t := range r.Targets {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\n", r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"])
-			}
-		}
-		_ = tw.Flush()
-		return 0
 	}
-	if route == "" || target == "" || (sub == "weight" && weight < 1) {
-		fmt.Fprintf(env.Stderr, "conduit upstreams %s: --route and --target are required", sub)
-		if sub == "weight" {
-			fmt.Fprint(env.Stderr, ", and --weight ≥ 1")
-		}
-		fmt.Fprintln(env.Stderr)
-		return 1
-	}
-	body := map[string]any{"route": route, "target": target}
-	if weight > 0 {
-		body["weight"] = weight
-	}
-	if site != "" {
-		body["site"] = site
-	}
-	raw, err := c.Do(http.MethodPost, "/upstreams/"+sub, body, nil)
+	var out upstreamsListing
+	raw, err := c.Do(http.MethodGet, "/upstreams", nil, &out)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return 1
 	}
-	fmt.Fprintln(env.Stdout, string(raw))
+	if af.JSON {
+		cli.PrintRaw(env, raw)
+		return 0
+	}
+	if sub != "" {
+		out.Routes = slices.DeleteFunc(out.Routes, func(r upstreamsRoute) bool {
+			return r.Path != f.route || (f.site != "" && f.site != "*" && r.Site != f.site)
+		})
+	}
+	printUpstreams(env, out)
 	return 0
 }

@@ -66,8 +66,12 @@ func TestUpstreamsCommandAgainstAdminAPI(t *testing.T) {
 			append(args, "--admin", api.Addr().String()))
 		return code, out.String() + errOut.String()
 	}
-	if code, out := run("upstreams", "add", "--route", "/api", "--target", b.URL, "--weight", "3"); code != 0 || !strings.Contains(out, `"status":"ok"`) {
-		t.Fatalf("add: %d %s", code, out)
+	if code, out := run("upstreams", "add", "--route", "/api", "--target", b.URL, "--weight", "3"); code != 0 ||
+		!strings.Contains(out, "SITE") || !strings.Contains(out, b.URL+"  3") {
+		t.Fatalf("add must print the route's table with the new target: %d\n%s", code, out)
+	}
+	if code, out := run("upstreams", "weight", "--json", "--route", "/api", "--target", b.URL, "--weight", "3"); code != 0 || !strings.Contains(out, `"status": "ok"`) {
+		t.Fatalf("weight --json must print the JSON answer: %d\n%s", code, out)
 	}
 	code, out := run("upstreams")
 	if code != 0 || !strings.Contains(out, b.URL) || !strings.Contains(out, "/api") {
@@ -81,8 +85,16 @@ func TestUpstreamsCommandAgainstAdminAPI(t *testing.T) {
 	if seen["a"] != 2 || seen["b"] != 6 {
 		t.Fatalf("after add with weight 3: %v, want a 2 / b 6", seen)
 	}
-	if code, out := run("upstreams", "remove", "--route", "/api", "--target", b.URL); code != 0 || !strings.Contains(out, `"removed":true`) {
-		t.Fatalf("remove: %d %s", code, out)
+	if code, out := run("upstreams", "remove", "--route", "/api", "--target", b.URL); code != 0 || strings.Contains(out, b.URL) || !strings.Contains(out, a.URL) {
+		t.Fatalf("remove must print the route's table without the target: %d\n%s", code, out)
+	}
+	for _, tc := range []struct{ target, want string }{
+		{b.URL, "404: no target " + b.URL + " on route /api"},
+		{a.URL, "409: " + a.URL + " is the last target of route /api"},
+	} {
+		if code, out := run("upstreams", "remove", "--route", "/api", "--target", tc.target); code != 1 || !strings.Contains(out, tc.want) {
+			t.Errorf("remove %s: exit %d\n%s\nwant exit 1 and %q", tc.target, code, out, tc.want)
+		}
 	}
 	if code, _ := run("upstreams", "weight", "--route", "/api", "--target", a.URL); code != 1 {
 		t.Fatal("weight without --weight must fail")

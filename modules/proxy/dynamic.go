@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 )
@@ -33,9 +34,15 @@ func (rt *route) addTarget(raw string, weight uint32) error {
 	return nil
 }
 
-// removeTarget removes an upstream at run time; it reports whether it was present. The last
-// upstream of a route cannot be removed.
-func (rt *route) removeTarget(raw string) bool {
+// Why removeTarget refused; the Admin API answers 404 and 409 for them.
+var (
+	errNoTarget   = errors.New("no such target on the route")
+	errLastTarget = errors.New("the last target of a route cannot be removed")
+)
+
+// removeTarget removes an upstream at run time. It returns errNoTarget when the route has
+// no such upstream and errLastTarget for its last one.
+func (rt *route) removeTarget(raw string) error {
 	rt.pool.mu.Lock()
 	defer rt.pool.mu.Unlock()
 	cur := rt.pool.set.Load()
@@ -45,11 +52,14 @@ func (rt *route) removeTarget(raw string) bool {
 			ups = append(ups, x)
 		}
 	}
-	if len(ups) == len(cur.ups) || len(ups) == 0 {
-		return false
+	switch {
+	case len(ups) == len(cur.ups):
+		return errNoTarget
+	case len(ups) == 0:
+		return errLastTarget
 	}
 	rt.pool.set.Store(newUpstreamSet(ups))
-	return true
+	return nil
 }
 
 // setWeight changes an upstream's weight at run time.

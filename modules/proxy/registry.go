@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -308,8 +309,15 @@ func (g *registry) removeUpstream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	removed := rt.removeTarget(c.Target)
-	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "removed": removed, "site": c.Site, "route": c.Route, "target": c.Target})
+	switch err := rt.removeTarget(c.Target); {
+	case errors.Is(err, errNoTarget):
+		core.AdminError(w, http.StatusNotFound, "no target "+c.Target+" on route "+c.Route)
+		return
+	case err != nil:
+		core.AdminError(w, http.StatusConflict, c.Target+" is the last target of route "+c.Route+"; it cannot be removed")
+		return
+	}
+	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "removed": true, "site": c.Site, "route": c.Route, "target": c.Target})
 }
 
 func (g *registry) setWeight(w http.ResponseWriter, r *http.Request) {

@@ -57,16 +57,12 @@ func interruptible() (context.Context, context.CancelFunc) {
 func runTap(env *cli.Env, args []string) int {
 	var ff filterFlags
 	var count int
-	af, rest, ok := cli.AdminCommand(env, "tap", args, func(fs cli.FlagAdder) {
+	af, code, ok := cli.FlagsOnlyAdminCommand(env, "tap", args, func(fs cli.FlagAdder) {
 		ff.register(fs, true)
 		fs.IntVar(&count, "count", 0, "exit after this many events (0: until interrupted)")
 	})
 	if !ok {
-		return 1
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(env.Stderr, "conduit tap: unexpected argument %q\n", rest[0])
-		return 1
+		return code
 	}
 	ctx, stop := interruptible()
 	defer stop()

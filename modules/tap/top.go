@@ -229,18 +229,14 @@ func runTop(env *cli.Env, args []string) int {
 	var ff filterFlags
 	var interval, window string
 	var once bool
-	af, rest, ok := cli.AdminCommand(env, "top", args, func(fs cli.FlagAdder) {
+	af, code, ok := cli.FlagsOnlyAdminCommand(env, "top", args, func(fs cli.FlagAdder) {
 		ff.register(fs, false)
 		fs.StringVar(&interval, "interval", "1s", "redraw interval")
 		fs.StringVar(&window, "window", "10s", "sliding window the rates and percentiles cover")
 		fs.BoolVar(&once, "once", false, "print one report after one interval and exit")
 	})
 	if !ok {
-		return 1
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(env.Stderr, "conduit top: unexpected argument %q\n", rest[0])
-		return 1
+		return code
 	}
 	every, err := time.ParseDuration(interval)
 	if err != nil || every < 100*time.Millisecond {
