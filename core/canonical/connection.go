@@ -44,7 +44,7 @@ func Connection(h http.Header) (protected string, nominated []string) {
 				return
 			}
 			name := http.CanonicalHeaderKey(tok)
-			if isProtected(name) {
+			if Protected(name) {
 				protected = name
 				return
 			}
@@ -87,9 +87,10 @@ func hopToken(tok string) bool {
 var hopTokens = []string{"close", "keep-alive", "upgrade", "te", "trailer", "transfer-encoding",
 	"proxy-connection", "proxy-authenticate", "proxy-authorization", "http2-settings"}
 
-// isProtected reports whether a canonical header name is one the gateway sets towards the
-// upstream itself.
-func isProtected(name string) bool {
+// Protected reports whether a canonical header name is one the gateway sets towards the
+// upstream itself (Host, the forwarding headers, the request ID, Via): a client may not
+// nominate it in Connection, nor send it as a trailer.
+func Protected(name string) bool {
 	switch name {
 	case "Host", "Forwarded", "X-Real-Ip", "X-Request-Id", "Via":
 		return true

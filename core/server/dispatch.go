@@ -141,6 +141,7 @@ func checkAdminBind(bind string, hasToken bool) error {
 // adminBindError is why global.admin.bind was refused.
 type adminBindError string
 
+// Error implements error.
 func (e adminBindError) Error() string { return string(e) }
 
 var errNonLoopbackAdmin error = adminBindError("a non-loopback Admin API bind requires global.admin.token")

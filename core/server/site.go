@@ -341,6 +341,7 @@ type fallbackRouters struct {
 	routers []core.Router
 }
 
+// ServeHTTP asks the fallback routers in turn and answers 404 when none takes the request.
 func (f *fallbackRouters) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, rt := range f.routers {
 		if h := rt.Route(r); h != nil {

@@ -4,9 +4,9 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/canonical"
 )
 
 // requestTrailers decides which of a client's request trailers reach the upstream. A trailer
@@ -83,16 +83,16 @@ func (t *requestTrailers) allowed(name string) bool {
 }
 
 // isGatewayHeader reports whether name (canonical) is a request header the proxy itself
-// writes or rewrites for the upstream (the forwarding headers, Host, the request ID, the mTLS
-// identity) or the consumers guard's default identity header, which upstreams behind a
-// gateway commonly trust even on sites that do not configure consumers.
+// writes or rewrites for the upstream (canonical.Protected: the forwarding headers, Host, the
+// request ID, Via), the mTLS identity, or the consumers guard's default identity header,
+// which upstreams behind a gateway commonly trust even on sites that do not configure
+// consumers.
 func isGatewayHeader(name string) bool {
 	switch name {
-	case "Forwarded", "X-Real-Ip", "Via", "Host", "X-Request-Id", "X-Consumer-Id",
-		"X-Client-Cert-Subject", "X-Client-Cert-Fingerprint":
+	case "X-Consumer-Id", "X-Client-Cert-Subject", "X-Client-Cert-Fingerprint":
 		return true
 	}
-	return strings.HasPrefix(name, "X-Forwarded-")
+	return canonical.Protected(name)
 }
 
 // trailerBody copies the allowed trailers into out when the client's body ends.
@@ -102,6 +102,7 @@ type trailerBody struct {
 	out http.Header
 }
 
+// Read implements io.Reader; at the end of the body it copies the allowed trailers.
 func (b *trailerBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
