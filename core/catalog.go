@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -34,6 +35,9 @@ type CatalogModule struct {
 	// sections (see Module.RouteMapKeys and Module.StoreValued).
 	RouteMapKeys []string
 	StoreValued  bool
+	// MiddlewareTypes are the registration's `middleware[]` entry types; their catalog keys
+	// are "middleware.<type>".
+	MiddlewareTypes []string
 }
 
 // plannedKeys are keys of the config schema that no module of this version implements yet,
@@ -42,8 +46,11 @@ type CatalogModule struct {
 // registers one of these keys must be removed from this list; core/catalog/gen refuses to
 // generate until it is.
 var plannedKeys = []CatalogEntry{
-	// middleware: [{type: script|wasm, ...}] runs scripts that can refuse requests.
-	{Key: "middleware", Feature: "script", Guard: true},
+	// middleware: [{type: script|traefik|wasm, ...}] entries run code that can refuse
+	// requests, so a missing one fails closed (Guard).
+	{Key: "middleware.script", Feature: "script", Guard: true},
+	{Key: "middleware.traefik", Feature: "script", Guard: true},
+	{Key: "middleware.wasm", Feature: "wasm", Guard: true},
 	{Key: "tcp", Feature: "tcp"},
 	{Key: "upload", Feature: "upload"},
 }
@@ -51,7 +58,8 @@ var plannedKeys = []CatalogEntry{
 // CatalogEntry describes the feature behind one config key, compiled in or not.
 type CatalogEntry struct {
 	// Key is the catalog key: a site key ("jwtAuth", "tls.acme"), "global.<key>",
-	// "route.<key>" (inside a proxy route object) or "handler.<key>" (inside routes[]).
+	// "route.<key>" (inside a proxy route object), "handler.<key>" (inside routes[]) or
+	// "middleware.<type>" (a `middleware[]` entry type).
 	Key string
 	// Feature is the owning module's feature name.
 	Feature string
@@ -105,6 +113,10 @@ func indexCatalog(mods []CatalogModule, planned []CatalogEntry) map[string]Catal
 		add("global.", m.GlobalKeys)
 		add("route.", m.RouteKeys)
 		add("handler.", m.HandlerKeys)
+		for _, t := range m.MiddlewareTypes {
+			// A middleware entry can refuse requests: a missing type fails closed.
+			idx[MiddlewareCatalogKey(t)] = CatalogEntry{Key: MiddlewareCatalogKey(t), Feature: m.Feature, Bundle: m.Bundle, Guard: true}
+		}
 	}
 	for _, p := range planned {
 		idx[p.Key] = p
@@ -240,8 +252,30 @@ func ReportNotCompiled(d *config.Diagnostics, path, key string, p MissingPolicy)
 	}
 }
 
+// MiddlewareCatalogKey is the catalog key of a `middleware[]` entry type.
+func MiddlewareCatalogKey(typ string) string { return "middleware." + typ }
+
+// CatalogMiddlewareTypes lists every `middleware[]` entry type the catalog knows, compiled
+// in or not, sorted.
+func CatalogMiddlewareTypes() []string { return catalogKeysUnder("middleware.") }
+
+// catalogKeysUnder lists the catalog keys with prefix, without it, sorted.
+func catalogKeysUnder(prefix string) []string {
+	var out []string
+	for k := range catalogIndex {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // catalogKeyName is the key as the user wrote it: the catalog key without its prefix.
 func catalogKeyName(key string) string {
+	if t, ok := strings.CutPrefix(key, "middleware."); ok {
+		return "middleware type " + strconv.Quote(t)
+	}
 	for _, p := range []string{"route.", "handler.", "global."} {
 		if rest, ok := strings.CutPrefix(key, p); ok {
 			return rest
@@ -287,7 +321,9 @@ func (e CatalogEntry) remedy() string {
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other site key belongs
 // to a module).
-func CoreSiteKeys() []string { return []string{"host", "bind", "port", "tls", "http2", "routes"} }
+func CoreSiteKeys() []string {
+	return []string{"host", "bind", "port", "tls", "http2", "routes", "middleware"}
+}
 
 // CatalogSiteKeys lists every site key the schema knows, compiled in or not, for
 // suggestions on unknown keys.
@@ -304,13 +340,4 @@ func CatalogSiteKeys() []string {
 
 // CatalogGlobalKeys lists every module-owned global key the catalog knows, compiled in or
 // not, for suggestions on unknown keys.
-func CatalogGlobalKeys() []string {
-	var keys []string
-	for k := range catalogIndex {
-		if rest, ok := strings.CutPrefix(k, "global."); ok {
-			keys = append(keys, rest)
-		}
-	}
-	sort.Strings(keys)
-	return keys
-}
+func CatalogGlobalKeys() []string { return catalogKeysUnder("global.") }

@@ -57,8 +57,8 @@ const (
 	StageRedirects Stage = 850
 	// StageFaults: fault injection.
 	StageFaults Stage = 900
-	// StageScripts is reserved for script and WASM middleware; no module in this repository
-	// uses it yet.
+	// StageScripts is the site's `middleware[]` list (script, WASM and plugin entries, in
+	// declaration order), composed by the core from the modules' MiddlewareEntry.
 	StageScripts Stage = 950
 	// StageRouting is where the site's routers are consulted; it is the end of the chain.
 	StageRouting Stage = 1000
@@ -169,6 +169,14 @@ type Module struct {
 	// Provides computes the site values other modules read from this module's keys (see
 	// SiteValue); each value has one provider in a binary.
 	Provides []SiteValueProvider
+	// MiddlewareTypes are the `type` values of site `middleware[]` entries the module builds
+	// ("script", "wasm"); each type has one module in a binary.
+	MiddlewareTypes []string
+	// MiddlewareEntry builds one `middleware[]` entry whose type is one of MiddlewareTypes,
+	// recording problems in ctx at spec.Path; nil means the entry adds nothing (an error was
+	// recorded, or the entry is disabled). The core composes the entries of a site in
+	// declaration order at StageScripts (see MiddlewareSpec).
+	MiddlewareEntry func(ctx *SiteContext, spec MiddlewareSpec) Middleware
 }
 
 // registry holds every module registered in this binary. It is the one piece of global
@@ -180,10 +188,12 @@ var registry = struct {
 	global map[string]*Module
 	route  map[string]*Module
 	handle map[string]*Module
+	mwType map[string]*Module            // middleware[] entry types
 	values map[string]registeredProvider // site values, by name
 }{
 	byID: map[string]*Module{}, byKey: map[string]*Module{}, global: map[string]*Module{},
-	route: map[string]*Module{}, handle: map[string]*Module{}, values: map[string]registeredProvider{},
+	route: map[string]*Module{}, handle: map[string]*Module{}, mwType: map[string]*Module{},
+	values: map[string]registeredProvider{},
 }
 
 // Register adds a module to the registry. It panics on an empty ID or Feature, a duplicate
@@ -212,9 +222,13 @@ func Register(m Module) {
 		{registry.global, m.GlobalKeys, "global"},
 		{registry.route, m.RouteKeys, "route"},
 		{registry.handle, m.HandlerKeys, "handler"},
+		{registry.mwType, m.MiddlewareTypes, "middleware type"},
 	}
 	for _, tb := range tables {
 		checkKeys(tb.table, tb.keys, tb.what, m.ID)
+	}
+	if len(m.MiddlewareTypes) > 0 && m.MiddlewareEntry == nil {
+		panic("core.Register: " + m.ID + " declares MiddlewareTypes without a MiddlewareEntry constructor")
 	}
 	checkProviders(&mm)
 	for _, tb := range tables {
@@ -280,6 +294,22 @@ func ModuleForAdminPath(methodPath string) (*Module, bool) {
 		}
 	}
 	return nil, false
+}
+
+// ModuleForMiddlewareType returns the module that builds `middleware[]` entries of a type,
+// if it is compiled in.
+func ModuleForMiddlewareType(typ string) (*Module, bool) { return lookup(registry.mwType, typ) }
+
+// MiddlewareTypes lists the `middleware[]` entry types compiled into this binary, sorted.
+func MiddlewareTypes() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]string, 0, len(registry.mwType))
+	for t := range registry.mwType {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ModuleForHandlerKey returns the module that builds handlers for a routes[] key.

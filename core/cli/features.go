@@ -197,14 +197,14 @@ type analyzer struct {
 
 // registryView is the part of the module registry the analyzer reads; tests substitute one.
 type registryView struct {
-	site, global, route, handler func(key string) (*core.Module, bool)
-	features                     func() []string
+	site, global, route, handler, middleware func(key string) (*core.Module, bool)
+	features                                 func() []string
 }
 
 // liveRegistry reads this binary's registry.
 var liveRegistry = registryView{
 	site: core.ModuleForSiteKey, global: core.ModuleForGlobalKey, route: core.ModuleForRouteKey,
-	handler: core.ModuleForHandlerKey, features: core.Features,
+	handler: core.ModuleForHandlerKey, middleware: core.ModuleForMiddlewareType, features: core.Features,
 }
 
 // analyzeConfig returns the features doc needs, the smallest bundle, the xbuild command and
@@ -258,6 +258,9 @@ func (a *analyzer) siteKey(path, k string, v config.Node) {
 		return
 	case k == "routes":
 		a.routes(path, v)
+		return
+	case k == "middleware":
+		a.middleware(path, v)
 		return
 	case slices.Contains(server.CoreSiteKeys(), k):
 		return
@@ -318,6 +321,30 @@ func (a *analyzer) routes(path string, v config.Node) {
 				continue
 			}
 			a.inside(shape, kp, entry[k])
+		}
+	}
+}
+
+// middleware walks the middleware[] list: each entry's type names the feature that builds it.
+func (a *analyzer) middleware(path string, v config.Node) {
+	list, ok := v.([]config.Node)
+	if !ok {
+		return
+	}
+	for i, item := range list {
+		entry, _ := item.(map[string]config.Node)
+		typ, _ := entry["type"].(string)
+		if typ == "" || server.IsReservedMiddlewareType(typ) {
+			continue
+		}
+		p := config.Join(config.Index(path, i), "type")
+		if e, ok := core.LookupCatalog(core.MiddlewareCatalogKey(typ)); ok {
+			_, compiled := a.reg.middleware(typ)
+			a.first(e, p, compiled)
+		} else if m, ok := a.reg.middleware(typ); ok {
+			a.module(m, p)
+		} else {
+			a.unknown = append(a.unknown, p)
 		}
 	}
 }

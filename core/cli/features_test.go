@@ -28,10 +28,11 @@ func fakeRegistry(mods ...*core.Module) registryView {
 		}
 	}
 	return registryView{
-		site:    find(func(m *core.Module) []string { return m.SiteKeys }),
-		global:  find(func(m *core.Module) []string { return m.GlobalKeys }),
-		route:   find(func(m *core.Module) []string { return m.RouteKeys }),
-		handler: find(func(m *core.Module) []string { return m.HandlerKeys }),
+		site:       find(func(m *core.Module) []string { return m.SiteKeys }),
+		global:     find(func(m *core.Module) []string { return m.GlobalKeys }),
+		route:      find(func(m *core.Module) []string { return m.RouteKeys }),
+		handler:    find(func(m *core.Module) []string { return m.HandlerKeys }),
+		middleware: find(func(m *core.Module) []string { return m.MiddlewareTypes }),
 		features: func() []string {
 			var out []string
 			for _, m := range mods {
@@ -186,15 +187,15 @@ func TestAnalyzeConfig(t *testing.T) {
 		},
 		{
 			name:     "full-only site keys",
-			config:   `{"tcp": {}, "upload": {"path": "/u"}, "faultInjection": {}, "middleware": []}`,
+			config:   `{"tcp": {}, "upload": {"path": "/u"}, "faultInjection": {}, "middleware": [{"type": "wasm", "path": "a.wasm"}, {"type": "script", "path": "a.go"}]}`,
 			reg:      minimalBinary,
-			required: []string{"faults", "script", "tcp", "upload"},
+			required: []string{"faults", "script", "tcp", "upload", "wasm"},
 			bundle:   "full",
-			// script, tcp and upload have no module in any bundle of this version: no
+			// script, tcp, upload and wasm have no module in any bundle of this version: no
 			// xbuild line can build them, so the build line leaves them out.
 			build:       "xbuild --features faults",
-			missing:     []string{"faults", "script", "tcp", "upload"},
-			unavailable: []string{"script", "tcp", "upload"},
+			missing:     []string{"faults", "script", "tcp", "upload", "wasm"},
+			unavailable: []string{"script", "tcp", "upload", "wasm"},
 		},
 	}
 	for _, tt := range tests {
@@ -328,7 +329,7 @@ func TestFeaturesCommandConfig(t *testing.T) {
 	planned := write("script.yaml", "port: 8080\nfaultInjection: {abort: {percent: 1}}\nmiddleware:\n  - {type: script, path: gate.rhai}\n")
 	code, out, _ = runCLI(t, "features", "-c", planned)
 	for _, want := range []string{
-		"  script       none       middleware  NOT IN ANY BUILD OF THIS VERSION\n",
+		"  script       none       middleware[0].type  NOT IN ANY BUILD OF THIS VERSION\n",
 		"build: xbuild --features faults\n",
 		"not available in any build of this version (remove these keys): script\n",
 	} {

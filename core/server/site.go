@@ -23,6 +23,8 @@ type siteCore struct {
 	TLS   *TLSConfig  `json:"tls"`
 	HTTP2 *HTTP2Bool  `json:"http2"`
 	Route config.Node `json:"routes"`
+	// Middleware is the `middleware[]` list, built by buildMiddlewareList.
+	Middleware config.Node `json:"middleware"`
 }
 
 // HTTP2Bool is the `http2` key: an object, or (as older READMEs wrote) a boolean; true means
@@ -117,6 +119,12 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		s.features = append(s.features, m.Feature)
 		p.collect(ctx, s, m, inst)
 	}
+	if sc.Middleware != nil {
+		missing := core.MissingPolicy{Allowed: g.AllowMissingFeatures, Site: s.Info.HostPort()}
+		if mw := buildMiddlewareList(ctx, sc.Middleware, config.Join(s.Info.Path, "middleware"), missing); mw != nil {
+			p.stages = append(p.stages, staged{core.StageScripts, 0, mw})
+		}
+	}
 	if sc.Route != nil {
 		rr := buildRoutes(ctx, sc.Route, config.Join(s.Info.Path, "routes"))
 		if rr != nil {
@@ -130,7 +138,8 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 	return s, ctx.Hooks()
 }
 
-// decodeSiteCore decodes the core keys of site i (host, bind, port, tls, http2, routes)
+// decodeSiteCore decodes the core keys of site i (host, bind, port, tls, http2, routes,
+// middleware)
 // into the core view of the site and loads its certificate.
 func decodeSiteCore(doc *config.Document, i int, raw map[string]config.Node, d *config.Diagnostics) (*Site, *siteCore) {
 	path := doc.SitePath(i)

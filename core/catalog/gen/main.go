@@ -61,6 +61,7 @@ func generate(root string, mods []*core.Module) ([]byte, error) {
 		writeKeys(&b, "AdminPaths", e.AdminPaths)
 		writeKeys(&b, "StoreSchemes", e.StoreSchemes)
 		writeKeys(&b, "RouteMapKeys", e.RouteMapKeys)
+		writeKeys(&b, "MiddlewareTypes", e.MiddlewareTypes)
 		if e.StoreValued {
 			b.WriteString(", StoreValued: true")
 		}
@@ -98,6 +99,7 @@ func catalogEntries(root string, mods []*core.Module) ([]core.CatalogModule, err
 			ID: m.ID, Feature: m.Feature, Bundle: f.Bundle, Guard: m.Guard,
 			SiteKeys: m.SiteKeys, GlobalKeys: m.GlobalKeys, RouteKeys: m.RouteKeys, HandlerKeys: m.HandlerKeys,
 			AdminPaths: m.AdminPaths, StoreSchemes: m.StoreSchemes, RouteMapKeys: m.RouteMapKeys, StoreValued: m.StoreValued,
+			MiddlewareTypes: m.MiddlewareTypes,
 		})
 	}
 	for _, f := range set.All() {
@@ -120,7 +122,11 @@ func catalogEntries(root string, mods []*core.Module) ([]core.CatalogModule, err
 // checkPlanned fails when a module registers a key that core still lists as planned.
 func checkPlanned(mods []core.CatalogModule) error {
 	for _, m := range mods {
-		for _, k := range m.SiteKeys {
+		keys := slices.Clone(m.SiteKeys)
+		for _, t := range m.MiddlewareTypes {
+			keys = append(keys, core.MiddlewareCatalogKey(t))
+		}
+		for _, k := range keys {
 			if e, ok := core.LookupCatalog(k); ok && !e.Available() {
 				return fmt.Errorf("module %s owns %q, which core/catalog.go still lists in plannedKeys; remove it there", m.ID, k)
 			}

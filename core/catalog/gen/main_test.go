@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,12 +84,32 @@ func TestCatalogEntriesErrors(t *testing.T) {
 	}
 }
 
-// TestPlannedKeyNowRegistered: a module that starts owning a planned key (middleware) must
-// make the generator fail until the key leaves core's planned list.
+// TestPlannedKeyNowRegistered: a module that starts owning a planned key (a site key or a
+// middleware[] type of core's plannedKeys) must make the generator fail until the key leaves
+// the planned list.
 func TestPlannedKeyNowRegistered(t *testing.T) {
-	err := checkPlanned([]core.CatalogModule{{ID: "http.scripts", Feature: "script", SiteKeys: []string{"middleware"}}})
-	if err == nil || !strings.Contains(err.Error(), `owns "middleware", which core/catalog.go still lists in plannedKeys`) {
-		t.Fatalf("err = %v", err)
+	checked := 0
+	for _, e := range core.CatalogEntries() {
+		if e.Available() {
+			continue
+		}
+		m := core.CatalogModule{ID: "test.planned", Feature: e.Feature}
+		name := e.Key
+		if typ, ok := strings.CutPrefix(e.Key, "middleware."); ok {
+			m.MiddlewareTypes = []string{typ}
+		} else if !strings.Contains(e.Key, ".") {
+			m.SiteKeys = []string{e.Key}
+		} else {
+			continue
+		}
+		err := checkPlanned([]core.CatalogModule{m})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("owns %q, which core/catalog.go still lists in plannedKeys", name)) {
+			t.Fatalf("%s: err = %v", e.Key, err)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Skip("no planned keys left in core/catalog.go")
 	}
 	if err := checkPlanned([]core.CatalogModule{{ID: "http.auth.jwt", Feature: "jwt", SiteKeys: []string{"jwtAuth"}}}); err != nil {
 		t.Fatal(err)
