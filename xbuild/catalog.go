@@ -36,16 +36,24 @@ type Feature struct {
 	Package string
 	// File is the bundle file the feature was read from, relative to the core module root.
 	File string
+	// Aliases are other names --features accepts for the feature (the original Conduit's
+	// feature names, such as "rhai" for "script"), from the file's `//conduit:alias NAME`
+	// lines.
+	Aliases []string
 }
 
 // FeatureSet is every feature the bundles of one core source tree declare, read from the
 // maybe_*.go files, so the feature list is never maintained twice.
 type FeatureSet struct {
-	byName map[string]Feature
+	byName  map[string]Feature
+	aliases map[string]string // alias → feature name
 }
 
-// Lookup returns the feature called name.
+// Lookup returns the feature called name, or the feature name is an alias of.
 func (s *FeatureSet) Lookup(name string) (Feature, bool) {
+	if canonical, ok := s.aliases[name]; ok {
+		name = canonical
+	}
 	f, ok := s.byName[name]
 	return f, ok
 }
@@ -114,7 +122,7 @@ func (s *FeatureSet) Resolve(names []string) ([]Feature, error) {
 		if n == "" {
 			continue
 		}
-		f, ok := s.byName[n]
+		f, ok := s.Lookup(n)
 		if !ok {
 			known := s.Names()
 			return nil, &UnknownFeatureError{Name: n, Suggestion: config.Suggest(n, known), Known: known}
@@ -129,7 +137,7 @@ func (s *FeatureSet) Resolve(names []string) ([]Feature, error) {
 // every maybe_<name>.go holds exactly one blank import and the build constraint
 // `!conduit_omit_<name>`, and no feature appears in two bundles.
 func LoadFeatures(coreDir string) (*FeatureSet, error) {
-	set := &FeatureSet{byName: map[string]Feature{}}
+	set := &FeatureSet{byName: map[string]Feature{}, aliases: map[string]string{}}
 	for _, b := range Bundles {
 		dir := filepath.Join(coreDir, bundleDir(b))
 		entries, err := os.ReadDir(dir)
@@ -143,50 +151,68 @@ func LoadFeatures(coreDir string) (*FeatureSet, error) {
 			}
 			feature := strings.TrimSuffix(strings.TrimPrefix(name, "maybe_"), ".go")
 			rel := filepath.ToSlash(filepath.Join(bundleDir(b), name))
-			pkg, err := parseMaybeFile(filepath.Join(dir, name), feature)
+			pkg, aliases, err := parseMaybeFile(filepath.Join(dir, name), feature)
 			if err != nil {
 				return nil, fmt.Errorf("bundle file %s: %w", rel, err)
 			}
 			if prev, dup := set.byName[feature]; dup {
 				return nil, fmt.Errorf("feature %q is declared twice: %s and %s", feature, prev.File, rel)
 			}
-			set.byName[feature] = Feature{Name: feature, Bundle: b, Package: pkg, File: rel}
+			set.byName[feature] = Feature{Name: feature, Bundle: b, Package: pkg, File: rel, Aliases: aliases}
+			for _, a := range aliases {
+				if prev, dup := set.aliases[a]; dup {
+					return nil, fmt.Errorf("alias %q names both %q and %q (%s)", a, prev, feature, rel)
+				}
+				set.aliases[a] = feature
+			}
+		}
+	}
+	for a, f := range set.aliases {
+		if _, clash := set.byName[a]; clash {
+			return nil, fmt.Errorf("alias %q of feature %q is itself a feature", a, f)
 		}
 	}
 	return set, nil
 }
 
-// parseMaybeFile returns the single blank import of a maybe_<feature>.go file and checks its
-// build constraint.
-func parseMaybeFile(path, feature string) (string, error) {
+// aliasDirective starts a bundle file comment line that names another name of the feature.
+const aliasDirective = "//conduit:alias "
+
+// parseMaybeFile returns the single blank import of a maybe_<feature>.go file and the
+// aliases its `//conduit:alias NAME` lines declare, and checks its build constraint.
+func parseMaybeFile(path, feature string) (pkg string, aliases []string, err error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly|parser.ParseComments)
 	if err != nil {
-		return "", fmt.Errorf("parse: %w", err)
+		return "", nil, fmt.Errorf("parse: %w", err)
 	}
 	var expr constraint.Expr
 	for _, cg := range f.Comments {
-		if cg.Pos() > f.Package {
-			break
-		}
 		for _, c := range cg.List {
-			if constraint.IsGoBuild(c.Text) {
+			switch {
+			case cg.Pos() < f.Package && constraint.IsGoBuild(c.Text):
 				if expr, err = constraint.Parse(c.Text); err != nil {
-					return "", fmt.Errorf("build constraint: %w", err)
+					return "", nil, fmt.Errorf("build constraint: %w", err)
 				}
+			case strings.HasPrefix(c.Text, aliasDirective):
+				a := strings.TrimSpace(strings.TrimPrefix(c.Text, aliasDirective))
+				if a == "" || strings.ContainsAny(a, " \t,") || a == feature {
+					return "", nil, fmt.Errorf("bad alias line %q: want one name other than %q", c.Text, feature)
+				}
+				aliases = append(aliases, a)
 			}
 		}
 	}
 	tag := "conduit_omit_" + feature
 	if expr == nil || expr.String() != "!"+tag {
-		return "", fmt.Errorf("needs the build constraint `//go:build !%s`", tag)
+		return "", nil, fmt.Errorf("needs the build constraint `//go:build !%s`", tag)
 	}
 	if len(f.Imports) != 1 || f.Imports[0].Name == nil || f.Imports[0].Name.Name != "_" {
-		return "", fmt.Errorf("must hold exactly one blank import")
+		return "", nil, fmt.Errorf("must hold exactly one blank import")
 	}
-	pkg, err := strconv.Unquote(f.Imports[0].Path.Value)
+	pkg, err = strconv.Unquote(f.Imports[0].Path.Value)
 	if err != nil {
-		return "", fmt.Errorf("import path: %w", err)
+		return "", nil, fmt.Errorf("import path: %w", err)
 	}
-	return pkg, nil
+	return pkg, aliases, nil
 }

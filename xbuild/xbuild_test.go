@@ -94,7 +94,7 @@ func TestLoadFeaturesErrors(t *testing.T) {
 	}{
 		{"ok", map[string]string{
 			"minimal/maybe_a.go":  "//go:build !conduit_omit_a\n\npackage minimal\n\nimport _ \"example.com/a\"\n",
-			"standard/maybe_b.go": "//go:build !conduit_omit_b\n\npackage standard\n\nimport _ \"example.com/b\"\n",
+			"standard/maybe_b.go": "//go:build !conduit_omit_b\n\n// Feature b is also known as old-b.\n//conduit:alias old-b\n//conduit:alias bee\npackage standard\n\nimport _ \"example.com/b\"\n",
 		}, ""},
 		{"wrong tag", map[string]string{
 			"minimal/maybe_a.go": "//go:build !conduit_omit_b\n\npackage minimal\n\nimport _ \"example.com/a\"\n",
@@ -108,6 +108,17 @@ func TestLoadFeaturesErrors(t *testing.T) {
 		{"two imports", map[string]string{
 			"minimal/maybe_a.go": "//go:build !conduit_omit_a\n\npackage minimal\n\nimport (\n\t_ \"example.com/a\"\n\t_ \"example.com/b\"\n)\n",
 		}, "exactly one blank import"},
+		{"alias clash", map[string]string{
+			"minimal/maybe_a.go":  "//go:build !conduit_omit_a\n\n//conduit:alias x\npackage minimal\n\nimport _ \"example.com/a\"\n",
+			"standard/maybe_b.go": "//go:build !conduit_omit_b\n\n//conduit:alias x\npackage standard\n\nimport _ \"example.com/b\"\n",
+		}, `alias "x" names both`},
+		{"alias is a feature", map[string]string{
+			"minimal/maybe_a.go":  "//go:build !conduit_omit_a\n\n//conduit:alias b\npackage minimal\n\nimport _ \"example.com/a\"\n",
+			"standard/maybe_b.go": "//go:build !conduit_omit_b\n\npackage standard\n\nimport _ \"example.com/b\"\n",
+		}, `alias "b" of feature "a" is itself a feature`},
+		{"bad alias", map[string]string{
+			"minimal/maybe_a.go": "//go:build !conduit_omit_a\n\n//conduit:alias x y\npackage minimal\n\nimport _ \"example.com/a\"\n",
+		}, "bad alias line"},
 		{"duplicate", map[string]string{
 			"minimal/maybe_a.go": "//go:build !conduit_omit_a\n\npackage minimal\n\nimport _ \"example.com/a\"\n",
 			"full/maybe_a.go":    "//go:build !conduit_omit_a\n\npackage full\n\nimport _ \"example.com/a2\"\n",
@@ -136,8 +147,11 @@ func TestLoadFeaturesErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f, ok := set.Lookup("b"); !ok || f.Bundle != "standard" || f.Package != "example.com/b" {
+			if f, ok := set.Lookup("b"); !ok || f.Bundle != "standard" || f.Package != "example.com/b" || strings.Join(f.Aliases, ",") != "old-b,bee" {
 				t.Errorf("b = %+v", f)
+			}
+			if got, err := set.Resolve([]string{"old-b", "a"}); err != nil || len(got) != 2 || got[0].Name != "b" {
+				t.Errorf("Resolve(old-b, a) = %+v, %v; want b, a", got, err)
 			}
 			_, err = set.Resolve([]string{"a", "bb"})
 			var unk *UnknownFeatureError
