@@ -149,6 +149,11 @@ type Module struct {
 	// fills it in. `conduit version` maps it to a module version from the build info.
 	Package string
 
+	// SiteRoles are the roles (core.Role) the module's site instances may play; GlobalRoles
+	// those of its global instance. The server refuses an instance implementing a role its
+	// module does not declare (CheckRoles), so every role is visible in the registration.
+	SiteRoles, GlobalRoles Role
+
 	// Site provisions the module for one site. It is called when at least one of SiteKeys is
 	// present in the site (or always, when AlwaysOn). It decodes its sections from ctx,
 	// records problems in ctx, and returns the site instance or nil.

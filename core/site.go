@@ -62,15 +62,17 @@ func SiteLabel(host string, port int) string {
 	return host + ":" + strconv.Itoa(port)
 }
 
-// Instance is whatever a module provisions. It may implement Starter, Stopper,
-// AdminProvider and StatusProvider. The core finds these roles by type
-// assertion, so every module declares the roles of its instance types with compile-time
-// guards (var _ core.Starter = (*T)(nil)).
+// Instance is what a module's Global provisions. The roles it plays (Starter, Stopper,
+// AttemptObserver…: see Role) are declared twice: in the module's registration
+// (Module.GlobalRoles), which the server checks every instance against (CheckRoles), and by
+// compile-time guards in the module (var _ core.Starter = (*T)(nil)), so a method whose
+// signature drifts fails the build.
 type Instance = any
 
-// SiteInstance is a module's part of one site. Besides the roles of Instance it may
-// implement Middleware (placed at its module's Stage), Router, EndpointProvider, HostPolicy,
-// RouteCounter, RequestHeaderInjector, AttemptObserver and Drainer, declared with guards like Instance's.
+// SiteInstance is a module's part of one site: besides the roles of Instance it may be a
+// Middleware (placed at its module's Stage), Router, EndpointProvider, HostPolicy,
+// RouteCounter, RequestHeaderInjector, Drainer or certificate source, declared in
+// Module.SiteRoles and with guards like Instance's.
 type SiteInstance = any
 
 // Middleware wraps the rest of the pipeline. Wrap is called once per generation, never per

@@ -29,6 +29,9 @@ var (
 	// the `static` targets of its routes[] entries, as configured (not cleaned), provided by
 	// the static module. Unset when the site serves no directory.
 	ServedDirs = NewSiteValue[[]string]("servedDirs")
+	// LogJSON reports that the site's access log is JSON lines (`logging: json`), provided
+	// by the access log module; the process log follows it (server.Generation.ProcessLogJSON).
+	LogJSON = NewSiteValue[bool]("logJSON")
 )
 
 // NewSiteValue declares a site value. name must be unique among site values; it appears in

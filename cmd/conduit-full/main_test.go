@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/cli"
 )
 
@@ -14,8 +15,26 @@ func TestRhaiMiddlewareRefused(t *testing.T) {
 	var out, errOut strings.Builder
 	code := cli.Run(&cli.Env{Stdout: &out, Stderr: &errOut, Dir: t.TempDir(), LookupEnv: func(string) (string, bool) { return "", false }},
 		[]string{"validate", "-c", "../../testdata/compat/rhai-middleware.yaml"})
-	want := `error at middleware: middleware restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)` + "\n1 errors found.\n"
+	want := `error at middleware[0].type: middleware type "script" restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)` + "\n1 errors found.\n"
 	if code != 1 || out.String() != want {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s\nwant exit 1 and:\n%s", code, out.String(), errOut.String(), want)
+	}
+}
+
+// TestFirstPartyModulesDeclareRoles: every module of the full bundle declares the roles of
+// the instances it builds, so core.CheckRoles checks each of them (a module that declares
+// none is treated as a third-party module written before roles existed, and not checked).
+func TestFirstPartyModulesDeclareRoles(t *testing.T) {
+	mods := core.Modules()
+	if len(mods) < 20 {
+		t.Fatalf("the full bundle registers %d modules", len(mods))
+	}
+	for _, m := range mods {
+		if m.Site != nil && m.SiteRoles == 0 {
+			t.Errorf("%s has a Site constructor but declares no SiteRoles", m.ID)
+		}
+		if m.Global != nil && m.GlobalRoles == 0 {
+			t.Errorf("%s has a Global constructor but declares no GlobalRoles", m.ID)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,6 +55,38 @@ func TestStartBannerNamesURLsSitesAndModules(t *testing.T) {
 	for _, line := range strings.Split(log, "\n") {
 		if strings.Contains(line, `msg="site *"`) && !strings.Contains(line, "proxy") {
 			t.Errorf("plain site's modules do not name proxy: %s", line)
+		}
+	}
+}
+
+// TestStartLinesAreJSONWithLoggingJSON: with `logging: json` the process log's start lines
+// (banner, warnings) are JSON objects, one per line, like the access log beside them.
+func TestStartLinesAreJSONWithLoggingJSON(t *testing.T) {
+	dir := t.TempDir()
+	port := testtool.FreePort(t)
+	cfg := filepath.Join(dir, "conduit.yaml")
+	src := fmt.Sprintf("port: %d\nlogging: json\nproxy: http://127.0.0.1:9\nhelthCheck: {path: /h}\n", port)
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startConduit(t, cfg)
+	waitLog(t, p, `"msg":"site *"`)
+	stopConduit(t, p)
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+		var rec struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Msg == "" {
+			t.Fatalf("process log line is not a JSON record (%v): %s", err, line)
+		}
+		msgs = append(msgs, rec.Level+" "+rec.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	for _, want := range []string{"INFO conduit started", fmt.Sprintf("INFO listening on http://127.0.0.1:%d", port), `WARN unknown key "helthCheck"`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("JSON start lines lack %q:\n%s", want, all)
 		}
 	}
 }

@@ -61,6 +61,10 @@ func TestGlobalOptionsBeforeOrAfterCommand(t *testing.T) {
 		{[]string{"features", f}, "proxy"},
 		{[]string{"-c", f, "features", "--json"}, `"required"`},
 		{[]string{"features", "--json", f}, `"required"`},
+		// Commands that read no config accept the global option and ignore it.
+		{[]string{"-c", f, "version"}, "modules:"},
+		{[]string{"--config=" + f, "version"}, "modules:"},
+		{[]string{"-c", f, "help"}, "usage: conduit"},
 	}
 	for _, tc := range tests {
 		code, out, errOut := runCLI(t, dir, nil, tc.args...)

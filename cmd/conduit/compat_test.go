@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -35,9 +36,15 @@ func compatEnv(dir string) map[string]string {
 // must report and why. Both gate requests with a script in `middleware` (an API-key check);
 // no build of this version runs scripts, so serving them would let every request through
 // the gate (docs/features.md).
-var refusedCompat = map[string]string{
-	"rhai-middleware.yaml": `error at middleware: middleware restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)`,
-	"middleware-demo.yaml": `error at middleware: middleware restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)`,
+var refusedCompat = map[string][]string{
+	"rhai-middleware.yaml": {missingEntryType(0, "script", "script")},
+	"middleware-demo.yaml": {missingEntryType(0, "script", "script"), missingEntryType(1, "wasm", "wasm"),
+		missingEntryType(2, "script", "script"), missingEntryType(3, "wasm", "wasm")},
+}
+
+// missingEntryType is the error for middleware[i] of a type no build of this version has.
+func missingEntryType(i int, typ, feature string) string {
+	return fmt.Sprintf(`error at middleware[%d].type: middleware type %q restricts access but feature %q is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list %q in global.allowMissingFeatures)`, i, typ, feature, feature)
 }
 
 // TestCompatCorpusLoads runs `conduit validate` on every example config of the original
@@ -90,7 +97,7 @@ func TestCompatCorpusLoads(t *testing.T) {
 				return
 			}
 			if want, refused := refusedCompat[name]; refused {
-				if code != 1 || out.String() != want+"\n1 errors found.\n" {
+				if code != 1 || out.String() != strings.Join(want, "\n")+fmt.Sprintf("\n%d errors found.\n", len(want)) {
 					t.Fatalf("must be refused with\n%s\nexit %d, stdout:\n%s", want, code, out.String())
 				}
 				return

@@ -35,7 +35,7 @@ func TestScriptGateFailsClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const refusal = `middleware restricts access but feature \"script\" is not available in any build of this version`
+	const refusal = `middleware type \"script\" restricts access but feature \"script\" is not available in any build of this version`
 	const dropped = `global.allowMissingFeatures lists \"script\", so site *:%d serves WITHOUT this guard`
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 
@@ -46,7 +46,7 @@ func TestScriptGateFailsClosed(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("conduit started with a script gate nothing enforces")
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(p.stderr.String(), "error at sites[0].middleware: "+strings.ReplaceAll(refusal, `\"`, `"`)) {
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(p.stderr.String(), "error at sites[0].middleware[0].type: "+strings.ReplaceAll(refusal, `\"`, `"`)) {
 		t.Fatalf("exit %d, stderr:\n%s", code, p.stderr)
 	}
 

@@ -31,6 +31,9 @@ type Command struct {
 	Summary string
 	// Run executes the command with the arguments after its name and returns the exit code.
 	Run func(env *Env, args []string) int
+	// NoConfig marks a command that reads no config file (version, help): the global config
+	// option written before it (`conduit -c FILE version`) is accepted and has no effect.
+	NoConfig bool
 }
 
 // Env is what a command runs with: its streams and the environment lookup.
@@ -59,8 +62,8 @@ func RegisterCommand(c Command) {
 func init() {
 	RegisterCommand(Command{Name: "validate", Summary: "check a config file and print every error", Run: runValidate})
 	RegisterCommand(Command{Name: "fmt", Summary: "pretty-print a config file (--write rewrites it)", Run: runFmt})
-	RegisterCommand(Command{Name: "version", Summary: "print the version and the compiled-in modules", Run: runVersion})
-	RegisterCommand(Command{Name: "help", Summary: "show this help", Run: runHelp})
+	RegisterCommand(Command{Name: "version", Summary: "print the version and the compiled-in modules", Run: runVersion, NoConfig: true})
+	RegisterCommand(Command{Name: "help", Summary: "show this help", Run: runHelp, NoConfig: true})
 	RegisterCommand(Command{Name: "run", Summary: "serve (the default when no command is given)", Run: runServe})
 }
 
@@ -81,9 +84,7 @@ func Run(env *Env, args []string) int {
 			return runVersion(env, nil)
 		}
 		if !strings.HasPrefix(args[0], "-") {
-			commands.Lock()
-			c, ok := commands.m[args[0]]
-			commands.Unlock()
+			c, ok := lookupCommand(args[0])
 			if !ok {
 				fmt.Fprintf(env.Stderr, "conduit: unknown command %q (see `conduit help`)\n", args[0])
 				return 1
@@ -121,6 +122,10 @@ func hoistGlobalOptions(args []string) []string {
 	if i == 0 || i >= len(args) || !isCommand(args[i]) {
 		return args
 	}
+	if c, _ := lookupCommand(args[i]); c.NoConfig {
+		// The config option is global; a command that reads no config ignores it.
+		return args[i:]
+	}
 	out := make([]string, 0, len(args))
 	out = append(out, args[i])
 	out = append(out, args[:i]...)
@@ -129,10 +134,16 @@ func hoistGlobalOptions(args []string) []string {
 
 // isCommand reports whether name is a registered command.
 func isCommand(name string) bool {
+	_, ok := lookupCommand(name)
+	return ok
+}
+
+// lookupCommand returns the registered command called name.
+func lookupCommand(name string) (Command, bool) {
 	commands.Lock()
 	defer commands.Unlock()
-	_, ok := commands.m[name]
-	return ok
+	c, ok := commands.m[name]
+	return c, ok
 }
 
 // ParseFlags parses args into fs with flags and arguments in any order (a "--" ends the
@@ -344,11 +355,12 @@ func runServe(env *Env, args []string) int {
 	if code, ok := cf.Parse(env, fs, args); !ok {
 		return code
 	}
-	logger, err := newLogger(env, *logLevel)
+	plog, err := newLogger(env, *logLevel)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
 		return 1
 	}
+	logger := plog.logger()
 	slog.SetDefault(logger)
 	path, err := cf.Resolve(env)
 	if err != nil {
@@ -373,6 +385,10 @@ func runServe(env *Env, args []string) int {
 	if err != nil {
 		logger.Error("config", "err", err)
 		return 1
+	}
+	if g != nil && g.ProcessLogJSON() {
+		// From here on the process log is JSON lines, like the access log it sits beside.
+		plog.useJSON()
 	}
 	for _, w := range d.Warnings() {
 		logger.Warn(w.Message, "path", w.Path)
@@ -439,11 +455,12 @@ func reload(ctx context.Context, srv *server.Server) {
 	_, _ = srv.Reload(ctx)
 }
 
-// newLogger makes the process logger at the level logLevel decides.
-func newLogger(env *Env, level string) (*slog.Logger, error) {
+// newLogger makes the process log at the level logLevel decides: text lines on stderr
+// until the config asks for JSON (processLog.useJSON).
+func newLogger(env *Env, level string) (*processLog, error) {
 	lv, err := logLevel(env, level)
 	if err != nil {
 		return nil, err
 	}
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv})), nil
+	return newProcessLog(env.Stderr, &slog.HandlerOptions{Level: lv}), nil
 }

@@ -334,6 +334,10 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 			continue
 		}
 		if inst := m.Global(ctx); inst != nil {
+			if err := core.CheckRoles(m, inst, m.GlobalRoles, "global"); err != nil {
+				d.Errorf("global", "internal error: %v", err)
+				continue
+			}
 			g.instances = append(g.instances, inst)
 		}
 	}
@@ -453,6 +457,17 @@ func (g *Generation) Drained() <-chan struct{} { return g.drained }
 func (g *Generation) Inflight() int64 { return g.inflight.Load() }
 
 var _ http.Handler = (*Site)(nil)
+
+// ProcessLogJSON reports that a site of g writes its access log as JSON lines (`logging:
+// json`): the process log should then be JSON too, so one collector parses both.
+func (g *Generation) ProcessLogJSON() bool {
+	for _, s := range g.Sites {
+		if s.logJSON {
+			return true
+		}
+	}
+	return false
+}
 
 // Instances returns every provisioned instance (global, memo and site) in start order.
 func (g *Generation) Instances() []core.Instance { return g.instances }

@@ -74,6 +74,7 @@ func (trailRouter) Route(*http.Request) http.Handler {
 var registerMarkModule = sync.OnceFunc(func() {
 	core.Register(core.Module{
 		ID: "test.server.mark", Feature: "testmark", SiteKeys: []string{"testTrail"},
+		SiteRoles:       core.RoleRouter,
 		Site:            func(*core.SiteContext) core.SiteInstance { return trailRouter{} },
 		MiddlewareTypes: []string{"mark"},
 		MiddlewareEntry: func(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {

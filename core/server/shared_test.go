@@ -43,6 +43,7 @@ func (p *probeSite) Endpoints() []core.Endpoint {
 var registerSharedProbe = sync.OnceFunc(func() {
 	core.Register(core.Module{
 		ID: "test.server.sharedprobe", Feature: "testsharedprobe", SiteKeys: []string{"testShared"},
+		SiteRoles: core.RoleEndpoints,
 		Site: func(ctx *core.SiteContext) core.SiteInstance {
 			var keys []string
 			ctx.Decode("testShared", &keys)

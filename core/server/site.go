@@ -93,6 +93,8 @@ type Site struct {
 	instances  []core.Instance
 	features   []string // the features of the modules active on the site, in build order
 	routes     int
+	// logJSON reports that the site's access log is JSON lines (core.LogJSON).
+	logJSON bool
 	// bind is the canonical address the site's listener binds to; "" means the server's
 	// default (every interface, or the --bind flag).
 	bind string
@@ -115,6 +117,10 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		if inst == nil {
 			continue
 		}
+		if err := core.CheckRoles(m, inst, m.SiteRoles, "site"); err != nil {
+			d.Errorf(s.Info.Path, "internal error: %v", err)
+			continue
+		}
 		s.instances = append(s.instances, inst)
 		s.features = append(s.features, m.Feature)
 		p.collect(ctx, s, m, inst)
@@ -132,6 +138,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			s.routes += len(rr.entries)
 		}
 	}
+	s.logJSON, _ = core.LogJSON.Get(ctx)
 	main, fallbackRts := splitRouters(p.routers)
 	fallback.routers = fallbackRts
 	s.chain = p.chain(&terminal{routers: main, notFound: fallback})

@@ -29,6 +29,8 @@ func init() {
 		Stage:       core.StageObserve,
 		Order:       40, // innermost observer
 		SiteKeys:    []string{"logging"},
+		Provides:    []core.SiteValueProvider{core.LogJSON.Provide(logJSON)},
+		SiteRoles:   core.RoleMiddleware | core.RoleStarter | core.RoleStopper,
 		Site:        provision,
 	})
 }
@@ -55,6 +57,15 @@ var (
 	_ core.Starter    = (*logger)(nil)
 	_ core.Stopper    = (*logger)(nil)
 )
+
+// logJSON provides core.LogJSON: the site's access log is enabled and writes JSON lines.
+func logJSON(ctx *core.SiteContext) (bool, bool) {
+	var cfg Config
+	if !ctx.DecodeQuietly("logging", &cfg) {
+		return false, false
+	}
+	return cfg.Enabled && cfg.Format == FormatJSON, true
+}
 
 func provision(ctx *core.SiteContext) core.SiteInstance {
 	var cfg Config

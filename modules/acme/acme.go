@@ -54,9 +54,10 @@ func init() {
 		// tls.acme is not a top-level site key: the site func runs for every site and
 		// provisions only those whose tls block has acme. Claiming the key tells the core the
 		// feature is compiled in.
-		SiteKeys: []string{"tls.acme"},
-		AlwaysOn: true,
-		Site:     provision,
+		SiteKeys:  []string{"tls.acme"},
+		AlwaysOn:  true,
+		SiteRoles: core.RoleCertificates | core.RoleALPN | core.RoleHTTPChallenge | core.RoleStarter | core.RoleStopper,
+		Site:      provision,
 	})
 }
 

@@ -23,6 +23,7 @@ func init() {
 		Description: "response compression: br, zstd, gzip, deflate (streamed, pooled encoders)",
 		Stage:       core.StageCompression,
 		SiteKeys:    []string{"compression"},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

@@ -20,6 +20,7 @@ func init() {
 		Description: "CORS: preflight before auth, origin lists and wildcards, credentials, max age",
 		Stage:       core.StageCORS,
 		SiteKeys:    []string{"cors"},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

@@ -28,6 +28,7 @@ func init() {
 		Description: "fallback response for unmatched requests (SPA shell, JSON 404), chosen by Accept",
 		Stage:       core.StageNone,
 		SiteKeys:    []string{"fallback"},
+		SiteRoles:   core.RoleRouter,
 		Site:        provision,
 	})
 }

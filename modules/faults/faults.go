@@ -24,6 +24,7 @@ func init() {
 		Description: "fault injection for chaos tests: delays and aborts by percentage or request header",
 		Stage:       core.StageFaults,
 		SiteKeys:    []string{"faultInjection"},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

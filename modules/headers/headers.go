@@ -22,6 +22,7 @@ func init() {
 		Stage:       core.StageResponseHeaders,
 		Order:       20, // after hotreload
 		SiteKeys:    []string{"securityHeaders", "headers"},
+		SiteRoles:   core.RoleMiddleware | core.RoleHostPolicy,
 		Site:        provision,
 	})
 }

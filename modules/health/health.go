@@ -18,6 +18,7 @@ func init() {
 		Description: "site health endpoint (/__health__)",
 		SiteKeys:    []string{"healthCheck"},
 		AlwaysOn:    true,
+		SiteRoles:   core.RoleEndpoints,
 		Site:        provision,
 	})
 }

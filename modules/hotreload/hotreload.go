@@ -34,6 +34,7 @@ func init() {
 		Stage:       core.StageResponseHeaders,
 		Order:       10, // before the response headers module
 		SiteKeys:    []string{"hotReload"},
+		SiteRoles:   core.RoleMiddleware | core.RoleEndpoints | core.RoleStarter | core.RoleStopper | core.RoleDrainer,
 		Site:        provision,
 	})
 }

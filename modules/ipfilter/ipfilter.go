@@ -32,6 +32,7 @@ func init() {
 		AdminPaths:  []string{"POST /ip-deny", "DELETE /ip-deny", "GET /ip-deny"},
 		AdminUnused: "no site has ipFilter",
 		AlwaysOn:    true, // the runtime deny list applies to every site
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

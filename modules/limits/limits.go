@@ -23,6 +23,7 @@ func init() {
 		Description: "request size and concurrency limits",
 		Stage:       core.StageLimits,
 		SiteKeys:    []string{"limits"},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 		Provides:    []core.SiteValueProvider{core.BodyBufferLimit.Provide(bodyBufferLimit)},
 	})

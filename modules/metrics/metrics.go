@@ -25,6 +25,7 @@ func init() {
 		Stage:       core.StageObserve,
 		Order:       30, // inside tracing and tap, outside the access log
 		SiteKeys:    []string{"metrics"},
+		SiteRoles:   core.RoleMiddleware | core.RoleEndpoints | core.RoleAttemptObserver,
 		Site:        provision,
 	})
 }

@@ -40,7 +40,9 @@ func init() {
 		Order:       10, // outermost: the span covers every other stage
 		GlobalKeys:  []string{"otlp"},
 		AlwaysOn:    true,
+		GlobalRoles: core.RoleAttemptObserver | core.RoleStarter | core.RoleStopper,
 		Global:      provisionGlobal,
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provisionSite,
 	})
 }

@@ -24,6 +24,7 @@ func init() {
 		RouteMapKeys: []string{"proxy"},
 		AdminPaths:   []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight"},
 		AdminUnused:  "no site has a proxy route",
+		SiteRoles:    core.RoleRouter | core.RoleRouteCounter,
 		Site:         provisionSite,
 		Handler:      buildHandler,
 	})

@@ -39,6 +39,7 @@ func init() {
 		StoreValued: true,
 		AdminPaths:  []string{"GET /rate-limits"},
 		AdminUnused: "no site or route has rateLimit",
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provisionSite,
 		Route:       provisionRoute,
 	})

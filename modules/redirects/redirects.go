@@ -21,6 +21,7 @@ func init() {
 		Description: "redirect rules (regex or :param from, $N in to, 301/302/307/308)",
 		Stage:       core.StageRedirects,
 		SiteKeys:    []string{"redirects"},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

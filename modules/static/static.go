@@ -30,6 +30,7 @@ func init() {
 		Stage:       core.StageNone,
 		SiteKeys:    []string{"static", "staticOptions"},
 		HandlerKeys: []string{"static"},
+		SiteRoles:   core.RoleRouter | core.RoleRouteCounter | core.RoleStopper,
 		Site:        provisionSite,
 		Handler:     provisionHandler,
 		Provides:    []core.SiteValueProvider{core.ServedDirs.Provide(servedDirs)},

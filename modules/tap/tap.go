@@ -32,6 +32,7 @@ func init() {
 		AlwaysOn:    true,
 		AdminPaths:  []string{"GET /tap"},
 		AdminUnused: "no site has tap",
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

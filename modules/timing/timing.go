@@ -21,6 +21,7 @@ func init() {
 		Description: "X-Response-Time and Server-Timing headers",
 		Stage:       core.StageResponseTime,
 		SiteKeys:    []string{"responseTime", "serverTiming"},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

@@ -32,6 +32,7 @@ func init() {
 		Description: "example third-party module: adds a fixed response header",
 		Stage:       core.StageResponseHeaders,
 		SiteKeys:    []string{Key},
+		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
 	})
 }

@@ -24,6 +24,7 @@ func init() {
 		Stage:       core.StageAPIKey,
 		Guard:       true,
 		SiteKeys:    []string{"apiKey"},
+		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector | core.RoleStopper,
 		Site:        provision,
 	})
 }

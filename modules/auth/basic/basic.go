@@ -25,6 +25,7 @@ func init() {
 		Stage:       core.StageBasicAuth,
 		Guard:       true,
 		SiteKeys:    []string{"basicAuth"},
+		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector | core.RoleStopper,
 		Site:        provision,
 	})
 }

@@ -41,6 +41,7 @@ func init() {
 		Stage:       core.StageConsumers,
 		Guard:       true,
 		SiteKeys:    []string{"consumers"},
+		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector | core.RoleStopper,
 		Site:        provision,
 	})
 }

@@ -35,6 +35,7 @@ func init() {
 		Stage:       core.StageForwardAuth,
 		Guard:       true,
 		SiteKeys:    []string{"forwardAuth"},
+		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector | core.RoleStopper,
 		Site:        provision,
 	})
 }

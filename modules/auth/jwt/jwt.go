@@ -26,6 +26,7 @@ func init() {
 		Stage:       core.StageJWT,
 		Guard:       true,
 		SiteKeys:    []string{"jwtAuth"},
+		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector | core.RoleStopper,
 		Site:        provision,
 	})
 }

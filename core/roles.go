@@ -1,0 +1,130 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Role is one part a module's instance plays for the core. A module declares the roles its
+// instances may play (Module.SiteRoles, Module.GlobalRoles); the server checks every instance
+// it provisions against that declaration, so a method added for another reason never
+// silently makes an instance a Stopper or a Router (CheckRoles).
+type Role uint32
+
+// The roles, one per interface the core looks for on an instance.
+const (
+	// RoleMiddleware: Middleware, wrapped in at the module's Stage.
+	RoleMiddleware Role = 1 << iota
+	// RoleRouter: Router, consulted at the end of the chain.
+	RoleRouter
+	// RoleEndpoints: EndpointProvider, special paths answered before the guards.
+	RoleEndpoints
+	// RoleStarter: Starter, background work started before the generation takes traffic.
+	RoleStarter
+	// RoleStopper: Stopper, resources released when the generation is retired.
+	RoleStopper
+	// RoleAdmin: AdminProvider, Admin API endpoints.
+	RoleAdmin
+	// RoleStatus: StatusProvider, a section of GET /status.
+	RoleStatus
+	// RoleHostPolicy: HostPolicy, which Host values the site answers.
+	RoleHostPolicy
+	// RoleRouteCounter: RouteCounter, routes counted in status and start-up lines.
+	RoleRouteCounter
+	// RoleHeaderInjector: RequestHeaderInjector, request headers a guard sets upstream.
+	RoleHeaderInjector
+	// RoleAttemptObserver: AttemptObserver, told about every upstream attempt.
+	RoleAttemptObserver
+	// RoleDrainer: Drainer, upstreams drained and undrained through the Admin API.
+	RoleDrainer
+	// RoleCertificates: CertificateSource, certificates for the site's TLS handshakes.
+	RoleCertificates
+	// RoleALPN: ALPNProvider, extra ALPN protocols (ACME TLS-ALPN challenges).
+	RoleALPN
+	// RoleHTTPChallenge: HTTPChallengeHandler, ACME HTTP-01 answers on port 80.
+	RoleHTTPChallenge
+
+	roleEnd
+)
+
+// roleNames names the roles after their interfaces, in bit order.
+var roleNames = []string{
+	"Middleware", "Router", "EndpointProvider", "Starter", "Stopper", "AdminProvider",
+	"StatusProvider", "HostPolicy", "RouteCounter", "RequestHeaderInjector", "AttemptObserver",
+	"Drainer", "CertificateSource", "ALPNProvider", "HTTPChallengeHandler",
+}
+
+// String lists the roles' interface names joined by "|".
+func (r Role) String() string {
+	var names []string
+	for i, n := range roleNames {
+		if r&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, "|")
+}
+
+// RolesOf returns the roles inst implements. It is the one place where the core's role
+// interfaces are tested against an instance.
+func RolesOf(inst any) Role {
+	var r Role
+	add := func(ok bool, role Role) {
+		if ok {
+			r |= role
+		}
+	}
+	_, ok := inst.(Middleware)
+	add(ok, RoleMiddleware)
+	_, ok = inst.(Router)
+	add(ok, RoleRouter)
+	_, ok = inst.(EndpointProvider)
+	add(ok, RoleEndpoints)
+	_, ok = inst.(Starter)
+	add(ok, RoleStarter)
+	_, ok = inst.(Stopper)
+	add(ok, RoleStopper)
+	_, ok = inst.(AdminProvider)
+	add(ok, RoleAdmin)
+	_, ok = inst.(StatusProvider)
+	add(ok, RoleStatus)
+	_, ok = inst.(HostPolicy)
+	add(ok, RoleHostPolicy)
+	_, ok = inst.(RouteCounter)
+	add(ok, RoleRouteCounter)
+	_, ok = inst.(RequestHeaderInjector)
+	add(ok, RoleHeaderInjector)
+	_, ok = inst.(AttemptObserver)
+	add(ok, RoleAttemptObserver)
+	_, ok = inst.(Drainer)
+	add(ok, RoleDrainer)
+	_, ok = inst.(CertificateSource)
+	add(ok, RoleCertificates)
+	_, ok = inst.(ALPNProvider)
+	add(ok, RoleALPN)
+	_, ok = inst.(HTTPChallengeHandler)
+	add(ok, RoleHTTPChallenge)
+	return r
+}
+
+// CheckRoles reports an instance of m that implements a role m does not declare (declared
+// is m.SiteRoles for a site instance, m.GlobalRoles for a global one). Declared roles are
+// the ones an instance may play: an instance whose type depends on the config may implement
+// fewer.
+//
+// A module that declares no roles at all (a third-party module written before roles existed)
+// is not checked: its instances play every role they implement, as they did then. Every
+// first-party module declares its roles (TestFirstPartyModulesDeclareRoles).
+func CheckRoles(m *Module, inst any, declared Role, what string) error {
+	if m.SiteRoles == 0 && m.GlobalRoles == 0 {
+		return nil
+	}
+	if extra := RolesOf(inst) &^ declared; extra != 0 {
+		return fmt.Errorf("module %s: its %s instance (%T) implements %s, which its registration does not declare in %sRoles",
+			m.ID, what, inst, extra, strings.ToUpper(what[:1])+what[1:])
+	}
+	return nil
+}
