@@ -275,9 +275,13 @@ func (c *conn) Read(b []byte) (int, error) {
 func (c *conn) report(plen int) (int, error) {
 	p := &c.p
 	body := p.inBody()
-	if !body && p.reqs > 0 && plen == 1 {
-		// net/http's background read while the previous response may still be in flight:
-		// end it empty; the foreground read of the next request reports the violation.
+	if p.reqs > 0 && plen == 1 {
+		// net/http's background read (one byte, straight from the connection) while the
+		// previous response may still be in flight: end it empty, so the previous request's
+		// answer is still written; the foreground read of the next request reports the
+		// violation. This holds whether the violation is in the next request's head or in
+		// its body (pipelined requests already buffered): blocking writes here dropped the
+		// previous request's answer.
 		return 0, nil
 	}
 	gerr := &Error{Status: p.status, Reason: p.reason}

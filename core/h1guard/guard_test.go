@@ -355,3 +355,23 @@ func TestErrorIsReadOpError(t *testing.T) {
 		t.Fatal("write after rejection succeeded")
 	}
 }
+
+// TestPipelinedViolationKeepsEarlierAnswer: when a pipelined request's body breaks the
+// framing while an earlier request's handler is still running, the earlier answer is still
+// written (net/http's one-byte background read must not block it), then the connection
+// closes. The slow handler makes the background read happen before the answer.
+func TestPipelinedViolationKeepsEarlierAnswer(t *testing.T) {
+	addr := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		_, _ = io.WriteString(w, "ok")
+	}), Options{})
+	for _, raw := range []string{
+		"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nPOST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhelloGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+	} {
+		got, closed := exchange(t, addr, []byte(raw), 2, true)
+		if len(got) == 0 || got[0] != "200" || !closed {
+			t.Errorf("responses %v closed %v, want the first request's 200 and then a closed connection", got, closed)
+		}
+	}
+}
