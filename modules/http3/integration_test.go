@@ -1,0 +1,733 @@
+package http3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/qpack"
+	"github.com/quic-go/quic-go"
+	qhttp3 "github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/quicvarint"
+
+	"github.com/conduitproxy/conduit/core/server/servertest"
+	"github.com/conduitproxy/conduit/core/server/tlstest"
+	_ "github.com/conduitproxy/conduit/modules/accesslog"
+	_ "github.com/conduitproxy/conduit/modules/auth/basic"
+	_ "github.com/conduitproxy/conduit/modules/headers"
+	_ "github.com/conduitproxy/conduit/modules/http3"
+	_ "github.com/conduitproxy/conduit/modules/ipfilter"
+	_ "github.com/conduitproxy/conduit/modules/proxy"
+)
+
+// bigSize is the size of the large download: several QUIC flow-control windows.
+const bigSize = 8 << 20
+
+// bigBody is the deterministic content of the large download.
+func bigBody() []byte {
+	b := make([]byte, bigSize)
+	for i := range b {
+		b[i] = byte(i*7 + i>>9)
+	}
+	return b
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// upstream is a real HTTP/1.1 server: /echo answers what it received as JSON, /sum the
+// SHA-256 of the request body, /big the large download, /trailer a body with a trailer,
+// /slow waits before answering, /missing is a 404.
+func upstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	big := bigBody()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/sum":
+			h := sha256.New()
+			n, err := io.Copy(h, r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprintf(w, "%d %s", n, hex.EncodeToString(h.Sum(nil)))
+		case "/big":
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			_, _ = w.Write(big)
+		case "/trailer":
+			w.Header().Set("Trailer", "X-Checksum")
+			_, _ = io.WriteString(w, "body")
+			w.Header().Set("X-Checksum", "abc123")
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+			_, _ = io.WriteString(w, "slow done")
+		case "/missing":
+			http.NotFound(w, r)
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"proto": r.Proto, "host": r.Host, "path": r.URL.Path,
+				"hostHeaders": strconv.Itoa(len(r.Header.Values("Host"))),
+				"via":         r.Header.Get("Via"),
+				"user":        r.Header.Get("Authorization"),
+			})
+		}
+	}))
+	t.Cleanup(up.Close)
+	return up
+}
+
+// tlsFiles writes a certificate for names, signed by ca, into dir and returns the paths.
+func tlsFiles(t *testing.T, ca *tlstest.CA, dir string, names ...string) (string, string) {
+	t.Helper()
+	return ca.Server(t, names...).Write(t, dir, "site")
+}
+
+// h3Client is a real quic-go HTTP/3 client that trusts ca and dials addr (the Conduit's UDP
+// socket on 127.0.0.1) whatever the URL's host is.
+func h3Client(t *testing.T, ca *tlstest.CA, addr string) (*http.Client, *qhttp3.Transport) {
+	t.Helper()
+	tr := &qhttp3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
+		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 5 * time.Second},
+		Dial: func(ctx context.Context, _ string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+			return quic.DialAddr(ctx, addr, tc, qc)
+		},
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, tr
+}
+
+// tcpClient is an HTTP/1.1 or HTTP/2 client over TLS to addr.
+func tcpClient(t *testing.T, ca *tlstest.CA, addr string, h2 bool) *http.Client {
+	t.Helper()
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2: h2,
+	}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+type reply struct {
+	status int
+	proto  string
+	header http.Header
+	body   string
+	resp   *http.Response
+}
+
+// send does one request and reads the whole answer; a transport error fails the test.
+func send(t *testing.T, c *http.Client, req *http.Request) reply {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+	}
+	return reply{status: resp.StatusCode, proto: resp.Proto, header: resp.Header, body: string(b), resp: resp}
+}
+
+func get(t *testing.T, c *http.Client, url string) reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return send(t, c, req)
+}
+
+// port returns the port number of a host:port.
+func port(t *testing.T, hostport string) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestHTTP3ThroughProxy(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
+	up := upstream(t)
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	srv := servertest.Start(t, fmt.Sprintf(`
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %q, key: %q}
+    http3: true
+    logging: {format: common, file: %q}
+    proxy:
+      /: %q
+      /down: "http://127.0.0.1:1"
+`, cert, key, logPath, up.URL))
+	addr := srv.HostPort(8443)
+	p := port(t, addr)
+	base := "https://a.test:" + p
+	c, _ := h3Client(t, ca, addr)
+
+	t.Run("GET", func(t *testing.T) {
+		r := get(t, c, base+"/echo")
+		var got map[string]string
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+			t.Fatalf("%d %q: %v", r.status, r.body, err)
+		}
+		if r.status != 200 || r.proto != "HTTP/3.0" {
+			t.Fatalf("status %d proto %s", r.status, r.proto)
+		}
+		if got["proto"] != "HTTP/1.1" || got["host"] != "a.test:"+p || got["hostHeaders"] != "0" || got["via"] != "3.0 conduit" {
+			t.Errorf("upstream saw %v", got)
+		}
+		if r.header.Get("Alt-Svc") != "" {
+			t.Errorf("an HTTP/3 answer carries Alt-Svc %q", r.header.Get("Alt-Svc"))
+		}
+		if r.header.Get("X-Request-Id") == "" {
+			t.Errorf("no X-Request-ID: the site pipeline did not run")
+		}
+	})
+
+	t.Run("POST streamed body", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		want := sha256.New()
+		go func() {
+			chunk := make([]byte, 32<<10)
+			for i := range 64 {
+				for j := range chunk {
+					chunk[j] = byte(i + j)
+				}
+				want.Write(chunk)
+				if _, err := pw.Write(chunk); err != nil {
+					return
+				}
+				if i%16 == 0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, base+"/sum", pr)
+		r := send(t, c, req)
+		if r.status != 200 || r.body != fmt.Sprintf("%d %s", 64*32<<10, hex.EncodeToString(want.Sum(nil))) {
+			t.Errorf("%d %q", r.status, r.body)
+		}
+	})
+
+	t.Run("large download", func(t *testing.T) {
+		r := get(t, c, base+"/big")
+		if r.status != 200 || len(r.body) != bigSize || sha([]byte(r.body)) != sha(bigBody()) {
+			t.Errorf("status %d, %d bytes, checksum match %v", r.status, len(r.body), sha([]byte(r.body)) == sha(bigBody()))
+		}
+	})
+
+	t.Run("trailer", func(t *testing.T) {
+		r := get(t, c, base+"/trailer")
+		if r.status != 200 || r.body != "body" || r.resp.Trailer.Get("X-Checksum") != "abc123" {
+			t.Errorf("%d %q trailer %v", r.status, r.body, r.resp.Trailer)
+		}
+	})
+
+	t.Run("404 and 502", func(t *testing.T) {
+		if r := get(t, c, base+"/missing"); r.status != 404 {
+			t.Errorf("upstream 404: %d", r.status)
+		}
+		if r := get(t, c, base+"/down/x"); r.status != 502 {
+			t.Errorf("unreachable upstream: %d %q", r.status, r.body)
+		}
+	})
+
+	t.Run("access log", func(t *testing.T) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b, _ := os.ReadFile(logPath)
+			if strings.Contains(string(b), `"GET /echo HTTP/3.0" 200`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no HTTP/3.0 line in the access log:\n%s", b)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func TestAltSvcOnTCPAnswers(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	dir := t.TempDir()
+	cert, key := tlsFiles(t, ca, dir, "a.test", "b.test", "c.test")
+	up := upstream(t)
+	srv := servertest.Start(t, fmt.Sprintf(`
+global:
+  http3: true
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    proxy: %[3]q
+  - host: b.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    http3: {advertise: false}
+    proxy: %[3]q
+  - host: c.test
+    port: 8080
+    proxy: %[3]q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+	want := `h3=":` + port(t, addr) + `"; ma=2592000`
+	for _, h2 := range []bool{false, true} {
+		c := tcpClient(t, ca, addr, h2)
+		r := get(t, c, "https://a.test/echo")
+		if (r.proto == "HTTP/2.0") != h2 || r.header.Get("Alt-Svc") != want {
+			t.Errorf("a.test over %s: Alt-Svc %q, want %q", r.proto, r.header.Get("Alt-Svc"), want)
+		}
+		if r := get(t, c, "https://b.test/echo"); r.header.Get("Alt-Svc") != "" {
+			t.Errorf("b.test (advertise: false) over %s: Alt-Svc %q", r.proto, r.header.Get("Alt-Svc"))
+		}
+	}
+	// global.http3 is the default of TLS sites only: the plain site has no UDP socket and
+	// advertises nothing.
+	if r := servertest.Get(t, srv.URL(8080)+"/echo", "Host", "c.test"); r.Status != 200 || r.Header.Get("Alt-Svc") != "" {
+		t.Errorf("plain site: %d Alt-Svc %q", r.Status, r.Header.Get("Alt-Svc"))
+	}
+	// b.test does not advertise but is served over HTTP/3 (one socket serves the port).
+	c, _ := h3Client(t, ca, addr)
+	if r := get(t, c, "https://b.test/echo"); r.status != 200 || r.proto != "HTTP/3.0" {
+		t.Errorf("b.test over HTTP/3: %d %s", r.status, r.proto)
+	}
+}
+
+func TestHTTP3GuardsAndCanonicalAuthority(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	dir := t.TempDir()
+	cert, key := tlsFiles(t, ca, dir, "a.test", "deny.test", "auth.test")
+	up := upstream(t)
+	srv := servertest.Start(t, fmt.Sprintf(`
+global:
+  http3: true
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    proxy: %[3]q
+  - host: deny.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    ipFilter: {deny: ["127.0.0.0/8"]}
+    proxy: %[3]q
+  - host: auth.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    basicAuth: {users: {alice: "wonderland-secret"}}
+    proxy: %[3]q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+	p := port(t, addr)
+	c, _ := h3Client(t, ca, addr)
+
+	for _, tc := range []struct {
+		name, url, host, user string
+		status                int
+		upstreamHost, path    string
+	}{
+		{name: "ipFilter deny", url: "https://deny.test/echo", status: 403},
+		{name: "basicAuth without credentials", url: "https://auth.test/echo", status: 401},
+		{name: "basicAuth wrong password", url: "https://auth.test/echo", user: "wrong", status: 401},
+		{name: "basicAuth", url: "https://auth.test/echo", user: "wonderland-secret", status: 200, upstreamHost: "auth.test", path: "/echo"},
+		// :authority is made canonical like Host: lower case, no trailing dot, default port
+		// dropped; the site is chosen and the upstream addressed with the canonical value.
+		{name: "authority case and dot", url: "https://a.test/echo", host: "A.TEST.:" + p, status: 200, upstreamHost: "a.test:" + p, path: "/echo"},
+		{name: "authority default port", url: "https://a.test/echo", host: "A.Test:443", status: 200, upstreamHost: "a.test", path: "/echo"},
+		{name: "guarded site by a spelling of its name", url: "https://deny.test/echo", host: "DENY.test.", status: 403},
+		{name: "unknown authority", url: "https://a.test/echo", host: "other.test", status: 400},
+		{name: "dot-segments", url: "https://a.test/x/%2e%2e/echo", status: 200, upstreamHost: "a.test", path: "/echo"},
+		{name: "double-encoded dot", url: "https://a.test/x/%252e%252e/echo", status: 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, tc.url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			if tc.user != "" {
+				req.SetBasicAuth("alice", tc.user)
+			}
+			r := send(t, c, req)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d (%q)", r.status, tc.status, r.body)
+			}
+			if tc.upstreamHost == "" {
+				if strings.Contains(r.body, `"proto"`) {
+					t.Fatalf("the upstream answered: %q", r.body)
+				}
+				return
+			}
+			var got map[string]string
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatalf("%q: %v", r.body, err)
+			}
+			if got["host"] != tc.upstreamHost || got["path"] != tc.path || got["hostHeaders"] != "0" {
+				t.Errorf("upstream saw host %q path %q (%s Host headers), want %q %q", got["host"], got["path"], got["hostHeaders"], tc.upstreamHost, tc.path)
+			}
+		})
+	}
+}
+
+// writeConfig writes src to the config file at path.
+func writeConfig(t *testing.T, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHTTP3ReloadKeepsTheUDPSocketUnderLoad(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	dir := t.TempDir()
+	cert, key := tlsFiles(t, ca, dir, "a.test")
+	up := upstream(t)
+	cfgPath := filepath.Join(dir, "conduit.yaml")
+	conf := func(tag string) string {
+		return fmt.Sprintf(`
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %q, key: %q}
+    http3: {maxStreams: 50}
+    headers: {X-Generation: %q}
+    proxy: %q
+`, cert, key, tag, up.URL)
+	}
+	writeConfig(t, cfgPath, conf("one"))
+	srv := servertest.StartFile(t, cfgPath)
+	addr := srv.HostPort(8443)
+	c, _ := h3Client(t, ca, addr)
+	if r := get(t, c, "https://a.test/echo"); r.status != 200 || r.header.Get("X-Generation") != "one" {
+		t.Fatalf("before the reload: %d %q", r.status, r.header.Get("X-Generation"))
+	}
+
+	var ok, failed atomic.Int64
+	var errMu sync.Mutex
+	var firstErr error
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			lc, _ := h3Client(t, ca, addr)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := lc.Get("https://a.test/echo")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					errMu.Unlock()
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	for i, tag := range []string{"two", "three", "four"} {
+		time.Sleep(150 * time.Millisecond)
+		writeConfig(t, cfgPath, conf(tag))
+		if _, err := srv.Server.Reload(context.Background()); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+	}
+	time.Sleep(150 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("%d requests answered, %d failed (first: %v)", ok.Load(), failed.Load(), firstErr)
+	}
+	// The client's connection from before the reloads still works, and sees the new
+	// generation; so does a new connection.
+	if r := get(t, c, "https://a.test/echo"); r.status != 200 || r.header.Get("X-Generation") != "four" {
+		t.Errorf("old connection after the reloads: %d %q", r.status, r.header.Get("X-Generation"))
+	}
+	nc, _ := h3Client(t, ca, addr)
+	if r := get(t, nc, "https://a.test/echo"); r.status != 200 || r.header.Get("X-Generation") != "four" {
+		t.Errorf("new connection after the reloads: %d %q", r.status, r.header.Get("X-Generation"))
+	}
+	t.Logf("%d HTTP/3 requests during 3 reloads, none failed", ok.Load())
+
+	// Adding or removing the UDP socket is a cold change.
+	writeConfig(t, cfgPath, strings.Replace(conf("five"), "http3: {maxStreams: 50}", "http3: false", 1))
+	if _, err := srv.Server.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "UDP listener of port 8443 removed (sites[0])") {
+		t.Errorf("reload that removes HTTP/3: %v", err)
+	}
+}
+
+func TestHTTP3CertificateRotation(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	dir := t.TempDir()
+	first := ca.Server(t, "a.test")
+	cert, key := first.Write(t, dir, "site")
+	up := upstream(t)
+	srv := servertest.Start(t, fmt.Sprintf(`
+host: a.test
+port: 8443
+tls: {cert: %q, key: %q}
+http3: true
+proxy: %q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+	serial := func() string {
+		c, tr := h3Client(t, ca, addr)
+		r := get(t, c, "https://a.test/echo")
+		_ = tr.Close()
+		if r.status != 200 || r.resp.TLS == nil || len(r.resp.TLS.PeerCertificates) == 0 {
+			t.Fatalf("status %d, TLS %v", r.status, r.resp.TLS)
+		}
+		return r.resp.TLS.PeerCertificates[0].SerialNumber.String()
+	}
+	if got := serial(); got != first.Leaf.SerialNumber.String() {
+		t.Fatalf("first certificate: serial %s", got)
+	}
+	second := ca.Server(t, "a.test")
+	second.Write(t, dir, "site")
+	// The files are checked at most once a second, by a handshake.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := serial()
+		if got == second.Leaf.SerialNumber.String() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotated certificate was not served over HTTP/3: serial %s", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestHTTP3GracefulShutdownFinishesRequests(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
+	up := upstream(t)
+	srv := servertest.Start(t, fmt.Sprintf(`
+host: a.test
+port: 8443
+tls: {cert: %q, key: %q}
+http3: true
+proxy: %q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+	c, _ := h3Client(t, ca, addr)
+	done := make(chan reply, 1)
+	go func() {
+		resp, err := c.Get("https://a.test/slow")
+		if err != nil {
+			done <- reply{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			done <- reply{body: err.Error()}
+			return
+		}
+		done <- reply{status: resp.StatusCode, body: string(b)}
+	}()
+	time.Sleep(100 * time.Millisecond) // the request is at the upstream
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if r := <-done; r.status != 200 || r.body != "slow done" {
+		t.Fatalf("the request in flight: %d %q", r.status, r.body)
+	}
+	if time.Since(start) > 4*time.Second {
+		t.Errorf("shutdown took %v: the client did not close after GOAWAY", time.Since(start))
+	}
+	// The UDP socket is closed: a new connection fails.
+	nc, _ := h3Client(t, ca, addr)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel2()
+	req, _ := http.NewRequestWithContext(ctx2, http.MethodGet, "https://a.test/echo", nil)
+	if resp, err := nc.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a request after shutdown was answered %d", resp.StatusCode)
+	}
+}
+
+// rawRequest sends one HTTP/3 request made of exactly fields (a client library would fix
+// them up) on a fresh QUIC connection and returns the answer's status ("" when the stream
+// was refused) and body.
+func rawRequest(t *testing.T, ca *tlstest.CA, addr string, fields ...qpack.HeaderField) (status, body string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "a.test", NextProtos: []string{qhttp3.NextProtoH3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	ctrl, err := conn.OpenUniStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = ctrl.Write([]byte{0x00, 0x04, 0x00}) // the control stream: an empty SETTINGS frame
+	str, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blk bytes.Buffer
+	enc := qpack.NewEncoder(&blk)
+	for _, f := range fields {
+		if err := enc.WriteField(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame := quicvarint.Append(quicvarint.Append(nil, 0x01), uint64(blk.Len())) // HEADERS
+	if _, err := str.Write(append(frame, blk.Bytes()...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = str.Close()
+	_ = str.SetReadDeadline(time.Now().Add(5 * time.Second))
+	data, _ := io.ReadAll(str)
+	r := bytes.NewReader(data)
+	for r.Len() > 0 {
+		typ, err1 := quicvarint.Read(r)
+		n, err2 := quicvarint.Read(r)
+		if err1 != nil || err2 != nil || n > uint64(r.Len()) {
+			t.Fatalf("malformed answer %q", data)
+		}
+		payload := make([]byte, n)
+		_, _ = io.ReadFull(r, payload)
+		switch typ {
+		case 0x01:
+			df := qpack.NewDecoder().Decode(payload)
+			for {
+				hf, err := df()
+				if err != nil {
+					break
+				}
+				if hf.Name == ":status" && status == "" {
+					status = hf.Value
+				}
+			}
+		case 0x00:
+			body += string(payload)
+		}
+	}
+	return status, body
+}
+
+// TestHTTP3HostFieldIsNotASecondAuthority sends requests a client library would not: a Host
+// field beside :authority, or instead of it. The one authority is the canonical one, and the
+// upstream never receives the client's Host field.
+func TestHTTP3HostFieldIsNotASecondAuthority(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test", "deny.test")
+	up := upstream(t)
+	// A route that matches a Host header field: net/http never leaves one in the header map
+	// of an HTTP/1 or HTTP/2 request, so neither may HTTP/3.
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "routed by a Host field")
+	}))
+	t.Cleanup(second.Close)
+	srv := servertest.Start(t, fmt.Sprintf(`
+global:
+  http3: true
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    routes:
+      - match: {headers: {Host: ".+"}}
+        proxy: %[4]q
+    proxy: %[3]q
+  - host: deny.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    ipFilter: {deny: ["127.0.0.0/8"]}
+    proxy: %[3]q
+`, cert, key, up.URL, second.URL))
+	addr := srv.HostPort(8443)
+	f := func(name, value string) qpack.HeaderField { return qpack.HeaderField{Name: name, Value: value} }
+	req := func(extra ...qpack.HeaderField) []qpack.HeaderField {
+		return append([]qpack.HeaderField{f(":method", "GET"), f(":scheme", "https"), f(":path", "/echo")}, extra...)
+	}
+	for _, tc := range []struct {
+		name       string
+		fields     []qpack.HeaderField
+		status     string
+		wantHost   string
+		wantRefuse bool
+	}{
+		{name: "Host equal to :authority", fields: req(f(":authority", "A.TEST."), f("host", "A.TEST.")), status: "200", wantHost: "a.test"},
+		{name: "Host without :authority", fields: req(f("host", "A.Test")), status: "200", wantHost: "a.test"},
+		{name: "Host naming a guarded site without :authority", fields: req(f("host", "Deny.Test.")), status: "403"},
+		{name: "Host differing from :authority", fields: req(f(":authority", "a.test"), f("host", "deny.test")), wantRefuse: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := rawRequest(t, ca, addr, tc.fields...)
+			if tc.wantRefuse {
+				if status != "" {
+					t.Fatalf("answered %s %q, want the stream refused", status, body)
+				}
+				return
+			}
+			if status != tc.status {
+				t.Fatalf("status %q, want %s (%q)", status, tc.status, body)
+			}
+			if tc.wantHost == "" {
+				return
+			}
+			var got map[string]string
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("%q: %v", body, err)
+			}
+			if got["host"] != tc.wantHost || got["hostHeaders"] != "0" {
+				t.Errorf("upstream saw host %q (%s Host headers), want %q", got["host"], got["hostHeaders"], tc.wantHost)
+			}
+		})
+	}
+}
