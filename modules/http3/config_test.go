@@ -97,6 +97,10 @@ func TestValidate(t *testing.T) {
 			errPath: "sites[1]", msg: "must serve it too"},
 		{name: "QUIC settings differ on a port", src: "sites:\n  - {host: a.test, port: 8443, tls: " + tlsBlock + ", http3: true}\n  - {host: b.test, port: 8443, tls: " + tlsBlock + ", http3: {maxStreams: 5}}\n",
 			errPath: "sites[1].http3", msg: "QUIC settings are per port"},
+		{name: "a site's settings differ from the global default on a port", src: "global: {http3: true}\nsites:\n  - {host: a.test, port: 8443, tls: " + tlsBlock + "}\n  - {host: b.test, port: 8443, tls: " + tlsBlock + ", http3: {idleTimeoutSecs: 5}}\n",
+			errPath: "sites[1].http3", msg: "of sites[1] differ from global.http3 (for sites[0]) on port 8443"},
+		{name: "the global default differs from a site's settings on a port", src: "global: {http3: true}\nsites:\n  - {host: a.test, port: 8443, tls: " + tlsBlock + ", http3: {maxStreams: 7}}\n  - {host: b.test, port: 8443, tls: " + tlsBlock + "}\n",
+			errPath: "global.http3", msg: "of sites[1] differ from sites[0].http3 on port 8443"},
 		{name: "advertise may differ on a port", src: "sites:\n  - {host: a.test, port: 8443, tls: " + tlsBlock + ", http3: true}\n  - {host: b.test, port: 8443, tls: " + tlsBlock + ", http3: {advertise: false}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,17 +95,20 @@ func provisionGlobal(ctx *core.GlobalContext) core.Instance {
 
 func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
+	// path is where the site's settings come from: its own key, or global.http3 (name says
+	// which site took it from there).
+	path, name := ctx.Path("http3"), ctx.Path("http3")
 	if !ctx.Decode("http3", &c) {
 		g := globalOf(ctx.Global)
 		if !g.set || !ctx.Site.TLS {
 			return nil // global.http3 is the default of TLS sites only
 		}
 		c = g.cfg
+		path, name = "global.http3", "global.http3 (for "+siteName(ctx.Site)+")"
 	}
 	if !c.Enabled {
 		return nil
 	}
-	path := ctx.Path("http3")
 	if !ctx.Site.TLS {
 		ctx.Errorf(path, "needs a TLS site (a tls block with cert and key, or acme): HTTP/3 runs over QUIC, which is always encrypted")
 		return nil
@@ -113,11 +116,19 @@ func provision(ctx *core.SiteContext) core.SiteInstance {
 	owners := core.MemoOf(ctx.Global, portsKey, func() portOwners { return portOwners{} })
 	port := ctx.Site.Port
 	if o, ok := owners[port]; !ok {
-		owners[port] = portOwner{path: path, cfg: c}
+		owners[port] = portOwner{path: name, cfg: c}
 	} else if o.cfg.MaxStreams != c.MaxStreams || o.cfg.IdleTimeout != c.IdleTimeout {
-		ctx.Errorf(path, "maxStreams and idleTimeoutSecs differ from %s on port %d; QUIC settings are per port (one UDP socket serves every site of the port)", o.path, port)
+		ctx.Errorf(path, "maxStreams and idleTimeoutSecs of %s differ from %s on port %d; QUIC settings are per port (one UDP socket serves every site of the port)", siteName(ctx.Site), o.path, port)
 	}
 	return &instance{cfg: c, advert: core.SharedOf(ctx.Shared, advertKey+strconv.Itoa(port), newAdvert)}
+}
+
+// siteName names a site in messages: its path, or "the site" in the single-site shape.
+func siteName(s *core.Site) string {
+	if s.Path == "" {
+		return "the site"
+	}
+	return s.Path
 }
 
 // Wrap implements core.Middleware: with advertise on, every answer of the site over HTTP/1.1
