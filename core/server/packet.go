@@ -90,7 +90,7 @@ func (s *Server) openPacket(g *Generation, l *listener) error {
 		Port:           port,
 		Addr:           pc.LocalAddr(),
 		Handler:        &dispatcher{srv: s, port: port},
-		TLS:            l.srv.TLSConfig,
+		TLS:            l.srv.TLSConfig.Clone(), // net/http's Serve adds its ALPN to the original
 		MaxHeaderBytes: DefaultMaxHeaderBytes,
 		IdleTimeout:    DefaultIdleTimeout,
 		Current: func() core.PacketService {

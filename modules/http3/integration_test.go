@@ -2,6 +2,7 @@ package http3_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -30,6 +31,7 @@ import (
 	"github.com/conduitproxy/conduit/core/server/tlstest"
 	_ "github.com/conduitproxy/conduit/modules/accesslog"
 	_ "github.com/conduitproxy/conduit/modules/auth/basic"
+	_ "github.com/conduitproxy/conduit/modules/compress"
 	_ "github.com/conduitproxy/conduit/modules/headers"
 	_ "github.com/conduitproxy/conduit/modules/http3"
 	_ "github.com/conduitproxy/conduit/modules/ipfilter"
@@ -81,6 +83,9 @@ func upstream(t *testing.T) *httptest.Server {
 			_, _ = io.WriteString(w, "slow done")
 		case "/missing":
 			http.NotFound(w, r)
+		case "/text":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, strings.Repeat("compressible text over HTTP/3\n", 200))
 		default:
 			_ = json.NewEncoder(w).Encode(map[string]string{
 				"proto": r.Proto, "host": r.Host, "path": r.URL.Path,
@@ -94,6 +99,21 @@ func upstream(t *testing.T) *httptest.Server {
 	return up
 }
 
+// start serves src and fails on a warning too: a key of a module the test did not link
+// would otherwise be ignored with a warning, and the test would check less than it says.
+func start(t *testing.T, src string) *servertest.Server {
+	t.Helper()
+	return noWarnings(t, servertest.Start(t, src))
+}
+
+func noWarnings(t *testing.T, srv *servertest.Server) *servertest.Server {
+	t.Helper()
+	if w := srv.Diagnostics.Warnings(); len(w) > 0 {
+		t.Fatalf("config warnings: %v", w)
+	}
+	return srv
+}
+
 // tlsFiles writes a certificate for names, signed by ca, into dir and returns the paths.
 func tlsFiles(t *testing.T, ca *tlstest.CA, dir string, names ...string) (string, string) {
 	t.Helper()
@@ -105,8 +125,9 @@ func tlsFiles(t *testing.T, ca *tlstest.CA, dir string, names ...string) (string
 func h3Client(t *testing.T, ca *tlstest.CA, addr string) (*http.Client, *qhttp3.Transport) {
 	t.Helper()
 	tr := &qhttp3.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
-		QUICConfig:      &quic.Config{HandshakeIdleTimeout: 5 * time.Second},
+		DisableCompression: true,
+		TLSClientConfig:    &tls.Config{RootCAs: ca.Pool()},
+		QUICConfig:         &quic.Config{HandshakeIdleTimeout: 5 * time.Second},
 		Dial: func(ctx context.Context, _ string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
 			return quic.DialAddr(ctx, addr, tc, qc)
 		},
@@ -179,18 +200,26 @@ func TestHTTP3ThroughProxy(t *testing.T) {
 	ca := tlstest.NewCA(t, "h3 CA")
 	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
 	up := upstream(t)
+	// An HTTP/2 upstream (cleartext, prior knowledge) beside the HTTP/1.1 one.
+	up2 := httptest.NewUnstartedServer(up.Config.Handler)
+	up2.Config.Protocols = new(http.Protocols)
+	up2.Config.Protocols.SetUnencryptedHTTP2(true)
+	up2.Start()
+	t.Cleanup(up2.Close)
 	logPath := filepath.Join(t.TempDir(), "access.log")
-	srv := servertest.Start(t, fmt.Sprintf(`
+	srv := start(t, fmt.Sprintf(`
 sites:
   - host: a.test
     port: 8443
     tls: {cert: %q, key: %q}
     http3: true
+    compression: true
     logging: {format: common, file: %q}
     proxy:
       /: %q
+      /h2: {targets: [%q], http2: true, stripPrefix: true}
       /down: "http://127.0.0.1:1"
-`, cert, key, logPath, up.URL))
+`, cert, key, logPath, up.URL, up2.URL))
 	addr := srv.HostPort(8443)
 	p := port(t, addr)
 	base := "https://a.test:" + p
@@ -256,6 +285,48 @@ sites:
 		}
 	})
 
+	t.Run("HTTP/2 upstream", func(t *testing.T) {
+		r := get(t, c, base+"/h2/echo")
+		var got map[string]string
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+			t.Fatalf("%d %q: %v", r.status, r.body, err)
+		}
+		if r.status != 200 || got["proto"] != "HTTP/2.0" || got["path"] != "/echo" {
+			t.Errorf("%d, upstream saw %v", r.status, got)
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			for range 16 {
+				if _, err := pw.Write(bytes.Repeat([]byte("h2"), 16<<10)); err != nil {
+					return
+				}
+			}
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, base+"/h2/sum", pr)
+		want := sha(bytes.Repeat([]byte("h2"), 16*16<<10))
+		if r := send(t, c, req); r.status != 200 || r.body != fmt.Sprintf("%d %s", 16*32<<10, want) {
+			t.Errorf("streamed POST to the HTTP/2 upstream: %d %q", r.status, r.body)
+		}
+	})
+
+	t.Run("compression", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/text", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		r := send(t, c, req)
+		if r.status != 200 || r.header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("%d Content-Encoding %q", r.status, r.header.Get("Content-Encoding"))
+		}
+		zr, err := gzip.NewReader(strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || string(plain) != strings.Repeat("compressible text over HTTP/3\n", 200) {
+			t.Errorf("decompressed %d bytes (%v)", len(plain), err)
+		}
+	})
+
 	t.Run("404 and 502", func(t *testing.T) {
 		if r := get(t, c, base+"/missing"); r.status != 404 {
 			t.Errorf("upstream 404: %d", r.status)
@@ -285,7 +356,7 @@ func TestAltSvcOnTCPAnswers(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := tlsFiles(t, ca, dir, "a.test", "b.test", "c.test")
 	up := upstream(t)
-	srv := servertest.Start(t, fmt.Sprintf(`
+	srv := start(t, fmt.Sprintf(`
 global:
   http3: true
 sites:
@@ -331,7 +402,7 @@ func TestHTTP3GuardsAndCanonicalAuthority(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := tlsFiles(t, ca, dir, "a.test", "deny.test", "auth.test")
 	up := upstream(t)
-	srv := servertest.Start(t, fmt.Sprintf(`
+	srv := start(t, fmt.Sprintf(`
 global:
   http3: true
 sites:
@@ -430,7 +501,7 @@ sites:
 `, cert, key, tag, up.URL)
 	}
 	writeConfig(t, cfgPath, conf("one"))
-	srv := servertest.StartFile(t, cfgPath)
+	srv := noWarnings(t, servertest.StartFile(t, cfgPath))
 	addr := srv.HostPort(8443)
 	c, _ := h3Client(t, ca, addr)
 	if r := get(t, c, "https://a.test/echo"); r.status != 200 || r.header.Get("X-Generation") != "one" {
@@ -509,7 +580,7 @@ func TestHTTP3CertificateRotation(t *testing.T) {
 	first := ca.Server(t, "a.test")
 	cert, key := first.Write(t, dir, "site")
 	up := upstream(t)
-	srv := servertest.Start(t, fmt.Sprintf(`
+	srv := start(t, fmt.Sprintf(`
 host: a.test
 port: 8443
 tls: {cert: %q, key: %q}
@@ -549,7 +620,7 @@ func TestHTTP3GracefulShutdownFinishesRequests(t *testing.T) {
 	ca := tlstest.NewCA(t, "h3 CA")
 	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
 	up := upstream(t)
-	srv := servertest.Start(t, fmt.Sprintf(`
+	srv := start(t, fmt.Sprintf(`
 host: a.test
 port: 8443
 tls: {cert: %q, key: %q}
@@ -673,7 +744,7 @@ func TestHTTP3HostFieldIsNotASecondAuthority(t *testing.T) {
 		_, _ = io.WriteString(w, "routed by a Host field")
 	}))
 	t.Cleanup(second.Close)
-	srv := servertest.Start(t, fmt.Sprintf(`
+	srv := start(t, fmt.Sprintf(`
 global:
   http3: true
 sites:
