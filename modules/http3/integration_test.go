@@ -802,3 +802,88 @@ sites:
 		})
 	}
 }
+
+// TestHTTP3SlowClients checks that global.clientBodyTimeoutMs and global.clientSendTimeoutMs
+// bound HTTP/3 streams as they bound HTTP/1 connections and HTTP/2 streams: a client that
+// stalls its upload gets 408, and a client that stops reading a download has its stream
+// reset instead of holding the handler forever.
+func TestHTTP3SlowClients(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
+	upstreamDone := make(chan error, 4) // how /endless ended
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/upload":
+			_, _ = io.Copy(io.Discard, r.Body)
+		case "/endless":
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			for i := 0; i < 4096; i++ { // 256 MiB at most
+				if _, err := w.Write(chunk); err != nil {
+					upstreamDone <- err
+					return
+				}
+			}
+			upstreamDone <- nil
+		}
+	}))
+	t.Cleanup(up.Close)
+	srv := start(t, fmt.Sprintf(`
+global: {clientBodyTimeoutMs: 300, clientSendTimeoutMs: 300}
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %q, key: %q}
+    http3: true
+    proxy: %q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+
+	t.Run("stalled upload", func(t *testing.T) {
+		c, _ := h3Client(t, ca, addr)
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		go func() { _, _ = pw.Write([]byte("ten bytes!")) }() // then nothing
+		req, _ := http.NewRequest(http.MethodPost, "https://a.test/upload", pr)
+		req.ContentLength = 1 << 20
+		start := time.Now()
+		r := send(t, c, req)
+		if r.status != http.StatusRequestTimeout || time.Since(start) > 5*time.Second {
+			t.Errorf("status %d after %v, want 408 after about 300 ms", r.status, time.Since(start))
+		}
+	})
+
+	t.Run("reader that stops", func(t *testing.T) {
+		// Small flow-control windows: the server's writes block as soon as the client stops
+		// reading.
+		tr := &qhttp3.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
+			QUICConfig: &quic.Config{InitialStreamReceiveWindow: 64 << 10, MaxStreamReceiveWindow: 64 << 10,
+				InitialConnectionReceiveWindow: 128 << 10, MaxConnectionReceiveWindow: 128 << 10},
+			Dial: func(ctx context.Context, _ string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+				return quic.DialAddr(ctx, addr, tc, qc)
+			},
+		}
+		t.Cleanup(func() { _ = tr.Close() })
+		resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://a.test/endless")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
+			t.Fatal(err)
+		}
+		// Stop reading. The proxy's write to the stream must give up after about 300 ms,
+		// which ends the upstream request too.
+		select {
+		case err := <-upstreamDone:
+			if err == nil {
+				t.Fatal("the upstream sent everything to a client that did not read")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the download to a client that stopped reading was not cut")
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+			t.Error("the client read the whole endless body")
+		}
+	})
+}

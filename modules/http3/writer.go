@@ -11,7 +11,13 @@ import (
 // them, and quic-go's HTTP/3 server does not, so this module does.
 var connectionSpecific = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade"}
 
-// stripHandler drops connectionSpecific fields from every response header next sends.
+// stripHandler drops connectionSpecific fields from every response header next sends, and
+// resets the stream of a response whose body could not be written whole. quic-go ends a
+// stream cleanly when the handler returns, unless a DATA frame was cut in the middle; after a
+// write that failed between frames (the client stopped reading and the send timeout of
+// core.GuardSend expired), a clean end would make a truncated body look complete to the
+// client (HTTP/3 has no chunked terminator, and a streamed answer no Content-Length). Over
+// HTTP/1 the connection closes and over HTTP/2 net/http resets the stream.
 type stripHandler struct {
 	next http.Handler
 	pool sync.Pool
@@ -24,16 +30,22 @@ func newStripHandler(next http.Handler) *stripHandler {
 // ServeHTTP implements http.Handler.
 func (s *stripHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := s.pool.Get().(*stripWriter)
-	sw.ResponseWriter, sw.done = w, false
+	sw.ResponseWriter, sw.done, sw.failed = w, false, false
 	s.next.ServeHTTP(sw, r)
+	failed := sw.failed
 	sw.ResponseWriter = nil
 	s.pool.Put(sw)
+	if failed {
+		panic(http.ErrAbortHandler) // quic-go resets the stream, and logs nothing
+	}
 }
 
-// stripWriter removes the connection-specific fields once, before the final header.
+// stripWriter removes the connection-specific fields once, before the final header, and
+// records a failed write.
 type stripWriter struct {
 	http.ResponseWriter
-	done bool
+	done   bool
+	failed bool
 }
 
 func (w *stripWriter) strip() {
@@ -63,13 +75,26 @@ func (w *stripWriter) WriteHeader(code int) {
 // Write implements http.ResponseWriter.
 func (w *stripWriter) Write(b []byte) (int, error) {
 	w.strip()
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	if err != nil && err != http.ErrBodyNotAllowed {
+		w.failed = true
+	}
+	return n, err
 }
 
 // Flush implements http.Flusher.
 func (w *stripWriter) Flush() {
+	_ = w.FlushError()
+}
+
+// FlushError flushes like Flush and reports the error (http.ResponseController uses it).
+func (w *stripWriter) FlushError() error {
 	w.strip()
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	err := http.NewResponseController(w.ResponseWriter).Flush()
+	if err != nil {
+		w.failed = true
+	}
+	return err
 }
 
 // Unwrap lets http.ResponseController reach the stream's deadlines.
