@@ -35,7 +35,9 @@ import (
 	_ "github.com/conduitproxy/conduit/modules/headers"
 	_ "github.com/conduitproxy/conduit/modules/http3"
 	_ "github.com/conduitproxy/conduit/modules/ipfilter"
+	_ "github.com/conduitproxy/conduit/modules/metrics"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
+	_ "github.com/conduitproxy/conduit/modules/tap"
 )
 
 // bigSize is the size of the large download: several QUIC flow-control windows.
@@ -886,4 +888,64 @@ sites:
 			t.Error("the client read the whole endless body")
 		}
 	})
+}
+
+// TestHTTP3MetricsAndTap checks that the observers see HTTP/3 requests with their protocol:
+// conduit_requests_by_protocol_total{protocol="3"} and the tap event's proto.
+func TestHTTP3MetricsAndTap(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
+	up := upstream(t)
+	// The tap stage is in the chain when an Admin API is configured; this test serves the
+	// tap endpoint itself (servertest does not open the Admin API's listener).
+	srv := start(t, fmt.Sprintf(`
+global:
+  admin: {bind: "127.0.0.1:2019", token: "h3-test-admin-token-0123456789"}
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %q, key: %q}
+    http3: true
+    metrics: true
+    proxy: %q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+	admin := httptest.NewServer(servertest.AdminHandler(t, srv.Generation, http.MethodGet, "/tap"))
+	t.Cleanup(admin.Close)
+	tapResp, err := http.Get(admin.URL + "/tap?path=/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tapResp.Body.Close()
+	events := make(chan map[string]any, 16)
+	go func() {
+		dec := json.NewDecoder(tapResp.Body)
+		for {
+			var ev map[string]any
+			if dec.Decode(&ev) != nil {
+				close(events)
+				return
+			}
+			events <- ev
+		}
+	}()
+
+	c, _ := h3Client(t, ca, addr)
+	for range 3 {
+		if r := get(t, c, "https://a.test/echo"); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+	}
+	select {
+	case ev := <-events:
+		if ev["proto"] != "HTTP/3.0" || ev["path"] != "/echo" || ev["host"] != "a.test" {
+			t.Errorf("tap event %v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no tap event")
+	}
+	r := get(t, c, "https://a.test/__metrics__")
+	if !strings.Contains(r.body, `conduit_requests_by_protocol_total{protocol="3"} 3`) {
+		t.Errorf("metrics over HTTP/3:\n%s", r.body)
+	}
 }
