@@ -83,6 +83,11 @@ func upstream(t *testing.T) *httptest.Server {
 		case "/slow":
 			time.Sleep(300 * time.Millisecond)
 			_, _ = io.WriteString(w, "slow done")
+		case "/trailer-in":
+			_, _ = io.Copy(io.Discard, r.Body)
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"sum": r.Trailer.Get("X-Body-Sum"), "xff": r.Trailer.Get("X-Forwarded-For"),
+			})
 		case "/missing":
 			http.NotFound(w, r)
 		case "/text":
@@ -327,6 +332,23 @@ sites:
 		plain, err := io.ReadAll(zr)
 		if err != nil || string(plain) != strings.Repeat("compressible text over HTTP/3\n", 200) {
 			t.Errorf("decompressed %d bytes (%v)", len(plain), err)
+		}
+	})
+
+	t.Run("request trailer", func(t *testing.T) {
+		body := bytes.Repeat([]byte("t"), 100<<10)
+		// A body of unknown length: trailers go upstream on a chunked body.
+		req, _ := http.NewRequest(http.MethodPost, base+"/trailer-in", io.MultiReader(bytes.NewReader(body)))
+		req.ContentLength = -1
+		req.Trailer = http.Header{"X-Body-Sum": {sha(body)}, "X-Forwarded-For": {"192.0.2.1"}}
+		r := send(t, c, req)
+		var got map[string]string
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+			t.Fatalf("%d %q: %v", r.status, r.body, err)
+		}
+		// The checksum trailer reaches the upstream; a forwarding header as a trailer never does.
+		if r.status != 200 || got["sum"] != sha(body) || got["xff"] != "" {
+			t.Errorf("%d, upstream saw trailers %v", r.status, got)
 		}
 	})
 

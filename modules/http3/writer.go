@@ -1,6 +1,8 @@
 package http3
 
 import (
+	"errors"
+	"io"
 	"net/http"
 	"sync"
 )
@@ -11,8 +13,10 @@ import (
 // them, and quic-go's HTTP/3 server does not, so this module does.
 var connectionSpecific = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade"}
 
-// stripHandler drops connectionSpecific fields from every response header next sends, and
-// resets the stream of a response whose body could not be written whole. quic-go ends a
+// stripHandler adapts quic-go's requests and responses to what the pipeline expects of
+// net/http: it keeps announced request trailers visible (trailerBody), drops
+// connectionSpecific fields from every response header next sends, and resets the stream of
+// a response whose body could not be written whole. quic-go ends a
 // stream cleanly when the handler returns, unless a DATA frame was cut in the middle; after a
 // write that failed between frames (the client stopped reading and the send timeout of
 // core.GuardSend expired), a clean end would make a truncated body look complete to the
@@ -29,6 +33,9 @@ func newStripHandler(next http.Handler) *stripHandler {
 
 // ServeHTTP implements http.Handler.
 func (s *stripHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Trailer != nil && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &trailerBody{ReadCloser: r.Body, r: r, announced: r.Trailer}
+	}
 	sw := s.pool.Get().(*stripWriter)
 	sw.ResponseWriter, sw.done, sw.failed = w, false, false
 	s.next.ServeHTTP(sw, r)
@@ -99,3 +106,31 @@ func (w *stripWriter) FlushError() error {
 
 // Unwrap lets http.ResponseController reach the stream's deadlines.
 func (w *stripWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trailerBody keeps the request's trailer map. net/http fills the map of announced trailer
+// names in place when the body ends; quic-go replaces r.Trailer with a new map instead, which
+// the copies of r that the pipeline makes (r.WithContext) never see, so an announced trailer
+// would never reach the upstream. At the end of the body, trailerBody copies the values into
+// the announced map and puts it back. Trailers the client did not announce are dropped, as
+// before.
+type trailerBody struct {
+	io.ReadCloser
+	r         *http.Request
+	announced http.Header
+}
+
+// Read implements io.Reader.
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		if got := b.r.Trailer; got != nil {
+			for k := range b.announced {
+				if v, ok := got[k]; ok {
+					b.announced[k] = v
+				}
+			}
+		}
+		b.r.Trailer = b.announced
+	}
+	return n, err
+}
