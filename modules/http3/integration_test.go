@@ -27,6 +27,7 @@ import (
 	qhttp3 "github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/quic-go/quicvarint"
 
+	"github.com/conduitproxy/conduit/core/canonical"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	"github.com/conduitproxy/conduit/core/server/tlstest"
 	_ "github.com/conduitproxy/conduit/modules/accesslog"
@@ -60,7 +61,7 @@ func sha(b []byte) string {
 // upstream is a real HTTP/1.1 server: /echo answers what it received as JSON, /sum the
 // SHA-256 of the request body, /big the large download, /trailer a body with a trailer,
 // /slow waits before answering, /missing is a 404.
-func upstream(t *testing.T) *httptest.Server {
+func upstream(t testing.TB) *httptest.Server {
 	t.Helper()
 	big := bigBody()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +124,7 @@ func noWarnings(t *testing.T, srv *servertest.Server) *servertest.Server {
 }
 
 // tlsFiles writes a certificate for names, signed by ca, into dir and returns the paths.
-func tlsFiles(t *testing.T, ca *tlstest.CA, dir string, names ...string) (string, string) {
+func tlsFiles(t testing.TB, ca *tlstest.CA, dir string, names ...string) (string, string) {
 	t.Helper()
 	return ca.Server(t, names...).Write(t, dir, "site")
 }
@@ -1011,4 +1012,70 @@ proxy: %q
 	if r.status != 200 || !strings.Contains(got["certSubject"], "CN=alice") || strings.Contains(got["certSubject"], "admin") {
 		t.Errorf("%d, upstream saw X-Client-Cert-Subject %q", r.status, got["certSubject"])
 	}
+}
+
+// FuzzHTTP3RequestIdentity sends HTTP/3 requests with fuzzed :authority, Host field and
+// :path. Whatever the spelling, the guarded site's upstream is never reached, a request for
+// a spelling of the guarded host is never answered 200, and the open site's upstream only
+// sees the canonical form of the authority the client used.
+func FuzzHTTP3RequestIdentity(f *testing.F) {
+	for _, s := range [][3]string{
+		{"a.test", "", "/echo"}, {"DENY.test.", "", "/"}, {"", "deny.test", "/x"},
+		{"a.test", "deny.test", "/"}, {"A.TEST:443", "A.TEST:443", "/a/../echo"},
+		{"deny.test:0443", "", "/"}, {"a.test", "", "/%2e%2e/x"}, {"xn--dny-fna.test", "", "/"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	ca := tlstest.NewCA(f, "h3 fuzz CA")
+	cert, key := tlsFiles(f, ca, f.TempDir(), "a.test", "deny.test")
+	open := upstream(f)
+	var denied atomic.Int64
+	guarded := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { denied.Add(1) }))
+	f.Cleanup(guarded.Close)
+	srv := servertest.Start(f, fmt.Sprintf(`
+global:
+  http3: true
+sites:
+  - host: a.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    proxy: %[3]q
+  - host: deny.test
+    port: 8443
+    tls: {cert: %[1]q, key: %[2]q}
+    ipFilter: {deny: ["127.0.0.0/8"]}
+    proxy: %[4]q
+`, cert, key, open.URL, guarded.URL))
+	addr := srv.HostPort(8443)
+	f.Fuzz(func(t *testing.T, authority, host, path string) {
+		fields := []qpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"}, {Name: ":path", Value: path}}
+		if authority != "" {
+			fields = append(fields, qpack.HeaderField{Name: ":authority", Value: authority})
+		}
+		if host != "" {
+			fields = append(fields, qpack.HeaderField{Name: "host", Value: host})
+		}
+		status, body := rawRequest(t, ca, addr, fields...)
+		if n := denied.Load(); n != 0 {
+			t.Fatalf(":authority %q Host %q :path %q reached the guarded upstream", authority, host, path)
+		}
+		used := authority
+		if used == "" {
+			used = host
+		}
+		name, port, err := canonical.Host(used, "https")
+		if err == nil && name == "deny.test" && status == "200" {
+			t.Fatalf("%q names the guarded site but was answered 200", used)
+		}
+		if status != "200" {
+			return
+		}
+		var got map[string]string
+		if json.Unmarshal([]byte(body), &got) != nil {
+			return // a local answer, not the echo
+		}
+		if err != nil || got["host"] != canonical.Authority(name, port) {
+			t.Fatalf("the client used %q (canonical %q, %v); the upstream saw %q", used, canonical.Authority(name, port), err, got["host"])
+		}
+	})
 }
