@@ -803,6 +803,9 @@ sites:
 		{name: "Host without :authority", fields: req(f("host", "A.Test")), status: "200", wantHost: "a.test"},
 		{name: "Host naming a guarded site without :authority", fields: req(f("host", "Deny.Test.")), status: "403"},
 		{name: "Host differing from :authority", fields: req(f(":authority", "a.test"), f("host", "deny.test")), wantRefuse: true},
+		// Conduit tunnels nothing: CONNECT gets 501 as over HTTP/1.1 (core/h1guard).
+		{name: "CONNECT", fields: []qpack.HeaderField{f(":method", "CONNECT"), f(":authority", "a.test:443")}, status: "501"},
+		{name: "extended CONNECT", fields: []qpack.HeaderField{f(":method", "CONNECT"), f(":protocol", "websocket"), f(":scheme", "https"), f(":path", "/echo"), f(":authority", "a.test")}, status: "501"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := rawRequest(t, ca, addr, tc.fields...)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"github.com/conduitproxy/conduit/core"
 )
 
 // connectionSpecific are the fields RFC 9114 §4.2 forbids in an HTTP/3 message: a response
@@ -31,8 +33,14 @@ func newStripHandler(next http.Handler) *stripHandler {
 	return &stripHandler{next: next, pool: sync.Pool{New: func() any { return new(stripWriter) }}}
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. CONNECT, plain or extended (RFC 9220, whose :protocol
+// quic-go reports as r.Proto), is answered 501 as the HTTP/1.1 framing guard answers it:
+// Conduit tunnels nothing.
 func (s *stripHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		core.Error(w, r, http.StatusNotImplemented, "CONNECT is not supported")
+		return
+	}
 	if r.Trailer != nil && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &trailerBody{ReadCloser: r.Body, r: r, announced: r.Trailer}
 	}
