@@ -11,8 +11,8 @@ const (
 	// DefaultMaxStreams is how many request streams a client may have open at once on one
 	// connection (quic-go's default, and HTTP/2's usual 100).
 	DefaultMaxStreams = 100
-	// DefaultIdleTimeout closes a QUIC connection that carried no packet for this long
-	// (quic-go's default).
+	// DefaultIdleTimeout closes a connection without a request in progress, or whose peer
+	// sent nothing, for this long (quic-go's default idle timeout).
 	DefaultIdleTimeout = 30 * time.Second
 	// maxStreamsLimit and maxIdleSecs bound the settings.
 	maxStreamsLimit = 10000
@@ -28,7 +28,8 @@ type Config struct {
 	Enabled bool
 	// MaxStreams is the number of concurrent request streams per connection.
 	MaxStreams int64
-	// IdleTimeout closes a connection without packets for this long.
+	// IdleTimeout closes a connection without a request in progress, or whose peer sent
+	// nothing, for this long.
 	IdleTimeout time.Duration
 	// Advertise adds Alt-Svc to the site's HTTP/1.1 and HTTP/2 answers.
 	Advertise bool

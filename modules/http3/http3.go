@@ -10,6 +10,7 @@
 package http3
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -157,9 +158,12 @@ func (i *instance) PacketProtocol() string { return "HTTP/3" }
 
 // quicConfig returns the QUIC settings of a connection: 0-RTT is never accepted (a replayed
 // early request could repeat an unsafe method), the handshake timeout and the amplification
-// limit before address validation are quic-go's.
+// limit before address validation are quic-go's. The server PINGs at half the idle timeout,
+// so that a request that takes longer than the idle timeout (a slow upstream) keeps its
+// connection; a connection without a request in progress is closed by connWatch instead,
+// and a peer that stops answering by QUIC's idle timeout.
 func (c Config) quicConfig() *quic.Config {
-	return &quic.Config{MaxIncomingStreams: c.MaxStreams, MaxIdleTimeout: c.IdleTimeout, Allow0RTT: false}
+	return &quic.Config{MaxIncomingStreams: c.MaxStreams, MaxIdleTimeout: c.IdleTimeout, KeepAlivePeriod: c.IdleTimeout / 2, Allow0RTT: false}
 }
 
 // NewPacketServer implements core.PacketService: an HTTP/3 server on the port's UDP socket,
@@ -174,13 +178,15 @@ func (i *instance) NewPacketServer(cfg core.PacketServerConfig) (core.PacketServ
 	v := []string{`h3=":` + strconv.Itoa(port) + `"; ma=2592000`}
 	i.advert.v.Store(&v)
 	first := i.cfg
+	current := func() Config {
+		if cur, ok := cfg.Current().(*instance); ok {
+			return cur.cfg
+		}
+		return first
+	}
 	qc := first.quicConfig()
 	qc.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
-		c := first
-		if cur, ok := cfg.Current().(*instance); ok {
-			c = cur.cfg
-		}
-		return c.quicConfig(), nil
+		return current().quicConfig(), nil
 	}
 	return &qhttp3.Server{
 		TLSConfig:      cfg.TLS,
@@ -189,5 +195,8 @@ func (i *instance) NewPacketServer(cfg core.PacketServerConfig) (core.PacketServ
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
 		IdleTimeout:    cfg.IdleTimeout,
 		Logger:         cfg.Logger,
+		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+			return watchConn(ctx, c, current().IdleTimeout)
+		},
 	}, nil
 }

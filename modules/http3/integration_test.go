@@ -1082,3 +1082,62 @@ sites:
 		}
 	})
 }
+
+// TestHTTP3StreamsWithoutHeadersAreBounded: a client that keeps its connection alive with
+// PINGs while it holds a request stream open without finishing its HEADERS frame (the QUIC
+// form of a slowloris) is disconnected after idleTimeoutSecs, while a request that takes
+// longer than that is not cut.
+func TestHTTP3StreamsWithoutHeadersAreBounded(t *testing.T) {
+	ca := tlstest.NewCA(t, "h3 CA")
+	cert, key := tlsFiles(t, ca, t.TempDir(), "a.test")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+		_, _ = io.WriteString(w, "late")
+	}))
+	t.Cleanup(up.Close)
+	srv := start(t, fmt.Sprintf(`
+host: a.test
+port: 8443
+tls: {cert: %q, key: %q}
+http3: {idleTimeoutSecs: 1}
+proxy: %q
+`, cert, key, up.URL))
+	addr := srv.HostPort(8443)
+
+	t.Run("a request longer than the idle timeout", func(t *testing.T) {
+		c, _ := h3Client(t, ca, addr)
+		if r := get(t, c, "https://a.test/"); r.status != 200 || r.body != "late" {
+			t.Errorf("%d %q", r.status, r.body)
+		}
+	})
+
+	t.Run("a stream that never sends its headers", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := quic.DialAddr(ctx, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "a.test", NextProtos: []string{qhttp3.NextProtoH3}},
+			&quic.Config{KeepAlivePeriod: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.CloseWithError(0, "")
+		ctrl, err := conn.OpenUniStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = ctrl.Write([]byte{0x00, 0x04, 0x00})
+		str, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = str.Write([]byte{0x01}) // the type of a HEADERS frame, and nothing more
+		start := time.Now()
+		select {
+		case <-conn.Context().Done():
+			if d := time.Since(start); d < 500*time.Millisecond {
+				t.Errorf("closed after %v, before the idle timeout", d)
+			}
+		case <-ctx.Done():
+			t.Fatal("the connection is still open after 10 s")
+		}
+	})
+}

@@ -37,6 +37,10 @@ func newStripHandler(next http.Handler) *stripHandler {
 // quic-go reports as r.Proto), is answered 501 as the HTTP/1.1 framing guard answers it:
 // Conduit tunnels nothing.
 func (s *stripHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if cw := watchOf(r); cw != nil {
+		cw.begin()
+		defer cw.end()
+	}
 	if r.Method == http.MethodConnect {
 		core.Error(w, r, http.StatusNotImplemented, "CONNECT is not supported")
 		return
