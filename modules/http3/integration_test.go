@@ -110,12 +110,12 @@ func upstream(t testing.TB) *httptest.Server {
 
 // start serves src and fails on a warning too: a key of a module the test did not link
 // would otherwise be ignored with a warning, and the test would check less than it says.
-func start(t *testing.T, src string) *servertest.Server {
+func start(t testing.TB, src string) *servertest.Server {
 	t.Helper()
 	return noWarnings(t, servertest.Start(t, src))
 }
 
-func noWarnings(t *testing.T, srv *servertest.Server) *servertest.Server {
+func noWarnings(t testing.TB, srv *servertest.Server) *servertest.Server {
 	t.Helper()
 	if w := srv.Diagnostics.Warnings(); len(w) > 0 {
 		t.Fatalf("config warnings: %v", w)
@@ -131,7 +131,7 @@ func tlsFiles(t testing.TB, ca *tlstest.CA, dir string, names ...string) (string
 
 // h3Client is a real quic-go HTTP/3 client that trusts ca and dials addr (the Conduit's UDP
 // socket on 127.0.0.1) whatever the URL's host is.
-func h3Client(t *testing.T, ca *tlstest.CA, addr string) (*http.Client, *qhttp3.Transport) {
+func h3Client(t testing.TB, ca *tlstest.CA, addr string) (*http.Client, *qhttp3.Transport) {
 	t.Helper()
 	tr := &qhttp3.Transport{
 		DisableCompression: true,
@@ -147,7 +147,7 @@ func h3Client(t *testing.T, ca *tlstest.CA, addr string) (*http.Client, *qhttp3.
 }
 
 // tcpClient is an HTTP/1.1 or HTTP/2 client over TLS to addr.
-func tcpClient(t *testing.T, ca *tlstest.CA, addr string, h2 bool) *http.Client {
+func tcpClient(t testing.TB, ca *tlstest.CA, addr string, h2 bool) *http.Client {
 	t.Helper()
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
