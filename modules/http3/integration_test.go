@@ -32,6 +32,7 @@ import (
 	"github.com/conduitproxy/conduit/core/server/tlstest"
 	_ "github.com/conduitproxy/conduit/modules/accesslog"
 	_ "github.com/conduitproxy/conduit/modules/auth/basic"
+	_ "github.com/conduitproxy/conduit/modules/cache"
 	_ "github.com/conduitproxy/conduit/modules/compress"
 	_ "github.com/conduitproxy/conduit/modules/headers"
 	_ "github.com/conduitproxy/conduit/modules/http3"
@@ -227,8 +228,9 @@ sites:
     proxy:
       /: %q
       /h2: {targets: [%q], http2: true, stripPrefix: true}
+      /cached: {targets: [%q], stripPrefix: true, cache: {store: memory, ttlSecs: 60}}
       /down: "http://127.0.0.1:1"
-`, cert, key, logPath, up.URL, up2.URL))
+`, cert, key, logPath, up.URL, up2.URL, up.URL))
 	addr := srv.HostPort(8443)
 	p := port(t, addr)
 	base := "https://a.test:" + p
@@ -350,6 +352,14 @@ sites:
 		// The checksum trailer reaches the upstream; a forwarding header as a trailer never does.
 		if r.status != 200 || got["sum"] != sha(body) || got["xff"] != "" {
 			t.Errorf("%d, upstream saw trailers %v", r.status, got)
+		}
+	})
+
+	t.Run("cache", func(t *testing.T) {
+		first := get(t, c, base+"/cached/text")
+		second := get(t, c, base+"/cached/text")
+		if first.status != 200 || first.header.Get("X-Cache") != "MISS" || second.header.Get("X-Cache") != "HIT" || second.body != first.body {
+			t.Errorf("X-Cache %q then %q", first.header.Get("X-Cache"), second.header.Get("X-Cache"))
 		}
 	})
 
