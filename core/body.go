@@ -173,8 +173,8 @@ type writeDeadliner interface {
 // sendChunk is the largest piece of a response written under one write deadline.
 const sendChunk = 64 << 10
 
-// sendGuard enforces global.clientSendTimeoutMs on one HTTP/2 stream (HTTP/1 connections are
-// guarded by the framing guard's connection, core/h1guard).
+// sendGuard enforces global.clientSendTimeoutMs on one HTTP/2 or HTTP/3 stream (HTTP/1
+// connections are guarded by the framing guard's connection, core/h1guard).
 type sendGuard struct {
 	wd      writeDeadliner
 	timeout time.Duration
@@ -182,13 +182,14 @@ type sendGuard struct {
 	set     time.Time // the stream write deadline last set
 }
 
-// GuardSend makes w bound every write on an HTTP/2 stream to timeout without progress: a
-// client that stops granting flow-control window for that long has its stream reset. Large
+// GuardSend makes w bound every write on an HTTP/2 or HTTP/3 stream to timeout without
+// progress: a client that stops granting flow-control window for that long has its stream
+// reset (modules/http3 resets an HTTP/3 stream whose write failed). Large
 // writes go out in 64 KiB pieces, each under a deadline at least timeout away, moved at most
 // once per second (or a quarter of a shorter timeout). HTTP/1 requests are left alone: their
 // connection enforces the same bound. raw is the connection's writer.
 func (w *ResponseWriter) GuardSend(r *http.Request, raw http.ResponseWriter, timeout time.Duration) {
-	if timeout <= 0 || r.ProtoMajor != 2 {
+	if timeout <= 0 || r.ProtoMajor < 2 {
 		return
 	}
 	for raw != nil {

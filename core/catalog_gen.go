@@ -26,6 +26,7 @@ var catalogModules = []CatalogModule{
 	{ID: "http.auth.forward", Feature: "forwardauth", Bundle: "standard", Guard: true, SiteKeys: []string{"forwardAuth"}},
 	{ID: "http.auth.jwt", Feature: "jwt", Bundle: "standard", Guard: true, SiteKeys: []string{"jwtAuth"}},
 	{ID: "http.cache", Feature: "cache", Bundle: "standard", RouteKeys: []string{"cache"}, AdminPaths: []string{"DELETE /cache/purge"}, StoreValued: true},
+	{ID: "http.servers.http3", Feature: "http3", Bundle: "standard", SiteKeys: []string{"http3"}, GlobalKeys: []string{"http3"}},
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},

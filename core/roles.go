@@ -43,6 +43,8 @@ const (
 	RoleALPN
 	// RoleHTTPChallenge: HTTPChallengeHandler, ACME HTTP-01 answers on port 80.
 	RoleHTTPChallenge
+	// RolePacketService: PacketService, a UDP server on the site's port (HTTP/3).
+	RolePacketService
 
 	roleEnd
 )
@@ -51,7 +53,7 @@ const (
 var roleNames = []string{
 	"Middleware", "Router", "EndpointProvider", "Starter", "Stopper", "AdminProvider",
 	"StatusProvider", "HostPolicy", "RouteCounter", "RequestHeaderInjector", "AttemptObserver",
-	"Drainer", "CertificateSource", "ALPNProvider", "HTTPChallengeHandler",
+	"Drainer", "CertificateSource", "ALPNProvider", "HTTPChallengeHandler", "PacketService",
 }
 
 // String lists the roles' interface names joined by "|".
@@ -107,6 +109,8 @@ func RolesOf(inst any) Role {
 	add(ok, RoleALPN)
 	_, ok = inst.(HTTPChallengeHandler)
 	add(ok, RoleHTTPChallenge)
+	_, ok = inst.(PacketService)
+	add(ok, RolePacketService)
 	return r
 }
 

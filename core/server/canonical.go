@@ -17,6 +17,9 @@ func (g *Generation) canonicalize(w http.ResponseWriter, r *http.Request) (host 
 	if r.TLS != nil {
 		scheme = "https"
 	}
+	// HTTP/3 keeps a client's Host field in the header map beside :authority (net/http's
+	// HTTP/1 and HTTP/2 servers move it to r.Host): r.Host is the one authority.
+	delete(r.Header, "Host")
 	host, port, err := canonical.Host(r.Host, scheme)
 	if err != nil {
 		badRequest(w, r, "invalid Host header")

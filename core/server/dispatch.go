@@ -13,6 +13,8 @@ import (
 type portTable struct {
 	port  int
 	sites []*Site
+	// packet is the port's core.PacketService, the first site's that has one (packet.go).
+	packet core.PacketService
 }
 
 // selectSite picks the site for a request that arrived on port with the given Host header

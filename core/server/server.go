@@ -71,6 +71,10 @@ type listener struct {
 	base  net.Listener // the raw listener (a *drainListener for TCP)
 	srv   *http.Server
 	conns *connTracker
+	// udp and packet are the port's UDP socket and its server, when a site of the port has
+	// a core.PacketService (HTTP/3; packet.go); nil otherwise.
+	udp    net.PacketConn
+	packet core.PacketServer
 }
 
 // New returns a server with no generation and no listeners.
@@ -110,9 +114,15 @@ func (s *Server) Start(g *Generation) error {
 	var opened []*listener
 	for _, port := range g.Ports() {
 		l, err := s.openListener(g, port)
+		if err == nil {
+			if err = s.openPacket(g, l); err != nil {
+				_ = l.ln.Close()
+			}
+		}
 		if err != nil {
 			for _, o := range opened {
 				_ = o.ln.Close()
+				o.closePacket()
 			}
 			g.Stop(context.Background())
 			return err
@@ -124,6 +134,7 @@ func (s *Server) Start(g *Generation) error {
 		if err != nil {
 			for _, o := range opened {
 				_ = o.ln.Close()
+				o.closePacket()
 			}
 			g.Stop(context.Background())
 			return err
@@ -134,6 +145,9 @@ func (s *Server) Start(g *Generation) error {
 	for _, l := range opened {
 		s.listeners[l.port] = l
 		go s.serve(l)
+		if l.packet != nil {
+			go s.servePacket(l)
+		}
 	}
 	return nil
 }
@@ -307,8 +321,8 @@ func (s *Server) tlsConfig(port int, first *Site, h2 bool) (*tls.Config, error) 
 
 // Swap makes g the current generation: new requests use it at once, requests in flight finish
 // on the old one, which is stopped when they are done. Cold fields (the set of ports and
-// their TLS mode and bind, global.workers, global.shutdownTimeoutSecs, global.clientSendTimeoutMs,
-// global.admin.bind) must not change.
+// their TLS mode, bind and UDP socket, global.workers, global.shutdownTimeoutSecs,
+// global.clientSendTimeoutMs, global.admin.bind) must not change.
 func (s *Server) Swap(g *Generation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -385,6 +399,7 @@ func coldChanges(old, g *Generation) []string {
 		}
 	}
 	out = append(out, coldBindChanges(old, g)...)
+	out = append(out, coldPacketChanges(old, g)...)
 	if or, nr := old.redirectPorts(), g.redirectPorts(); !sameInts(or, nr) {
 		out = append(out, fmt.Sprintf("tls.httpRedirectPort listeners %v → %v", or, nr))
 	}
@@ -419,7 +434,8 @@ func (s *Server) isClosed() bool {
 // cut: keep-alive is switched off (each connection closes after its current answer), the
 // kernel's accept queue is drained rather than reset, connections that were accepted get to
 // send their request, and only then does net/http's Shutdown wait out the rest (and send
-// HTTP/2 GOAWAY).
+// HTTP/2 GOAWAY). A port's UDP server (HTTP/3) is shut down beside its TCP listener: it
+// sends GOAWAY and waits for its requests within the same bound.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -447,8 +463,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, len(ls))
+	errs := make(chan error, 2*len(ls))
 	for _, l := range ls {
+		if l.packet != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := l.shutdownPacket(ctx); err != nil {
+					errs <- err
+				}
+			}()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -78,6 +78,7 @@ sites:
 		`conduit_requests_total{method="GET",status="200"} 2`,
 		`conduit_requests_total{method="GET",status="503"} 1`,
 		`conduit_requests_total{method="GET",status="404"} 1`,
+		`conduit_requests_by_protocol_total{protocol="1.1"} 5`, // with the scrape refused 401
 		`conduit_request_duration_seconds_bucket{method="GET",status="200",le="0.001"}`,
 		`conduit_request_duration_seconds_bucket{method="GET",status="200",le="5"}`,
 		`conduit_request_duration_seconds_count{method="GET",status="200"} 2`,

@@ -14,6 +14,7 @@ import (
 // Metric names and help texts of the request and upstream metrics (docs/observability.md).
 const (
 	RequestsTotal            = "conduit_requests_total"
+	RequestsByProtocolTotal  = "conduit_requests_by_protocol_total"
 	RequestDurationSeconds   = "conduit_request_duration_seconds"
 	ActiveConnections        = "conduit_active_connections"
 	UpstreamErrorsTotal      = "conduit_upstream_errors_total"
@@ -61,6 +62,22 @@ func methodIndex(m string) int {
 	return len(methods) - 1
 }
 
+// protocols are the protocol label values of conduit_requests_by_protocol_total, OpenTelemetry's
+// network.protocol.version spellings; protoIndex maps a request to one.
+var protocols = [...]string{"1.0", "1.1", "2", "3"}
+
+func protoIndex(r *http.Request) int {
+	switch {
+	case r.ProtoMajor == 3:
+		return 3
+	case r.ProtoMajor == 2:
+		return 2
+	case r.ProtoMajor == 1 && r.ProtoMinor == 0:
+		return 0
+	}
+	return 1
+}
+
 // requestPair is the counter and histogram child of one (method, status) pair.
 type requestPair struct {
 	count    *telemetry.Metric
@@ -86,6 +103,7 @@ type recorder struct {
 	upRequests, upLatency, upErr *telemetry.Family
 	active                       *telemetry.Metric
 	pairs                        [len(methods)][maxStatus]atomic.Pointer[requestPair]
+	byProtocol                   [len(protocols)]*telemetry.Metric
 
 	mu        sync.Mutex // serialises writers of upstreams and routes
 	upstreams atomic.Pointer[map[string]*upstreamSet]
@@ -106,6 +124,10 @@ func newRecorder(reg *telemetry.Registry) *recorder {
 		upRequests: reg.Counter(UpstreamRequestsTotal, "Upstream attempts (retries included), by upstream and status; status 0 is a connection error.", "upstream", "status"),
 		upLatency:  reg.Histogram(UpstreamLatencySeconds, "Upstream attempt latency to the response header, in seconds.", telemetry.DefaultBuckets, "upstream"),
 		upErr:      reg.Counter(UpstreamErrorsTotal, "Upstream 5xx responses, by route and status.", "route", "status"),
+	}
+	byProto := reg.Counter(RequestsByProtocolTotal, "Requests answered, by the client's HTTP version (1.0, 1.1, 2, 3).", "protocol")
+	for i, p := range protocols {
+		rec.byProtocol[i] = byProto.With(p)
 	}
 	reg.Gauge(UpstreamActive, "Requests in flight to each upstream.", "upstream")
 	reg.Counter(RetryAttemptsTotal, "Retries, by route and condition (5xx, connection_error, timeout).", "route", "condition")
@@ -165,6 +187,7 @@ func (rec *recorder) done(w http.ResponseWriter, r *http.Request, st *core.Reque
 	}
 	p := rec.pair(methodIndex(r.Method), status)
 	p.count.Inc()
+	rec.byProtocol[protoIndex(r)].Inc()
 	p.duration.Observe(time.Since(start).Seconds())
 }
 

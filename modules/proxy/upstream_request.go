@@ -173,6 +173,8 @@ func viaValues(v string) []string {
 		return via11Values
 	case via20:
 		return via20Values
+	case via30:
+		return via30Values
 	}
 	return []string{v}
 }
@@ -187,14 +189,19 @@ var (
 	connUpgrade = []string{"Upgrade"}
 	via11       = "1.1 conduit"
 	via20       = "2.0 conduit"
+	via30       = "3.0 conduit"
 	via11Values = []string{via11}
 	via20Values = []string{via20}
+	via30Values = []string{via30}
 )
 
 // viaFor is this hop's Via entry for the client's protocol version.
 func viaFor(r *http.Request) string {
 	if r.ProtoMajor == 2 {
 		return via20
+	}
+	if r.ProtoMajor == 3 {
+		return via30
 	}
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
 		return "1.0 conduit"

@@ -31,6 +31,8 @@ type Event struct {
 	// Method, Host, Path and Query are the request line as the client sent it, with the
 	// values of credential query parameters replaced (core.RedactQuery).
 	Method, Host, Path, Query string
+	// Proto is the client's protocol ("HTTP/1.1", "HTTP/2.0", "HTTP/3.0").
+	Proto string
 	// Status is the response status (200 when the handler wrote nothing).
 	Status int
 	// Bytes is the response body size.

@@ -22,6 +22,7 @@ type EventJSON struct {
 	Host            string            `json:"host"`
 	Path            string            `json:"path"`
 	Query           string            `json:"query,omitempty"`
+	Proto           string            `json:"proto,omitempty"`
 	Status          int               `json:"status"`
 	Bytes           int64             `json:"bytes"`
 	DurationMs      float64           `json:"duration_ms"`
@@ -43,7 +44,7 @@ const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 func toJSON(ev *Event, headers []string) EventJSON {
 	out := EventJSON{
 		Time: ev.Time.UTC().Format(timeLayout), Site: ev.Site, Method: ev.Method, Host: ev.Host,
-		Path: ev.Path, Query: ev.Query, Status: ev.Status, Bytes: ev.Bytes,
+		Path: ev.Path, Query: ev.Query, Proto: ev.Proto, Status: ev.Status, Bytes: ev.Bytes,
 		DurationMs: ms(ev.Duration), Route: ev.Route, Upstream: ev.Upstream,
 		RequestID: ev.RequestID, IP: ev.ClientIP,
 	}

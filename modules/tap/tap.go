@@ -148,7 +148,7 @@ func (h *recorder) record(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r) // every open tap filters this site out
 		return
 	}
-	ev := &Event{Site: h.site, Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: core.RedactQuery(r.URL.RawQuery)}
+	ev := &Event{Site: h.site, Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: core.RedactQuery(r.URL.RawQuery), Proto: r.Proto}
 	start := time.Now()
 	reqHeader := r.Header
 	h.next.ServeHTTP(w, r)
