@@ -44,7 +44,6 @@ type CatalogModule struct {
 var plannedKeys = []CatalogEntry{
 	// middleware: [{type: script|wasm, ...}] runs scripts that can refuse requests.
 	{Key: "middleware", Feature: "script", Guard: true},
-	{Key: "tcp", Feature: "tcp"},
 	{Key: "upload", Feature: "upload"},
 }
 

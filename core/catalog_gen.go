@@ -30,5 +30,6 @@ var catalogModules = []CatalogModule{
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},
 	{ID: "stores.redis", Feature: "redis", Bundle: "full", StoreSchemes: []string{"redis", "rediss"}},
+	{ID: "stream.tcp", Feature: "tcp", Bundle: "full", SiteKeys: []string{"tcp"}},
 	{ID: "telemetry.otlp", Feature: "otlp", Bundle: "full", GlobalKeys: []string{"otlp"}},
 }

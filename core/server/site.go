@@ -99,6 +99,10 @@ type Site struct {
 	// sendTimeout is global.clientSendTimeoutMs, enforced here on HTTP/2 streams (the
 	// framing guard enforces it on HTTP/1 connections).
 	sendTimeout time.Duration
+	// keys are the site's raw keys; conn is what its instances do with raw connections
+	// (conn.go).
+	keys map[string]config.Node
+	conn connRoles
 }
 
 // buildSite builds site i of doc from its raw keys: the core keys, the modules the site
@@ -116,7 +120,9 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		s.instances = append(s.instances, inst)
 		s.features = append(s.features, m.Feature)
 		p.collect(ctx, s, m, inst)
+		s.noteConnRoles(m, inst, d)
 	}
+	s.checkRawSite(sc, d)
 	if sc.Route != nil {
 		rr := buildRoutes(ctx, sc.Route, config.Join(s.Info.Path, "routes"))
 		if rr != nil {
@@ -151,7 +157,7 @@ func decodeSiteCore(doc *config.Document, i int, raw map[string]config.Node, d *
 	}
 	info.Port = sitePort(sc.Port, info.TLS, config.Join(path, "port"), d)
 	info.Label = core.SiteLabel(info.Host, info.Port)
-	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d)}
+	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d), keys: raw}
 	if sc.TLS != nil && sc.TLS.Cert != "" && sc.TLS.Key != "" {
 		cert, err := sc.TLS.loadCertificate()
 		if err != nil {

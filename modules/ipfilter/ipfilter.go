@@ -90,6 +90,7 @@ type filter struct {
 // signature drifts from the core interface fails the build instead of going unwired.
 var (
 	_ core.Middleware = (*filter)(nil)
+	_ core.ConnFilter = (*filter)(nil)
 )
 
 func provision(ctx *core.SiteContext) core.SiteInstance {
@@ -170,6 +171,21 @@ func (f *filter) Wrap(next http.Handler) http.Handler {
 		f.denied.Inc()
 		core.Deny(w, r, http.StatusForbidden)
 	})
+}
+
+// AllowConn implements core.ConnFilter: the same rules for a raw connection (a tcp site),
+// checked against its TCP peer before any byte is read. trustProxy has nothing to believe
+// there: a raw connection carries no X-Forwarded-For.
+func (f *filter) AllowConn(ip netip.Addr) bool {
+	if f.allowed(ip) {
+		return true
+	}
+	if f.dryRun {
+		f.logDenied(ip, "ipFilter would refuse this connection (dryRun: let through)")
+		return true
+	}
+	f.denied.Inc()
+	return false
 }
 
 // allowed applies the rules: an address in allow passes (allow wins over every deny list);

@@ -1,4 +1,4 @@
-// Package full is the full bundle: standard plus redis, diskcache, faults and otlp, one file
+// Package full is the full bundle: standard plus redis, diskcache, faults, otlp and tcp, one file
 // maybe_<feature>.go each, holding a single blank import behind
 // `//go:build !conduit_omit_<feature>`. Import it for its side effects; cmd/conduit-full does.
 // A module joins in the change that builds it. Full-only modules may bring heavy dependencies
