@@ -44,7 +44,6 @@ type CatalogModule struct {
 var plannedKeys = []CatalogEntry{
 	// middleware: [{type: script|wasm, ...}] runs scripts that can refuse requests.
 	{Key: "middleware", Feature: "script", Guard: true},
-	{Key: "upload", Feature: "upload"},
 }
 
 // CatalogEntry describes the feature behind one config key, compiled in or not.

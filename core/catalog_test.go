@@ -18,7 +18,7 @@ func TestReportNotCompiled(t *testing.T) {
 		{"global.otlp", "global.otlp", `otlp is configured but feature "otlp" is not compiled into this binary (bundle "full" has it, or build one with ` + "`xbuild --features otlp`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"route.cache", "sites[0].proxy./a.cache", `cache is configured but feature "cache" is not compiled into this binary (bundle "standard" has it, or build one with ` + "`xbuild --features cache`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"handler.static", "sites[0].routes[0].static", `static is configured but feature "static" is not compiled into this binary (bundle "minimal" has it, or build one with ` + "`xbuild --features static`" + `; see ` + "`conduit features`" + `); ignored`},
-		{"upload", "sites[0].upload", `upload is configured but feature "upload" is not available in any build of this version (remove the key); ignored`},
+		{"upload", "sites[0].upload", `upload is configured but feature "upload" is not compiled into this binary (bundle "full" has it, or build one with ` + "`xbuild --features upload`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"tcp", "tcp", `tcp is configured but feature "tcp" is not compiled into this binary (bundle "full" has it, or build one with ` + "`xbuild --features tcp`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"geoip", "geoip", `geoip is configured but no module in this binary handles it; ignored`},
 	}
@@ -74,14 +74,14 @@ func TestReportNotCompiledGuard(t *testing.T) {
 // TestPlannedFeaturesHaveNoBundle: a feature no module implements yet is never advertised
 // with a bundle or an xbuild line.
 func TestPlannedFeaturesHaveNoBundle(t *testing.T) {
-	for _, key := range []string{"middleware", "upload"} {
+	for _, key := range []string{"middleware"} {
 		e, ok := LookupCatalog(key)
 		if !ok || e.Available() || e.Bundle != "" || e.XBuild() != "" {
 			t.Errorf("%s: %+v (known %v), want a planned key with no bundle", key, e, ok)
 		}
 	}
 	for _, f := range CatalogFeatures() {
-		if (f.Name == "script" || f.Name == "upload") && f.Bundle != "" {
+		if f.Name == "script" && f.Bundle != "" {
 			t.Errorf("feature %s advertised in bundle %q", f.Name, f.Bundle)
 		}
 	}
