@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	"github.com/conduitproxy/conduit/core/server/tlstest"
 	"github.com/conduitproxy/conduit/core/testtool"
@@ -134,19 +137,12 @@ func closedWithin(t *testing.T, c net.Conn, d time.Duration) time.Duration {
 		t.Fatalf("read %d unexpected bytes", n)
 	}
 	var ne net.Error
-	if err == nil || (errorsAs(err, &ne) && ne.Timeout()) {
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
 		t.Fatalf("connection still open after %v (err %v)", d, err)
 	}
 	return time.Since(start)
 }
 
-func errorsAs(err error, ne *net.Error) bool {
-	e, ok := err.(net.Error)
-	if ok {
-		*ne = e
-	}
-	return ok
-}
 
 func TestEchoAndClientHalfClose(t *testing.T) {
 	up := upstream(t, echo)
@@ -465,4 +461,26 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestReloadBetweenTCPAndHTTPNeedsARestart: a port cannot switch between raw connections and
+// HTTP on a reload; the running generation keeps serving.
+func TestReloadBetweenTCPAndHTTPNeedsARestart(t *testing.T) {
+	up := upstream(t, tagged("A"))
+	srv := servertest.Start(t, site(9000, fmt.Sprintf("targets: [%q]", up)))
+	doc, err := config.Parse([]byte("port: 9000\nproxy: http://127.0.0.1:1\n"), config.FormatYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, d := server.Build(context.Background(), doc, srv.BuildOptions())
+	if d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	err = srv.Swap(g)
+	var cold *server.ColdFieldsError
+	if !errors.As(err, &cold) || !strings.Contains(err.Error(), "port 9000 switches between raw connections and HTTP") {
+		t.Fatalf("swap: %v", err)
+	}
+	g.Stop(context.Background())
+	exchange(t, dial(t, srv.HostPort(9000)), "1", "A1")
 }
