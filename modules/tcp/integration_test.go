@@ -143,7 +143,6 @@ func closedWithin(t *testing.T, c net.Conn, d time.Duration) time.Duration {
 	return time.Since(start)
 }
 
-
 func TestEchoAndClientHalfClose(t *testing.T) {
 	up := upstream(t, echo)
 	srv := servertest.Start(t, site(9000, fmt.Sprintf("targets: [%q]", up)))
