@@ -490,3 +490,56 @@ func TestReloadBetweenTCPAndHTTPNeedsARestart(t *testing.T) {
 	g.Stop(context.Background())
 	exchange(t, dial(t, srv.HostPort(9000)), "1", "A1")
 }
+
+func TestLeastConn(t *testing.T) {
+	a := upstream(t, tagged("A"))
+	b := upstream(t, tagged("B"))
+	srv := servertest.Start(t, fmt.Sprintf("sites:\n  - port: 9000\n    tcp: {targets: [%q, %q], strategy: least-conn}\n  - port: 9001\n    metrics: {}\n", a, b))
+	active := func(n int) func() bool {
+		return func() bool {
+			r := servertest.Get(t, srv.URL(9001)+"/__metrics__")
+			return strings.Contains(r.Body, fmt.Sprintf(`conduit_tcp_active_connections{site="*"} %d`, n))
+		}
+	}
+	first := dial(t, srv.HostPort(9000))
+	exchange(t, first, "1", "A1") // a tie: round-robin starts with A
+	// While the first connection holds A, B has fewer connections every time.
+	for i := range 3 {
+		c := dial(t, srv.HostPort(9000))
+		exchange(t, c, strconv.Itoa(i), "B"+strconv.Itoa(i))
+		_ = c.Close()
+		waitFor(t, active(1), "the connection to B to end")
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "tcp test CA")
+	dir := t.TempDir()
+	cert, key := ca.Server(t, "db.test").Write(t, dir, "db")
+	caFile := ca.WriteCA(t, dir, "clients")
+	up := upstream(t, echo)
+	srv := servertest.Start(t, fmt.Sprintf("port: 9443\ntls: {cert: %q, key: %q, clientAuth: {ca: %q}}\ntcp:\n  targets: [%q]\n", cert, key, caFile, up))
+	dialTLS := func(certs ...tls.Certificate) (*tls.Conn, error) {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", srv.HostPort(9443),
+			&tls.Config{RootCAs: ca.Pool(), ServerName: "db.test", Certificates: certs})
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			// TLS 1.3 reports a refused client certificate on the first read.
+			_, err = c.Write([]byte("x"))
+			if err == nil {
+				b := make([]byte, 1)
+				_, err = io.ReadFull(c, b)
+			}
+		}
+		return c, err
+	}
+	if c, err := dialTLS(); err == nil {
+		c.Close()
+		t.Fatal("a client without a certificate was relayed")
+	}
+	c, err := dialTLS(ca.Client(t, "app").TLS)
+	if err != nil {
+		t.Fatalf("a client with a certificate: %v", err)
+	}
+	c.Close()
+}

@@ -298,7 +298,7 @@ func TestRequestShape(t *testing.T) {
 }
 
 // TestGuardsApplyAndRoutesComeAfter: the upload router answers after the guards (basic
-// auth, body limits) and before the proxy.
+// auth, body limits) and before routes[] and the proxy.
 func TestGuardsApplyAndRoutesComeAfter(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "proxied "+r.URL.Path) }))
 	t.Cleanup(up.Close)
@@ -307,8 +307,9 @@ func TestGuardsApplyAndRoutesComeAfter(t *testing.T) {
 basicAuth: {users: {alice: wonderland}}
 limits: {maxBodyBytes: 4096}
 proxy: %q
+routes: [{match: {path: /upload/**}, proxy: %q}]
 upload: {path: /upload, dir: %q}
-`, up.URL, dir))
+`, up.URL, up.URL, dir))
 	body, ct := form(t, part{"file", "a.txt", "", []byte("hi")})
 	if r := post(t, srv.URL(8080)+"/upload", body, ct); r.status != http.StatusUnauthorized {
 		t.Fatalf("without credentials: %d", r.status)
@@ -317,6 +318,10 @@ upload: {path: /upload, dir: %q}
 	if r := post(t, srv.URL(8080)+"/upload", body, ct, auth...); r.status != http.StatusOK {
 		t.Fatalf("with credentials: %d %s", r.status, r.raw)
 	}
+	// Before routes[]: a route that matches the upload path does not take it.
+	if r := post(t, srv.URL(8080)+"/upload/x", body, ct, auth...); r.status != http.StatusOK || r.body["status"] != "ok" {
+		t.Fatalf("below the path, with a matching route: %d %s", r.status, r.raw)
+	}
 	big, ct := form(t, part{"file", "a.txt", "", bytes.Repeat([]byte("x"), 8192)})
 	if r := post(t, srv.URL(8080)+"/upload", big, ct, auth...); r.status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("over limits.maxBodyBytes: %d %s", r.status, r.raw)
@@ -324,8 +329,8 @@ upload: {path: /upload, dir: %q}
 	if r := servertest.Get(t, srv.URL(8080)+"/other", auth...); r.Status != http.StatusOK || r.Body != "proxied /other" {
 		t.Fatalf("other paths: %d %q", r.Status, r.Body)
 	}
-	if es := entries(t, dir); len(es) != 1 {
-		t.Fatalf("dir holds %v; want the one accepted file", es)
+	if es := entries(t, dir); len(es) != 2 {
+		t.Fatalf("dir holds %v; want the two accepted files", es)
 	}
 }
 
