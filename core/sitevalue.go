@@ -29,6 +29,10 @@ var (
 	// the `static` targets of its routes[] entries, as configured (not cleaned), provided by
 	// the static module. Unset when the site serves no directory.
 	ServedDirs = NewSiteValue[[]string]("servedDirs")
+	// RawConnections is true for a site that serves the raw connections of its port instead
+	// of HTTP (a core.ConnHandler), provided by the tcp module from its `tcp` key. Modules
+	// whose keys mean something only for HTTP requests read it to refuse them there.
+	RawConnections = NewSiteValue[bool]("rawConnections")
 )
 
 // NewSiteValue declares a site value. name must be unique among site values; it appears in

@@ -122,6 +122,9 @@ func provision(ctx *core.SiteContext) core.SiteInstance {
 			}
 		}
 	}
+	if raw, _ := core.RawConnections.Get(ctx); raw && c.TrustProxy.Enabled {
+		ctx.Errorf(config.Join(path, "trustProxy"), "has nothing to read on a site that serves raw connections (a tcp site): a raw connection carries no X-Forwarded-For; remove it")
+	}
 	f.dryRun = c.DryRun
 	if !f.allow.empty() && !f.deny.empty() {
 		ctx.Warnf(config.Join(path, "deny"), "has no effect alongside allow: addresses outside allow are refused anyway, and allow wins over deny")
@@ -174,8 +177,8 @@ func (f *filter) Wrap(next http.Handler) http.Handler {
 }
 
 // AllowConn implements core.ConnFilter: the same rules for a raw connection (a tcp site),
-// checked against its TCP peer before any byte is read. trustProxy has nothing to believe
-// there: a raw connection carries no X-Forwarded-For.
+// checked against its TCP peer before any byte is read. trustProxy is refused on such a
+// site (core.RawConnections): a raw connection carries no X-Forwarded-For.
 func (f *filter) AllowConn(ip netip.Addr) bool {
 	if f.allowed(ip) {
 		return true

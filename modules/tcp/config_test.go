@@ -19,6 +19,7 @@ func TestConfigErrorsNameTheirPath(t *testing.T) {
 		{"minimal", "port: 9000\ntcp: {targets: [\"db:5432\"]}", "", ""},
 		{"every key", "port: 9000\ntcp: {targets: [\"db:5432\", \"[::1]:5432\"], strategy: least-conn, connectTimeoutMs: 100, idleTimeoutMs: 1000, maxDurationMs: 5000, proxyProtocol: v2, maxConnections: 10, maxFails: 3, failTimeoutMs: 500, accessLog: false}", "", ""},
 		{"ip filter is a connection role", "port: 9000\nipFilter: {allow: [10.0.0.0/8]}\ntcp: {targets: [\"db:5432\"]}", "", ""},
+		{"ip filter without X-Forwarded-For", "port: 9000\nipFilter: {allow: [10.0.0.0/8], trustProxy: true}\ntcp: {targets: [\"db:5432\"]}", "ipFilter.trustProxy", "raw connections"},
 		{"targets missing", "port: 9000\ntcp: {strategy: random}", "tcp.targets", "required"},
 		{"targets empty", "port: 9000\ntcp: {targets: []}", "tcp.targets", "at least one"},
 		{"target without port", "port: 9000\ntcp: {targets: [\"db\"]}", "tcp.targets[0]", "host:port"},

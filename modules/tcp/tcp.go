@@ -30,6 +30,10 @@ func init() {
 		Description: "TCP proxy: a site's port relayed to upstream host:port targets, with TLS termination and PROXY protocol",
 		SiteKeys:    []string{"tcp"},
 		Site:        provision,
+		Provides: []core.SiteValueProvider{core.RawConnections.Provide(func(ctx *core.SiteContext) (bool, bool) {
+			_, ok := ctx.Section("tcp")
+			return ok, ok
+		})},
 	})
 }
 
