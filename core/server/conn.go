@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -245,13 +244,14 @@ func (cs *connServer) handle(c net.Conn) {
 	defer g.release()
 	site := pt.sites[0]
 	if len(site.conn.filters) > 0 {
-		ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-		if err != nil {
-			_ = c.Close()
+		ta, ok := c.RemoteAddr().(*net.TCPAddr)
+		if !ok {
+			_ = c.Close() // no address to filter on: fail closed
 			return
 		}
+		addr := ta.AddrPort().Addr().Unmap()
 		for _, f := range site.conn.filters {
-			if !f.AllowConn(ap.Addr().Unmap()) {
+			if !f.AllowConn(addr) {
 				_ = c.Close()
 				return
 			}
@@ -264,6 +264,12 @@ func (cs *connServer) handle(c net.Conn) {
 		cancel()
 		if err != nil {
 			cs.srv.log.Debug("TLS handshake failed", "port", cs.port, "remote", c.RemoteAddr().String(), "err", err)
+			_ = c.Close()
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol != "" {
+			// A raw port negotiates no protocol but a certificate source's own (an ACME
+			// TLS-ALPN-01 challenge), which ends with the handshake.
 			_ = c.Close()
 			return
 		}
