@@ -249,7 +249,8 @@ func (cs *connServer) handle(c net.Conn) {
 			_ = c.Close() // no address to filter on: fail closed
 			return
 		}
-		addr := ta.AddrPort().Addr().Unmap()
+		// No zone: netip.Prefix.Contains never matches a zoned address, deny lists included.
+		addr := ta.AddrPort().Addr().Unmap().WithZone("")
 		for _, f := range site.conn.filters {
 			if !f.AllowConn(addr) {
 				_ = c.Close()
