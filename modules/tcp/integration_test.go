@@ -543,3 +543,49 @@ func TestMutualTLS(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestConnectionOutlivesItsRetiredGeneration: the generation a connection was accepted on is
+// stopped shutdownTimeoutSecs after a reload; the connection goes on regardless.
+func TestConnectionOutlivesItsRetiredGeneration(t *testing.T) {
+	a := upstream(t, tagged("A"))
+	b := upstream(t, tagged("B"))
+	cfg := func(up string) string {
+		return fmt.Sprintf("global: {shutdownTimeoutSecs: 1}\nsites:\n  - port: 9000\n    tcp: {targets: [%q]}\n", up)
+	}
+	srv := servertest.Start(t, cfg(a))
+	old := dial(t, srv.HostPort(9000))
+	exchange(t, old, "1", "A1")
+	srv.Reload(t, cfg(b))
+	time.Sleep(1500 * time.Millisecond) // the old generation is stopped by now
+	exchange(t, old, "2", "A2")
+	exchange(t, dial(t, srv.HostPort(9000)), "3", "B3")
+}
+
+func TestShutdownWaitsForConnectionsThatEnd(t *testing.T) {
+	up := upstream(t, echo)
+	srv := servertest.Start(t, fmt.Sprintf("global: {shutdownTimeoutSecs: 5}\nsites:\n  - port: 9000\n    tcp: {targets: [%q]}\n", up))
+	c := dial(t, srv.HostPort(9000))
+	exchange(t, c, "x", "x")
+	last := make(chan string, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		// Still served while the server shuts down.
+		_, _ = c.Write([]byte("last"))
+		_ = c.CloseWrite()
+		b, _ := io.ReadAll(c)
+		last <- string(b)
+	}()
+	start := time.Now()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if got := <-last; got != "last" {
+		t.Fatalf("the connection got %q while the server shut down", got)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 4*time.Second {
+		t.Fatalf("shutdown took %v; want it to end with the connection (about 300ms)", d)
+	}
+	if _, err := net.DialTimeout("tcp", srv.HostPort(9000), time.Second); err == nil {
+		t.Fatal("the port still accepts after shutdown")
+	}
+}
