@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,10 +73,10 @@ func (s *Site) checkRawSite(sc *siteCore, d *config.Diagnostics) {
 	}
 	feature := s.conn.module.Feature
 	for _, k := range config.SortedKeys(s.keys) {
-		switch k {
-		case "host", "bind", "port", "tls":
+		switch {
+		case k == "host" || k == "bind" || k == "port" || k == "tls":
 			continue
-		case "http2", "routes":
+		case slices.Contains(coreSiteKeys, k): // http2, routes: every other core key is HTTP's
 			d.Errorf(config.Join(s.Info.Path, k), "cannot be combined with %s: a %s site serves raw connections, not HTTP", feature, feature)
 			continue
 		}
