@@ -51,8 +51,6 @@ var plannedKeys = []CatalogEntry{
 	{Key: "middleware.script", Feature: "script", Guard: true},
 	{Key: "middleware.traefik", Feature: "script", Guard: true},
 	{Key: "middleware.wasm", Feature: "wasm", Guard: true},
-	{Key: "tcp", Feature: "tcp"},
-	{Key: "upload", Feature: "upload"},
 }
 
 // CatalogEntry describes the feature behind one config key, compiled in or not.

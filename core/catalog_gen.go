@@ -29,7 +29,9 @@ var catalogModules = []CatalogModule{
 	{ID: "http.servers.http3", Feature: "http3", Bundle: "standard", SiteKeys: []string{"http3"}, GlobalKeys: []string{"http3"}},
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
+	{ID: "http.handlers.upload", Feature: "upload", Bundle: "full", SiteKeys: []string{"upload"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},
 	{ID: "stores.redis", Feature: "redis", Bundle: "full", StoreSchemes: []string{"redis", "rediss"}},
+	{ID: "stream.tcp", Feature: "tcp", Bundle: "full", SiteKeys: []string{"tcp"}},
 	{ID: "telemetry.otlp", Feature: "otlp", Bundle: "full", GlobalKeys: []string{"otlp"}},
 }

@@ -18,8 +18,8 @@ func TestReportNotCompiled(t *testing.T) {
 		{"global.otlp", "global.otlp", `otlp is configured but feature "otlp" is not compiled into this binary (bundle "full" has it, or build one with ` + "`xbuild --features otlp`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"route.cache", "sites[0].proxy./a.cache", `cache is configured but feature "cache" is not compiled into this binary (bundle "standard" has it, or build one with ` + "`xbuild --features cache`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"handler.static", "sites[0].routes[0].static", `static is configured but feature "static" is not compiled into this binary (bundle "minimal" has it, or build one with ` + "`xbuild --features static`" + `; see ` + "`conduit features`" + `); ignored`},
-		{"upload", "sites[0].upload", `upload is configured but feature "upload" is not available in any build of this version (remove the key); ignored`},
-		{"tcp", "tcp", `tcp is configured but feature "tcp" is not available in any build of this version (remove the key); ignored`},
+		{"upload", "sites[0].upload", `upload is configured but feature "upload" is not compiled into this binary (bundle "full" has it, or build one with ` + "`xbuild --features upload`" + `; see ` + "`conduit features`" + `); ignored`},
+		{"tcp", "tcp", `tcp is configured but feature "tcp" is not compiled into this binary (bundle "full" has it, or build one with ` + "`xbuild --features tcp`" + `; see ` + "`conduit features`" + `); ignored`},
 		{"geoip", "geoip", `geoip is configured but no module in this binary handles it; ignored`},
 	}
 	for _, tt := range tests {

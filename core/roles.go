@@ -45,6 +45,10 @@ const (
 	RoleHTTPChallenge
 	// RolePacketService: PacketService, a UDP server on the site's port (HTTP/3).
 	RolePacketService
+	// RoleConnHandler: ConnHandler, serves the raw connections of the site's port (tcp).
+	RoleConnHandler
+	// RoleConnFilter: ConnFilter, decides whether a raw connection is served (IP filter).
+	RoleConnFilter
 
 	roleEnd
 )
@@ -54,6 +58,7 @@ var roleNames = []string{
 	"Middleware", "Router", "EndpointProvider", "Starter", "Stopper", "AdminProvider",
 	"StatusProvider", "HostPolicy", "RouteCounter", "RequestHeaderInjector", "AttemptObserver",
 	"Drainer", "CertificateSource", "ALPNProvider", "HTTPChallengeHandler", "PacketService",
+	"ConnHandler", "ConnFilter",
 }
 
 // String lists the roles' interface names joined by "|".
@@ -111,6 +116,10 @@ func RolesOf(inst any) Role {
 	add(ok, RoleHTTPChallenge)
 	_, ok = inst.(PacketService)
 	add(ok, RolePacketService)
+	_, ok = inst.(ConnHandler)
+	add(ok, RoleConnHandler)
+	_, ok = inst.(ConnFilter)
+	add(ok, RoleConnFilter)
 	return r
 }
 

@@ -32,6 +32,10 @@ var (
 	// LogJSON reports that the site's access log is JSON lines (`logging: json`), provided
 	// by the access log module; the process log follows it (server.Generation.ProcessLogJSON).
 	LogJSON = NewSiteValue[bool]("logJSON")
+	// RawConnections is true for a site that serves the raw connections of its port instead
+	// of HTTP (a core.ConnHandler), provided by the tcp module from its `tcp` key. Modules
+	// whose keys mean something only for HTTP requests read it to refuse them there.
+	RawConnections = NewSiteValue[bool]("rawConnections")
 )
 
 // NewSiteValue declares a site value. name must be unique among site values; it appears in

@@ -63,6 +63,7 @@ func buildTargets() []Target {
 		{Name: "nginx", Binary: "nginx", Note: "1 worker, upstream keepalive 64", start: startNginxProxy},
 		{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64", start: startCaddy},
 		{Name: "haproxy", Binary: "haproxy", Note: "nbthread 1, default connection reuse", start: startHAProxy},
+		{Name: "haproxy-tcp", Binary: "haproxy", Note: "nbthread 1, mode tcp: the peer of conduit-tcp", start: startHAProxyTCP, h1Only: true},
 		{Name: "gostd", Note: "floor: net/http server + httputil.ReverseProxy (the reference's Go stdlib peer)", start: startFloor("gostd"), h1Only: true},
 		{Name: "gofloor", Note: "floor: raw sockets, http.ReadRequest/ReadResponse, no net/http server or Transport (bench only)", start: startFloor("raw"), h1Only: true},
 	}
@@ -181,6 +182,16 @@ func startCaddy(b *bench, d tmplData) (*proc, error) {
 // startHAProxy starts HAProxy in the foreground (-db), one process.
 func startHAProxy(b *bench, d tmplData) (*proc, error) {
 	conf, err := renderTemplate("haproxy.cfg.tmpl", d, filepath.Join(d.Dir, "haproxy.cfg"))
+	if err != nil {
+		return nil, err
+	}
+	return startProc("haproxy", b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
+		"haproxy", "-db", "-f", conf)
+}
+
+// startHAProxyTCP starts HAProxy as a layer-4 relay (mode tcp), the peer of conduit-tcp.
+func startHAProxyTCP(b *bench, d tmplData) (*proc, error) {
+	conf, err := renderTemplate("haproxy-tcp.cfg.tmpl", d, filepath.Join(d.Dir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err
 	}

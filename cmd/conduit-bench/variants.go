@@ -38,6 +38,9 @@ type conduitVariant struct {
 	Auth string
 	// Check runs after the first checked request and proves the feature is active.
 	Check func(b *bench, ep endpoint) error
+	// H1Only marks a row that relays HTTP/1.1 only (a TCP proxy): it gets no h2c or TLS
+	// listener, and the h2c and h2tls modes skip it.
+	H1Only bool
 }
 
 // conduitVariants is the list of Conduit rows, in -peers order. Keep "conduit" first: it is
@@ -119,6 +122,13 @@ metrics: {}
 logging: false`,
 		Check: checkMetrics,
 	},
+	{
+		Name: "conduit-tcp", Issue: 19, Full: true, H1Only: true,
+		Note: "tcp: the HTTP/1.1 connections relayed at layer 4 (compare haproxy-tcp)",
+		Site: `tcp:
+  targets: ["{{.Upstream}}"]
+  accessLog: false`,
+	},
 }
 
 // renderConduitConfig writes the Conduit config of variant v: one site per listener the
@@ -140,10 +150,10 @@ func renderConduitConfig(v conduitVariant, d tmplData, path string) (string, err
 	}
 	sb.WriteString("sites:\n")
 	fmt.Fprintf(&sb, "  - port: %d\n%s\n", d.Port, body)
-	if d.H2CPort != 0 {
+	if d.H2CPort != 0 && !v.H1Only {
 		fmt.Fprintf(&sb, "  - port: %d\n    http2: {h2c: true}\n%s\n", d.H2CPort, body)
 	}
-	if d.TLSPort != 0 {
+	if d.TLSPort != 0 && !v.H1Only {
 		fmt.Fprintf(&sb, "  - port: %d\n    tls: {cert: %q, key: %q}\n%s\n", d.TLSPort, d.Cert, d.Key, body)
 	}
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
@@ -163,6 +173,7 @@ func conduitTarget(v conduitVariant) Target {
 		Name:    v.Name,
 		Note:    v.Note,
 		variant: &v,
+		h1Only:  v.H1Only,
 		start: func(b *bench, d tmplData) (*proc, error) {
 			bin, err := b.conduitBinary(v.Full)
 			if v.Alt {

@@ -55,7 +55,10 @@ func TestVariantConfigsValidate(t *testing.T) {
 				return
 			}
 			defer g.Stop(context.Background())
-			if len(g.Sites) != 3 {
+			switch {
+			case v.H1Only && len(g.Sites) != 1:
+				t.Errorf("%d sites, want 1 (HTTP/1.1 only)", len(g.Sites))
+			case !v.H1Only && len(g.Sites) != 3:
 				t.Errorf("%d sites, want 3 (HTTP/1.1, h2c, TLS)", len(g.Sites))
 			}
 		})

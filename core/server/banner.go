@@ -16,7 +16,11 @@ func (s *Server) LogStarted(g *Generation, configPath string) {
 		if addr == nil {
 			continue
 		}
-		s.log.Info("listening on "+listenURL(g.portTLS(port), addr), "bind", addr.String(), "sites", g.portSites(port))
+		url := listenURL(g.portTLS(port), addr)
+		if g.ports[port].raw() {
+			url = rawURL(g.portTLS(port), addr)
+		}
+		s.log.Info("listening on "+url, "bind", addr.String(), "sites", g.portSites(port))
 	}
 	for _, site := range g.Sites {
 		s.log.Info("site "+site.Info.Label, "port", site.Info.Port, "tls", site.TLS != nil, "modules", strings.Join(site.features, ","))
@@ -30,6 +34,15 @@ func listenURL(tls bool, addr net.Addr) string {
 		return "https://" + addr.String()
 	}
 	return "http://" + addr.String()
+}
+
+// rawURL is the address of a listener of raw connections (a tcp site): tls://… when it
+// terminates TLS, tcp://… otherwise.
+func rawURL(tls bool, addr net.Addr) string {
+	if tls {
+		return "tls://" + addr.String()
+	}
+	return "tcp://" + addr.String()
 }
 
 // portTLS reports whether port serves TLS sites.

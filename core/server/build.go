@@ -385,6 +385,7 @@ func (g *Generation) checkPorts(d *config.Diagnostics) {
 	}
 	g.checkTLSPorts(d)
 	g.checkPacketPorts(d)
+	g.checkRawPorts(d)
 }
 
 // Start starts every instance's background work. On an error, what started is stopped.

@@ -75,6 +75,7 @@ type listener struct {
 	// a core.PacketService (HTTP/3; packet.go); nil otherwise.
 	udp    net.PacketConn
 	packet core.PacketServer
+	conn  *connServer // instead of srv on a port whose site serves raw connections (conn.go)
 }
 
 // New returns a server with no generation and no listeners.
@@ -153,7 +154,12 @@ func (s *Server) Start(g *Generation) error {
 }
 
 func (s *Server) serve(l *listener) {
-	err := l.srv.Serve(l.ln)
+	var err error
+	if l.conn != nil {
+		err = l.conn.serve(l.ln)
+	} else {
+		err = l.srv.Serve(l.ln)
+	}
 	if s.isClosed() {
 		return
 	}
@@ -248,6 +254,9 @@ func (s *Server) openRedirectListener(g *Generation, port int) (*listener, error
 }
 
 func (s *Server) openListener(g *Generation, port int) (*listener, error) {
+	if g.ports[port].raw() {
+		return s.openConnListener(g, port)
+	}
 	ln, err := s.listen(g.portBind(port), port)
 	if err != nil {
 		return nil, err
@@ -400,6 +409,7 @@ func coldChanges(old, g *Generation) []string {
 	}
 	out = append(out, coldBindChanges(old, g)...)
 	out = append(out, coldPacketChanges(old, g)...)
+	out = append(out, coldRawChanges(old, g)...)
 	if or, nr := old.redirectPorts(), g.redirectPorts(); !sameInts(or, nr) {
 		out = append(out, fmt.Sprintf("tls.httpRedirectPort listeners %v → %v", or, nr))
 	}
@@ -477,6 +487,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if l.conn != nil {
+				if err := l.conn.shutdown(ctx, l.base); err != nil {
+					errs <- fmt.Errorf("port %d: %w", l.port, err)
+				}
+				return
+			}
 			l.srv.SetKeepAlivesEnabled(false)
 			if d, ok := l.base.(*drainListener); ok {
 				d.drain(time.Second)

@@ -103,6 +103,10 @@ type Site struct {
 	// sendTimeout is global.clientSendTimeoutMs, enforced here on HTTP/2 streams (the
 	// framing guard enforces it on HTTP/1 connections).
 	sendTimeout time.Duration
+	// keys are the site's raw keys; conn is what its instances do with raw connections
+	// (conn.go).
+	keys map[string]config.Node
+	conn connRoles
 }
 
 // buildSite builds site i of doc from its raw keys: the core keys, the modules the site
@@ -124,6 +128,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 		s.instances = append(s.instances, inst)
 		s.features = append(s.features, m.Feature)
 		p.collect(ctx, s, m, inst)
+		s.noteConnRoles(m, inst, d)
 	}
 	if sc.Middleware != nil {
 		missing := core.MissingPolicy{Allowed: g.AllowMissingFeatures, Site: s.Info.HostPort()}
@@ -131,6 +136,7 @@ func buildSite(g *core.GlobalContext, doc *config.Document, i int, raw map[strin
 			p.stages = append(p.stages, staged{core.StageScripts, 0, mw})
 		}
 	}
+	s.checkRawSite(sc, d)
 	if sc.Route != nil {
 		rr := buildRoutes(ctx, sc.Route, config.Join(s.Info.Path, "routes"))
 		if rr != nil {
@@ -167,7 +173,7 @@ func decodeSiteCore(doc *config.Document, i int, raw map[string]config.Node, d *
 	}
 	info.Port = sitePort(sc.Port, info.TLS, config.Join(path, "port"), d)
 	info.Label = core.SiteLabel(info.Host, info.Port)
-	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d)}
+	s := &Site{Info: info, TLS: sc.TLS, HTTP2: sc.HTTP2, bind: parseBind(sc.Bind, config.Join(path, "bind"), d), keys: raw}
 	if sc.TLS != nil && sc.TLS.Cert != "" && sc.TLS.Key != "" {
 		cert, err := sc.TLS.loadCertificate()
 		if err != nil {

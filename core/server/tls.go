@@ -368,9 +368,12 @@ func (g *Generation) handshakeConfig(port int, h2 bool) (*tls.Config, error) {
 	t := first.TLS
 	t.hsOnce.Do(func() {
 		tc := &tls.Config{MinVersion: t.minVersion, MaxVersion: t.maxVersion, CipherSuites: t.cipherIDs}
-		if h2 {
+		switch {
+		case g.ports[port].raw():
+			tc.NextProtos = nil // raw connections speak no HTTP
+		case h2:
 			tc.NextProtos = []string{"h2", "http/1.1"}
-		} else {
+		default:
 			tc.NextProtos = []string{"http/1.1"}
 		}
 		for _, site := range g.ports[port].sites {

@@ -32,7 +32,7 @@ func init() {
 		AdminPaths:  []string{"POST /ip-deny", "DELETE /ip-deny", "GET /ip-deny"},
 		AdminUnused: "no site has ipFilter",
 		AlwaysOn:    true, // the runtime deny list applies to every site
-		SiteRoles:   core.RoleMiddleware,
+		SiteRoles:   core.RoleMiddleware | core.RoleConnFilter,
 		Site:        provision,
 	})
 }
@@ -91,6 +91,7 @@ type filter struct {
 // signature drifts from the core interface fails the build instead of going unwired.
 var (
 	_ core.Middleware = (*filter)(nil)
+	_ core.ConnFilter = (*filter)(nil)
 )
 
 func provision(ctx *core.SiteContext) core.SiteInstance {
@@ -121,6 +122,9 @@ func provision(ctx *core.SiteContext) core.SiteInstance {
 				f.trusted.add(p)
 			}
 		}
+	}
+	if raw, _ := core.RawConnections.Get(ctx); raw && c.TrustProxy.Enabled {
+		ctx.Errorf(config.Join(path, "trustProxy"), "has nothing to read on a site that serves raw connections (a tcp site): a raw connection carries no X-Forwarded-For; remove it")
 	}
 	f.dryRun = c.DryRun
 	if !f.allow.empty() && !f.deny.empty() {
@@ -171,6 +175,21 @@ func (f *filter) Wrap(next http.Handler) http.Handler {
 		f.denied.Inc()
 		core.Deny(w, r, http.StatusForbidden)
 	})
+}
+
+// AllowConn implements core.ConnFilter: the same rules for a raw connection (a tcp site),
+// checked against its TCP peer before any byte is read. trustProxy is refused on such a
+// site (core.RawConnections): a raw connection carries no X-Forwarded-For.
+func (f *filter) AllowConn(ip netip.Addr) bool {
+	if f.allowed(ip) {
+		return true
+	}
+	if f.dryRun {
+		f.logDenied(ip, "ipFilter would refuse this connection (dryRun: let through)")
+		return true
+	}
+	f.denied.Inc()
+	return false
 }
 
 // allowed applies the rules: an address in allow passes (allow wins over every deny list);

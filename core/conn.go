@@ -1,0 +1,29 @@
+package core
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// ConnHandler is a site instance that serves the raw connections of its site's port instead
+// of HTTP (the tcp module's proxy). The server hands it every connection accepted on the
+// port, after the TLS handshake when the site has a tls block; the port then serves no HTTP.
+// A site with a ConnHandler has its port to itself, and its other keys must belong to
+// modules whose instance plays a connection role (ConnHandler, ConnFilter,
+// CertificateSource); core/server reports anything else at its path.
+type ConnHandler interface {
+	// ServeConn serves c until it ends, and closes it. ctx is cancelled when the server's
+	// shutdown timeout has passed; the server then closes c as well. A reload does not end
+	// the connection: it keeps the generation it was accepted on.
+	ServeConn(ctx context.Context, c net.Conn)
+}
+
+// ConnFilter is a site instance that decides, before any byte is read, whether a raw
+// connection of a ConnHandler site is served (the IP filter and its runtime deny list). A
+// refused connection is closed at once.
+type ConnFilter interface {
+	// AllowConn reports whether a connection from the peer address addr (IPv4-mapped
+	// addresses unmapped) may be served.
+	AllowConn(addr netip.Addr) bool
+}
