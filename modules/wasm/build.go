@@ -76,7 +76,19 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 	}
 	switch abi {
 	case abiConduit:
-		e, err := newConduitEntry(ctx, rt, cm, es)
+		var names []string
+		if es.instances == instancesReset {
+			code, n, err := exportGlobals(es.code)
+			if err == nil && len(n) > 0 {
+				cm, err = rt.CompileModule(context.Background(), code)
+			}
+			if err != nil {
+				_ = rt.Close(context.Background())
+				return nil, fmt.Errorf("%s: preparing instances: reset: %w (instances: fresh does not need it)", es.file, err)
+			}
+			names = n
+		}
+		e, err := newConduitEntry(ctx, rt, cm, es, names)
 		if err != nil {
 			_ = rt.Close(context.Background())
 			return nil, fmt.Errorf("%s: %w", es.file, err)

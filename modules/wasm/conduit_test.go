@@ -298,25 +298,47 @@ func TestConduitABIFailures(t *testing.T) {
 	}
 }
 
-// TestConduitABIInstances checks that each request gets a fresh instance by default (a
-// global counter always reads 1) and that `instances: reuse` keeps the guest's state.
+// TestConduitABIInstances checks that no guest state crosses requests with `instances:
+// fresh` and with `instances: reset` (the default): a counter kept in a global (op K) or in
+// memory (op k) always reads 1; with `instances: reuse` both keep counting.
 func TestConduitABIInstances(t *testing.T) {
 	up := upstream(t)
-	fresh := servertest.Start(t, site(up.URL, probe("")))
-	reuse := servertest.Start(t, site(up.URL, probe("instances: reuse")))
-	for i := 0; i < 3; i++ {
-		if r := servertest.Get(t, fresh.URL(8080)+"/", "X-Op", "K"); r.Body != "1" {
-			t.Fatalf("fresh request %d: counter %q, want 1", i, r.Body)
-		}
-	}
-	var last int
-	for i := 0; i < 3; i++ {
-		r := servertest.Get(t, reuse.URL(8080)+"/", "X-Op", "K")
-		n, _ := strconv.Atoi(r.Body)
-		if n <= last {
-			t.Fatalf("reused request %d: counter %q after %d", i, r.Body, last)
-		}
-		last = n
+	for _, tc := range []struct {
+		name, extra string
+		keeps       bool
+	}{
+		{"default", "", false},
+		{"fresh", "instances: fresh", false},
+		{"reset", "instances: reset", false},
+		{"reuse", "instances: reuse", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := servertest.Start(t, site(up.URL, probe(tc.extra)))
+			for _, op := range []string{"K", "k"} {
+				last := 0
+				for i := 0; i < 3; i++ {
+					r := servertest.Get(t, srv.URL(8080)+"/", "X-Op", op)
+					n, err := strconv.Atoi(r.Body)
+					if err != nil {
+						t.Fatalf("op %s: %d %q", op, r.Status, r.Body)
+					}
+					if !tc.keeps && n != 1 {
+						t.Fatalf("op %s, request %d: counter %d, want 1 (state crossed requests)", op, i, n)
+					}
+					if tc.keeps && n <= last {
+						t.Fatalf("op %s, request %d: counter %d after %d, want the instance's state kept", op, i, n, last)
+					}
+					last = n
+				}
+			}
+			// An instance whose memory grew is dropped, not reset: the next one starts at one page.
+			if r := servertest.Get(t, srv.URL(8080)+"/", "X-Op", "m", "X-Arg", "1"); r.Body != "1" && !tc.keeps {
+				t.Fatalf("grow: %q", r.Body)
+			}
+			if r := servertest.Get(t, srv.URL(8080)+"/", "X-Op", "m", "X-Arg", "0"); r.Body != "1" && !tc.keeps {
+				t.Fatalf("memory after a grown instance: %q pages, want 1", r.Body)
+			}
+		})
 	}
 }
 
@@ -364,7 +386,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{type: wasm, path: "` + probePath + `", memoryLimitMiB: 0}`, "middleware[0].memoryLimitMiB", "between 1 and 4096", false},
 		{`{type: wasm, path: "` + probePath + `", timeoutMs: 0}`, "middleware[0].timeoutMs", "between 1 and", false},
 		{`{type: wasm, path: "` + probePath + `", onError: maybe}`, "middleware[0].onError", "allow or deny", false},
-		{`{type: wasm, path: "` + probePath + `", instances: many}`, "middleware[0].instances", "fresh or reuse", false},
+		{`{type: wasm, path: "` + probePath + `", instances: many}`, "middleware[0].instances", "fresh, reset or reuse", false},
 		{`{type: wasm, path: "` + probePath + `", mounts: [relative/dir]}`, "middleware[0].mounts[0]", "absolute", false},
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `"}`, "middleware[0].path", "compiling", true},
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `", onError: deny}`, "middleware[0].path", "compiling", false},

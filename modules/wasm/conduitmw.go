@@ -21,7 +21,8 @@ type conduitEntry struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
-	pool     chan api.Module // idle instances when spec.reuse
+	pool     chan api.Module // idle instances (instances: reuse or reset)
+	snap     *snapshot       // instances: reset
 }
 
 var (
@@ -40,7 +41,10 @@ const poolSize = 64
 
 // newConduitEntry prepares a conduit-ABI guest compiled in rt: the host module, WASI when
 // the guest imports it, and a check of its exports.
-func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.CompiledModule, es *entrySpec) (*conduitEntry, error) {
+//
+// With `instances: reset`, cm must be compiled from exportGlobals' code and globalNames be
+// the names it returned.
+func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.CompiledModule, es *entrySpec, globalNames []string) (*conduitEntry, error) {
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return nil, errors.New("the guest does not export its memory as \"memory\"")
 	}
@@ -71,7 +75,7 @@ func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.Compile
 		}
 	}
 	e := &conduitEntry{spec: es, logger: ctx.Logger, rt: rt, compiled: cm, modCfg: moduleConfig(es)}
-	if es.reuse {
+	if es.instances != instancesFresh {
 		e.pool = make(chan api.Module, poolSize)
 	}
 	// Instantiate once now, so a guest that cannot start (a memory larger than the limit,
@@ -81,6 +85,12 @@ func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.Compile
 	m, err := rt.InstantiateModule(tctx, cm, e.modCfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating the guest: %w", err)
+	}
+	if es.instances == instancesReset {
+		if e.snap, err = takeSnapshot(m, globalNames); err != nil {
+			_ = m.Close(bg)
+			return nil, fmt.Errorf("instances: reset: %w", err)
+		}
 	}
 	e.release(m, true)
 	return e, nil
@@ -115,8 +125,12 @@ func (e *conduitEntry) acquire(ctx context.Context) (api.Module, error) {
 	return m, nil
 }
 
-// release keeps m for the next request (reuse, and the call went well) or closes it.
+// release keeps m for the next request (reuse or reset, and the call went well; reset
+// restores it first) or closes it.
 func (e *conduitEntry) release(m api.Module, ok bool) {
+	if ok && e.snap != nil {
+		ok = e.snap.restore(m)
+	}
 	if ok && e.pool != nil {
 		select {
 		case e.pool <- m:

@@ -33,12 +33,14 @@ func TestGuestLanguages(t *testing.T) {
 		{name: "go, http-wasm", entry: `{type: wasm, path: "` + fixture("go/httpheader.wasm") + `", timeoutMs: 2000}`,
 			path: "/a/b?c=d", status: 200, body: "up", upHeader: "X-Go-Uri", upValue: "/a/b?c=d",
 			respHeader: "X-Go-Guest", respValue: "1", reachesUpstream: true},
+		{name: "go, conduit ABI, reset instances (the default)", entry: `{type: wasm, path: "` + fixture("go/conduitpath.wasm") + `", timeoutMs: 2000}`,
+			path: "/go/reset", status: 200, body: "up", upHeader: "X-Go-Path", upValue: "/go/reset", reachesUpstream: true},
 		{name: "go, conduit ABI, reused instances", entry: `{type: wasm, path: "` + fixture("go/conduitpath.wasm") + `", instances: reuse, timeoutMs: 2000}`,
 			path: "/go/path", status: 200, body: "up", upHeader: "X-Go-Path", upValue: "/go/path", reachesUpstream: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := servertest.Start(t, site(up.URL, tc.entry))
-			for i := 0; i < 2; i++ { // twice: a reused or pooled instance serves the second
+			for i := 0; i < 3; i++ { // a reset, reused or pooled instance serves the later ones
 				r := servertest.Get(t, srv.URL(8080)+tc.path)
 				if r.Status != tc.status || r.Body != tc.body {
 					t.Fatalf("got %d %q, want %d %q", r.Status, r.Body, tc.status, tc.body)

@@ -42,13 +42,29 @@ const (
 	DefaultMemoryLimitMiB = 16
 	// maxMemoryLimitMiB is the most a 32-bit linear memory can hold (65,536 pages of 64 KiB).
 	maxMemoryLimitMiB = 4096
-	// DefaultTimeout bounds one call into a guest (instantiation included).
-	DefaultTimeout = 100 * time.Millisecond
+	// DefaultTimeout bounds one call into a guest (instantiation included). It is wall
+	// time, so it leaves room for a loaded machine's scheduling delays: a guest call takes
+	// microseconds, and 100 ms was seen to expire on a busy 2-core machine.
+	DefaultTimeout = 500 * time.Millisecond
 	// maxTimeout bounds timeoutMs: a guest call holds a request.
 	maxTimeout = time.Minute
 	// maxGuestBytes bounds the size of a .wasm file.
 	maxGuestBytes = 64 << 20
 )
+
+// The values of `instances` (docs/wasm.md#instances).
+const (
+	// instancesFresh instantiates the guest for every request.
+	instancesFresh = "fresh"
+	// instancesReset keeps instances and restores their memory and mutable globals to
+	// their state after instantiation when a request is done.
+	instancesReset = "reset"
+	// instancesReuse keeps instances as they are.
+	instancesReuse = "reuse"
+)
+
+// DefaultInstances is `instances` unless the entry says otherwise.
+const DefaultInstances = instancesReset
 
 // The ABIs a guest may speak.
 const (
@@ -82,7 +98,7 @@ type entrySpec struct {
 	memPages  uint32
 	timeout   time.Duration
 	deny      bool
-	reuse     bool
+	instances string // instancesFresh, instancesReuse or instancesReset
 	env       [][2]string
 	mounts    [][2]string // host dir, guest dir
 	cacheName string
@@ -159,11 +175,12 @@ func checkEntry(ctx *core.SiteContext, path string, c *entryConfig) (*entrySpec,
 		bad("onError", "must be allow or deny, got %q", c.OnError)
 	}
 	switch c.Instances {
-	case "", "fresh":
-	case "reuse":
-		es.reuse = true
+	case "":
+		es.instances = DefaultInstances
+	case instancesFresh, instancesReuse, instancesReset:
+		es.instances = c.Instances
 	default:
-		bad("instances", "must be fresh or reuse, got %q", c.Instances)
+		bad("instances", "must be fresh, reset or reuse, got %q", c.Instances)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		if k == "" || !validEnvName(k) {

@@ -1,4 +1,4 @@
-// Package full is the full bundle: standard plus redis, diskcache, faults and otlp, one file
+// Package full is the full bundle: standard plus redis, diskcache, faults, otlp and wasm, one file
 // maybe_<feature>.go each (maybe_<feature>_feature.go for a feature named like a Go target,
 // such as wasm), holding a single blank import behind
 // `//go:build !conduit_omit_<feature>`. Import it for its side effects; cmd/conduit-full does.

@@ -175,6 +175,11 @@
       (then
         (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
         (return (call $reply_num (global.get $counter)))))
+    ;; k: count calls in memory (at 13000) and answer the count (instance reuse)
+    (if (i32.eq (local.get $op) (i32.const 107))
+      (then
+        (i32.store (i32.const 13000) (i32.add (i32.load (i32.const 13000)) (i32.const 1)))
+        (return (call $reply_num (i32.load (i32.const 13000))))))
     ;; O: read into a buffer outside memory (a trap)
     (if (i32.eq (local.get $op) (i32.const 79))
       (then (return (call $get_method (i32.const -16) (i32.const 100)))))
