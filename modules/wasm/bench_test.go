@@ -36,9 +36,9 @@ func BenchmarkMiddleware(b *testing.B) {
 		{"http-wasm/go", `{type: wasm, path: "` + fixture("go/httpheader.wasm") + `", timeoutMs: 5000}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			cfg := "port: 8080\nglobal:\n  wasm: {diskCache: false}\nlogging: false\nproxy:\n  /: \"" + up.URL + "\"\n"
+			cfg := "port: 8080\nlogging: false\nproxy:\n  /: \"" + up.URL + "\"\n"
 			if bc.entry != "" {
-				cfg = site(up.URL, bc.entry) + "logging: false\n"
+				cfg = site(up.URL, bc.entry) + "    logging: false\n"
 			}
 			srv := servertest.Start(b, cfg)
 			url := srv.URL(8080) + "/bench"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,11 +54,12 @@ func upstream(t *testing.T) *httptest.Server {
 	return up
 }
 
-// site is a one-site config proxying / to up with the given middleware entries (YAML
-// flow objects).
+// site is a config of one site on port 8080 proxying / to up with the given middleware
+// entries (YAML flow objects), without the on-disk compilation cache; extra site keys may
+// follow as lines indented by four spaces.
 func site(up string, entries ...string) string {
-	return "port: 8080\nglobal:\n  wasm: {diskCache: false}\nmiddleware:\n" +
-		"  - " + strings.Join(entries, "\n  - ") + "\nproxy:\n  /: \"" + up + "\"\n"
+	return "global:\n  wasm: {diskCache: false}\nsites:\n  - port: 8080\n    middleware:\n" +
+		"      - " + strings.Join(entries, "\n      - ") + "\n    proxy:\n      /: \"" + up + "\"\n"
 }
 
 func probe(extra string) string {
@@ -231,7 +233,7 @@ func TestConduitABIBodyRules(t *testing.T) {
 // replaced.
 func TestConduitABIMaskedError(t *testing.T) {
 	up := upstream(t)
-	cfg := site(up.URL, probe(`phase: response`)) + "maskErrors: true\n"
+	cfg := site(up.URL, probe(`phase: response`)) + "    maskErrors: true\n"
 	srv := servertest.Start(t, cfg)
 	r := servertest.Get(t, srv.URL(8080)+"/?status=503", "X-Rop-Up", "b")
 	if r.Status != 503 || r.Body == "replaced" || r.Header.Get("X-Wasm") != "" {
@@ -379,21 +381,21 @@ func TestConfigErrors(t *testing.T) {
 		entry, path, want string
 		warn              bool
 	}{
-		{`{type: wasm}`, "middleware[0].path", "required", false},
-		{`{type: wasm, path: /nonexistent.wasm}`, "middleware[0].path", "no such file", false},
-		{`{type: wasm, path: "` + probePath + `", phase: sideways}`, "middleware[0].phase", "request or response", false},
-		{`{type: wasm, path: "` + probePath + `", abi: wasi}`, "middleware[0].abi", "auto, conduit or http-wasm", false},
-		{`{type: wasm, path: "` + probePath + `", memoryLimitMiB: 0}`, "middleware[0].memoryLimitMiB", "between 1 and 4096", false},
-		{`{type: wasm, path: "` + probePath + `", timeoutMs: 0}`, "middleware[0].timeoutMs", "between 1 and", false},
-		{`{type: wasm, path: "` + probePath + `", onError: maybe}`, "middleware[0].onError", "allow or deny", false},
-		{`{type: wasm, path: "` + probePath + `", instances: many}`, "middleware[0].instances", "fresh, reset or reuse", false},
-		{`{type: wasm, path: "` + probePath + `", mounts: [relative/dir]}`, "middleware[0].mounts[0]", "absolute", false},
-		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `"}`, "middleware[0].path", "compiling", true},
-		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `", onError: deny}`, "middleware[0].path", "compiling", false},
-		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", phase: response}`, "middleware[0].path", "phase: response", true},
+		{`{type: wasm}`, "sites[0].middleware[0].path", "required", false},
+		{`{type: wasm, path: /nonexistent.wasm}`, "sites[0].middleware[0].path", "no such file", false},
+		{`{type: wasm, path: "` + probePath + `", phase: sideways}`, "sites[0].middleware[0].phase", "request or response", false},
+		{`{type: wasm, path: "` + probePath + `", abi: wasi}`, "sites[0].middleware[0].abi", "auto, conduit or http-wasm", false},
+		{`{type: wasm, path: "` + probePath + `", memoryLimitMiB: 0}`, "sites[0].middleware[0].memoryLimitMiB", "between 1 and 4096", false},
+		{`{type: wasm, path: "` + probePath + `", timeoutMs: 0}`, "sites[0].middleware[0].timeoutMs", "between 1 and", false},
+		{`{type: wasm, path: "` + probePath + `", onError: maybe}`, "sites[0].middleware[0].onError", "allow or deny", false},
+		{`{type: wasm, path: "` + probePath + `", instances: many}`, "sites[0].middleware[0].instances", "fresh, reset or reuse", false},
+		{`{type: wasm, path: "` + probePath + `", mounts: [relative/dir]}`, "sites[0].middleware[0].mounts[0]", "absolute", false},
+		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `"}`, "sites[0].middleware[0].path", "compiling", true},
+		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `", onError: deny}`, "sites[0].middleware[0].path", "compiling", false},
+		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", phase: response}`, "sites[0].middleware[0].path", "phase: response", true},
 	} {
 		t.Run(tc.entry, func(t *testing.T) {
-			_, d, err := servertest.Build("port: 8080\nmiddleware:\n  - "+tc.entry+"\n", config.FormatYAML)
+			_, d, err := servertest.Build("global:\n  wasm: {diskCache: false}\nsites:\n  - port: 8080\n    middleware:\n      - "+tc.entry+"\n", config.FormatYAML)
 			if err != nil && !tc.warn && d == nil {
 				t.Fatal(err)
 			}
@@ -408,5 +410,44 @@ func TestConfigErrors(t *testing.T) {
 			}
 			t.Fatalf("no %s at %s containing %q; errors %v warnings %v", map[bool]string{true: "warning", false: "error"}[tc.warn], tc.path, tc.want, d.Errors(), d.Warnings())
 		})
+	}
+}
+
+// TestEntriesInOrder checks two wasm entries in declaration order: the first one's
+// answer stops the request before the second runs, and the header it adds is seen by the
+// second.
+func TestEntriesInOrder(t *testing.T) {
+	up := upstream(t)
+	srv := servertest.Start(t, site(up.URL, `{type: wasm, path: "`+fixture("rust/guard.wasm")+`"}`, probe("")))
+	if r := servertest.Get(t, srv.URL(8080)+"/admin/x", "X-Op", "M"); r.Status != 403 || r.Body != "forbidden by the rust guest" {
+		t.Fatalf("first entry's answer: got %d %q", r.Status, r.Body)
+	}
+	if r := servertest.Get(t, srv.URL(8080)+"/shop", "X-Op", "H", "X-Arg", "x-rust-path"); r.Status != 200 || r.Body != "/shop" {
+		t.Fatalf("second entry reading the first one's header: got %d %q", r.Status, r.Body)
+	}
+}
+
+// TestCompilationCacheOnDisk checks that global.wasm.cacheDir receives the compiled guest.
+func TestCompilationCacheOnDisk(t *testing.T) {
+	up := upstream(t)
+	dir := filepath.Join(t.TempDir(), "cache")
+	cfg := strings.Replace(site(up.URL, probe("")), "{diskCache: false}", `{cacheDir: "`+dir+`"}`, 1)
+	srv := servertest.Start(t, cfg)
+	if r := servertest.Get(t, srv.URL(8080)+"/", "X-Op", "M"); r.Body != "GET" {
+		t.Fatalf("got %d %q", r.Status, r.Body)
+	}
+	var files int
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files == 0 {
+		out, _ := exec.Command("find", dir).CombinedOutput()
+		t.Fatalf("no compiled guest under %s:\n%s", dir, out)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("cache dir: %v %v, want mode 0700", st, err)
 	}
 }
