@@ -76,14 +76,7 @@ func TestConduitABIRequestPhase(t *testing.T) {
 	up := upstream(t)
 	srv := servertest.Start(t, site(up.URL, probe(`config: {greeting: hi, n: 2}`)))
 	base := srv.URL(8080)
-	cases := []struct {
-		name       string
-		path       string
-		hdr        []string
-		status     int
-		body       string
-		wantHeader map[string]string
-	}{
+	runCases(t, base, []reqCase{
 		{name: "no op continues", path: "/x", status: 200, body: "upstream body"},
 		{name: "method", path: "/x", hdr: []string{"X-Op", "M"}, status: 200, body: "GET"},
 		{name: "path", path: "/a/b%20c?q=1", hdr: []string{"X-Op", "P"}, status: 200, body: "/a/b%20c"},
@@ -115,7 +108,22 @@ func TestConduitABIRequestPhase(t *testing.T) {
 		{name: "redirect", path: "/", hdr: []string{"X-Op", "L", "X-Arg", "https://example.test/login"}, status: 302, body: "Redirecting...",
 			wantHeader: map[string]string{"Location": "https://example.test/login"}},
 		{name: "log continues", path: "/", hdr: []string{"X-Op", "g", "X-Arg", "2"}, status: 200, body: "upstream body"},
-	}
+	})
+}
+
+// reqCase is one request of a table test and the answer it must get.
+type reqCase struct {
+	name       string
+	path       string
+	hdr        []string
+	status     int
+	body       string
+	wantHeader map[string]string
+}
+
+// runCases sends each case's request to base and checks the answer.
+func runCases(t *testing.T, base string, cases []reqCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := servertest.Get(t, base+tc.path, tc.hdr...)
@@ -149,42 +157,20 @@ func TestConduitABIResponsePhase(t *testing.T) {
 	up := upstream(t)
 	srv := servertest.Start(t, site(up.URL, probe(`phase: response, config: "from config"`)))
 	base := srv.URL(8080)
-	cases := []struct {
-		name       string
-		path, rop  string
-		status     int
-		body       string
-		wantHeader map[string]string
-	}{
+	rop := func(op string) []string { return []string{"X-Rop-Up", op} }
+	runCases(t, base, []reqCase{
 		{name: "no op", path: "/", status: 200, body: "upstream body", wantHeader: map[string]string{"X-Wasm": "", "Etag": `"abc"`}},
-		{name: "headers", path: "/?status=201", rop: "h", status: 201, body: "upstream body",
+		{name: "headers", path: "/?status=201", hdr: rop("h"), status: 201, body: "upstream body",
 			// X-Status: get_response_status*1000 + on_response's argument; X-Up-Copy: the length of X-Up.
 			wantHeader: map[string]string{"X-Wasm": "1", "X-Remove-Me": "", "X-Status": "201201", "X-Up-Copy": "5"}},
-		{name: "body replaced", path: "/", rop: "b", status: 200, body: "replaced",
+		{name: "body replaced", path: "/", hdr: rop("b"), status: 200, body: "replaced",
 			wantHeader: map[string]string{"Content-Length": "8", "Etag": "", "Content-Type": "text/plain"}},
-		{name: "body replaced on an error status", path: "/?status=502", rop: "b", status: 502, body: "replaced"},
-		{name: "body ignored on 204", path: "/?status=204", rop: "b", status: 204, body: ""},
-		{name: "body ignored on 304", path: "/?status=304", rop: "b", status: 304, body: ""},
-		{name: "config as body", path: "/", rop: "c", status: 200, body: `"from config"`},
-		{name: "trap passes the response", path: "/", rop: "Z", status: 200, body: "upstream body"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var hdr []string
-			if tc.rop != "" {
-				hdr = []string{"X-Rop-Up", tc.rop}
-			}
-			r := servertest.Get(t, base+tc.path, hdr...)
-			if r.Status != tc.status || r.Body != tc.body {
-				t.Fatalf("got %d %q, want %d %q", r.Status, r.Body, tc.status, tc.body)
-			}
-			for k, v := range tc.wantHeader {
-				if got := r.Header.Get(k); got != v {
-					t.Errorf("%s = %q, want %q", k, got, v)
-				}
-			}
-		})
-	}
+		{name: "body replaced on an error status", path: "/?status=502", hdr: rop("b"), status: 502, body: "replaced"},
+		{name: "body ignored on 204", path: "/?status=204", hdr: rop("b"), status: 204, body: ""},
+		{name: "body ignored on 304", path: "/?status=304", hdr: rop("b"), status: 304, body: ""},
+		{name: "config as body", path: "/", hdr: rop("c"), status: 200, body: `"from config"`},
+		{name: "trap passes the response", path: "/", hdr: rop("Z"), status: 200, body: "upstream body"},
+	})
 }
 
 // TestConduitABIBodyRules checks the body rules that need a special upstream: a replaced
@@ -388,7 +374,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{type: wasm, path: "` + probePath + `", memoryLimitMiB: 0}`, "sites[0].middleware[0].memoryLimitMiB", "between 1 and 4096", false},
 		{`{type: wasm, path: "` + probePath + `", timeoutMs: 0}`, "sites[0].middleware[0].timeoutMs", "between 1 and", false},
 		{`{type: wasm, path: "` + probePath + `", onError: maybe}`, "sites[0].middleware[0].onError", "allow or deny", false},
-		{`{type: wasm, path: "` + probePath + `", instances: many}`, "sites[0].middleware[0].instances", "fresh, reset or reuse", false},
+		{`{type: wasm, path: "` + probePath + `", instances: many}`, "sites[0].middleware[0].instances", "reset, fresh or reuse", false},
 		{`{type: wasm, path: "` + probePath + `", mounts: [relative/dir]}`, "sites[0].middleware[0].mounts[0]", "absolute", false},
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `"}`, "sites[0].middleware[0].path", "compiling", true},
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `", onError: deny}`, "sites[0].middleware[0].path", "compiling", false},

@@ -9,6 +9,7 @@
 package wasm
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
@@ -89,7 +91,6 @@ type entryConfig struct {
 
 // entrySpec is a decoded, checked entry.
 type entrySpec struct {
-	path      string // diagnostic path of the entry
 	file      string
 	code      []byte
 	config    []byte // the JSON of `config`; nil when absent
@@ -101,7 +102,6 @@ type entrySpec struct {
 	instances string // instancesFresh, instancesReuse or instancesReset
 	env       [][2]string
 	mounts    [][2]string // host dir, guest dir
-	cacheName string
 }
 
 func newEntry(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
@@ -130,7 +130,7 @@ func newEntry(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 
 // checkEntry validates c's values and reads the guest's file.
 func checkEntry(ctx *core.SiteContext, path string, c *entryConfig) (*entrySpec, bool) {
-	es := &entrySpec{path: path, file: c.Path, timeout: DefaultTimeout}
+	es := &entrySpec{file: c.Path, timeout: DefaultTimeout}
 	ok := true
 	bad := func(key, format string, args ...any) {
 		ctx.Errorf(config.Join(path, key), format, args...)
@@ -139,20 +139,21 @@ func checkEntry(ctx *core.SiteContext, path string, c *entryConfig) (*entrySpec,
 	if c.Type != "wasm" { // the core dispatches only this module's type here
 		bad("type", "must be wasm, got %q", c.Type)
 	}
-	switch c.Phase {
-	case "", "request":
-	case "response":
-		es.response = true
-	default:
-		bad("phase", "must be request or response, got %q", c.Phase)
+	// choice returns value when it is one of allowed ("" means allowed[0]).
+	choice := func(key, value string, allowed ...string) string {
+		if value == "" || slices.Contains(allowed, value) {
+			return cmp.Or(value, allowed[0])
+		}
+		last := len(allowed) - 1
+		bad(key, "must be %s or %s, got %q", strings.Join(allowed[:last], ", "), allowed[last], value)
+		return allowed[0]
 	}
-	switch c.ABI {
-	case "", "auto":
-	case abiConduit, abiHTTPWasm:
-		es.abi = c.ABI
-	default:
-		bad("abi", "must be auto, conduit or http-wasm, got %q", c.ABI)
+	es.response = choice("phase", c.Phase, "request", "response") == "response"
+	if abi := choice("abi", c.ABI, "auto", abiConduit, abiHTTPWasm); abi != "auto" {
+		es.abi = abi
 	}
+	es.deny = choice("onError", c.OnError, "allow", "deny") == "deny"
+	es.instances = choice("instances", c.Instances, DefaultInstances, instancesFresh, instancesReuse)
 	mib := DefaultMemoryLimitMiB
 	if c.MemoryLimitMiB != nil {
 		mib = *c.MemoryLimitMiB
@@ -166,21 +167,6 @@ func checkEntry(ctx *core.SiteContext, path string, c *entryConfig) (*entrySpec,
 		if es.timeout <= 0 || es.timeout > maxTimeout {
 			bad("timeoutMs", "must be between 1 and %d, got %d", maxTimeout.Milliseconds(), *c.TimeoutMs)
 		}
-	}
-	switch c.OnError {
-	case "", "allow":
-	case "deny":
-		es.deny = true
-	default:
-		bad("onError", "must be allow or deny, got %q", c.OnError)
-	}
-	switch c.Instances {
-	case "":
-		es.instances = DefaultInstances
-	case instancesFresh, instancesReuse, instancesReset:
-		es.instances = c.Instances
-	default:
-		bad("instances", "must be fresh, reset or reuse, got %q", c.Instances)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
 		if k == "" || !validEnvName(k) {
