@@ -21,7 +21,8 @@ type conduitEntry struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
-	pool     chan api.Module // idle instances (instances: reuse or reset)
+	export   string         // on_request or on_response, by the entry's phase
+	pool     chan *instance // idle instances (instances: reuse or reset)
 	snap     *snapshot       // instances: reset
 }
 
@@ -29,6 +30,13 @@ var (
 	_ core.Middleware    = (*conduitEntry)(nil)
 	_ core.ResponsePhase = (*conduitEntry)(nil)
 )
+
+// instance is one instance of the guest with its entry point, ready to call.
+type instance struct {
+	m     api.Module
+	fn    api.Function
+	stack [1]uint64 // on_response's argument in, the result out
+}
 
 // Exports of a conduit-ABI guest.
 const (
@@ -74,25 +82,25 @@ func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.Compile
 			return nil, fmt.Errorf("instantiating WASI: %w", err)
 		}
 	}
-	e := &conduitEntry{spec: es, logger: ctx.Logger, rt: rt, compiled: cm, modCfg: moduleConfig(es)}
+	e := &conduitEntry{spec: es, logger: ctx.Logger, rt: rt, compiled: cm, modCfg: moduleConfig(es), export: want}
 	if es.instances != instancesFresh {
-		e.pool = make(chan api.Module, poolSize)
+		e.pool = make(chan *instance, poolSize)
 	}
 	// Instantiate once now, so a guest that cannot start (a memory larger than the limit,
 	// a trapping start function) is reported when the configuration loads.
 	tctx, cancel := context.WithTimeout(bg, es.timeout)
 	defer cancel()
-	m, err := rt.InstantiateModule(tctx, cm, e.modCfg)
+	in, err := e.instantiate(tctx)
 	if err != nil {
-		return nil, fmt.Errorf("instantiating the guest: %w", err)
+		return nil, err
 	}
 	if es.instances == instancesReset {
-		if e.snap, err = takeSnapshot(m, globalNames); err != nil {
-			_ = m.Close(bg)
+		if e.snap, err = takeSnapshot(in.m, globalNames); err != nil {
+			_ = in.m.Close(bg)
 			return nil, fmt.Errorf("instances: reset: %w", err)
 		}
 	}
-	e.release(m, true)
+	e.release(in, true)
 	return e, nil
 }
 
@@ -109,36 +117,42 @@ func importsModule(cm wazero.CompiledModule, name string) bool {
 // ResponsePhase implements core.ResponsePhase.
 func (e *conduitEntry) ResponsePhase() bool { return e.spec.response }
 
-// acquire returns an instance: an idle one with `instances: reuse`, else a new one.
-func (e *conduitEntry) acquire(ctx context.Context) (api.Module, error) {
-	if e.pool != nil {
-		select {
-		case m := <-e.pool:
-			return m, nil
-		default:
-		}
-	}
+// instantiate starts a new instance of the guest.
+func (e *conduitEntry) instantiate(ctx context.Context) (*instance, error) {
 	m, err := e.rt.InstantiateModule(ctx, e.compiled, e.modCfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating the guest: %w", err)
 	}
-	return m, nil
+	return &instance{m: m, fn: m.ExportedFunction(e.export)}, nil
 }
 
-// release keeps m for the next request (reuse or reset, and the call went well; reset
+// acquire returns an instance: an idle one with `instances: reset` or `reuse`, else a new
+// one.
+func (e *conduitEntry) acquire(ctx context.Context) (*instance, error) {
+	if e.pool != nil {
+		select {
+		case in := <-e.pool:
+			return in, nil
+		default:
+		}
+	}
+	return e.instantiate(ctx)
+}
+
+// release keeps in for the next request (reset or reuse, and the call went well; reset
 // restores it first) or closes it.
-func (e *conduitEntry) release(m api.Module, ok bool) {
+func (e *conduitEntry) release(in *instance, ok bool) {
 	if ok && e.snap != nil {
-		ok = e.snap.restore(m)
+		ok = e.snap.restore(in.m)
 	}
 	if ok && e.pool != nil {
 		select {
-		case e.pool <- m:
+		case e.pool <- in:
 			return
 		default:
 		}
 	}
-	_ = m.Close(context.Background())
+	_ = in.m.Close(context.Background())
 }
 
 // newCall returns the call serving r, bounded by the entry's timeout; cancel it when done.
@@ -148,21 +162,24 @@ func (e *conduitEntry) newCall(r *http.Request) (*call, context.CancelFunc) {
 	return &call{Context: ctx, e: e, r: r}, cancel
 }
 
-// invoke runs export with args for c.
-func (e *conduitEntry) invoke(c *call, export string, args ...uint64) (int32, error) {
-	m, err := e.acquire(c)
+// invoke runs the entry's export for c; arg is on_response's status (ignored by
+// on_request).
+func (e *conduitEntry) invoke(c *call, arg uint64) (int32, error) {
+	in, err := e.acquire(c)
 	if err != nil {
 		return 0, err
 	}
-	res, err := m.ExportedFunction(export).Call(c, args...)
-	e.release(m, err == nil)
+	in.stack[0] = arg
+	err = in.fn.CallWithStack(c, in.stack[:])
+	rc := api.DecodeI32(in.stack[0])
+	e.release(in, err == nil)
 	if err != nil {
 		if c.Err() != nil && c.r.Context().Err() == nil {
-			return 0, fmt.Errorf("%s ran for longer than timeoutMs (%v): %w", export, e.spec.timeout, err)
+			return 0, fmt.Errorf("%s ran for longer than timeoutMs (%v): %w", e.export, e.spec.timeout, err)
 		}
-		return 0, fmt.Errorf("%s: %w", export, err)
+		return 0, fmt.Errorf("%s: %w", e.export, err)
 	}
-	return api.DecodeI32(res[0]), nil
+	return rc, nil
 }
 
 // Wrap implements core.Middleware.
@@ -181,7 +198,7 @@ func (e *conduitEntry) Wrap(next http.Handler) http.Handler {
 func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	c, cancel := e.newCall(r)
 	defer cancel()
-	rc, err := e.invoke(c, exportOnRequest)
+	rc, err := e.invoke(c, 0)
 	if err != nil {
 		e.failed(err)
 		if e.spec.deny {

@@ -54,7 +54,7 @@ func (w *responseWriter) run(code int) {
 	h := w.ResponseWriter.Header()
 	c.response, c.hdr, c.status = true, h, code
 	c.bodyIgnored = !bodyAllowed(code) || h.Get("Content-Length") == "0"
-	_, err := e.invoke(c, exportOnResponse, api32(code))
+	_, err := e.invoke(c, api32(code))
 	if err != nil {
 		e.failed(err)
 		if e.spec.deny {
