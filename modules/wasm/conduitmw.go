@@ -23,7 +23,7 @@ type conduitEntry struct {
 	modCfg   wazero.ModuleConfig
 	export   string         // on_request or on_response, by the entry's phase
 	pool     chan *instance // idle instances (instances: reuse or reset)
-	snap     *snapshot       // instances: reset
+	snap     *snapshot      // instances: reset
 }
 
 var (
