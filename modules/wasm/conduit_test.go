@@ -330,6 +330,29 @@ func TestConduitABIInstances(t *testing.T) {
 	}
 }
 
+// TestWASI checks that a guest sees no environment and no directory by default, and what
+// the entry's env and mounts list.
+func TestWASI(t *testing.T) {
+	up := upstream(t)
+	bare := servertest.Start(t, site(up.URL, probe("")))
+	dir := t.TempDir()
+	given := servertest.Start(t, site(up.URL, probe(`env: {A: "1", B: "2"}, mounts: ["`+dir+`:/data"]`)))
+	for _, tc := range []struct {
+		name, op   string
+		bare, with string
+	}{
+		{"environment variables", "E", "0", "2"},
+		{"preopened directory", "F", "8", "0"},
+	} {
+		if r := servertest.Get(t, bare.URL(8080)+"/", "X-Op", tc.op); r.Body != tc.bare {
+			t.Errorf("%s by default: %q, want %q", tc.name, r.Body, tc.bare)
+		}
+		if r := servertest.Get(t, given.URL(8080)+"/", "X-Op", tc.op); r.Body != tc.with {
+			t.Errorf("%s with env and mounts: %q, want %q", tc.name, r.Body, tc.with)
+		}
+	}
+}
+
 // TestReloadPicksUpChangedModule replaces the guest's file and reloads.
 func TestReloadPicksUpChangedModule(t *testing.T) {
 	up := upstream(t)

@@ -24,6 +24,9 @@
   (import "conduit" "conduit_get_response_status" (func $get_response_status (result i32)))
   (import "conduit" "conduit_get_response_header" (func $get_response_header (param i32 i32 i32 i32) (result i32)))
   (import "conduit" "conduit_remove_response_header" (func $remove_response_header (param i32 i32) (result i32)))
+  ;; WASI, to check what the entry's env and mounts give a guest.
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $fd_prestat_get (param i32 i32) (result i32)))
 
   (memory (export "memory") 1)
   (data (i32.const 0) "x-op")
@@ -180,6 +183,14 @@
       (then
         (i32.store (i32.const 13000) (i32.add (i32.load (i32.const 13000)) (i32.const 1)))
         (return (call $reply_num (i32.load (i32.const 13000))))))
+    ;; E: the number of WASI environment variables
+    (if (i32.eq (local.get $op) (i32.const 69))
+      (then
+        (drop (call $environ_sizes_get (i32.const 13100) (i32.const 13104)))
+        (return (call $reply_num (i32.load (i32.const 13100))))))
+    ;; F: fd_prestat_get(3): 0 when a directory is mounted, 8 (EBADF) when none is
+    (if (i32.eq (local.get $op) (i32.const 70))
+      (then (return (call $reply_num (call $fd_prestat_get (i32.const 3) (i32.const 13200))))))
     ;; O: read into a buffer outside memory (a trap)
     (if (i32.eq (local.get $op) (i32.const 79))
       (then (return (call $get_method (i32.const -16) (i32.const 100)))))
