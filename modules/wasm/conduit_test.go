@@ -401,6 +401,8 @@ func TestConfigErrors(t *testing.T) {
 		{`{type: wasm, path: "` + probePath + `", mounts: [relative/dir]}`, "sites[0].middleware[0].mounts[0]", "absolute", false},
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `"}`, "sites[0].middleware[0].path", "compiling", true},
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `", onError: deny}`, "sites[0].middleware[0].path", "compiling", false},
+		{`{type: wasm, path: "` + fixture("rust/guard.wasm") + `", memoryLimitMiB: 1}`, "sites[0].middleware[0].path", "memory", true},
+		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", abi: conduit}`, "sites[0].middleware[0].path", "does not export on_request", true},
 		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", phase: response}`, "sites[0].middleware[0].path", "phase: response", true},
 	} {
 		t.Run(tc.entry, func(t *testing.T) {
