@@ -61,6 +61,10 @@ func detectABI(cm wazero.CompiledModule) string {
 	return ""
 }
 
+// errEntry marks a build error that is the entry's mistake, not the guest's: an error
+// whatever onError says.
+var errEntry = errors.New("invalid entry")
+
 // build compiles an entry's guest and prepares the middleware of its ABI. The runtimes it
 // creates are closed when the generation is retired.
 func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, error) {
@@ -98,7 +102,7 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 	case abiHTTPWasm:
 		_ = rt.Close(context.Background())
 		if es.response {
-			return nil, errors.New("an http-wasm guest handles the request and the response itself: remove phase: response")
+			return nil, fmt.Errorf("%w: an http-wasm guest handles the request and the response itself: remove phase: response", errEntry)
 		}
 		h, err := newHTTPWasmEntry(ctx, g, es)
 		if err != nil {

@@ -403,7 +403,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{type: wasm, path: "` + fixture("wat/probe.wat") + `", onError: deny}`, "sites[0].middleware[0].path", "compiling", false},
 		{`{type: wasm, path: "` + fixture("rust/guard.wasm") + `", memoryLimitMiB: 1}`, "sites[0].middleware[0].path", "memory", true},
 		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", abi: conduit}`, "sites[0].middleware[0].path", "does not export on_request", true},
-		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", phase: response}`, "sites[0].middleware[0].path", "phase: response", true},
+		{`{type: wasm, path: "` + fixture("wat/hwheader.wasm") + `", phase: response}`, "sites[0].middleware[0].phase", "phase: response", false},
 	} {
 		t.Run(tc.entry, func(t *testing.T) {
 			_, d, err := servertest.Build("global:\n  wasm: {diskCache: false}\nsites:\n  - port: 8080\n    middleware:\n      - "+tc.entry+"\n", config.FormatYAML)

@@ -11,6 +11,7 @@ package wasm
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -118,6 +119,10 @@ func newEntry(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 	g := globalFor(ctx.Global)
 	mw, err := build(ctx, g, es)
 	if err != nil {
+		if errors.Is(err, errEntry) {
+			ctx.Errorf(config.Join(spec.Path, "phase"), "%v", err)
+			return nil
+		}
 		if es.deny {
 			ctx.Errorf(config.Join(spec.Path, "path"), "%v (onError: deny refuses to serve without it)", err)
 			return nil
