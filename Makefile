@@ -18,7 +18,7 @@ TEST_TIMEOUT ?= 15m
 # PORT is the port `make run` serves the quickstart's demo site on.
 PORT      ?= 8080
 
-.PHONY: all build build-full build-minimal xbuild sizes notice release-snapshot run test test-deps test-go test-plugins fuzz-smoke fuzz vet fmt-check bench clean
+.PHONY: all build build-full build-minimal xbuild sizes notice release-snapshot run test test-deps test-go test-plugins wasm-guests fuzz-smoke fuzz vet fmt-check bench clean
 
 all: build
 
@@ -66,6 +66,11 @@ test-go:
 # --with build of it runs in test-go (TestIntegrationExampleHeader in ./xbuild).
 test-plugins:
 	cd plugins/example-header && GOWORK=off GOFLAGS=-mod=readonly $(GO) vet ./... && GOWORK=off GOFLAGS=-mod=readonly $(GO) test -count=1 ./...
+
+# wasm-guests rebuilds the WASM guests of plugins/wasm (WAT, Rust and Go) from their sources;
+# modules/wasm/guests_test.go checks that they still build to the committed .wasm files.
+wasm-guests:
+	$(MAKE) -C plugins/wasm
 
 # fuzz-smoke fuzzes the untrusted-input parsers for a few seconds (go test already runs every
 # fuzz target's seeds); `make fuzz` fuzzes every target.

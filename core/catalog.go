@@ -46,11 +46,10 @@ type CatalogModule struct {
 // registers one of these keys must be removed from this list; core/catalog/gen refuses to
 // generate until it is.
 var plannedKeys = []CatalogEntry{
-	// middleware: [{type: script|traefik|wasm, ...}] entries run code that can refuse
+	// middleware: [{type: script|traefik, ...}] entries run code that can refuse
 	// requests, so a missing one fails closed (Guard).
 	{Key: "middleware.script", Feature: "script", Guard: true},
 	{Key: "middleware.traefik", Feature: "script", Guard: true},
-	{Key: "middleware.wasm", Feature: "wasm", Guard: true},
 }
 
 // CatalogEntry describes the feature behind one config key, compiled in or not.

@@ -30,6 +30,7 @@ var catalogModules = []CatalogModule{
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
 	{ID: "http.handlers.upload", Feature: "upload", Bundle: "full", SiteKeys: []string{"upload"}},
+	{ID: "http.middleware.wasm", Feature: "wasm", Bundle: "full", Guard: true, GlobalKeys: []string{"wasm"}, MiddlewareTypes: []string{"wasm"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},
 	{ID: "stores.redis", Feature: "redis", Bundle: "full", StoreSchemes: []string{"redis", "rediss"}},
 	{ID: "stream.tcp", Feature: "tcp", Bundle: "full", SiteKeys: []string{"tcp"}},

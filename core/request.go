@@ -46,6 +46,9 @@ type RequestState struct {
 	// Shedding is set when the site is loaded past limits.priorityThreshold: routes whose
 	// effective priority is below 50 answer 503.
 	Shedding bool
+	// MaskedError is set when the response is an upstream 5xx whose body maskErrors
+	// replaced; response-phase WASM middleware does not run on it (docs/wasm.md).
+	MaskedError bool
 
 	// Nominated are the canonical header names the client's Connection header nominated;
 	// the entry removed those fields (docs/security.md), and the proxy drops request

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 )
 
@@ -75,6 +76,12 @@ func (r Role) String() string {
 	return strings.Join(names, "|")
 }
 
+// repoPath is the import path of this repository's Go module ("github.com/…/conduit").
+var repoPath = strings.TrimSuffix(reflect.TypeFor[Module]().PkgPath(), "/core")
+
+// isFirstParty reports whether pkg is a package of this repository.
+func isFirstParty(pkg string) bool { return strings.HasPrefix(pkg, repoPath+"/") }
+
 // RolesOf returns the roles inst implements. It is the one place where the core's role
 // interfaces are tested against an instance.
 func RolesOf(inst any) Role {
@@ -128,11 +135,11 @@ func RolesOf(inst any) Role {
 // the ones an instance may play: an instance whose type depends on the config may implement
 // fewer.
 //
-// A module that declares no roles at all (a third-party module written before roles existed)
-// is not checked: its instances play every role they implement, as they did then. Every
-// first-party module declares its roles (TestFirstPartyModulesDeclareRoles).
+// A third-party module that declares no roles at all (written before roles existed) is not
+// checked: its instances play every role they implement, as they did then. A module of this
+// repository is always checked (declaring nothing means its instances play no role).
 func CheckRoles(m *Module, inst any, declared Role, what string) error {
-	if m.SiteRoles == 0 && m.GlobalRoles == 0 {
+	if m.SiteRoles == 0 && m.GlobalRoles == 0 && !isFirstParty(m.Package) {
 		return nil
 	}
 	if extra := RolesOf(inst) &^ declared; extra != 0 {

@@ -39,8 +39,11 @@ func TestCheckRoles(t *testing.T) {
 			}
 		})
 	}
-	if err := CheckRoles(&Module{ID: "test.legacy"}, roleProbe{}, 0, "site"); err != nil {
-		t.Fatalf("a module that declares no roles is not checked: %v", err)
+	if err := CheckRoles(&Module{ID: "test.legacy", Package: "example.com/legacy"}, roleProbe{}, 0, "site"); err != nil {
+		t.Fatalf("a third-party module that declares no roles is not checked: %v", err)
+	}
+	if err := CheckRoles(&Module{ID: "test.first", Package: repoPath + "/modules/x"}, roleProbe{}, 0, "site"); err == nil {
+		t.Fatal("a module of this repository that declares no roles plays none")
 	}
 	if got := RolesOf(roleProbe{}); got != RoleMiddleware|RoleStopper {
 		t.Fatalf("RolesOf = %s", got)

@@ -150,6 +150,9 @@ func LoadFeatures(coreDir string) (*FeatureSet, error) {
 				continue
 			}
 			feature := strings.TrimSuffix(strings.TrimPrefix(name, "maybe_"), ".go")
+			// A feature named like a GOARCH or GOOS (wasm) cannot use maybe_<name>.go: Go
+			// would build that file only for that target. maybe_<name>_feature.go works.
+			feature = strings.TrimSuffix(feature, "_feature")
 			rel := filepath.ToSlash(filepath.Join(bundleDir(b), name))
 			pkg, aliases, err := parseMaybeFile(filepath.Join(dir, name), feature)
 			if err != nil {

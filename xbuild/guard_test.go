@@ -12,8 +12,9 @@ import (
 
 // forbiddenInStandard are packages the standard binary must never link (architecture notes
 // D.3): client-go (+21 MB), yaegi (defeats method dead-code elimination), and grpc's tracing,
-// which drags in html/template and its reflect.Value.Method call.
-var forbiddenInStandard = []string{"k8s.io/", "github.com/traefik/yaegi", "golang.org/x/net/trace", "html/template"}
+// which drags in html/template and its reflect.Value.Method call; wazero (+2.8 MB, modules/wasm)
+// is full-only too.
+var forbiddenInStandard = []string{"k8s.io/", "github.com/traefik/yaegi", "github.com/tetratelabs/wazero", "golang.org/x/net/trace", "html/template"}
 
 // Size budgets for stripped binaries (-trimpath -ldflags "-s -w" -tags grpcnotrace), in bytes
 // (10^6 per MB, as docs/benchmarks.md counts).

@@ -116,6 +116,18 @@ func checkCacheHit(_ *bench, ep endpoint) error {
 	return nil
 }
 
+// checkWasmHeader proves the WASM guest of the conduit-wasm row runs on every response.
+func checkWasmHeader(_ *bench, ep endpoint) error {
+	resp, _, err := ep.get("/", false)
+	if err != nil {
+		return fmt.Errorf("wasm check: %w", err)
+	}
+	if resp.Header.Get("X-Wasm") != "1" {
+		return fmt.Errorf("wasm check: the response has no X-Wasm: 1: the guest did not run")
+	}
+	return nil
+}
+
 // checkMetrics proves the metrics endpoint is on.
 func checkMetrics(_ *bench, ep endpoint) error {
 	resp, body, err := ep.get("/__metrics__", false)

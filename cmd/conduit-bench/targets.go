@@ -36,6 +36,9 @@ type tmplData struct {
 	JWTSecret, JWKSURL       string
 	RedisURL                 string
 	AdminAddr                string // 127.0.0.1:port for global.admin.bind
+	// WasmGuests is the absolute path of the repository's plugins/wasm (the WASM rows'
+	// guests).
+	WasmGuests string
 }
 
 // Target is one row of the benchmark: the load generator talks to it, and it forwards to
@@ -276,6 +279,7 @@ func (b *bench) tmplDataFor(name string) (tmplData, error) {
 		JWKSURL:       b.svc.jwksURL,
 		RedisURL:      "redis://" + b.svc.redisAddr + "/0",
 		AdminAddr:     addrOf(ports[3]),
+		WasmGuests:    wasmGuests(b.cfg.repo),
 	}
 	if b.wantsListener("h2c") {
 		d.H2CPort, d.H2CListen = ports[1], addrOf(ports[1])

@@ -116,6 +116,21 @@ rateLimit:
 		Site: `proxy: "http://{{.Upstream}}"`,
 	},
 	{
+		Name: "conduit-wasm", Issue: 18, Full: true,
+		Note: "middleware: a WASM guest of the conduit ABI adding one response header (plugins/wasm/wat/header.wat); conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+middleware:
+  - {type: wasm, path: "{{.WasmGuests}}/wat/header.wasm", phase: response}`,
+		Check: checkWasmHeader,
+	},
+	{
+		Name: "conduit-httpwasm", Issue: 18, Full: true,
+		Note: "middleware: an http-wasm guest adding one request header (plugins/wasm/wat/hwheader.wat); conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+middleware:
+  - {type: wasm, path: "{{.WasmGuests}}/wat/hwheader.wasm"}`,
+	},
+	{
 		Name: "conduit-metrics", Issue: 7, Note: "metrics: {} and logging: false",
 		Site: `proxy: "http://{{.Upstream}}"
 metrics: {}
@@ -162,6 +177,15 @@ func renderConduitConfig(v conduitVariant, d tmplData, path string) (string, err
 	return path, nil
 }
 
+// wasmGuests is the absolute path of plugins/wasm under the repository at repo.
+func wasmGuests(repo string) string {
+	abs, err := filepath.Abs(filepath.Join(repo, "plugins", "wasm"))
+	if err != nil {
+		return filepath.Join(repo, "plugins", "wasm")
+	}
+	return abs
+}
+
 // indent prefixes every line of s with pre.
 func indent(s, pre string) string {
 	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
@@ -200,7 +224,8 @@ func configProblems(p *proc) string {
 		return ""
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "not compiled") || strings.Contains(line, "unknown key") {
+		if strings.Contains(line, "not compiled") || strings.Contains(line, "unknown key") ||
+			strings.Contains(line, "lets every request pass") {
 			return strings.TrimSpace(line)
 		}
 	}

@@ -75,7 +75,7 @@ type listener struct {
 	// a core.PacketService (HTTP/3; packet.go); nil otherwise.
 	udp    net.PacketConn
 	packet core.PacketServer
-	conn  *connServer // instead of srv on a port whose site serves raw connections (conn.go)
+	conn   *connServer // instead of srv on a port whose site serves raw connections (conn.go)
 }
 
 // New returns a server with no generation and no listeners.

@@ -79,6 +79,9 @@ func copyResponseHeader(dst http.Header, resp *http.Response) {
 // writeMaskedError answers an upstream 5xx under maskErrors: the status stays, the body is
 // maskedBody, and of the response's header fields only X-Request-Id and Vary are kept.
 func writeMaskedError(w http.ResponseWriter, r *http.Request, status int) {
+	if st := core.State(r); st != nil {
+		st.MaskedError = true
+	}
 	dst := w.Header()
 	for k := range dst {
 		if k != "X-Request-Id" && k != "Vary" {

@@ -257,7 +257,7 @@ func TestDocConfigBlocksValidate(t *testing.T) {
 // moves the docs' absolute placeholder paths there.
 func docFiles(t *testing.T, dir string) *strings.Replacer {
 	t.Helper()
-	for _, d := range []string{"work/public", "work/dist", "work/docs-dist", "etc/conduit", "var/lib/conduit/acme", "var/log/conduit"} {
+	for _, d := range []string{"work/public", "work/dist", "work/docs-dist", "etc/conduit/plugins", "var/lib/conduit/acme", "var/log/conduit"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -271,6 +271,9 @@ func docFiles(t *testing.T, dir string) *strings.Replacer {
 		"etc/conduit/app.key":         app.KeyPEM,
 		"etc/conduit/clients.pem":     ca.PEM,
 		"etc/conduit/internal-ca.pem": ca.PEM,
+		// docs/wasm.md's guests: the example guests of plugins/wasm.
+		"etc/conduit/plugins/header.wasm":   readFile(t, "../../plugins/wasm/wat/header.wasm"),
+		"etc/conduit/plugins/hwheader.wasm": readFile(t, "../../plugins/wasm/wat/hwheader.wasm"),
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -287,6 +290,15 @@ func docFiles(t *testing.T, dir string) *strings.Replacer {
 		"/var/lib/conduit/", filepath.Join(dir, "var/lib/conduit")+"/",
 		"/var/log/conduit/", filepath.Join(dir, "var/log/conduit")+"/",
 	)
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestDocBlockRules checks how a block becomes the configs that are validated.

@@ -1,0 +1,275 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// conduitEntry is a `middleware[]` entry running a guest of the conduit ABI.
+type conduitEntry struct {
+	spec     *entrySpec
+	logger   *slog.Logger
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	modCfg   wazero.ModuleConfig
+	export   string         // on_request or on_response, by the entry's phase
+	pool     chan *instance // idle instances (instances: reuse or reset)
+	snap     *snapshot      // instances: reset
+}
+
+var (
+	_ core.Middleware    = (*conduitEntry)(nil)
+	_ core.ResponsePhase = (*conduitEntry)(nil)
+)
+
+// instance is one instance of the guest with its entry point, ready to call.
+type instance struct {
+	m     api.Module
+	fn    api.Function
+	stack [1]uint64 // on_response's argument in, the result out
+}
+
+// Exports of a conduit-ABI guest.
+const (
+	exportOnRequest  = "on_request"
+	exportOnResponse = "on_response"
+)
+
+// poolSize bounds the idle instances an entry keeps with `instances: reuse`.
+const poolSize = 64
+
+// newConduitEntry prepares a conduit-ABI guest compiled in rt: the host module, WASI when
+// the guest imports it, and a check of its exports.
+//
+// With `instances: reset`, cm must be compiled from exportGlobals' code and globalNames be
+// the names it returned.
+func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.CompiledModule, es *entrySpec, globalNames []string) (*conduitEntry, error) {
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return nil, errors.New("the guest does not export its memory as \"memory\"")
+	}
+	exports := cm.ExportedFunctions()
+	want, sig := exportOnRequest, "() -> i32"
+	if es.response {
+		want, sig = exportOnResponse, "(i32) -> i32"
+	}
+	def, ok := exports[want]
+	if !ok {
+		return nil, fmt.Errorf("the guest does not export %s%s", want, sig)
+	}
+	wantParams := 0
+	if es.response {
+		wantParams = 1
+	}
+	if len(def.ParamTypes()) != wantParams || len(def.ResultTypes()) != 1 || def.ResultTypes()[0] != api.ValueTypeI32 ||
+		(wantParams == 1 && def.ParamTypes()[0] != api.ValueTypeI32) {
+		return nil, fmt.Errorf("the guest exports %s with the wrong signature; want %s", want, sig)
+	}
+	bg := context.Background()
+	if err := instantiateConduitHost(bg, rt, cm); err != nil {
+		return nil, err
+	}
+	if importsModule(cm, wasi_snapshot_preview1.ModuleName) {
+		if _, err := wasi_snapshot_preview1.Instantiate(bg, rt); err != nil {
+			return nil, fmt.Errorf("instantiating WASI: %w", err)
+		}
+	}
+	e := &conduitEntry{spec: es, logger: ctx.Logger, rt: rt, compiled: cm, modCfg: moduleConfig(es), export: want}
+	if es.instances != instancesFresh {
+		e.pool = make(chan *instance, poolSize)
+	}
+	// Instantiate once now, so a guest that cannot start (a memory larger than the limit,
+	// a trapping start function) is reported when the configuration loads.
+	tctx, cancel := context.WithTimeout(bg, es.timeout)
+	defer cancel()
+	in, err := e.instantiate(tctx)
+	if err != nil {
+		return nil, err
+	}
+	if es.instances == instancesReset {
+		if e.snap, err = takeSnapshot(in.m, globalNames); err != nil {
+			_ = in.m.Close(bg)
+			return nil, fmt.Errorf("instances: reset: %w", err)
+		}
+	}
+	e.release(in, true)
+	return e, nil
+}
+
+// importsModule reports whether cm imports a function from module name.
+func importsModule(cm wazero.CompiledModule, name string) bool {
+	for _, def := range cm.ImportedFunctions() {
+		if m, _, _ := def.Import(); m == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ResponsePhase implements core.ResponsePhase.
+func (e *conduitEntry) ResponsePhase() bool { return e.spec.response }
+
+// instantiate starts a new instance of the guest.
+func (e *conduitEntry) instantiate(ctx context.Context) (*instance, error) {
+	m, err := e.rt.InstantiateModule(ctx, e.compiled, e.modCfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiating the guest: %w", err)
+	}
+	return &instance{m: m, fn: m.ExportedFunction(e.export)}, nil
+}
+
+// acquire returns an instance: an idle one with `instances: reset` or `reuse`, else a new
+// one.
+func (e *conduitEntry) acquire(ctx context.Context) (*instance, error) {
+	if e.pool != nil {
+		select {
+		case in := <-e.pool:
+			return in, nil
+		default:
+		}
+	}
+	return e.instantiate(ctx)
+}
+
+// release keeps in for the next request (reset or reuse, and the call went well; reset
+// restores it first) or closes it.
+func (e *conduitEntry) release(in *instance, ok bool) {
+	if ok && e.snap != nil {
+		ok = e.snap.restore(in.m)
+	}
+	if ok && e.pool != nil {
+		select {
+		case e.pool <- in:
+			return
+		default:
+		}
+	}
+	_ = in.m.Close(context.Background())
+}
+
+// newCall returns the call serving r, bounded by the entry's timeout; cancel it when done.
+// A call is never reused: wazero may still read its context after the guest returned.
+func (e *conduitEntry) newCall(r *http.Request) (*call, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), e.spec.timeout)
+	return &call{Context: ctx, e: e, r: r}, cancel
+}
+
+// invoke runs the entry's export for c; arg is on_response's status (ignored by
+// on_request).
+func (e *conduitEntry) invoke(c *call, arg uint64) (int32, error) {
+	in, err := e.acquire(c)
+	if err != nil {
+		return 0, err
+	}
+	in.stack[0] = arg
+	err = in.fn.CallWithStack(c, in.stack[:])
+	rc := api.DecodeI32(in.stack[0])
+	e.release(in, err == nil)
+	if err != nil {
+		if c.Err() != nil && c.r.Context().Err() == nil {
+			return 0, fmt.Errorf("%s ran for longer than timeoutMs (%v): %w", e.export, e.spec.timeout, err)
+		}
+		return 0, fmt.Errorf("%s: %w", e.export, err)
+	}
+	return rc, nil
+}
+
+// Wrap implements core.Middleware.
+func (e *conduitEntry) Wrap(next http.Handler) http.Handler {
+	if e.spec.response {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rw := &responseWriter{ResponseWriter: w, e: e, r: r}
+			next.ServeHTTP(rw, r)
+			rw.finish()
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.serveRequest(w, r, next) })
+}
+
+// serveRequest runs on_request, then answers for the guest or passes the request on.
+func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	c, cancel := e.newCall(r)
+	defer cancel()
+	rc, err := e.invoke(c, 0)
+	if err != nil {
+		e.failed(err)
+		if e.spec.deny {
+			core.Error(w, r, http.StatusInternalServerError, "wasm middleware failed")
+			return
+		}
+		next.ServeHTTP(w, r)
+		return
+	}
+	switch {
+	case c.redirected:
+		h := w.Header()
+		for k, vv := range c.abortHdr {
+			h[k] = vv
+		}
+		h.Set("Location", c.redirect)
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		writeBody(w, r, http.StatusFound, []byte("Redirecting..."))
+	case rc != 0:
+		status := c.abortStatus
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		if status < 200 {
+			e.logger.Warn("wasm: guest set an informational status as its answer; answering 500", "status", status, "guest", e.spec.file)
+			status = http.StatusInternalServerError
+		}
+		h := w.Header()
+		for k, vv := range c.abortHdr {
+			h[k] = vv
+		}
+		if len(c.body) > 0 && h.Get("Content-Type") == "" {
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		writeBody(w, r, status, c.body)
+	default:
+		for _, op := range c.reqOps {
+			if op.remove {
+				r.Header.Del(op.name)
+			} else {
+				r.Header[op.name] = []string{op.value}
+			}
+		}
+		next.ServeHTTP(w, r)
+	}
+}
+
+// failed logs a guest failure.
+func (e *conduitEntry) failed(err error) {
+	action := "the request passes (onError: allow)"
+	if e.spec.deny {
+		action = "answering 500 (onError: deny)"
+	}
+	e.logger.Warn("wasm: guest failed; "+action, "guest", e.spec.file, "error", err)
+}
+
+// writeBody answers status with body and its Content-Length (no body for HEAD and the
+// statuses that have none).
+func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	if !bodyAllowed(status) {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead && len(body) > 0 {
+		_, _ = w.Write(body)
+	}
+}
+
+// bodyAllowed reports whether a response of status may carry a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
