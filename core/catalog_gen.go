@@ -28,6 +28,7 @@ var catalogModules = []CatalogModule{
 	{ID: "http.cache", Feature: "cache", Bundle: "standard", RouteKeys: []string{"cache"}, AdminPaths: []string{"DELETE /cache/purge"}, StoreValued: true},
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
+	{ID: "http.middleware.script", Feature: "script", Bundle: "full", MiddlewareTypes: []string{"script", "traefik"}, Aliases: []string{"rhai", "script-rhai"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},
 	{ID: "stores.redis", Feature: "redis", Bundle: "full", StoreSchemes: []string{"redis", "rediss"}},
 	{ID: "telemetry.otlp", Feature: "otlp", Bundle: "full", GlobalKeys: []string{"otlp"}},

@@ -116,6 +116,21 @@ func checkCacheHit(_ *bench, ep endpoint) error {
 	return nil
 }
 
+// checkHeader returns a check that responses carry name: value (a script or plugin row's
+// middleware ran).
+func checkHeader(name, value string) func(*bench, endpoint) error {
+	return func(_ *bench, ep endpoint) error {
+		resp, _, err := ep.get("/", false)
+		if err != nil {
+			return fmt.Errorf("header check: %w", err)
+		}
+		if got := resp.Header.Get(name); got != value {
+			return fmt.Errorf("header check: %s is %q, want %q: the middleware is not active", name, got, value)
+		}
+		return nil
+	}
+}
+
 // checkMetrics proves the metrics endpoint is on.
 func checkMetrics(_ *bench, ep endpoint) error {
 	resp, body, err := ep.get("/__metrics__", false)

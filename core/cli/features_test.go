@@ -191,11 +191,11 @@ func TestAnalyzeConfig(t *testing.T) {
 			reg:      minimalBinary,
 			required: []string{"faults", "script", "tcp", "upload", "wasm"},
 			bundle:   "full",
-			// script, tcp, upload and wasm have no module in any bundle of this version: no
-			// xbuild line can build them, so the build line leaves them out.
-			build:       "xbuild --features faults",
+			// tcp, upload and wasm have no module in any bundle of this version: no xbuild
+			// line can build them, so the build line leaves them out.
+			build:       "xbuild --features faults,script",
 			missing:     []string{"faults", "script", "tcp", "upload", "wasm"},
-			unavailable: []string{"script", "tcp", "upload", "wasm"},
+			unavailable: []string{"tcp", "upload", "wasm"},
 		},
 	}
 	for _, tt := range tests {
@@ -326,15 +326,27 @@ func TestFeaturesCommandConfig(t *testing.T) {
 	}
 
 	// A key no build of this version has is listed as such and kept out of the build line.
-	planned := write("script.yaml", "port: 8080\nfaultInjection: {abort: {percent: 1}}\nmiddleware:\n  - {type: script, path: gate.rhai}\n")
+	planned := write("tcp.yaml", "port: 8080\nfaultInjection: {abort: {percent: 1}}\ntcp: {targets: [127.0.0.1:1]}\n")
 	code, out, _ = runCLI(t, "features", "-c", planned)
 	for _, want := range []string{
-		"  script       none       middleware[0].type  NOT IN ANY BUILD OF THIS VERSION\n",
+		"  tcp          none       tcp  NOT IN ANY BUILD OF THIS VERSION\n",
 		"build: xbuild --features faults\n",
-		"not available in any build of this version (remove these keys): script\n",
+		"not available in any build of this version (remove these keys): tcp\n",
 	} {
 		if code != 1 || !strings.Contains(out, want) {
 			t.Errorf("planned feature: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+
+	// A feature with other names (the original's) lists them.
+	scripted := write("script.yaml", "port: 8080\nmiddleware:\n  - {type: script, path: gate.go}\n")
+	code, out, _ = runCLI(t, "features", "-c", scripted)
+	for _, want := range []string{
+		"  script       full       middleware[0].type  NOT IN THIS BINARY (also: rhai, script-rhai)\n",
+		"build: xbuild --features script\n",
+	} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Errorf("aliased feature: exit %d, output lacks %q:\n%s", code, want, out)
 		}
 	}
 

@@ -1,0 +1,538 @@
+package script
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/telemetry"
+	"github.com/conduitproxy/conduit/modules/script/api"
+)
+
+// maxStuck is how many calls of one entry may run past their budget at once before the
+// entry is disabled: a call that cannot be stopped keeps its goroutine (docs/scripting.md).
+const maxStuck = 4
+
+// entry is one built `middleware[]` entry of type script or traefik: the compiled program,
+// the value its constructor returned, and the budget every call runs under.
+type entry struct {
+	name   string // the entry's config path, for logs and metrics
+	budget time.Duration
+	deny   bool // onError: deny answers 500 when the script fails
+	log    *slog.Logger
+	prog   *program
+
+	handler  http.Handler                          // request phase: the script's handler
+	next     *lateNext                             // the next handler the script was built with
+	response func(*http.Request, *script.Response) // response phase
+	config   script.Config
+
+	m        entryMetrics
+	work     chan *call // idle workers wait here for a call
+	stuck    atomic.Int64
+	disabled atomic.Bool
+	pool     sync.Pool // *call
+}
+
+// entryMetrics are one entry's metrics, labelled by site and entry.
+type entryMetrics struct {
+	calls, errors, timeouts *telemetry.Metric
+	stuck                   *telemetry.Metric
+	duration                *telemetry.Metric
+}
+
+// newEntryMetrics registers an entry's metrics.
+func newEntryMetrics(reg *telemetry.Registry, site, name string) entryMetrics {
+	return entryMetrics{
+		calls:    reg.Counter("conduit_script_calls_total", "Calls of a middleware[] script or plugin entry.", "site", "entry").With(site, name),
+		errors:   reg.Counter("conduit_script_errors_total", "Calls of a middleware[] script or plugin entry that panicked.", "site", "entry").With(site, name),
+		timeouts: reg.Counter("conduit_script_timeouts_total", "Calls of a middleware[] script or plugin entry that ran past timeoutMs.", "site", "entry").With(site, name),
+		stuck:    reg.Gauge("conduit_script_stuck_calls", "Calls of a middleware[] script or plugin entry that ran past timeoutMs and are still running.", "site", "entry").With(site, name),
+		duration: reg.Histogram("conduit_script_duration_seconds", "Time spent in a middleware[] script or plugin entry per call, next handler included.", telemetry.DefaultBuckets, "site", "entry").With(site, name),
+	}
+}
+
+// lateNext is the next handler a script's constructor receives at provision time; Wrap sets
+// the real one. It also tells the call's watchdog when the script is inside next, where
+// the budget does not run.
+type lateNext struct{ h http.Handler }
+
+// callKey finds the running call from the request a script hands to next.
+type callKey struct{}
+
+// ServeHTTP implements http.Handler.
+func (n *lateNext) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Context().Value(callKey{}).(*call)
+	if c == nil {
+		n.h.ServeHTTP(w, r)
+		return
+	}
+	w, ok := c.enterNext(w)
+	if !ok {
+		return // the call was abandoned: the request has been answered without it
+	}
+	defer c.leaveNext()
+	n.h.ServeHTTP(w, r)
+}
+
+// Wrap implements core.Middleware.
+func (e *entry) Wrap(next http.Handler) http.Handler {
+	if e.response != nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			core.OnHeader(r, e)
+			next.ServeHTTP(w, r)
+		})
+	}
+	e.next.h = next
+	return http.HandlerFunc(e.serve)
+}
+
+// ResponsePhase implements core.ResponsePhase.
+func (e *entry) ResponsePhase() bool { return e.response != nil }
+
+// failed answers a request whose script failed (panic, timeout, disabled entry) before it
+// answered or called next: 500 with onError: deny, else the request goes on without the
+// script (the original's fail-open behaviour).
+func (e *entry) failed(w http.ResponseWriter, r *http.Request) {
+	if e.deny {
+		core.Error(w, r, http.StatusInternalServerError, "")
+		return
+	}
+	e.next.h.ServeHTTP(w, r)
+}
+
+// serve runs the request phase of one request.
+func (e *entry) serve(w http.ResponseWriter, r *http.Request) {
+	if e.disabled.Load() {
+		e.failed(w, r)
+		return
+	}
+	start := time.Now()
+	e.m.calls.Inc()
+	defer func() { e.m.duration.Observe(time.Since(start).Seconds()) }()
+	if e.budget <= 0 {
+		e.serveInline(w, r)
+		return
+	}
+	c := e.acquire(w, r)
+	e.dispatch(c)
+	if c.wait() {
+		e.release(c)
+	}
+}
+
+// serveInline runs the script on the request's goroutine (timeoutMs: 0): no budget, a
+// panic is still recovered.
+func (e *entry) serveInline(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.panicked(p)
+			if st := core.State(r); st != nil && st.Writer.Written() {
+				return
+			}
+			e.failed(w, r)
+		}
+	}()
+	e.handler.ServeHTTP(w, r)
+}
+
+// panicked counts and logs a script panic.
+func (e *entry) panicked(p any) {
+	if errors.Is(asError(p), http.ErrAbortHandler) {
+		return
+	}
+	e.m.errors.Inc()
+	e.log.Warn("script panicked", "entry", e.name, "panic", p)
+}
+
+// asError returns p as an error, or nil.
+func asError(p any) error {
+	err, _ := p.(error)
+	return err
+}
+
+// timedOut counts a call that ran past its budget and disables the entry when too many are
+// stuck; the program is then stopped, which ends the interpreted loops.
+func (e *entry) timedOut() {
+	e.m.timeouts.Inc()
+	e.log.Warn("script ran past its budget; the request went on without it", "entry", e.name, "timeoutMs", e.budget.Milliseconds())
+	if e.addStuck(1) >= maxStuck && e.disabled.CompareAndSwap(false, true) {
+		e.log.Error("script entry disabled: too many calls ran past their budget and are still running", "entry", e.name, "stuck", e.stuck.Load(), "onError", map[bool]string{true: "deny", false: "continue"}[e.deny])
+		e.prog.stop()
+	}
+}
+
+// addStuck changes the count of calls still running past their budget.
+func (e *entry) addStuck(n int64) int64 {
+	v := e.stuck.Add(n)
+	e.m.stuck.Set(float64(v))
+	return v
+}
+
+// BeforeHeader implements core.HeaderHook: the response phase.
+func (e *entry) BeforeHeader(r *http.Request, h http.Header, status int) {
+	if e.disabled.Load() {
+		return
+	}
+	start := time.Now()
+	e.m.calls.Inc()
+	defer func() { e.m.duration.Observe(time.Since(start).Seconds()) }()
+	if e.budget <= 0 {
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					e.panicked(p)
+				}
+			}()
+			e.response(r, &script.Response{Status: status, Header: h, Config: e.config})
+		}()
+		return
+	}
+	// The script works on copies, so a call that runs past its budget touches nothing the
+	// request still uses; the header is taken over only when it returns in time.
+	r2 := r.Clone(context.Background())
+	resp := &script.Response{Status: status, Header: h.Clone(), Config: e.config}
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		e.response(r2, resp)
+	}()
+	t := time.NewTimer(e.budget)
+	defer t.Stop()
+	select {
+	case p := <-done:
+		if p != nil {
+			e.panicked(p)
+			return
+		}
+		clear(h)
+		for k, v := range resp.Header {
+			h[k] = v
+		}
+	case <-t.C:
+		e.timedOut()
+		go func() {
+			<-done
+			e.addStuck(-1)
+		}()
+	}
+}
+
+// Call states.
+const (
+	stateRunning   = iota // the script's own code runs
+	stateInNext           // the script called next; the budget is paused
+	stateAbandoned        // the budget ran out; the request went on without the call
+)
+
+// call is one request-phase call that runs under a budget: the script runs on its own
+// goroutine with a copy of the request and a guarded writer, so that when it overruns, the
+// request completes without it and nothing the script still does reaches the client.
+type call struct {
+	e    *entry
+	w    http.ResponseWriter
+	r    *http.Request // the request as it came in
+	ctx  context.Context
+	req  http.Request // the script's copy
+	url  url.URL
+	gw   guardWriter
+	body guardBody
+
+	mu         sync.Mutex
+	state      int
+	nextCalled bool
+	panicked   any
+
+	done  chan struct{}
+	left  chan struct{}
+	timer *time.Timer
+}
+
+// Deadline implements context.Context.
+func (c *call) Deadline() (time.Time, bool) { return c.ctx.Deadline() }
+
+// Done implements context.Context.
+func (c *call) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Err implements context.Context.
+func (c *call) Err() error { return c.ctx.Err() }
+
+// Value implements context.Context; the call answers for callKey.
+func (c *call) Value(key any) any {
+	if _, ok := key.(callKey); ok {
+		return c
+	}
+	return c.ctx.Value(key)
+}
+
+// acquire takes a call from the pool and prepares the script's copy of the request.
+func (e *entry) acquire(w http.ResponseWriter, r *http.Request) *call {
+	c, _ := e.pool.Get().(*call)
+	if c == nil {
+		c = &call{e: e, done: make(chan struct{}, 1), left: make(chan struct{}, 1), timer: time.NewTimer(e.budget)}
+		c.gw.c, c.body.c = c, c
+		c.gw.hdr = http.Header{}
+	} else {
+		c.timer.Reset(e.budget)
+	}
+	c.w, c.r, c.ctx = w, r, r.Context()
+	c.state, c.nextCalled, c.panicked = stateRunning, false, nil
+	c.req = *r.WithContext(c)
+	c.url = *r.URL
+	c.req.URL = &c.url
+	c.req.Header = make(http.Header, len(r.Header))
+	for k, v := range r.Header {
+		c.req.Header[k] = v
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		c.body.rc = r.Body
+		c.req.Body = &c.body
+	}
+	clear(c.gw.hdr)
+	for k, v := range w.Header() {
+		c.gw.hdr[k] = v
+	}
+	c.gw.wrote = false
+	return c
+}
+
+// release returns a call whose script has returned to the pool.
+func (e *entry) release(c *call) {
+	c.w, c.r, c.ctx, c.req, c.body.rc = nil, nil, nil, http.Request{}, nil
+	select {
+	case <-c.left:
+	default:
+	}
+	e.pool.Put(c)
+}
+
+// workerIdle is how long a worker goroutine waits for another call before it exits.
+const workerIdle = 30 * time.Second
+
+// dispatch hands c to an idle worker, or starts one. Workers are kept because a script
+// runs deep in the interpreter: a fresh goroutine would grow its stack on every call.
+func (e *entry) dispatch(c *call) {
+	select {
+	case e.work <- c:
+	default:
+		go e.worker(c)
+	}
+}
+
+// worker runs calls until it has been idle for workerIdle. A worker whose call ran past its
+// budget comes back only when that call returns.
+func (e *entry) worker(c *call) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		c.run()
+		idle.Reset(workerIdle)
+		select {
+		case c = <-e.work:
+		case <-idle.C:
+			return
+		}
+	}
+}
+
+// run runs the script for one call.
+func (c *call) run() {
+	defer func() {
+		p := recover()
+		c.mu.Lock()
+		c.panicked = p
+		abandoned := c.state == stateAbandoned
+		c.mu.Unlock()
+		if abandoned {
+			c.e.addStuck(-1)
+			if p != nil {
+				c.e.panicked(p)
+			}
+			return
+		}
+		c.done <- struct{}{}
+	}()
+	c.e.handler.ServeHTTP(&c.gw, &c.req)
+}
+
+// wait waits for the script under the budget; it reports whether the call can be reused.
+func (c *call) wait() bool {
+	for {
+		select {
+		case <-c.done:
+			c.timer.Stop()
+			c.finish()
+			return true
+		case <-c.timer.C:
+			c.mu.Lock()
+			if c.state == stateRunning {
+				c.state = stateAbandoned
+				answered := c.gw.wrote || c.nextCalled
+				c.mu.Unlock()
+				c.e.timedOut()
+				if !answered {
+					c.e.failed(c.w, c.r)
+				}
+				return false
+			}
+			c.mu.Unlock()
+			// Inside next: the budget waits until the script has its hands back.
+			select {
+			case <-c.done:
+				c.finish()
+				return true
+			case <-c.left:
+				c.timer.Reset(c.e.budget)
+			}
+		}
+	}
+}
+
+// finish completes a call whose script returned: a panic before any answer gets the
+// entry's error behaviour, and header changes of a script that wrote nothing are kept.
+func (c *call) finish() {
+	if c.panicked != nil {
+		c.e.panicked(c.panicked)
+		if !c.gw.wrote && !c.nextCalled {
+			c.e.failed(c.w, c.r)
+		}
+		return
+	}
+	if !c.gw.wrote && !c.nextCalled {
+		c.gw.flushHeader()
+	}
+}
+
+// enterNext is called when the script calls next: the script's header changes go to the
+// real writer, which next gets directly when the script passed its own writer on.
+func (c *call) enterNext(w http.ResponseWriter) (http.ResponseWriter, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateAbandoned {
+		return nil, false
+	}
+	c.state, c.nextCalled = stateInNext, true
+	if w == &c.gw {
+		if !c.gw.wrote {
+			c.gw.flushHeader()
+			c.gw.wrote = true
+		}
+		return c.w, true
+	}
+	return w, true
+}
+
+// leaveNext is called when next returns to the script.
+func (c *call) leaveNext() {
+	c.mu.Lock()
+	c.state = stateRunning
+	c.mu.Unlock()
+	select {
+	case c.left <- struct{}{}:
+	default:
+	}
+}
+
+// guardWriter is the ResponseWriter a script gets when it runs under a budget: its header
+// is private until the script writes, and once the call is abandoned nothing it writes
+// reaches the client.
+type guardWriter struct {
+	c     *call
+	hdr   http.Header
+	wrote bool
+}
+
+var errAbandoned = errors.New("script call abandoned: it ran past its budget")
+
+// Header implements http.ResponseWriter.
+func (g *guardWriter) Header() http.Header { return g.hdr }
+
+// flushHeader makes the real header the script's header. c.mu is held or the script has
+// returned.
+func (g *guardWriter) flushHeader() {
+	h := g.c.w.Header()
+	clear(h)
+	for k, v := range g.hdr {
+		h[k] = v
+	}
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (g *guardWriter) WriteHeader(code int) {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	if g.c.state == stateAbandoned {
+		return
+	}
+	if !g.wrote {
+		g.flushHeader()
+		if code >= 200 {
+			g.wrote = true
+		}
+	}
+	g.c.w.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (g *guardWriter) Write(b []byte) (int, error) {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	if g.c.state == stateAbandoned {
+		return 0, errAbandoned
+	}
+	if !g.wrote {
+		g.flushHeader()
+		g.wrote = true
+	}
+	return g.c.w.Write(b)
+}
+
+// Flush implements http.Flusher.
+func (g *guardWriter) Flush() {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	if g.c.state == stateAbandoned {
+		return
+	}
+	if !g.wrote {
+		g.flushHeader()
+		g.wrote = true
+	}
+	if f, ok := g.c.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// guardBody is the request body a script reads when it runs under a budget; an abandoned
+// call reads nothing more (the request may already be going upstream without it).
+type guardBody struct {
+	c  *call
+	rc io.ReadCloser
+}
+
+// Read implements io.Reader.
+func (b *guardBody) Read(p []byte) (int, error) {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	if b.c.state == stateAbandoned || b.rc == nil {
+		return 0, errAbandoned
+	}
+	return b.rc.Read(p)
+}
+
+// Close implements io.Closer; the server closes the real body.
+func (b *guardBody) Close() error { return nil }
+
+var (
+	_ core.Middleware    = (*entry)(nil)
+	_ core.ResponsePhase = (*entry)(nil)
+	_ core.HeaderHook    = (*entry)(nil)
+	_ http.Flusher       = (*guardWriter)(nil)
+)
