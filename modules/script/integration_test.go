@@ -162,3 +162,15 @@ sites:
 		})
 	}
 }
+
+// TestPortedRhaiGate runs the Go port of a Rhai gate shown in docs/scripting.md.
+func TestPortedRhaiGate(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/apikey.go, onError: deny, config: {key: k1}}\n"))
+	if rep := servertest.Get(t, srv.URL(8080)+"/a"); rep.Status != 401 || rep.Body != "unauthorized" || rep.Header.Get("WWW-Authenticate") != "ApiKey" {
+		t.Fatalf("without the key: %d %q %v", rep.Status, rep.Body, rep.Header)
+	}
+	if rep := servertest.Get(t, srv.URL(8080)+"/a", "X-Api-Key", "k1"); rep.Status != 200 || rep.Body != "GET /a" {
+		t.Fatalf("with the key: %d %q", rep.Status, rep.Body)
+	}
+}
