@@ -174,3 +174,13 @@ func TestPortedRhaiGate(t *testing.T) {
 		t.Fatalf("with the key: %d %q", rep.Status, rep.Body)
 	}
 }
+
+// TestDirectoryScript: a directory is one package of several files (its _test.go files are
+// left out).
+func TestDirectoryScript(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/multi}\n"))
+	if rep := servertest.Get(t, srv.URL(8080)+"/"); rep.Status != 200 || rep.Header.Get("X-Multi") != "from two files" {
+		t.Fatalf("got %d %v", rep.Status, rep.Header)
+	}
+}

@@ -11,13 +11,16 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing/fstest"
 
 	"github.com/traefik/yaegi/interp"
 )
@@ -50,10 +53,13 @@ func (p *program) stop() {
 }
 
 // source is what a script entry's `path` names: one .go file, or a directory of one package.
+// The files are read once: what is hashed is what is compiled.
 type source struct {
-	path  string   // as configured, made absolute
-	files []string // the .go files (not _test.go), sorted
-	hash  string   // SHA-256 over the files' names and contents
+	path  string            // as configured, made absolute
+	dir   string            // the directory of the files
+	files []string          // the .go files (not _test.go), sorted
+	data  map[string][]byte // file base name → content
+	hash  string            // SHA-256 over the files' names and contents
 }
 
 // readSource reads the files of a script path and hashes them.
@@ -66,8 +72,9 @@ func readSource(path string) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &source{path: abs}
+	s := &source{path: abs, dir: filepath.Dir(abs), data: map[string][]byte{}}
 	if st.IsDir() {
+		s.dir = abs
 		entries, err := os.ReadDir(abs)
 		if err != nil {
 			return nil, err
@@ -87,12 +94,21 @@ func readSource(path string) (*source, error) {
 	}
 	h := sha256.New()
 	for _, f := range s.files {
-		if err := hashFile(h, f, filepath.Base(f)); err != nil {
+		b, err := os.ReadFile(f)
+		if err != nil {
 			return nil, err
 		}
+		s.data[filepath.Base(f)] = b
+		writeHashed(h, filepath.Base(f), b)
 	}
 	s.hash = hex.EncodeToString(h.Sum(nil))
 	return s, nil
+}
+
+// writeHashed adds a file's name and content to h.
+func writeHashed(h io.Writer, name string, b []byte) {
+	_, _ = fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+	_, _ = h.Write(b)
 }
 
 // hashFile adds a file's name and content to h.
@@ -101,14 +117,13 @@ func hashFile(h io.Writer, path, name string) error {
 	if err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
-	_, _ = h.Write(b)
+	writeHashed(h, name, b)
 	return nil
 }
 
-// packageName reads the package clause of a Go file.
-func packageName(file string) (string, error) {
-	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.PackageClauseOnly)
+// packageName reads the package clause of a Go file's content.
+func packageName(name string, src []byte) (string, error) {
+	f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.PackageClauseOnly)
 	if err != nil {
 		return "", err
 	}
@@ -118,8 +133,8 @@ func packageName(file string) (string, error) {
 // newInterpreter returns an interpreter with the conduit/script package and either the
 // sandbox's symbols or the whole standard library. goPath is where `import` finds source
 // packages ("" finds none: a script is one package and imports only compiled ones).
-func newInterpreter(goPath string, unrestrictedStd bool, stdout io.Writer) (*interp.Interpreter, error) {
-	i := interp.New(interp.Options{GoPath: goPath, Unrestricted: unrestrictedStd, Stdout: stdout, Stderr: stdout, Env: []string{}, Args: []string{}})
+func newInterpreter(goPath string, sources fs.FS, unrestrictedStd bool, stdout io.Writer) (*interp.Interpreter, error) {
+	i := interp.New(interp.Options{GoPath: goPath, SourcecodeFilesystem: sources, Unrestricted: unrestrictedStd, Stdout: stdout, Stderr: stdout, Env: []string{}, Args: []string{}})
 	sets := []interp.Exports{sandboxSymbols()}
 	if unrestrictedStd {
 		sets = fullSymbols()
@@ -133,24 +148,38 @@ func newInterpreter(goPath string, unrestrictedStd bool, stdout io.Writer) (*int
 	return i, nil
 }
 
-// compileScript compiles a script source: the package's files, evaluated by yaegi. A
-// compile error names file:line:column.
+// scriptImport is the import path a script's package is compiled under, inside the
+// in-memory GOPATH that holds only the script's files.
+const scriptImport = "conduit.script/main"
+
+// compileScript compiles a script source: the package's files, imported by yaegi from an
+// in-memory GOPATH that holds nothing else (so a sandboxed script can import no source
+// package either). A compile error names the real file:line:column.
 func compileScript(src *source, unrestrictedStd bool, stdout io.Writer) (p *program, err error) {
 	defer func() {
 		if r := recover(); r != nil { // yaegi panics on some malformed programs
 			p, err = nil, fmt.Errorf("compile: %v", r)
 		}
 	}()
-	pkg, err := packageName(src.files[0])
+	first := filepath.Base(src.files[0])
+	pkg, err := packageName(src.files[0], src.data[first])
 	if err != nil {
 		return nil, err
 	}
-	i, err := newInterpreter("", unrestrictedStd, stdout)
+	fsys := fstest.MapFS{}
+	for name, b := range src.data {
+		fsys[path.Join("src", scriptImport, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
+	}
+	i, err := newInterpreter(".", fsys, unrestrictedStd, stdout)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := i.EvalPath(src.path); err != nil {
-		return nil, importError(cleanCompileError(err), unrestrictedStd)
+	if _, err := i.Eval("import " + strconv.Quote(scriptImport)); err != nil {
+		err = importError(cleanCompileError(err), unrestrictedStd)
+		// Name the real files in the message, without the wrapping import.
+		msg := importWrapper.ReplaceAllString(err.Error(), "")
+		msg = strings.ReplaceAll(msg, path.Join("src", scriptImport)+"/", src.dir+string(filepath.Separator))
+		return nil, errors.New(msg)
 	}
 	p = &program{i: i, pkg: pkg}
 	p.lookup("New", "Middleware", "Response")
@@ -229,6 +258,9 @@ func cleanCompileError(err error) error {
 	}
 	return err
 }
+
+// importWrapper matches the prefix yaegi gives an error inside the script's package.
+var importWrapper = regexp.MustCompile(`^\d+:\d+: import "` + regexp.QuoteMeta(scriptImport) + `" error: `)
 
 // missingImport matches yaegi's error for an import it has no symbols or source for.
 var missingImport = regexp.MustCompile(`^(.*?)import "([^"]+)" error: unable to find source related to: .*$`)
