@@ -184,3 +184,21 @@ func TestDirectoryScript(t *testing.T) {
 		t.Fatalf("got %d %v", rep.Status, rep.Header)
 	}
 }
+
+// TestResponsePhaseFailures: a response-phase call that panics or loops leaves the response
+// as it was (fail open), within its budget.
+func TestResponsePhaseFailures(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/loops.go, phase: response, timeoutMs: 200}\n"))
+	tests := []struct{ path, mark string }{{"/fine", "ran"}, {"/boom", ""}, {"/spin", ""}}
+	for _, tt := range tests {
+		start := time.Now()
+		rep := servertest.Get(t, srv.URL(8080)+tt.path)
+		if rep.Status != 200 || rep.Body != "GET "+tt.path || rep.Header.Get("X-Response-Phase") != tt.mark || rep.Header.Get("X-Spun") != "" {
+			t.Errorf("%s: %d %q %v", tt.path, rep.Status, rep.Body, rep.Header)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %v", tt.path, d)
+		}
+	}
+}

@@ -35,11 +35,15 @@ type entry struct {
 	config   script.Config
 
 	m        entryMetrics
-	work     chan *call // idle workers wait here for a call
+	work     chan job // idle workers wait here for a call
 	stuck    atomic.Int64
 	disabled atomic.Bool
 	pool     sync.Pool // *call
+	respPool sync.Pool // *respCall
 }
+
+// job is one call a worker runs: a request-phase call or a response-phase call.
+type job interface{ run() }
 
 // entryMetrics are one entry's metrics, labelled by site and entry.
 type entryMetrics struct {
@@ -195,34 +199,98 @@ func (e *entry) BeforeHeader(r *http.Request, h http.Header, status int) {
 		}()
 		return
 	}
-	// The script works on copies, so a call that runs past its budget touches nothing the
-	// request still uses; the header is taken over only when it returns in time.
-	r2 := r.Clone(context.Background())
-	resp := &script.Response{Status: status, Header: h.Clone(), Config: e.config}
-	done := make(chan any, 1)
-	go func() {
-		defer func() { done <- recover() }()
-		e.response(r2, resp)
-	}()
-	t := time.NewTimer(e.budget)
-	defer t.Stop()
+	c := e.acquireResponse(r, h, status)
+	e.dispatch(c)
 	select {
-	case p := <-done:
-		if p != nil {
-			e.panicked(p)
+	case <-c.done:
+		c.timer.Stop()
+		if c.panicked != nil {
+			e.panicked(c.panicked)
+		} else {
+			clear(h)
+			for k, v := range c.resp.Header {
+				h[k] = v
+			}
+		}
+		e.releaseResponse(c)
+	case <-c.timer.C:
+		if c.state.CompareAndSwap(stateRunning, stateAbandoned) {
+			e.timedOut() // the headers stay as they were: the entry fails open
 			return
 		}
-		clear(h)
-		for k, v := range resp.Header {
-			h[k] = v
-		}
-	case <-t.C:
-		e.timedOut()
-		go func() {
-			<-done
-			e.addStuck(-1)
-		}()
+		<-c.done // it finished as the budget ran out
+		e.releaseResponse(c)
 	}
+}
+
+// respCall is one response-phase call under a budget. The script works on copies of the
+// request and the header, so a call that runs past its budget touches nothing the request
+// still uses; the header is taken over only when it returns in time.
+type respCall struct {
+	e        *entry
+	req      http.Request
+	url      url.URL
+	resp     script.Response
+	state    atomic.Int32
+	panicked any
+	done     chan struct{}
+	timer    *time.Timer
+}
+
+// acquireResponse takes a response call from the pool and copies what the script sees.
+func (e *entry) acquireResponse(r *http.Request, h http.Header, status int) *respCall {
+	c, _ := e.respPool.Get().(*respCall)
+	if c == nil {
+		c = &respCall{e: e, done: make(chan struct{}, 1), timer: time.NewTimer(e.budget)}
+		c.resp.Header = http.Header{}
+		c.resp.Config = e.config
+	} else {
+		c.timer.Reset(e.budget)
+	}
+	c.state.Store(stateRunning)
+	c.panicked = nil
+	hdr := c.req.Header
+	c.req = *r
+	c.url = *r.URL
+	c.req.URL = &c.url
+	if hdr == nil {
+		hdr = make(http.Header, len(r.Header))
+	}
+	clear(hdr)
+	for k, v := range r.Header {
+		hdr[k] = v
+	}
+	c.req.Header = hdr
+	c.req.Body = http.NoBody
+	c.resp.Status = status
+	clear(c.resp.Header)
+	for k, v := range h {
+		c.resp.Header[k] = v
+	}
+	return c
+}
+
+// releaseResponse returns a finished response call to the pool.
+func (e *entry) releaseResponse(c *respCall) {
+	hdr := c.req.Header
+	c.req = http.Request{Header: hdr}
+	e.respPool.Put(c)
+}
+
+// run runs the script's Response function for one call.
+func (c *respCall) run() {
+	defer func() {
+		c.panicked = recover()
+		if !c.state.CompareAndSwap(stateRunning, stateDone) {
+			c.e.addStuck(-1) // abandoned: nobody waits for it
+			if c.panicked != nil {
+				c.e.panicked(c.panicked)
+			}
+			return
+		}
+		c.done <- struct{}{}
+	}()
+	c.e.response(&c.req, &c.resp)
 }
 
 // Call states.
@@ -230,6 +298,7 @@ const (
 	stateRunning   = iota // the script's own code runs
 	stateInNext           // the script called next; the budget is paused
 	stateAbandoned        // the budget ran out; the request went on without the call
+	stateDone             // a response-phase call returned in time
 )
 
 // call is one request-phase call that runs under a budget: the script runs on its own
@@ -318,7 +387,7 @@ const workerIdle = 30 * time.Second
 
 // dispatch hands c to an idle worker, or starts one. Workers are kept because a script
 // runs deep in the interpreter: a fresh goroutine would grow its stack on every call.
-func (e *entry) dispatch(c *call) {
+func (e *entry) dispatch(c job) {
 	select {
 	case e.work <- c:
 	default:
@@ -328,7 +397,7 @@ func (e *entry) dispatch(c *call) {
 
 // worker runs calls until it has been idle for workerIdle. A worker whose call ran past its
 // budget comes back only when that call returns.
-func (e *entry) worker(c *call) {
+func (e *entry) worker(c job) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {

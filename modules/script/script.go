@@ -72,7 +72,7 @@ func build(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 		log:    ctx.Logger,
 		m:      newEntryMetrics(ctx.Global.Metrics, ctx.Site.Label, spec.Path),
 		next:   &lateNext{},
-		work:   make(chan *call),
+		work:   make(chan job),
 	}
 	if cfg.TimeoutMs != nil {
 		e.budget = time.Duration(*cfg.TimeoutMs) * time.Millisecond

@@ -3,6 +3,8 @@ package loops
 import (
 	"net/http"
 	"time"
+
+	"conduit/script"
 )
 
 // Middleware loops forever on /spin, sleeps an hour on /sleep, and continues otherwise.
@@ -19,4 +21,17 @@ func Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Response loops forever on /spin, panics on /boom, and marks the response otherwise.
+func Response(r *http.Request, resp *script.Response) {
+	switch r.URL.Path {
+	case "/spin":
+		for {
+			resp.Header.Set("X-Spun", "yes")
+		}
+	case "/boom":
+		panic("boom")
+	}
+	resp.Header.Set("X-Response-Phase", "ran")
 }
