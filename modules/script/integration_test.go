@@ -127,12 +127,12 @@ sites:
   - port: 8080
     proxy: `+up.URL+`
     middleware:
-      - {type: script, path: testdata/scripts/panics.go}
+      - {type: script, path: testdata/scripts/panics.go, timeoutMs: 5000}
       - {type: script, path: testdata/scripts/loops.go, timeoutMs: 200}
   - port: 8081
     proxy: `+up.URL+`
     middleware:
-      - {type: script, path: testdata/scripts/panics.go, onError: deny}
+      - {type: script, path: testdata/scripts/panics.go, timeoutMs: 5000, onError: deny}
       - {type: script, path: testdata/scripts/loops.go, timeoutMs: 200, onError: deny}
 `)
 	tests := []struct {

@@ -177,9 +177,7 @@ func compileScript(src *source, unrestrictedStd bool, stdout io.Writer) (p *prog
 	if _, err := i.Eval("import " + strconv.Quote(scriptImport)); err != nil {
 		err = importError(cleanCompileError(err), unrestrictedStd)
 		// Name the real files in the message, without the wrapping import.
-		msg := importWrapper.ReplaceAllString(err.Error(), "")
-		msg = strings.ReplaceAll(msg, path.Join("src", scriptImport)+"/", src.dir+string(filepath.Separator))
-		return nil, errors.New(msg)
+		return nil, errors.New(realPaths(importWrapper.ReplaceAllString(err.Error(), ""), src.dir))
 	}
 	p = &program{i: i, pkg: pkg}
 	p.lookup("New", "Middleware", "Response")
@@ -257,6 +255,11 @@ func cleanCompileError(err error) error {
 		return fmt.Errorf("panic while loading: %v", p.Value)
 	}
 	return err
+}
+
+// realPaths replaces the in-memory GOPATH's paths in yaegi's text with the script's directory.
+func realPaths(text, dir string) string {
+	return strings.ReplaceAll(text, path.Join("src", scriptImport)+"/", dir+string(filepath.Separator))
 }
 
 // importWrapper matches the prefix yaegi gives an error inside the script's package.

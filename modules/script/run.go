@@ -549,31 +549,36 @@ func (g *guardWriter) WriteHeader(code int) {
 	g.c.w.WriteHeader(code)
 }
 
-// Write implements http.ResponseWriter.
-func (g *guardWriter) Write(b []byte) (int, error) {
+// claim locks the call for a write that sends the header, sending the script's header
+// first; it reports false (and holds no lock) when the call was abandoned.
+func (g *guardWriter) claim() bool {
 	g.c.mu.Lock()
-	defer g.c.mu.Unlock()
 	if g.c.state == stateAbandoned {
-		return 0, errAbandoned
+		g.c.mu.Unlock()
+		return false
 	}
 	if !g.wrote {
 		g.flushHeader()
 		g.wrote = true
 	}
+	return true
+}
+
+// Write implements http.ResponseWriter.
+func (g *guardWriter) Write(b []byte) (int, error) {
+	if !g.claim() {
+		return 0, errAbandoned
+	}
+	defer g.c.mu.Unlock()
 	return g.c.w.Write(b)
 }
 
 // Flush implements http.Flusher.
 func (g *guardWriter) Flush() {
-	g.c.mu.Lock()
-	defer g.c.mu.Unlock()
-	if g.c.state == stateAbandoned {
+	if !g.claim() {
 		return
 	}
-	if !g.wrote {
-		g.flushHeader()
-		g.wrote = true
-	}
+	defer g.c.mu.Unlock()
 	if f, ok := g.c.w.(http.Flusher); ok {
 		f.Flush()
 	}

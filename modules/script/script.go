@@ -141,15 +141,22 @@ func isPluginDir(path string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// scriptOutput is where a script's fmt.Print and println go: the site's log, at info.
+// scriptOutput is where a script's fmt.Print and println (and yaegi's panic traces) go:
+// the log of the site that compiled the program, at info, tagged with the script's path
+// (entries with the same files share one program).
 type scriptOutput struct {
-	log  *slog.Logger
-	name string
+	log    *slog.Logger
+	script string
+	dir    string // a script's directory, for the in-memory paths yaegi prints
 }
 
 // Write implements io.Writer.
 func (o scriptOutput) Write(b []byte) (int, error) {
-	o.log.Info(strings.TrimRight(string(b), "\n"), "entry", o.name)
+	msg := strings.TrimRight(string(b), "\n")
+	if o.dir != "" {
+		msg = realPaths(msg, o.dir)
+	}
+	o.log.Info(msg, "script", o.script)
 	return len(b), nil
 }
 
@@ -160,7 +167,7 @@ func (e *entry) loadScript(ctx *core.SiteContext, pathAt string, cfg *Entry) boo
 		ctx.Errorf(pathAt, "cannot read the script: %v", err)
 		return false
 	}
-	out := scriptOutput{ctx.Logger, e.name}
+	out := scriptOutput{log: ctx.Logger, script: src.path, dir: src.dir}
 	key := fmt.Sprintf("script:%s:%t", src.hash, cfg.Unrestricted)
 	p, err := sharedProgram(ctx, key, func() (*program, error) { return compileScript(src, cfg.Unrestricted, out) })
 	if err != nil {

@@ -106,7 +106,7 @@ func (e *entry) loadPlugin(ctx *core.SiteContext, pathAt string, cfg *Entry) boo
 		ctx.Errorf(pathAt, "cannot read the plugin: %v", err)
 		return false
 	}
-	out := scriptOutput{ctx.Logger, e.name}
+	out := scriptOutput{log: ctx.Logger, script: m.Import}
 	key := fmt.Sprintf("traefik:%s:%s:%s:%t", goPath, m.Import, hash, cfg.Unrestricted)
 	p, err := sharedProgram(ctx, key, func() (*program, error) { return compilePlugin(m, goPath, cfg.Unrestricted, out) })
 	if err != nil {
