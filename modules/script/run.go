@@ -258,14 +258,14 @@ func (e *entry) acquireResponse(r *http.Request, h http.Header, status int) *res
 	}
 	clear(hdr)
 	for k, v := range r.Header {
-		hdr[k] = v
+		hdr[k] = v[:len(v):len(v)] // an append by the script copies
 	}
 	c.req.Header = hdr
 	c.req.Body = http.NoBody
 	c.resp.Status = status
 	clear(c.resp.Header)
 	for k, v := range h {
-		c.resp.Header[k] = v
+		c.resp.Header[k] = v[:len(v):len(v)]
 	}
 	return c
 }
@@ -358,7 +358,7 @@ func (e *entry) acquire(w http.ResponseWriter, r *http.Request) *call {
 	c.req.URL = &c.url
 	c.req.Header = make(http.Header, len(r.Header))
 	for k, v := range r.Header {
-		c.req.Header[k] = v
+		c.req.Header[k] = v[:len(v):len(v)] // an append by the script copies
 	}
 	if r.Body != nil && r.Body != http.NoBody {
 		c.body.rc = r.Body
@@ -366,7 +366,7 @@ func (e *entry) acquire(w http.ResponseWriter, r *http.Request) *call {
 	}
 	clear(c.gw.hdr)
 	for k, v := range w.Header() {
-		c.gw.hdr[k] = v
+		c.gw.hdr[k] = v[:len(v):len(v)]
 	}
 	c.gw.wrote = false
 	return c
