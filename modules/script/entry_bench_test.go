@@ -43,8 +43,8 @@ func BenchmarkEntry(b *testing.B) {
 		{"none", nil},
 		{"script", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go"}},
 		{"script-inline", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "timeoutMs": 0.0}},
-		{"response-phase", map[string]config.Node{"type": "script", "path": "testdata/scripts/respond.go", "phase": "response"}},
-		{"response-phase-inline", map[string]config.Node{"type": "script", "path": "testdata/scripts/respond.go", "phase": "response", "timeoutMs": 0.0}},
+		{"response-phase", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "phase": "response"}},
+		{"response-phase-inline", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "phase": "response", "timeoutMs": 0.0}},
 		{"traefik-plugin", map[string]config.Node{"type": "traefik", "path": "../../plugins/plugins-local/src/github.com/conduitproxy/conduit-plugin-stamp",
 			"config": map[string]config.Node{"rules": []config.Node{map[string]config.Node{"prefix": "/", "header": "X-Stamp", "value": "1"}}}}},
 	}

@@ -24,7 +24,7 @@ func TestValidate(t *testing.T) {
 		{"deny in the response phase", `{type: script, path: testdata/scripts/respond.go, phase: response, onError: deny}`, "middleware[0].onError", "status is already chosen"},
 		{"timeout out of range", `{type: script, path: testdata/scripts/oneheader.go, timeoutMs: -1}`, "middleware[0].timeoutMs", "between 0 and 60000"},
 		{"no entry point", `{type: script, path: testdata/scripts/respond.go}`, "middleware[0].path", "no entry point"},
-		{"no Response for the response phase", `{type: script, path: testdata/scripts/oneheader.go, phase: response}`, "middleware[0].path", "no Response"},
+		{"no Response for the response phase", `{type: script, path: testdata/scripts/panics.go, phase: response}`, "middleware[0].path", "no Response"},
 		{"constructor error", `{type: script, path: testdata/scripts/gate.go, config: {reject: nope}}`, "middleware[0].path", "middleware[0].config"},
 		{"traefik without manifest", `{type: traefik, path: testdata/scripts}`, "middleware[0].path", "not a Traefik plugin directory"},
 		{"traefik response phase", `{type: traefik, path: testdata/scripts, phase: response}`, "middleware[0].phase", "traefik plugin"},

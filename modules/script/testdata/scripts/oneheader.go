@@ -1,6 +1,10 @@
 package oneheader
 
-import "net/http"
+import (
+	"net/http"
+
+	"conduit/script"
+)
 
 // Middleware sets one response header and continues.
 func Middleware(next http.Handler) http.Handler {
@@ -8,4 +12,9 @@ func Middleware(next http.Handler) http.Handler {
 		w.Header().Set("X-Script", "yes")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Response sets one response header in the response phase.
+func Response(r *http.Request, resp *script.Response) {
+	resp.Header.Set("X-Script", "yes")
 }
