@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,9 +61,10 @@ const maxTimeoutMs = 60000
 
 // build is the module's MiddlewareEntry.
 func build(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
+	before := len(ctx.Diag.Errors())
 	var cfg Entry
-	config.Decode(spec.Node, spec.Path, &cfg, ctx.Diag)
-	if !validEntry(ctx, spec, &cfg) {
+	config.Decode(knownKeys(ctx, spec), spec.Path, &cfg, ctx.Diag)
+	if !validEntry(ctx, spec, &cfg) || len(ctx.Diag.Errors()) > before {
 		return nil
 	}
 	e := &entry{
@@ -88,6 +90,10 @@ func build(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 	}
 	pathAt := config.Join(spec.Path, "path")
 	plugin := cfg.Type == "traefik" || isPluginDir(cfg.Path)
+	if plugin && cfg.Phase == "response" {
+		ctx.Errorf(config.Join(spec.Path, "phase"), `%s is a Traefik plugin, which wraps the whole request; "response" is for scripts`, cfg.Path)
+		return nil
+	}
 	var ok bool
 	if plugin {
 		ok = e.loadPlugin(ctx, pathAt, &cfg)
@@ -100,9 +106,29 @@ func build(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 	return e
 }
 
+// knownKeys returns the entry without its unknown keys, each of which is an error: a
+// misspelt `onError` or `phase` must not leave an entry that guards a site running in a
+// mode its author did not write.
+func knownKeys(ctx *core.SiteContext, spec core.MiddlewareSpec) map[string]config.Node {
+	known := config.KnownKeys(&Entry{})
+	out := make(map[string]config.Node, len(spec.Node))
+	for _, k := range config.SortedKeys(spec.Node) {
+		if !slices.Contains(known, k) {
+			msg := fmt.Sprintf("unknown key %q", k)
+			if sug := config.Suggest(k, known); sug != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", sug)
+			}
+			ctx.Errorf(config.Join(spec.Path, k), "%s; known: %s", msg, strings.Join(known, ", "))
+			continue
+		}
+		out[k] = spec.Node[k]
+	}
+	return out
+}
+
 // validEntry checks the keys that need no file.
 func validEntry(ctx *core.SiteContext, spec core.MiddlewareSpec, cfg *Entry) bool {
-	ok := !ctx.Diag.HasErrors()
+	ok := true
 	switch cfg.Phase {
 	case "", "request":
 	case "response":

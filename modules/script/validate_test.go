@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"constructor error", `{type: script, path: testdata/scripts/gate.go, config: {reject: nope}}`, "middleware[0].path", "middleware[0].config"},
 		{"traefik without manifest", `{type: traefik, path: testdata/scripts}`, "middleware[0].path", "not a Traefik plugin directory"},
 		{"traefik response phase", `{type: traefik, path: testdata/scripts, phase: response}`, "middleware[0].phase", "traefik plugin"},
+		{"auto-detected plugin in the response phase", `{type: script, path: ` + stampDir + `, phase: response}`, "middleware[0].phase", "Traefik plugin"},
+		{"unknown key is an error", `{type: script, path: testdata/scripts/oneheader.go, onerror: deny}`, "middleware[0].onerror", `unknown key "onerror" (did you mean "onError"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
