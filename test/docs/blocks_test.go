@@ -281,9 +281,9 @@ func docFiles(t *testing.T, dir string) *strings.Replacer {
 	copies := map[string]string{
 		"modules/script/testdata/scripts/gate.go":    "etc/conduit/scripts/gate.go",
 		"modules/script/testdata/scripts/respond.go": "etc/conduit/scripts/respond.go",
-		stamp + "/.traefik.yml":                       "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/.traefik.yml",
-		stamp + "/go.mod":                             "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/go.mod",
-		stamp + "/stamp.go":                           "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/stamp.go",
+		stamp + "/.traefik.yml":                      "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/.traefik.yml",
+		stamp + "/go.mod":                            "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/go.mod",
+		stamp + "/stamp.go":                          "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/stamp.go",
 	}
 	for from, to := range copies {
 		b, err := os.ReadFile(filepath.Join(root, from))
