@@ -2,6 +2,7 @@ package script_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -199,6 +200,31 @@ func TestResponsePhaseFailures(t *testing.T) {
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("%s took %v", tt.path, d)
+		}
+	}
+}
+
+// TestBrokenUpstreamStaysBroken: when the upstream breaks off its response, the client sees a
+// truncated response, with or without a script in front (the proxy's abort reaches net/http).
+func TestBrokenUpstreamStaysBroken(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "chunked, then broken off") // no Content-Length: chunked
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}))
+	t.Cleanup(up.Close)
+	for _, mw := range []string{"", "middleware:\n  - {type: script, path: testdata/scripts/oneheader.go}\n", "middleware:\n  - {type: script, path: testdata/scripts/oneheader.go, timeoutMs: 0}\n"} {
+		srv := servertest.Start(t, "port: 8080\nproxy: "+up.URL+"\n"+mw)
+		resp, err := http.Get(srv.URL(8080) + "/")
+		if err != nil {
+			continue // refused before the header: also not a complete answer
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err == nil {
+			t.Errorf("%q: a broken upstream response reached the client as complete (%d %q)", mw, resp.StatusCode, b)
 		}
 	}
 }

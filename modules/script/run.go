@@ -137,6 +137,9 @@ func (e *entry) serve(w http.ResponseWriter, r *http.Request) {
 func (e *entry) serveInline(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
+			if isAbort(p) {
+				panic(p) // the rest of the pipeline aborts the response: net/http closes the connection
+			}
 			e.panicked(p)
 			if st := core.State(r); st != nil && st.Writer.Written() {
 				return
@@ -147,9 +150,14 @@ func (e *entry) serveInline(w http.ResponseWriter, r *http.Request) {
 	e.handler.ServeHTTP(w, r)
 }
 
+// isAbort reports whether p is http.ErrAbortHandler, with which a handler (the proxy, on a
+// broken upstream response) aborts the response; it must reach net/http so that the
+// connection is closed and the client sees a truncated response as one.
+func isAbort(p any) bool { return errors.Is(asError(p), http.ErrAbortHandler) }
+
 // panicked counts and logs a script panic.
 func (e *entry) panicked(p any) {
-	if errors.Is(asError(p), http.ErrAbortHandler) {
+	if isAbort(p) {
 		return
 	}
 	e.m.errors.Inc()
@@ -468,6 +476,9 @@ func (c *call) wait() bool {
 // entry's error behaviour, and header changes of a script that wrote nothing are kept.
 func (c *call) finish() {
 	if c.panicked != nil {
+		if isAbort(c.panicked) {
+			panic(c.panicked) // on the request's goroutine, where net/http expects it
+		}
 		c.e.panicked(c.panicked)
 		if !c.gw.wrote && !c.nextCalled {
 			c.e.failed(c.w, c.r)
