@@ -71,8 +71,20 @@ type lateNext struct{ h http.Handler }
 // callKey finds the running call from the request a script hands to next.
 type callKey struct{}
 
+// downstreamPanic carries a panic of the rest of the pipeline through the script, so that
+// it is raised again on the request's goroutine instead of counting as the script's.
+type downstreamPanic struct{ v any }
+
 // ServeHTTP implements http.Handler.
 func (n *lateNext) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if _, ok := p.(downstreamPanic); ok {
+				panic(p)
+			}
+			panic(downstreamPanic{p})
+		}
+	}()
 	c, _ := r.Context().Value(callKey{}).(*call)
 	if c == nil {
 		n.h.ServeHTTP(w, r)
@@ -84,6 +96,18 @@ func (n *lateNext) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.leaveNext()
 	n.h.ServeHTTP(w, r)
+}
+
+// reraise panics again with a panic of the rest of the pipeline, or one with which a
+// handler aborts the response (http.ErrAbortHandler): net/http must see those on the
+// request's goroutine, to close the connection so the client sees the response broken off.
+func reraise(p any) {
+	if d, ok := p.(downstreamPanic); ok {
+		panic(d.v)
+	}
+	if isAbort(p) {
+		panic(p)
+	}
 }
 
 // Wrap implements core.Middleware.
@@ -137,9 +161,7 @@ func (e *entry) serve(w http.ResponseWriter, r *http.Request) {
 func (e *entry) serveInline(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
-			if isAbort(p) {
-				panic(p) // the rest of the pipeline aborts the response: net/http closes the connection
-			}
+			reraise(p)
 			e.panicked(p)
 			if st := core.State(r); st != nil && st.Writer.Written() {
 				return
@@ -476,9 +498,7 @@ func (c *call) wait() bool {
 // entry's error behaviour, and header changes of a script that wrote nothing are kept.
 func (c *call) finish() {
 	if c.panicked != nil {
-		if isAbort(c.panicked) {
-			panic(c.panicked) // on the request's goroutine, where net/http expects it
-		}
+		reraise(c.panicked) // on the request's goroutine, where net/http expects it
 		c.e.panicked(c.panicked)
 		if !c.gw.wrote && !c.nextCalled {
 			c.e.failed(c.w, c.r)
