@@ -328,7 +328,7 @@ const (
 	stateRunning   = iota // the script's own code runs
 	stateInNext           // the script called next; the budget is paused
 	stateAbandoned        // the budget ran out; the request went on without the call
-	stateDone             // a response-phase call returned in time
+	stateDone             // the call returned in time
 )
 
 // call is one request-phase call that runs under a budget: the script runs on its own
@@ -448,6 +448,9 @@ func (c *call) run() {
 		c.mu.Lock()
 		c.panicked = p
 		abandoned := c.state == stateAbandoned
+		if !abandoned {
+			c.state = stateDone // a budget running out from now on finds the call over
+		}
 		c.mu.Unlock()
 		if abandoned {
 			c.e.addStuck(-1)
@@ -471,7 +474,8 @@ func (c *call) wait() bool {
 			return true
 		case <-c.timer.C:
 			c.mu.Lock()
-			if c.state == stateRunning {
+			state := c.state
+			if state == stateRunning {
 				c.state = stateAbandoned
 				answered := c.gw.wrote || c.nextCalled
 				c.mu.Unlock()
@@ -482,6 +486,11 @@ func (c *call) wait() bool {
 				return false
 			}
 			c.mu.Unlock()
+			if state == stateDone { // it returned as the budget ran out
+				<-c.done
+				c.finish()
+				return true
+			}
 			// Inside next: the budget waits until the script has its hands back.
 			select {
 			case <-c.done:
