@@ -38,6 +38,10 @@ type CatalogModule struct {
 	// MiddlewareTypes are the registration's `middleware[]` entry types; their catalog keys
 	// are "middleware.<type>".
 	MiddlewareTypes []string
+	// Aliases are other names of the feature (the original Conduit's feature names), from the
+	// bundle file's `//conduit:alias NAME` lines; xbuild --features and
+	// global.allowMissingFeatures accept them.
+	Aliases []string
 }
 
 // plannedKeys are keys of the config schema that no module of this version implements yet,
@@ -45,12 +49,7 @@ type CatalogModule struct {
 // warnings), but no bundle has them and no xbuild line can build them. A module that
 // registers one of these keys must be removed from this list; core/catalog/gen refuses to
 // generate until it is.
-var plannedKeys = []CatalogEntry{
-	// middleware: [{type: script|traefik, ...}] entries run code that can refuse
-	// requests, so a missing one fails closed (Guard).
-	{Key: "middleware.script", Feature: "script", Guard: true},
-	{Key: "middleware.traefik", Feature: "script", Guard: true},
-}
+var plannedKeys = []CatalogEntry{}
 
 // CatalogEntry describes the feature behind one config key, compiled in or not.
 type CatalogEntry struct {
@@ -247,6 +246,27 @@ func ReportNotCompiled(d *config.Diagnostics, path, key string, p MissingPolicy)
 	default:
 		d.Warnf(path, "%s is configured but %s (%s); ignored", name, e.absence(), e.remedy())
 	}
+}
+
+// CanonicalFeature returns the feature name an alias stands for ("rhai" → "script"), or name
+// itself when it is not an alias.
+func CanonicalFeature(name string) string {
+	for _, m := range catalogModules {
+		if slices.Contains(m.Aliases, name) {
+			return m.Feature
+		}
+	}
+	return name
+}
+
+// FeatureAliases returns the aliases of a feature, nil when it has none.
+func FeatureAliases(feature string) []string {
+	for _, m := range catalogModules {
+		if m.Feature == feature && len(m.Aliases) > 0 {
+			return m.Aliases
+		}
+	}
+	return nil
 }
 
 // MiddlewareCatalogKey is the catalog key of a `middleware[]` entry type.

@@ -116,16 +116,19 @@ func checkCacheHit(_ *bench, ep endpoint) error {
 	return nil
 }
 
-// checkWasmHeader proves the WASM guest of the conduit-wasm row runs on every response.
-func checkWasmHeader(_ *bench, ep endpoint) error {
-	resp, _, err := ep.get("/", false)
-	if err != nil {
-		return fmt.Errorf("wasm check: %w", err)
+// checkHeader returns a check that responses carry name: value (a script or plugin row's
+// middleware ran).
+func checkHeader(name, value string) func(*bench, endpoint) error {
+	return func(_ *bench, ep endpoint) error {
+		resp, _, err := ep.get("/", false)
+		if err != nil {
+			return fmt.Errorf("header check: %w", err)
+		}
+		if got := resp.Header.Get(name); got != value {
+			return fmt.Errorf("header check: %s is %q, want %q: the middleware is not active", name, got, value)
+		}
+		return nil
 	}
-	if resp.Header.Get("X-Wasm") != "1" {
-		return fmt.Errorf("wasm check: the response has no X-Wasm: 1: the guest did not run")
-	}
-	return nil
 }
 
 // checkMetrics proves the metrics endpoint is on.

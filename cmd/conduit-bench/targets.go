@@ -39,6 +39,7 @@ type tmplData struct {
 	// WasmGuests is the absolute path of the repository's plugins/wasm (the WASM rows'
 	// guests).
 	WasmGuests string
+	Repo       string // absolute module root (-repo): scripts and plugins the rows load
 }
 
 // Target is one row of the benchmark: the load generator talks to it, and it forwards to
@@ -252,6 +253,15 @@ func upstreamBody(bodyBytes int) string {
 	return strings.Repeat("x", max(bodyBytes, 0))
 }
 
+// repoAbs is -repo as an absolute path ("" if it cannot be resolved).
+func (b *bench) repoAbs() string {
+	abs, err := filepath.Abs(b.cfg.repo)
+	if err != nil {
+		return ""
+	}
+	return abs
+}
+
 // tmplDataFor prepares a fresh temp dir and port for one process.
 func (b *bench) tmplDataFor(name string) (tmplData, error) {
 	dir, err := os.MkdirTemp(b.workDir, name+"-")
@@ -280,6 +290,7 @@ func (b *bench) tmplDataFor(name string) (tmplData, error) {
 		RedisURL:      "redis://" + b.svc.redisAddr + "/0",
 		AdminAddr:     addrOf(ports[3]),
 		WasmGuests:    wasmGuests(b.cfg.repo),
+		Repo:          b.repoAbs(),
 	}
 	if b.wantsListener("h2c") {
 		d.H2CPort, d.H2CListen = ports[1], addrOf(ports[1])

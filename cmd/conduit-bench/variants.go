@@ -121,7 +121,7 @@ rateLimit:
 		Site: `proxy: "http://{{.Upstream}}"
 middleware:
   - {type: wasm, path: "{{.WasmGuests}}/wat/header.wasm", phase: response}`,
-		Check: checkWasmHeader,
+		Check: checkHeader("X-Wasm", "1"),
 	},
 	{
 		Name: "conduit-httpwasm", Issue: 18, Full: true,
@@ -129,6 +129,24 @@ middleware:
 		Site: `proxy: "http://{{.Upstream}}"
 middleware:
   - {type: wasm, path: "{{.WasmGuests}}/wat/hwheader.wasm"}`,
+	},
+	{
+		Name: "conduit-script", Issue: 17, Full: true,
+		Note: "middleware[]: one Go script (yaegi) that sets one response header; conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+middleware:
+  - {type: script, path: "{{.Repo}}/modules/script/testdata/scripts/oneheader.go"}`,
+		Check: checkHeader("X-Script", "yes"),
+	},
+	{
+		Name: "conduit-traefik-plugin", Issue: 17, Full: true,
+		Note: "middleware[]: the example Traefik plugin (plugins/) adding one response header; conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+middleware:
+  - type: traefik
+    path: "{{.Repo}}/plugins/plugins-local/src/github.com/conduitproxy/conduit-plugin-stamp"
+    config: {rules: [{prefix: /, header: X-Stamp, value: "1"}]}`,
+		Check: checkHeader("X-Stamp", "1"),
 	},
 	{
 		Name: "conduit-metrics", Issue: 7, Note: "metrics: {} and logging: false",

@@ -19,6 +19,10 @@ import (
 // ignored, and one site per listener.
 func TestVariantConfigsValidate(t *testing.T) {
 	dir := t.TempDir()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cert, key, both, err := writeCert(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +36,7 @@ func TestVariantConfigsValidate(t *testing.T) {
 		JWTSecret: strings.Repeat("s", 43), JWKSURL: "http://127.0.0.1:19005/jwks.json",
 		RedisURL: "redis://127.0.0.1:19006/0", AdminAddr: "127.0.0.1:19007",
 		WasmGuests: wasmGuests(filepath.Join("..", "..")),
+		Repo:       repo,
 	}
 	for _, v := range conduitVariants {
 		t.Run(v.Name, func(t *testing.T) {

@@ -8,14 +8,14 @@ import (
 	"github.com/conduitproxy/conduit/core/cli"
 )
 
-// TestRhaiMiddlewareRefused: the full binary links every module of this version, and none
-// runs scripts, so the corpus's script-gated config (a require-api-key script) must be
-// refused rather than served without its gate.
+// TestRhaiMiddlewareRefused: the full binary runs Go scripts, not Rhai, so the corpus's
+// Rhai-gated config (a require-api-key script) is refused with a pointer to the porting
+// guide rather than served without its gate.
 func TestRhaiMiddlewareRefused(t *testing.T) {
 	var out, errOut strings.Builder
 	code := cli.Run(&cli.Env{Stdout: &out, Stderr: &errOut, Dir: t.TempDir(), LookupEnv: func(string) (string, bool) { return "", false }},
 		[]string{"validate", "-c", "../../testdata/compat/rhai-middleware.yaml"})
-	want := `error at middleware[0].type: middleware type "script" restricts access but feature "script" is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list "script" in global.allowMissingFeatures)` + "\n1 errors found.\n"
+	want := "error at middleware[0].path: ./scripts/require-api-key.rhai is a Rhai script; this version runs Go scripts (yaegi) and cannot run Rhai: port it to Go with the side-by-side guide in docs/scripting.md#porting-rhai-scripts\n1 errors found.\n"
 	if code != 1 || out.String() != want {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s\nwant exit 1 and:\n%s", code, out.String(), errOut.String(), want)
 	}

@@ -33,18 +33,20 @@ func compatEnv(dir string) map[string]string {
 }
 
 // refusedCompat are the corpus files `conduit validate` must refuse, with the error they
-// must report and why. Both gate requests with a script in `middleware` (an API-key check);
-// no build of this version runs scripts, so serving them would let every request through
-// the gate (docs/features.md).
+// must report and why. Both gate requests with `middleware` entries (an API-key check in a
+// script); the standard binary has no script or wasm module, so serving them would let
+// every request through the gate (docs/features.md). The full binary refuses the Rhai
+// script itself (cmd/conduit-full).
 var refusedCompat = map[string][]string{
 	"rhai-middleware.yaml": {missingEntryType(0, "script", "script")},
 	"middleware-demo.yaml": {missingEntryType(0, "script", "script"), missingEntryType(1, "wasm", "wasm"),
 		missingEntryType(2, "script", "script"), missingEntryType(3, "wasm", "wasm")},
 }
 
-// missingEntryType is the error for middleware[i] of a type no build of this version has.
+// missingEntryType is the error for middleware[i] of a type whose module only the full
+// bundle has (this test binary is the standard one).
 func missingEntryType(i int, typ, feature string) string {
-	return fmt.Sprintf(`error at middleware[%d].type: middleware type %q restricts access but feature %q is not available in any build of this version, so nothing would enforce it; refusing to serve without it (remove the key; to drop the guard on purpose, list %q in global.allowMissingFeatures)`, i, typ, feature, feature)
+	return fmt.Sprintf("error at middleware[%d].type: middleware type %q restricts access but feature %q is not compiled into this binary, so nothing would enforce it; refusing to serve without it (bundle \"full\" has it, or build one with `xbuild --features %s`; see `conduit features`; to drop the guard on purpose, list %q in global.allowMissingFeatures)", i, typ, feature, feature, feature)
 }
 
 // TestCompatCorpusLoads runs `conduit validate` on every example config of the original

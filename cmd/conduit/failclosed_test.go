@@ -35,7 +35,7 @@ func TestScriptGateFailsClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const refusal = `middleware type \"script\" restricts access but feature \"script\" is not available in any build of this version`
+	const refusal = `middleware type \"script\" restricts access but feature \"script\" is not compiled into this binary`
 	const dropped = `global.allowMissingFeatures lists \"script\", so site *:%d serves WITHOUT this guard`
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 

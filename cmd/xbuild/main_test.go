@@ -76,7 +76,7 @@ func TestDryRun(t *testing.T) {
 			"import: github.com/conduitproxy/conduit/modules/otlp\n", ""},
 		{[]string{"--bundle", "standard", "--features", "jwt"}, 0, "core: " + root + "\n" +
 			"import: github.com/conduitproxy/conduit/modules/bundle/standard\n", ""},
-		{[]string{"--features", "upload"}, 1, "", `unknown feature "upload"`},
+		{[]string{"--features", "uplaod"}, 1, "", `unknown feature "uplaod" (did you mean "upload"?)`},
 		{[]string{"--bundle", "tiny"}, 1, "", `unknown bundle "tiny"`},
 	}
 	for _, tt := range tests {

@@ -60,6 +60,9 @@ type featureUse struct {
 	Compiled bool `json:"compiled"`
 	// Paths are the config paths that need it.
 	Paths []string `json:"paths"`
+	// Aliases are the feature's other names (the original Conduit's, such as "rhai"),
+	// which xbuild --features and global.allowMissingFeatures accept too.
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // configReport is `conduit features -c FILE --json`.
@@ -168,7 +171,11 @@ func printReport(w io.Writer, path string, rep *configReport) {
 		case !u.Compiled:
 			state = "  NOT IN THIS BINARY"
 		}
-		fmt.Fprintf(w, "  %-12s %-10s %s%s\n", u.Feature, where, strings.Join(u.Paths, ", "), state)
+		aka := ""
+		if len(u.Aliases) > 0 {
+			aka = " (also: " + strings.Join(u.Aliases, ", ") + ")"
+		}
+		fmt.Fprintf(w, "  %-12s %-10s %s%s%s\n", u.Feature, where, strings.Join(u.Paths, ", "), state, aka)
 	}
 	for _, p := range rep.Unknown {
 		fmt.Fprintf(w, "  unknown key %s (no module in this binary or the catalog owns it)\n", p)
@@ -418,7 +425,7 @@ func (a *analyzer) first(e core.CatalogEntry, path string, compiled bool) {
 	}
 	u := a.uses[e.Feature]
 	if u == nil {
-		u = &featureUse{Feature: e.Feature, Bundle: e.Bundle, Unavailable: !e.Available(), Compiled: true}
+		u = &featureUse{Feature: e.Feature, Bundle: e.Bundle, Unavailable: !e.Available(), Compiled: true, Aliases: core.FeatureAliases(e.Feature)}
 		a.uses[e.Feature] = u
 	}
 	u.Compiled = u.Compiled && compiled

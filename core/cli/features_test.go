@@ -191,11 +191,8 @@ func TestAnalyzeConfig(t *testing.T) {
 			reg:      minimalBinary,
 			required: []string{"faults", "script", "tcp", "upload", "wasm"},
 			bundle:   "full",
-			// script has no module in any bundle of this version: no xbuild line can build
-			// it, so the build line leaves it out.
-			build:       "xbuild --features faults,tcp,upload,wasm",
-			missing:     []string{"faults", "script", "tcp", "upload", "wasm"},
-			unavailable: []string{"script"},
+			build:    "xbuild --features faults,script,tcp,upload,wasm",
+			missing:  []string{"faults", "script", "tcp", "upload", "wasm"},
 		},
 	}
 	for _, tt := range tests {
@@ -325,16 +322,15 @@ func TestFeaturesCommandConfig(t *testing.T) {
 		t.Errorf("text form: exit %d\n%s", code, out)
 	}
 
-	// A key no build of this version has is listed as such and kept out of the build line.
-	planned := write("script.yaml", "port: 8080\nfaultInjection: {abort: {percent: 1}}\nmiddleware:\n  - {type: script, path: gate.rhai}\n")
-	code, out, _ = runCLI(t, "features", "-c", planned)
+	// A feature with other names (the original's) lists them.
+	scripted := write("script.yaml", "port: 8080\nmiddleware:\n  - {type: script, path: gate.go}\n")
+	code, out, _ = runCLI(t, "features", "-c", scripted)
 	for _, want := range []string{
-		"  script       none       middleware[0].type  NOT IN ANY BUILD OF THIS VERSION\n",
-		"build: xbuild --features faults\n",
-		"not available in any build of this version (remove these keys): script\n",
+		"  script       full       middleware[0].type  NOT IN THIS BINARY (also: rhai, script-rhai)\n",
+		"build: xbuild --features script\n",
 	} {
 		if code != 1 || !strings.Contains(out, want) {
-			t.Errorf("planned feature: exit %d, output lacks %q:\n%s", code, want, out)
+			t.Errorf("aliased feature: exit %d, output lacks %q:\n%s", code, want, out)
 		}
 	}
 

@@ -489,6 +489,7 @@ func checkAllowMissing(names []string, d *config.Diagnostics) []string {
 	}
 	var out []string
 	for i, n := range names {
+		n = core.CanonicalFeature(n) // "rhai" is the original's name of "script"
 		if !slices.Contains(known, n) {
 			msg := fmt.Sprintf("unknown feature %q", n)
 			if s := config.Suggest(n, known); s != "" {

@@ -94,6 +94,8 @@ func TestAllowMissingFeaturesValidation(t *testing.T) {
 			[]string{"global.allowMissingFeatures: "}, ""},
 		{"a feature of another guard does not allow this one", "allowMissingFeatures: [apikey]", "jwtAuth: {secret: s}",
 			[]string{"sites[0].jwtAuth: jwtAuth restricts access"}, ""},
+		{"an alias names its feature (rhai is script)", "allowMissingFeatures: [rhai]", "middleware: [{type: script, path: gate.go}]",
+			nil, `middleware type "script" restricts access but feature "script" is not compiled into this binary; global.allowMissingFeatures lists "script", so site api.example:8080 serves WITHOUT this guard`},
 		{"a behaviour key stays a warning", "", "compression: true",
 			nil, "compression is configured but feature \"compress\" is not compiled into this binary (bundle \"minimal\" has it, or build one with `xbuild --features compress`; see `conduit features`); ignored"},
 	}

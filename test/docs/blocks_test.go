@@ -275,6 +275,29 @@ func docFiles(t *testing.T, dir string) *strings.Replacer {
 		"etc/conduit/plugins/header.wasm":   readFile(t, "../../plugins/wasm/wat/header.wasm"),
 		"etc/conduit/plugins/hwheader.wasm": readFile(t, "../../plugins/wasm/wat/hwheader.wasm"),
 	}
+	// The scripts and the Traefik plugin docs/scripting.md configures, from the repository.
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stamp = "plugins/plugins-local/src/github.com/conduitproxy/conduit-plugin-stamp"
+	copies := map[string]string{
+		"modules/script/testdata/scripts/gate.go":    "etc/conduit/scripts/gate.go",
+		"modules/script/testdata/scripts/respond.go": "etc/conduit/scripts/respond.go",
+		stamp + "/.traefik.yml":                      "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/.traefik.yml",
+		stamp + "/go.mod":                            "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/go.mod",
+		stamp + "/stamp.go":                          "etc/conduit/" + strings.TrimPrefix(stamp, "plugins/") + "/stamp.go",
+	}
+	for from, to := range copies {
+		b, err := os.ReadFile(filepath.Join(root, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(to)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files[to] = b
+	}
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)

@@ -62,6 +62,7 @@ func generate(root string, mods []*core.Module) ([]byte, error) {
 		writeKeys(&b, "StoreSchemes", e.StoreSchemes)
 		writeKeys(&b, "RouteMapKeys", e.RouteMapKeys)
 		writeKeys(&b, "MiddlewareTypes", e.MiddlewareTypes)
+		writeKeys(&b, "Aliases", e.Aliases)
 		if e.StoreValued {
 			b.WriteString(", StoreValued: true")
 		}
@@ -99,7 +100,7 @@ func catalogEntries(root string, mods []*core.Module) ([]core.CatalogModule, err
 			ID: m.ID, Feature: m.Feature, Bundle: f.Bundle, Guard: m.Guard,
 			SiteKeys: m.SiteKeys, GlobalKeys: m.GlobalKeys, RouteKeys: m.RouteKeys, HandlerKeys: m.HandlerKeys,
 			AdminPaths: m.AdminPaths, StoreSchemes: m.StoreSchemes, RouteMapKeys: m.RouteMapKeys, StoreValued: m.StoreValued,
-			MiddlewareTypes: m.MiddlewareTypes,
+			MiddlewareTypes: m.MiddlewareTypes, Aliases: f.Aliases,
 		})
 	}
 	for _, f := range set.All() {

@@ -1,0 +1,71 @@
+package script
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/traefik/yaegi/stdlib"
+
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server/servertest"
+)
+
+// TestSandboxTables: every package the sandbox offers and every symbol it removes exists in
+// yaegi's tables (a typo would silently offer nothing, or remove nothing), and the script
+// package is keyed by the import path scripts use.
+func TestSandboxTables(t *testing.T) {
+	for _, p := range sandboxPackages {
+		if _, ok := stdlib.Symbols[p+"/"+p[strings.LastIndex(p, "/")+1:]]; !ok {
+			t.Errorf("sandbox package %s is not in yaegi's standard library", p)
+		}
+	}
+	for p, names := range sandboxDenied {
+		syms := stdlib.Symbols[p+"/"+p[strings.LastIndex(p, "/")+1:]]
+		for _, n := range names {
+			if _, ok := syms[n]; !ok {
+				t.Errorf("denied symbol %s.%s does not exist", p, n)
+			}
+		}
+	}
+	box := sandboxSymbols()
+	if _, ok := box["net/http/http"]["Get"]; ok {
+		t.Error("the sandbox offers http.Get")
+	}
+	if _, ok := box["os/os"]; ok {
+		t.Error("the sandbox offers os")
+	}
+	if _, ok := scriptSymbols()[ImportPath+"/script"]["Abort"]; !ok {
+		t.Errorf("conduit/script is not keyed as %s/script: %v", ImportPath, scriptSymbols())
+	}
+}
+
+// TestSandboxAtValidate: a sandboxed script cannot reach a process or the network; with
+// unrestricted: true the same script compiles.
+func TestSandboxAtValidate(t *testing.T) {
+	tests := []struct {
+		entry, want string
+	}{
+		{`{type: script, path: testdata/scripts/sandboxed.go}`, `import "os/exec" is not available to a sandboxed script`},
+		{`{type: script, path: testdata/scripts/dialer.go}`, `package http "net/http" has no symbol Get`},
+		{`{type: script, path: testdata/scripts/sandboxed.go, unrestricted: true}`, ""},
+		{`{type: script, path: testdata/scripts/dialer.go, unrestricted: true}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.entry, func(t *testing.T) {
+			_, d, err := servertest.Build("port: 8080\nmiddleware:\n  - "+tt.entry+"\n", config.FormatYAML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := d.Errors()
+			if tt.want == "" {
+				if len(errs) != 0 {
+					t.Fatalf("errors %v", errs)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].Path != "middleware[0].path" || !strings.Contains(errs[0].Message, tt.want) {
+				t.Fatalf("errors %v, want one at middleware[0].path containing %q", errs, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,76 @@
+package script_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server/servertest"
+)
+
+// stampDir is the example plugin of plugins/, in Traefik's plugins-local layout.
+const stampDir = "../../plugins/plugins-local/src/github.com/conduitproxy/conduit-plugin-stamp"
+
+// TestTraefikPlugin runs the example plugin unchanged through a real Conduit, with a nested
+// config decoded weakly typed as Traefik does ("403" into an int, "a,b" into a list).
+func TestTraefikPlugin(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, `
+  - type: traefik
+    path: `+stampDir+`
+    config:
+      requestHeaders: {X-Tenant: acme}
+      deny: {paths: "/admin,/private", status: "451"}
+      rules:
+        - {prefix: /api, header: X-Order, value: api}
+        - {prefix: /, header: X-Order, value: root}
+  - {type: script, path: testdata/scripts/tagged.go, config: {tag: after}}
+`))
+	tests := []struct {
+		name, path string
+		status     int
+		body       string
+		order      string
+	}{
+		{"nested rules and request headers", "/api/x", 200, "GET /api/x", "api,root,after"},
+		{"one rule", "/other", 200, "GET /other", "root,after"},
+		{"denied path, status decoded from a string", "/private", 451, "refused by middleware[0]\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := servertest.Get(t, srv.URL(8080)+tt.path)
+			if rep.Status != tt.status || rep.Body != tt.body {
+				t.Fatalf("got %d %q, want %d %q", rep.Status, rep.Body, tt.status, tt.body)
+			}
+			if got := strings.Join(rep.Header.Values("X-Order"), ","); got != tt.order {
+				t.Errorf("X-Order %q, want %q", got, tt.order)
+			}
+			if tt.status == 200 && rep.Header.Get("X-Got-Tenant") != "acme" {
+				t.Errorf("upstream saw X-Tenant %q", rep.Header.Get("X-Got-Tenant"))
+			}
+		})
+	}
+}
+
+// TestTraefikPluginAutoDetected: a script path holding .traefik.yml is loaded as a plugin.
+func TestTraefikPluginAutoDetected(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, `
+  - {type: script, path: `+stampDir+`, config: {requestHeaders: {X-Tenant: auto}}}
+`))
+	if rep := servertest.Get(t, srv.URL(8080)+"/"); rep.Header.Get("X-Got-Tenant") != "auto" {
+		t.Fatalf("got %d %v", rep.Status, rep.Header)
+	}
+}
+
+// TestTraefikPluginNewError: an error from the plugin's New is a config error at the entry.
+func TestTraefikPluginNewError(t *testing.T) {
+	_, d, err := servertest.Build("port: 8080\nmiddleware:\n  - {type: traefik, path: "+stampDir+", config: {deny: {status: 7}}}\n", config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := d.Errors()
+	if len(errs) != 1 || errs[0].Path != "middleware[0].path" || !strings.Contains(errs[0].Message, "deny.status 7 is not an HTTP status") {
+		t.Fatalf("errors %v", errs)
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/conduitproxy/conduit-plugin-stamp
+
+go 1.22
