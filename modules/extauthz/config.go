@@ -1,0 +1,167 @@
+package extauthz
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/skippaths"
+)
+
+// Config is one `extAuthz` block (a site's or a proxy route's).
+type Config struct {
+	// GRPC is the authorization service: "host:port", or "dns:///host:port" to balance
+	// round-robin across every address the name resolves to.
+	GRPC string `json:"grpc" cfg:"required"`
+	// TimeoutMs bounds each Check call; default 200, as Envoy's.
+	TimeoutMs *uint64 `json:"timeoutMs"`
+	// FailureModeAllow lets requests through when the service fails; default false.
+	FailureModeAllow bool `json:"failureModeAllow"`
+	// FailureModeAllowHeaderAdd adds x-envoy-auth-failure-mode-allowed: true to a request
+	// let through on failure.
+	FailureModeAllowHeaderAdd bool `json:"failureModeAllowHeaderAdd"`
+	// StatusOnError is the status of a request denied because the service failed; default
+	// 403, as Envoy's.
+	StatusOnError *uint64 `json:"statusOnError"`
+	// WithRequestBody sends (the start of) the request body in the CheckRequest.
+	WithRequestBody *BodyConfig `json:"withRequestBody"`
+	// IncludePeerCertificate sends the client's verified mTLS certificate.
+	IncludePeerCertificate bool `json:"includePeerCertificate"`
+	// ContextExtensions are sent as the CheckRequest's context_extensions.
+	ContextExtensions map[string]string `json:"contextExtensions"`
+	// Metadata is sent as the CheckRequest's metadata_context.filter_metadata: namespace →
+	// object.
+	Metadata map[string]map[string]any `json:"metadata"`
+	// SkipPaths are exempt paths (core/skippaths).
+	SkipPaths []string `json:"skipPaths"`
+	// TLS configures TLS (and mTLS) to the service; plaintext without it.
+	TLS *TLSConfig `json:"tls"`
+}
+
+// BodyConfig is `withRequestBody`, Envoy's with_request_body.
+type BodyConfig struct {
+	// MaxBytes is the most body bytes sent.
+	MaxBytes *uint64 `json:"maxBytes" cfg:"required"`
+	// AllowPartial sends the first MaxBytes of a longer body; without it such a request is
+	// answered 413.
+	AllowPartial bool `json:"allowPartial"`
+	// PackAsBytes sends the body in raw_body (bytes) instead of body (UTF-8 text).
+	PackAsBytes bool `json:"packAsBytes"`
+}
+
+// TLSConfig is `extAuthz.tls`: the service's trust store, a client certificate for mTLS and
+// the name to verify.
+type TLSConfig struct {
+	// CA is a PEM file of the CAs that sign the service's certificate; the system roots
+	// without it.
+	CA string `json:"ca"`
+	// Cert and Key are the PEM client certificate and key presented to the service (mTLS).
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	// ServerName is the name verified in the service's certificate; the target's host by
+	// default.
+	ServerName string `json:"serverName"`
+}
+
+// Defaults and limits.
+const (
+	// DefaultTimeout is Envoy's default ext_authz timeout.
+	DefaultTimeout = 200 * time.Millisecond
+	// MaxTimeout caps timeoutMs.
+	MaxTimeout = time.Hour
+	// MaxBodyBytes caps withRequestBody.maxBytes: a gRPC server refuses messages over 4 MiB
+	// by default.
+	MaxBodyBytes = 4 << 20
+)
+
+// build decodes and provisions one extAuthz block found at path; nil when it has errors.
+func build(ctx *core.SiteContext, node config.Node, path string) *Guard {
+	var c Config
+	before := len(ctx.Diag.Errors())
+	config.Decode(node, path, &c, ctx.Diag)
+	g := &Guard{
+		target: c.GRPC, timeout: DefaultTimeout, failOpen: c.FailureModeAllow,
+		failHeader: c.FailureModeAllowHeaderAdd, statusOnError: 403,
+		peerCert: c.IncludePeerCertificate, log: ctx.Logger,
+	}
+	if c.GRPC != "" {
+		validateTarget(ctx, c.GRPC, config.Join(path, "grpc"))
+	}
+	if c.TimeoutMs != nil {
+		if *c.TimeoutMs == 0 {
+			ctx.Errorf(config.Join(path, "timeoutMs"), "must be ≥ 1")
+		}
+		g.timeout = time.Duration(min(*c.TimeoutMs, uint64(MaxTimeout/time.Millisecond))) * time.Millisecond
+	}
+	if c.StatusOnError != nil {
+		if *c.StatusOnError < 400 || *c.StatusOnError > 599 {
+			ctx.Errorf(config.Join(path, "statusOnError"), "must be an error status between 400 and 599, got %d", *c.StatusOnError)
+		}
+		g.statusOnError = int(min(*c.StatusOnError, 599))
+	}
+	if c.FailureModeAllowHeaderAdd && !c.FailureModeAllow {
+		ctx.Warnf(config.Join(path, "failureModeAllowHeaderAdd"), "has no effect without failureModeAllow: true")
+	}
+	if b := c.WithRequestBody; b != nil && b.MaxBytes != nil {
+		if *b.MaxBytes == 0 || *b.MaxBytes > MaxBodyBytes {
+			ctx.Errorf(config.Join(path, "withRequestBody.maxBytes"), "must be between 1 and %d, got %d", MaxBodyBytes, *b.MaxBytes)
+		}
+		g.body = &bodyOptions{max: int64(min(*b.MaxBytes, MaxBodyBytes)), allowPartial: b.AllowPartial, packAsBytes: b.PackAsBytes}
+	}
+	g.settings = &checkSettings{ext: c.ContextExtensions}
+	if len(c.Metadata) > 0 {
+		g.settings.meta = buildMetadata(ctx, c.Metadata, config.Join(path, "metadata"))
+	}
+	g.skip = skippaths.New(c.SkipPaths, config.Join(path, "skipPaths"), ctx.Diag)
+	if len(ctx.Diag.Errors()) > before {
+		return nil
+	}
+	cl, err := clientFor(ctx, c.GRPC, c.TLS, config.Join(path, "tls"))
+	if err != nil {
+		return nil
+	}
+	g.client = cl
+	g.denied, g.failed, g.failAllowed = metrics(ctx)
+	return g
+}
+
+// validateTarget checks a `grpc` target: "host:port" or "dns:///host:port", never the
+// Admin API.
+func validateTarget(ctx *core.SiteContext, target, path string) {
+	hostport := target
+	if rest, ok := strings.CutPrefix(target, "dns:///"); ok {
+		hostport = rest
+	} else if strings.Contains(target, "://") || strings.HasPrefix(target, "dns:") {
+		ctx.Errorf(path, "must be host:port or dns:///host:port, got %q", target)
+		return
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" || port == "" {
+		ctx.Errorf(path, "must be host:port or dns:///host:port, got %q", target)
+		return
+	}
+	if bind, hit := core.AimsAtAdmin(&url.URL{Scheme: "http", Host: hostport}, ctx.AdminBind()); hit {
+		ctx.Errorf(path, "points at the Admin API (%s); extAuthz must not call the Admin API", bind)
+	}
+}
+
+// buildMetadata turns `metadata` into the CheckRequest's metadata_context.
+func buildMetadata(ctx *core.SiteContext, m map[string]map[string]any, path string) *corev3.Metadata {
+	md := &corev3.Metadata{FilterMetadata: make(map[string]*structpb.Struct, len(m))}
+	for ns, fields := range m {
+		s, err := structpb.NewStruct(fields)
+		if err != nil {
+			ctx.Errorf(config.Join(path, ns), "%v", fmt.Errorf("cannot be sent as protobuf Struct: %w", err))
+			continue
+		}
+		md.FilterMetadata[ns] = s
+	}
+	return md
+}
