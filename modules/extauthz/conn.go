@@ -12,6 +12,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -26,6 +27,13 @@ const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 // dead service is noticed. Without PermitWithoutStream no ping is sent between calls, which
 // keeps within the ping policy grpc-go servers enforce by default.
 var keepAlive = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+
+// reconnect retries a lost service at most 2 s apart (gRPC's default waits up to 120 s), so
+// requests stop failing soon after the service is back.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
 
 // conn is one gRPC client connection to a target, shared by every extAuthz block of a
 // generation that names the same target and TLS settings, and closed with the generation.
@@ -62,6 +70,7 @@ func clientFor(ctx *core.SiteContext, target string, t *TLSConfig, path string) 
 			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultServiceConfig(serviceConfig),
 			grpc.WithKeepaliveParams(keepAlive),
+			grpc.WithConnectParams(reconnect),
 			grpc.WithNoProxy(),
 			grpc.WithUserAgent("conduit-extauthz"),
 		)

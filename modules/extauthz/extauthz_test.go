@@ -2,12 +2,16 @@ package extauthz_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,12 +24,14 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server/servertest"
+	"github.com/conduitproxy/conduit/core/server/tlstest"
 	_ "github.com/conduitproxy/conduit/modules/extauthz"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
 )
@@ -529,5 +535,182 @@ func TestValidation(t *testing.T) {
 	}
 	if !strings.Contains(fmt.Sprint(d.Warnings()), "failureModeAllowHeaderAdd") {
 		t.Fatalf("no warning for failureModeAllowHeaderAdd without failureModeAllow: %v", d.Warnings())
+	}
+}
+
+// startAuthOn serves the authorization server on addr (a port that was free a moment ago).
+func startAuthOn(t *testing.T, addr string, decide func(*authv3.CheckRequest) (*authv3.CheckResponse, error)) {
+	t.Helper()
+	var l net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(s, &authServer{addr: addr, decide: decide})
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(s.Stop)
+}
+
+func TestRecoversWhenTheServiceComesBack(t *testing.T) {
+	up := newUpstream(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	port := strings.Split(addr, ":")[1]
+	// dns:/// with localhost: the name resolver and round-robin balancer path.
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nextAuthz: { grpc: \"dns:///localhost:%s\" }\nproxy: %q\n", port, up.URL))
+	if r := servertest.Get(t, srv.URL(8080)+"/x"); r.Status != 403 {
+		t.Fatalf("service down: %d", r.Status)
+	}
+	startAuthOn(t, addr, allowAll)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := servertest.Get(t, srv.URL(8080)+"/x")
+		if r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d 10 s after the service came back", r.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestMTLS: the client's verified certificate reaches the service (principal, and the
+// certificate with includePeerCertificate), and Conduit reaches the service over mTLS.
+func TestMTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "extAuthz CA")
+	dir := t.TempDir()
+	caPath := ca.WriteCA(t, dir, "ca")
+	siteCert, siteKey := ca.Server(t, "localhost").Write(t, dir, "site")
+	gwCert, gwKey := ca.Client(t, "conduit-gateway").Write(t, dir, "gw")
+	alice := ca.Client(t, "alice")
+
+	var sawClient atomic.Value
+	svcPair := ca.Server(t, "127.0.0.1")
+	creds := credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{svcPair.TLS}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool(),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			sawClient.Store(cs.PeerCertificates[0].Subject.CommonName)
+			return nil
+		},
+	})
+	auth := startAuth(t, allowAll, grpc.Creds(creds))
+	up := newUpstream(t)
+	srv := servertest.Start(t, fmt.Sprintf(`
+port: 8443
+host: localhost
+tls: { cert: %q, key: %q, clientAuth: { ca: %q, optional: true } }
+extAuthz:
+  grpc: %q
+  includePeerCertificate: true
+  tls: { ca: %q, cert: %q, key: %q }
+proxy: %q
+`, siteCert, siteKey, caPath, auth.addr, caPath, gwCert, gwKey, up.URL))
+	get := func(t *testing.T, cert *tls.Certificate) int {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "localhost", RootCAs: ca.Pool(),
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if cert == nil {
+					return &tls.Certificate{}, nil
+				}
+				return cert, nil
+			}}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest(http.MethodGet, "https://"+srv.HostPort(8443)+"/me", nil)
+		req.Host = "localhost"
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(t, &alice.TLS); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if sawClient.Load() != "conduit-gateway" {
+		t.Fatalf("the service saw client certificate %v, want conduit-gateway", sawClient.Load())
+	}
+	a := auth.lastRequest(t).GetAttributes()
+	if p := a.GetSource().GetPrincipal(); !strings.Contains(p, "CN=alice") {
+		t.Errorf("principal %q", p)
+	}
+	pemText, err := url.PathUnescape(a.GetSource().GetCertificate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode([]byte(pemText))
+	if blk == nil || !bytes.Equal(blk.Bytes, alice.Leaf.Raw) {
+		t.Errorf("certificate %q is not alice's, URL-encoded PEM", a.GetSource().GetCertificate())
+	}
+	if a.GetRequest().GetHttp().GetScheme() != "https" || a.GetTlsSession().GetSni() != "localhost" {
+		t.Errorf("scheme %q sni %q", a.GetRequest().GetHttp().GetScheme(), a.GetTlsSession().GetSni())
+	}
+	// Without a client certificate there is no principal, whatever the client sends.
+	if code := get(t, nil); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if a := auth.lastRequest(t).GetAttributes(); a.GetSource().GetPrincipal() != "" || a.GetSource().GetCertificate() != "" {
+		t.Errorf("principal %q certificate %q without a client certificate", a.GetSource().GetPrincipal(), a.GetSource().GetCertificate())
+	}
+
+	// A service whose certificate the configured CA did not sign is a failure: fail closed.
+	other := tlstest.NewCA(t, "other CA")
+	otherPath := other.WriteCA(t, dir, "other")
+	srv2 := servertest.Start(t, fmt.Sprintf("port: 8080\nextAuthz: { grpc: %q, tls: { ca: %q, cert: %q, key: %q } }\nproxy: %q\n",
+		auth.addr, otherPath, gwCert, gwKey, up.URL))
+	if r := servertest.Get(t, srv2.URL(8080)+"/x"); r.Status != 403 {
+		t.Fatalf("untrusted service certificate: %d", r.Status)
+	}
+}
+
+// TestRequestTrailersCannotRespellMutatedHeaders: a header the service set cannot be sent
+// again as a request trailer.
+func TestRequestTrailersCannotRespellMutatedHeaders(t *testing.T) {
+	auth := startAuth(t, policy)
+	var mu sync.Mutex
+	var trailer http.Header
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		mu.Lock()
+		trailer = r.Trailer.Clone()
+		mu.Unlock()
+	}))
+	defer up.Close()
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nextAuthz: { grpc: %q }\nproxy: %q\n", auth.addr, up.URL))
+	c, err := net.DialTimeout("tcp", srv.HostPort(8080), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "POST /api HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer good\r\n"+
+		"Transfer-Encoding: chunked\r\nTrailer: X-User-Id, X-Note\r\nConnection: close\r\n\r\n"+
+		"5\r\nhello\r\n0\r\nX-User-Id: admin\r\nX-Note: kept\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if trailer.Get("X-User-Id") != "" {
+		t.Fatalf("the client's X-User-Id trailer reached the upstream: %v", trailer)
+	}
+	if trailer.Get("X-Note") != "kept" {
+		t.Fatalf("an unrelated trailer was dropped (the test would prove nothing): %v", trailer)
 	}
 }
