@@ -31,6 +31,7 @@ func TestVariantConfigsValidate(t *testing.T) {
 		Cert:          cert, Key: key, CertKey: both,
 		JWTSecret: strings.Repeat("s", 43), JWKSURL: "http://127.0.0.1:19005/jwks.json",
 		RedisURL: "redis://127.0.0.1:19006/0", AdminAddr: "127.0.0.1:19007",
+		AuthzGRPC: "127.0.0.1:19008", AuthzHTTP: "127.0.0.1:19009",
 	}
 	for _, v := range conduitVariants {
 		t.Run(v.Name, func(t *testing.T) {

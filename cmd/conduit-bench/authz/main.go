@@ -1,0 +1,66 @@
+// Command authz is the allow-all authorization service of conduit-bench's auth rows: an
+// Envoy ext_authz gRPC server (envoy.service.auth.v3.Authorization/Check) for the
+// conduit-extauthz row and a forwardAuth HTTP endpoint for the conduit-forwardauth row,
+// so the two ways of asking an external service are measured against the same decision.
+// Both allow every request except those for DeniedPath, which the harness's checks use to
+// prove the guard is active.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net"
+	"net/http"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+)
+
+// DeniedPath is the one path both services deny (403).
+const DeniedPath = "/bench-denied"
+
+type server struct {
+	authv3.UnimplementedAuthorizationServer
+}
+
+var (
+	ok     = &authv3.CheckResponse{Status: &status.Status{Code: int32(codes.OK)}}
+	denied = &authv3.CheckResponse{Status: &status.Status{Code: int32(codes.PermissionDenied)}}
+)
+
+// Check implements authv3.AuthorizationServer.
+func (server) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	if req.GetAttributes().GetRequest().GetHttp().GetPath() == DeniedPath {
+		return denied, nil
+	}
+	return ok, nil
+}
+
+func main() {
+	grpcAddr := flag.String("grpc", "127.0.0.1:0", "address of the ext_authz gRPC server")
+	httpAddr := flag.String("http", "127.0.0.1:0", "address of the forwardAuth HTTP endpoint (/verify)")
+	flag.Parse()
+	gl, err := net.Listen("tcp", *grpcAddr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hl, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(gs, server{})
+	go func() { log.Fatal(gs.Serve(gl)) }()
+	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Forwarded-Uri") == DeniedPath {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	log.Fatal(hs.Serve(hl))
+}
