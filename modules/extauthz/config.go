@@ -2,17 +2,16 @@ package extauthz
 
 import (
 	"fmt"
-	"net"
-	"net/url"
-	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/skippaths"
+	"github.com/conduitproxy/conduit/modules/envoyext"
 )
 
 // Config is one `extAuthz` block (a site's or a proxy route's).
@@ -42,7 +41,7 @@ type Config struct {
 	// SkipPaths are exempt paths (core/skippaths).
 	SkipPaths []string `json:"skipPaths"`
 	// TLS configures TLS (and mTLS) to the service; plaintext without it.
-	TLS *TLSConfig `json:"tls"`
+	TLS *envoyext.TLSConfig `json:"tls"`
 }
 
 // BodyConfig is `withRequestBody`, Envoy's with_request_body.
@@ -54,20 +53,6 @@ type BodyConfig struct {
 	AllowPartial bool `json:"allowPartial"`
 	// PackAsBytes sends the body in raw_body (bytes) instead of body (UTF-8 text).
 	PackAsBytes bool `json:"packAsBytes"`
-}
-
-// TLSConfig is `extAuthz.tls`: the service's trust store, a client certificate for mTLS and
-// the name to verify.
-type TLSConfig struct {
-	// CA is a PEM file of the CAs that sign the service's certificate; the system roots
-	// without it.
-	CA string `json:"ca"`
-	// Cert and Key are the PEM client certificate and key presented to the service (mTLS).
-	Cert string `json:"cert"`
-	Key  string `json:"key"`
-	// ServerName is the name verified in the service's certificate; the target's host by
-	// default.
-	ServerName string `json:"serverName"`
 }
 
 // Defaults and limits.
@@ -92,7 +77,7 @@ func build(ctx *core.SiteContext, node config.Node, path string) *Guard {
 		peerCert: c.IncludePeerCertificate, log: ctx.Logger,
 	}
 	if c.GRPC != "" {
-		validateTarget(ctx, c.GRPC, config.Join(path, "grpc"))
+		envoyext.ValidateTarget(ctx, c.GRPC, config.Join(path, "grpc"), "extAuthz")
 	}
 	if c.TimeoutMs != nil {
 		if *c.TimeoutMs == 0 {
@@ -123,33 +108,13 @@ func build(ctx *core.SiteContext, node config.Node, path string) *Guard {
 	if len(ctx.Diag.Errors()) > before {
 		return nil
 	}
-	cl, err := clientFor(ctx, c.GRPC, c.TLS, config.Join(path, "tls"))
+	cc, err := envoyext.Conn(ctx, c.GRPC, c.TLS, config.Join(path, "tls"))
 	if err != nil {
 		return nil
 	}
-	g.client = cl
+	g.client = authv3.NewAuthorizationClient(cc)
 	g.denied, g.failed, g.failAllowed = metrics(ctx)
 	return g
-}
-
-// validateTarget checks a `grpc` target: "host:port" or "dns:///host:port", never the
-// Admin API.
-func validateTarget(ctx *core.SiteContext, target, path string) {
-	hostport := target
-	if rest, ok := strings.CutPrefix(target, "dns:///"); ok {
-		hostport = rest
-	} else if strings.Contains(target, "://") || strings.HasPrefix(target, "dns:") {
-		ctx.Errorf(path, "must be host:port or dns:///host:port, got %q", target)
-		return
-	}
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil || host == "" || port == "" {
-		ctx.Errorf(path, "must be host:port or dns:///host:port, got %q", target)
-		return
-	}
-	if bind, hit := core.AimsAtAdmin(&url.URL{Scheme: "http", Host: hostport}, ctx.AdminBind()); hit {
-		ctx.Errorf(path, "points at the Admin API (%s); extAuthz must not call the Admin API", bind)
-	}
 }
 
 // buildMetadata turns `metadata` into the CheckRequest's metadata_context.

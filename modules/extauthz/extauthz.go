@@ -23,6 +23,7 @@ import (
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/skippaths"
 	"github.com/conduitproxy/conduit/core/telemetry"
+	"github.com/conduitproxy/conduit/modules/envoyext"
 )
 
 func init() {
@@ -64,7 +65,6 @@ type Guard struct {
 // signature drifts from the core interface fails the build instead of going unwired.
 var (
 	_ core.Middleware = (*Guard)(nil)
-	_ core.HeaderHook = (*responseHeaders)(nil)
 )
 
 func provisionSite(ctx *core.SiteContext) core.SiteInstance {
@@ -162,7 +162,7 @@ func (g *Guard) allow(w http.ResponseWriter, r *http.Request, next http.Handler,
 		}
 		m.applyRequest(r)
 		if len(m.response) > 0 {
-			core.OnHeader(r, &responseHeaders{muts: m.response})
+			core.OnHeader(r, envoyext.ResponseHeaders(m.response))
 		}
 	}
 	next.ServeHTTP(w, r)
@@ -177,13 +177,13 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, d *authv3.DeniedHtt
 		core.Deny(w, r, http.StatusForbidden)
 		return
 	}
-	muts, err := parseMutations(d.GetHeaders(), clientSide)
+	muts, err := envoyext.ParseMutations(d.GetHeaders(), envoyext.Client)
 	if err != nil {
 		g.warn("the service's denial is malformed; denying with 403", err)
 		core.Deny(w, r, http.StatusForbidden)
 		return
 	}
-	writeLocal(w, r, replyStatus(int32(d.GetStatus().GetCode()), http.StatusForbidden), muts, d.GetBody())
+	envoyext.WriteLocal(w, r, envoyext.ReplyStatus(int32(d.GetStatus().GetCode()), http.StatusForbidden), muts, d.GetBody())
 }
 
 // fail handles a service that could not decide: an RPC error, a timeout, an error_response
@@ -206,8 +206,8 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, next http.Handler, 
 	}
 	g.warn("authorization service failed; denying (fail closed)", err)
 	if e != nil {
-		if muts, perr := parseMutations(e.GetHeaders(), clientSide); perr == nil {
-			writeLocal(w, r, replyStatus(int32(e.GetStatus().GetCode()), g.statusOnError), muts, e.GetBody())
+		if muts, perr := envoyext.ParseMutations(e.GetHeaders(), envoyext.Client); perr == nil {
+			envoyext.WriteLocal(w, r, envoyext.ReplyStatus(int32(e.GetStatus().GetCode()), g.statusOnError), muts, e.GetBody())
 			return
 		}
 	}

@@ -1,4 +1,8 @@
-package extauthz
+// Package envoyext holds what the modules that speak Envoy's external gRPC services share
+// (extauthz: envoy.service.auth.v3; extproc: envoy.service.ext_proc.v3): one gRPC client
+// connection per target and TLS settings per generation, the `tls` block, the target rule,
+// and header mutations (HeaderValueOption) with the names a service may not touch.
+package envoyext
 
 import (
 	"context"
@@ -6,11 +10,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
@@ -19,6 +23,40 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 )
+
+// TLSConfig is a block's `tls`: the service's trust store, a client certificate for mTLS and
+// the name to verify.
+type TLSConfig struct {
+	// CA is a PEM file of the CAs that sign the service's certificate; the system roots
+	// without it.
+	CA string `json:"ca"`
+	// Cert and Key are the PEM client certificate and key presented to the service (mTLS).
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	// ServerName is the name verified in the service's certificate; the target's host by
+	// default.
+	ServerName string `json:"serverName"`
+}
+
+// ValidateTarget checks a `grpc` target: "host:port" or "dns:///host:port", never the
+// Admin API; key names the block in the message ("extAuthz").
+func ValidateTarget(ctx *core.SiteContext, target, path, key string) {
+	hostport := target
+	if rest, ok := strings.CutPrefix(target, "dns:///"); ok {
+		hostport = rest
+	} else if strings.Contains(target, "://") || strings.HasPrefix(target, "dns:") {
+		ctx.Errorf(path, "must be host:port or dns:///host:port, got %q", target)
+		return
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" || port == "" {
+		ctx.Errorf(path, "must be host:port or dns:///host:port, got %q", target)
+		return
+	}
+	if bind, hit := core.AimsAtAdmin(&url.URL{Scheme: "http", Host: hostport}, ctx.AdminBind()); hit {
+		ctx.Errorf(path, "points at the Admin API (%s); %s must not call the Admin API", bind, key)
+	}
+}
 
 // serviceConfig balances calls round-robin over every address the target resolves to.
 const serviceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
@@ -35,12 +73,11 @@ var reconnect = grpc.ConnectParams{
 	MinConnectTimeout: 5 * time.Second,
 }
 
-// conn is one gRPC client connection to a target, shared by every extAuthz block of a
-// generation that names the same target and TLS settings, and closed with the generation.
+// conn is one gRPC client connection to a target, shared by every block of a generation
+// that names the same target and TLS settings, and closed with the generation.
 type conn struct {
-	cc     *grpc.ClientConn
-	client authv3.AuthorizationClient
-	err    error
+	cc  *grpc.ClientConn
+	err error
 }
 
 // The roles of the memoised connection, checked at compile time.
@@ -54,10 +91,10 @@ func (c *conn) Stop(context.Context) error {
 	return c.cc.Close()
 }
 
-// clientFor returns the generation's shared client for target with t's TLS settings,
-// recording problems at path.
-func clientFor(ctx *core.SiteContext, target string, t *TLSConfig, path string) (authv3.AuthorizationClient, error) {
-	key := "extauthz.conn\x00" + target
+// Conn returns the generation's shared client connection to target with t's TLS settings
+// (plaintext when t is nil), recording problems at path (the block's `tls`).
+func Conn(ctx *core.SiteContext, target string, t *TLSConfig, path string) (*grpc.ClientConn, error) {
+	key := "envoyext.conn\x00" + target
 	if t != nil {
 		key += "\x00" + t.CA + "\x00" + t.Cert + "\x00" + t.Key + "\x00" + t.ServerName
 	}
@@ -72,21 +109,21 @@ func clientFor(ctx *core.SiteContext, target string, t *TLSConfig, path string) 
 			grpc.WithKeepaliveParams(keepAlive),
 			grpc.WithConnectParams(reconnect),
 			grpc.WithNoProxy(),
-			grpc.WithUserAgent("conduit-extauthz"),
+			grpc.WithUserAgent("conduit"),
 		)
 		if err != nil {
 			return &conn{err: fmt.Errorf("gRPC client for %q: %w", target, err)}
 		}
 		// Closed when the generation is retired (Stop) or fails to build (its context ends).
 		context.AfterFunc(ctx.Global, func() { _ = cc.Close() })
-		return &conn{cc: cc, client: authv3.NewAuthorizationClient(cc)}
+		return &conn{cc: cc}
 	}
 	c := core.MemoOf(ctx.Global, key, build)
 	if c.err != nil {
 		ctx.Errorf(path, "%v", c.err)
 		return nil, c.err
 	}
-	return c.client, nil
+	return c.cc, nil
 }
 
 // transportCredentials builds plaintext credentials, or TLS ones from t.
