@@ -29,6 +29,7 @@ var catalogModules = []CatalogModule{
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
 	{ID: "http.auth.extauthz", Feature: "extauthz", Bundle: "full", Guard: true, SiteKeys: []string{"extAuthz"}, RouteKeys: []string{"extAuthz"}},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
+	{ID: "http.plugins.extproc", Feature: "extproc", Bundle: "full", Guard: true, SiteKeys: []string{"extProc"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},
 	{ID: "stores.redis", Feature: "redis", Bundle: "full", StoreSchemes: []string{"redis", "rediss"}},
 	{ID: "telemetry.otlp", Feature: "otlp", Bundle: "full", GlobalKeys: []string{"otlp"}},

@@ -71,6 +71,25 @@ func ParseMutations(opts []*corev3.HeaderValueOption, s Side) ([]Mutation, error
 	return out, nil
 }
 
+// ParseNames reads a list of header names to remove: pseudo-headers and the names the
+// gateway owns (see Ignored) are skipped, a name that is not a token is an error; the rest
+// are returned in canonical form.
+func ParseNames(names []string, s Side) ([]string, error) {
+	var out []string
+	for _, name := range names {
+		if strings.HasPrefix(name, ":") {
+			continue
+		}
+		if !core.IsToken(name) {
+			return nil, fmt.Errorf("%q is not a header name", name)
+		}
+		if c := textproto.CanonicalMIMEHeaderKey(name); !Ignored(c, s) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // ActionOf reads append (deprecated) and append_action. Without append, the enum's zero
 // value APPEND_IF_EXISTS_OR_ADD cannot be told from "not set", and the ext_authz API says
 // a header in these messages overwrites unless append is true; so it overwrites: a header

@@ -3,7 +3,6 @@ package extauthz
 import (
 	"fmt"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/modules/envoyext"
 )
 
@@ -35,17 +33,8 @@ func parseOK(ok *authv3.OkHttpResponse) (*okMutations, error) {
 	if m.response, err = envoyext.ParseMutations(ok.GetResponseHeadersToAdd(), envoyext.Client); err != nil {
 		return nil, err
 	}
-	for _, name := range ok.GetHeadersToRemove() {
-		if strings.HasPrefix(name, ":") {
-			continue // pseudo-headers cannot be removed (Envoy ignores them too)
-		}
-		if !core.IsToken(name) {
-			return nil, fmt.Errorf("headers_to_remove: %q is not a header name", name)
-		}
-		c := textproto.CanonicalMIMEHeaderKey(name)
-		if !envoyext.Ignored(c, envoyext.Upstream) {
-			m.remove = append(m.remove, c)
-		}
+	if m.remove, err = envoyext.ParseNames(ok.GetHeadersToRemove(), envoyext.Upstream); err != nil {
+		return nil, fmt.Errorf("headers_to_remove: %w", err)
 	}
 	for _, q := range m.setQuery {
 		if q.GetKey() == "" {
