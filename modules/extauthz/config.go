@@ -38,6 +38,8 @@ type Config struct {
 	// Metadata is sent as the CheckRequest's metadata_context.filter_metadata: namespace →
 	// object.
 	Metadata map[string]map[string]any `json:"metadata"`
+	// DecisionCache reuses decisions for identical requests (off without it).
+	DecisionCache *CacheConfig `json:"decisionCache"`
 	// SkipPaths are exempt paths (core/skippaths).
 	SkipPaths []string `json:"skipPaths"`
 	// TLS configures TLS (and mTLS) to the service; plaintext without it.
@@ -53,6 +55,16 @@ type BodyConfig struct {
 	AllowPartial bool `json:"allowPartial"`
 	// PackAsBytes sends the body in raw_body (bytes) instead of body (UTF-8 text).
 	PackAsBytes bool `json:"packAsBytes"`
+}
+
+// CacheConfig is `decisionCache`.
+type CacheConfig struct {
+	// TTLMs is how long a decision is reused when the service names no TTL in its
+	// dynamic_metadata (CacheTTLKey); 0 (the default) reuses only decisions the service
+	// gives a TTL.
+	TTLMs uint64 `json:"ttlMs"`
+	// MaxEntries bounds the decisions kept; default 10000.
+	MaxEntries *uint64 `json:"maxEntries"`
 }
 
 // Defaults and limits.
@@ -103,6 +115,18 @@ func build(ctx *core.SiteContext, node config.Node, path string) *Guard {
 	g.settings = &checkSettings{ext: c.ContextExtensions}
 	if len(c.Metadata) > 0 {
 		g.settings.meta = buildMetadata(ctx, c.Metadata, config.Join(path, "metadata"))
+	}
+	if dc := c.DecisionCache; dc != nil {
+		g.cache = &decisionCache{max: 10000, m: map[[32]byte]cached{}}
+		if dc.TTLMs > 0 {
+			g.cache.ttl = time.Duration(min(dc.TTLMs, uint64(maxCacheTTL/time.Millisecond))) * time.Millisecond
+		}
+		if dc.MaxEntries != nil {
+			if *dc.MaxEntries == 0 {
+				ctx.Errorf(config.Join(path, "decisionCache.maxEntries"), "must be ≥ 1")
+			}
+			g.cache.max = int(min(*dc.MaxEntries, 1<<24))
+		}
 	}
 	g.skip = skippaths.New(c.SkipPaths, config.Join(path, "skipPaths"), ctx.Diag)
 	if len(ctx.Diag.Errors()) > before {

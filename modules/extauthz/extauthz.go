@@ -53,6 +53,7 @@ type Guard struct {
 	body          *bodyOptions
 	peerCert      bool
 	settings      *checkSettings
+	cache         *decisionCache
 	skip          *skippaths.Matcher
 	denied        *telemetry.Metric
 	failed        *telemetry.Metric
@@ -118,7 +119,7 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		}
 	}
 	req := g.checkRequest(r, body, partial)
-	resp, err := g.call(r, req)
+	resp, err := g.decide(r, req)
 	if err != nil {
 		g.fail(w, r, next, err, nil)
 		return
@@ -132,6 +133,25 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		return
 	}
 	g.deny(w, r, resp.GetDeniedResponse())
+}
+
+// decide answers req from the decision cache, or asks the service (and keeps its decision
+// when the cache is on).
+func (g *Guard) decide(r *http.Request, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	if g.cache == nil {
+		return g.call(r, req)
+	}
+	key, ok := cacheKey(req)
+	if ok {
+		if resp := g.cache.get(key, time.Now()); resp != nil {
+			return resp, nil
+		}
+	}
+	resp, err := g.call(r, req)
+	if err == nil && ok {
+		g.cache.put(key, resp, time.Now())
+	}
+	return resp, err
 }
 
 // call sends the CheckRequest under the per-request deadline (timeoutMs, and the request's

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -517,6 +518,7 @@ func TestValidation(t *testing.T) {
 		{"missing ca", `extAuthz: { grpc: "auth:9191", tls: { ca: /nonexistent/ca.pem } }`, "error at extAuthz.tls: reading ca"},
 		{"metadata", `extAuthz: { grpc: "auth:9191", metadata: { ns: 3 } }`, "error at extAuthz.metadata.ns: must be an object"},
 		{"skipPaths", `extAuthz: { grpc: "auth:9191", skipPaths: [public] }`, "error at extAuthz.skipPaths[0]"},
+		{"cache size", `extAuthz: { grpc: "auth:9191", decisionCache: { maxEntries: 0 } }`, "error at extAuthz.decisionCache.maxEntries: must be ≥ 1"},
 		{"route", "proxy:\n  /api: { targets: [\"http://127.0.0.1:9\"], extAuthz: { grpc: \"x\" } }", "error at proxy./api.extAuthz.grpc: must be host:port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -712,5 +714,72 @@ func TestRequestTrailersCannotRespellMutatedHeaders(t *testing.T) {
 	}
 	if trailer.Get("X-Note") != "kept" {
 		t.Fatalf("an unrelated trailer was dropped (the test would prove nothing): %v", trailer)
+	}
+}
+
+func TestDecisionCache(t *testing.T) {
+	// The service allows /ok (giving a TTL of 60 s on /ttl), denies the rest.
+	auth := startAuth(t, func(req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+		path := req.GetAttributes().GetRequest().GetHttp().GetPath()
+		resp := &authv3.CheckResponse{Status: &status.Status{Code: int32(codes.OK)}}
+		if strings.HasPrefix(path, "/deny") {
+			resp.Status.Code = int32(codes.PermissionDenied)
+		}
+		if strings.HasPrefix(path, "/ttl") {
+			resp.DynamicMetadata, _ = structpb.NewStruct(map[string]any{"conduit_cache_ttl_ms": 60000})
+		}
+		if strings.HasPrefix(path, "/nocache") {
+			resp.DynamicMetadata, _ = structpb.NewStruct(map[string]any{"conduit_cache_ttl_ms": 0})
+		}
+		return resp, nil
+	})
+	up := newUpstream(t)
+	calls := func(t *testing.T, srv *servertest.Server, path string, want int, hdr ...string) int64 {
+		t.Helper()
+		before := auth.calls.Load()
+		if r := servertest.Get(t, srv.URL(8080)+path, hdr...); r.Status != want {
+			t.Fatalf("%s: status %d, want %d", path, r.Status, want)
+		}
+		return auth.calls.Load() - before
+	}
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nextAuthz: { grpc: %q, decisionCache: { ttlMs: 300 } }\nproxy: %q\n", auth.addr, up.URL))
+	for _, tc := range []struct {
+		path   string
+		status int
+		hdr    []string
+		asked  int64
+	}{
+		{"/ok", 200, nil, 1},
+		{"/ok", 200, nil, 0},                       // same request (another X-Request-ID, another source port): reused
+		{"/ok", 200, []string{"X-Tenant", "b"}, 1}, // another header: asked
+		{"/ok?x=1", 200, nil, 1},
+		{"/deny", 403, nil, 1},
+		{"/deny", 403, nil, 0}, // denials are reused too
+		{"/nocache", 200, nil, 1},
+		{"/nocache", 200, nil, 1}, // the service said 0: never reused
+	} {
+		if got := calls(t, srv, tc.path, tc.status, tc.hdr...); got != tc.asked {
+			t.Errorf("%s %v: the service was asked %d times, want %d", tc.path, tc.hdr, got, tc.asked)
+		}
+	}
+	time.Sleep(400 * time.Millisecond)
+	if got := calls(t, srv, "/ok", 200); got != 1 {
+		t.Errorf("after the TTL: asked %d times, want 1", got)
+	}
+
+	// Without ttlMs only decisions the service gives a TTL are reused; without decisionCache none.
+	srv2 := servertest.Start(t, fmt.Sprintf("port: 8080\nextAuthz: { grpc: %q, decisionCache: {} }\nproxy: %q\n", auth.addr, up.URL))
+	srv3 := servertest.Start(t, fmt.Sprintf("port: 8080\nextAuthz: { grpc: %q }\nproxy: %q\n", auth.addr, up.URL))
+	for _, tc := range []struct {
+		srv   *servertest.Server
+		path  string
+		asked int64
+	}{
+		{srv2, "/ok", 1}, {srv2, "/ok", 1}, {srv2, "/ttl", 1}, {srv2, "/ttl", 0},
+		{srv3, "/ttl", 1}, {srv3, "/ttl", 1},
+	} {
+		if got := calls(t, tc.srv, tc.path, 200); got != tc.asked {
+			t.Errorf("%s: asked %d times, want %d", tc.path, got, tc.asked)
+		}
 	}
 }
