@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -76,8 +77,9 @@ var reconnect = grpc.ConnectParams{
 // conn is one gRPC client connection to a target, shared by every block of a generation
 // that names the same target and TLS settings, and closed with the generation.
 type conn struct {
-	cc  *grpc.ClientConn
-	err error
+	cc   *grpc.ClientConn
+	err  error
+	once sync.Once
 }
 
 // The roles of the memoised connection, checked at compile time.
@@ -85,10 +87,15 @@ var _ core.Stopper = (*conn)(nil)
 
 // Stop implements core.Stopper: it closes the connection when the generation is retired.
 func (c *conn) Stop(context.Context) error {
-	if c.cc == nil {
-		return nil
+	c.close()
+	return nil
+}
+
+// close closes the connection once (Stop, or the end of a generation that failed to build).
+func (c *conn) close() {
+	if c.cc != nil {
+		c.once.Do(func() { _ = c.cc.Close() })
 	}
-	return c.cc.Close()
 }
 
 // Conn returns the generation's shared client connection to target with t's TLS settings
@@ -114,9 +121,10 @@ func Conn(ctx *core.SiteContext, target string, t *TLSConfig, path string) (*grp
 		if err != nil {
 			return &conn{err: fmt.Errorf("gRPC client for %q: %w", target, err)}
 		}
+		c := &conn{cc: cc}
 		// Closed when the generation is retired (Stop) or fails to build (its context ends).
-		context.AfterFunc(ctx.Global, func() { _ = cc.Close() })
-		return &conn{cc: cc}
+		context.AfterFunc(ctx.Global, c.close)
+		return c
 	}
 	c := core.MemoOf(ctx.Global, key, build)
 	if c.err != nil {

@@ -783,3 +783,31 @@ func TestDecisionCache(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP2: over h2c the CheckRequest names HTTP/2, and the buffered body still reaches
+// the upstream whole.
+func TestHTTP2(t *testing.T) {
+	auth := startAuth(t, allowAll)
+	up := newUpstream(t)
+	srv := servertest.Start(t, fmt.Sprintf("port: 8080\nhttp2: { h2c: true }\nextAuthz: { grpc: %q, withRequestBody: { maxBytes: 4, allowPartial: true } }\nproxy: %q\n", auth.addr, up.URL))
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL(8080)+"/h2", strings.NewReader("0123456789"))
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("status %d over %s", resp.StatusCode, resp.Proto)
+	}
+	h := auth.lastRequest(t).GetAttributes().GetRequest().GetHttp()
+	if h.GetProtocol() != "HTTP/2" || h.GetBody() != "0123" || h.GetHeaders()["x-envoy-auth-partial-body"] != "true" {
+		t.Fatalf("protocol %q body %q partial %q", h.GetProtocol(), h.GetBody(), h.GetHeaders()["x-envoy-auth-partial-body"])
+	}
+	if b := up.last(t).body; b != "0123456789" {
+		t.Fatalf("upstream body %q", b)
+	}
+}
