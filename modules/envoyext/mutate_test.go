@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"golang.org/x/net/http/httpguts"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -58,4 +59,43 @@ func TestMutations(t *testing.T) {
 	if muts, _ := ParseMutations([]*corev3.HeaderValueOption{opt("x-request-id", "x", nil, 0)}, Client); len(muts) != 1 {
 		t.Error("x-request-id refused on a client reply")
 	}
+}
+
+// FuzzMutations: whatever a service sends, the mutations that parse without error only
+// produce header names and values that can be sent, never a name the gateway owns.
+func FuzzMutations(f *testing.F) {
+	f.Add("x-user", "alice", false, int32(0), "authorization")
+	f.Add("Host", "evil", true, int32(2), ":path")
+	f.Add("x-a", "v\r\nx-b: 1", false, int32(9), "x a")
+	f.Fuzz(func(t *testing.T, name, value string, app bool, act int32, remove string) {
+		o := &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: name, Value: value},
+			AppendAction: corev3.HeaderValueOption_HeaderAppendAction(act)}
+		if app {
+			o.Append = wrapperspb.Bool(true)
+		}
+		for _, side := range []Side{Upstream, Client} {
+			muts, err := ParseMutations([]*corev3.HeaderValueOption{o}, side)
+			names, nerr := ParseNames([]string{remove}, side)
+			if err != nil || nerr != nil {
+				continue
+			}
+			h := http.Header{}
+			Apply(h, muts)
+			for k, vv := range h {
+				if !httpguts.ValidHeaderFieldName(k) || Ignored(k, side) {
+					t.Fatalf("mutation produced header %q", k)
+				}
+				for _, v := range vv {
+					if !httpguts.ValidHeaderFieldValue(v) {
+						t.Fatalf("mutation produced value %q", v)
+					}
+				}
+			}
+			for _, n := range names {
+				if Ignored(n, side) || strings.HasPrefix(n, ":") {
+					t.Fatalf("removal of %q allowed", n)
+				}
+			}
+		}
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/stats"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -810,4 +811,61 @@ func TestHTTP2(t *testing.T) {
 	if b := up.last(t).body; b != "0123456789" {
 		t.Fatalf("upstream body %q", b)
 	}
+}
+
+// TestReloadSwitchesService: a reload to another target takes effect for new requests, and
+// the retired generation's connection to the old service is closed.
+func TestReloadSwitchesService(t *testing.T) {
+	var conns sync.Map // remote address → open
+	track := grpc.StatsHandler(&connTracker{open: &conns})
+	allow := startAuth(t, allowAll, track)
+	deny := startAuth(t, func(*authv3.CheckRequest) (*authv3.CheckResponse, error) {
+		return &authv3.CheckResponse{Status: &status.Status{Code: int32(codes.PermissionDenied)}}, nil
+	})
+	up := newUpstream(t)
+	cfg := "port: 8080\nextAuthz: { grpc: %q }\nproxy: %q\n"
+	srv := servertest.Start(t, fmt.Sprintf(cfg, allow.addr, up.URL))
+	if r := servertest.Get(t, srv.URL(8080)+"/x"); r.Status != 200 {
+		t.Fatalf("before the reload: %d", r.Status)
+	}
+	if n := countOpen(&conns); n != 1 {
+		t.Fatalf("%d connections to the first service, want 1", n)
+	}
+	srv.Reload(t, fmt.Sprintf(cfg, deny.addr, up.URL))
+	if r := servertest.Get(t, srv.URL(8080)+"/x"); r.Status != 403 {
+		t.Fatalf("after the reload: %d", r.Status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for countOpen(&conns) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the retired generation's connection to the first service is still open")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// connTracker records the server side's open connections.
+type connTracker struct{ open *sync.Map }
+
+func (c *connTracker) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (c *connTracker) HandleRPC(context.Context, stats.RPCStats)                       {}
+func (c *connTracker) TagConn(ctx context.Context, i *stats.ConnTagInfo) context.Context {
+	return context.WithValue(ctx, connKey{}, i.RemoteAddr.String())
+}
+func (c *connTracker) HandleConn(ctx context.Context, s stats.ConnStats) {
+	addr, _ := ctx.Value(connKey{}).(string)
+	switch s.(type) {
+	case *stats.ConnBegin:
+		c.open.Store(addr, true)
+	case *stats.ConnEnd:
+		c.open.Delete(addr)
+	}
+}
+
+type connKey struct{}
+
+func countOpen(m *sync.Map) int {
+	n := 0
+	m.Range(func(any, any) bool { n++; return true })
+	return n
 }
