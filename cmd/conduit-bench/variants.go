@@ -120,6 +120,14 @@ extAuthz:
 		Check: checkDeniedPath,
 	},
 	{
+		Name: "conduit-extproc", Issue: 23, Full: true, Needs: needAuthz,
+		Note: "extProc (Envoy gRPC ext_proc, both header phases) to the harness's processor that changes nothing; conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+extProc:
+  grpc: "{{.AuthzGRPC}}"`,
+		Check: checkDeniedPath,
+	},
+	{
 		Name: "conduit-tap", Issue: 7, Needs: needAdmin | needTap,
 		Note: "Admin API on, `conduit tap --json` attached for the whole run",
 		Site: `proxy: "http://{{.Upstream}}"`,

@@ -65,7 +65,8 @@ type Guard struct {
 // The roles this module's instances play, checked at compile time: a method whose
 // signature drifts from the core interface fails the build instead of going unwired.
 var (
-	_ core.Middleware = (*Guard)(nil)
+	_ core.Middleware            = (*Guard)(nil)
+	_ core.RequestHeaderInjector = (*Guard)(nil)
 )
 
 func provisionSite(ctx *core.SiteContext) core.SiteInstance {
@@ -91,6 +92,16 @@ func provisionRoute(ctx *core.SiteContext, _ string, node any, path, _ string) c
 // failureModeHeader is added to a request let through on failure with
 // failureModeAllowHeaderAdd, as Envoy names it.
 const failureModeHeader = "X-Envoy-Auth-Failure-Mode-Allowed"
+
+// InjectedRequestHeaders implements core.RequestHeaderInjector: the failure-mode header,
+// when this block adds it. (The headers a service sets are known only per request; their
+// request trailers are dropped then, see envoyext.GuardTrailers.)
+func (g *Guard) InjectedRequestHeaders() []string {
+	if g.failHeader {
+		return []string{failureModeHeader}
+	}
+	return nil
+}
 
 // Wrap implements core.Middleware.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
