@@ -86,7 +86,8 @@ func build(ctx *core.SiteContext, node config.Node, path string) *Guard {
 	g := &Guard{
 		target: c.GRPC, timeout: DefaultTimeout, failOpen: c.FailureModeAllow,
 		failHeader: c.FailureModeAllowHeaderAdd, statusOnError: 403,
-		peerCert: c.IncludePeerCertificate, log: ctx.Logger,
+		peerCert: c.IncludePeerCertificate,
+		log:      envoyext.Warner{Log: ctx.Logger, Prefix: "extAuthz: ", Target: c.GRPC},
 	}
 	if c.GRPC != "" {
 		envoyext.ValidateTarget(ctx, c.GRPC, config.Join(path, "grpc"), "extAuthz")

@@ -12,9 +12,7 @@ package extauthz
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -58,8 +56,7 @@ type Guard struct {
 	denied        *telemetry.Metric
 	failed        *telemetry.Metric
 	failAllowed   *telemetry.Metric
-	log           *slog.Logger
-	lastWarn      atomic.Int64
+	log           envoyext.Warner
 }
 
 // The roles this module's instances play, checked at compile time: a method whose
@@ -210,7 +207,7 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, d *authv3.DeniedHtt
 	}
 	muts, err := envoyext.ParseMutations(d.GetHeaders(), envoyext.Client)
 	if err != nil {
-		g.warn("the service's denial is malformed; denying with 403", err)
+		g.log.Warn("the service's denial is malformed; denying with 403", err)
 		core.Deny(w, r, http.StatusForbidden)
 		return
 	}
@@ -225,7 +222,7 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, next http.Handler, 
 		if g.failAllowed != nil {
 			g.failAllowed.Inc()
 		}
-		g.warn("authorization service failed; letting the request through (failureModeAllow)", err)
+		g.log.Warn("authorization service failed; letting the request through (failureModeAllow)", err)
 		if g.failHeader {
 			r.Header[failureModeHeader] = []string{"true"}
 		}
@@ -235,7 +232,7 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, next http.Handler, 
 	if g.failed != nil {
 		g.failed.Inc()
 	}
-	g.warn("authorization service failed; denying (fail closed)", err)
+	g.log.Warn("authorization service failed; denying (fail closed)", err)
 	if e != nil {
 		if muts, perr := envoyext.ParseMutations(e.GetHeaders(), envoyext.Client); perr == nil {
 			envoyext.WriteLocal(w, r, envoyext.ReplyStatus(int32(e.GetStatus().GetCode()), g.statusOnError), muts, e.GetBody())
@@ -243,19 +240,6 @@ func (g *Guard) fail(w http.ResponseWriter, r *http.Request, next http.Handler, 
 		}
 	}
 	core.Deny(w, r, g.statusOnError)
-}
-
-// warn logs at most once per 10 s per guard.
-func (g *Guard) warn(msg string, err error) {
-	if errors.Is(err, context.Canceled) {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := g.lastWarn.Load()
-	if now-last < int64(10*time.Second) || !g.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	g.log.Warn("extAuthz: "+msg, "target", g.target, "error", err)
 }
 
 // Metrics of the guard, registered at provision time.

@@ -12,9 +12,7 @@ package extproc
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	procv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -83,8 +81,7 @@ type Processor struct {
 	skip          *skippaths.Matcher
 	failed        *telemetry.Metric
 	failAllowed   *telemetry.Metric
-	log           *slog.Logger
-	lastWarn      atomic.Int64
+	log           envoyext.Warner
 }
 
 // The roles this module's instances play, checked at compile time.
@@ -98,7 +95,8 @@ func provision(ctx *core.SiteContext) core.SiteInstance {
 	path := ctx.Path("extProc")
 	before := len(ctx.Diag.Errors())
 	p := &Processor{target: c.GRPC, timeout: DefaultTimeout, failOpen: c.FailureModeAllow,
-		sendRequest: true, sendResponse: true, log: ctx.Logger}
+		sendRequest: true, sendResponse: true,
+		log: envoyext.Warner{Log: ctx.Logger, Prefix: "extProc: ", Target: c.GRPC}}
 	if c.GRPC != "" {
 		envoyext.ValidateTarget(ctx, c.GRPC, config.Join(path, "grpc"), "extProc")
 	}
@@ -212,12 +210,12 @@ func (p *Processor) serve(w http.ResponseWriter, r *http.Request, next http.Hand
 func (p *Processor) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
 	if p.failOpen {
 		p.count(p.failAllowed)
-		p.warn("processing service failed; going on unprocessed (failureModeAllow)", err)
+		p.log.Warn("processing service failed; going on unprocessed (failureModeAllow)", err)
 		next.ServeHTTP(w, r)
 		return
 	}
 	p.count(p.failed)
-	p.warn("processing service failed; answering with an error (fail closed)", err)
+	p.log.Warn("processing service failed; answering with an error (fail closed)", err)
 	core.Error(w, r, p.errorStatus(err), "")
 }
 
@@ -236,17 +234,4 @@ func (p *Processor) count(m *telemetry.Metric) {
 	if m != nil {
 		m.Inc()
 	}
-}
-
-// warn logs at most once per 10 s.
-func (p *Processor) warn(msg string, err error) {
-	if errors.Is(err, context.Canceled) {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := p.lastWarn.Load()
-	if now-last < int64(10*time.Second) || !p.lastWarn.CompareAndSwap(last, now) {
-		return
-	}
-	p.log.Warn("extProc: "+msg, "target", p.target, "error", err)
 }

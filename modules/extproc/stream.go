@@ -220,10 +220,10 @@ func (rw *responseWriter) WriteHeader(code int) {
 	switch {
 	case err != nil && p.failOpen:
 		p.count(p.failAllowed)
-		p.warn("processing service failed on the response; sending it unprocessed (failureModeAllow)", err)
+		p.log.Warn("processing service failed on the response; sending it unprocessed (failureModeAllow)", err)
 	case err != nil:
 		p.count(p.failed)
-		p.warn("processing service failed on the response; answering with an error (fail closed)", err)
+		p.log.Warn("processing service failed on the response; answering with an error (fail closed)", err)
 		h := rw.ResponseWriter.Header()
 		for k := range h {
 			if !rw.keep[k] {
