@@ -199,6 +199,9 @@ func (b *bench) runTarget(round int, t Target) []row {
 	if b.svc.redis != nil {
 		b.aux = append(b.aux, b.svc.redis.pid())
 	}
+	if b.svc.authz != nil {
+		b.aux = append(b.aux, b.svc.authz.pid())
+	}
 	if reason := t.unavailable(b); reason != "" {
 		return b.allModes(round, t.Name, "skipped", reason)
 	}

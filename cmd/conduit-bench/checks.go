@@ -75,6 +75,19 @@ func checkAuthRequired(_ *bench, ep endpoint) error {
 	return nil
 }
 
+// checkDeniedPath proves an authorization row asks its service: the harness's service
+// denies /bench-denied (./cmd/conduit-bench/authz), so the proxy must answer it 403.
+func checkDeniedPath(_ *bench, ep endpoint) error {
+	resp, _, err := ep.get("/bench-denied", false)
+	if err != nil {
+		return fmt.Errorf("authorization check: %w", err)
+	}
+	if resp.StatusCode != http.StatusForbidden {
+		return fmt.Errorf("authorization check: /bench-denied answered %q, want 403: the service is not asked", resp.Status)
+	}
+	return nil
+}
+
 // checkSpread returns a check that the balancing rows reach at least min of the three
 // upstreams within 60 requests; each upstream listener answers with X-Upstream:
 // "<port> <request id>". Round-robin must reach all three; p2c picks the better of two by

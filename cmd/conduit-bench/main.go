@@ -219,6 +219,12 @@ func (b *bench) startServices() error {
 	if err := b.svc.startJWT(); err != nil {
 		return err
 	}
+	if b.wantsNeed(needAuthz) {
+		b.svc.startAuthz(b)
+		if b.svc.authzErr != "" {
+			fmt.Println("conduit-bench: authorization rows skipped:", b.svc.authzErr)
+		}
+	}
 	if b.wantsNeed(needRedis) {
 		b.svc.startRedis(b)
 		if b.svc.redisErr != "" {

@@ -38,6 +38,10 @@ type services struct {
 	redis              *proc
 	redisAddr          string
 	redisErr           string // why the Redis rows are skipped
+	authz              *proc
+	authzGRPC          string // ext_authz gRPC address of the authorization service
+	authzHTTP          string // forwardAuth HTTP address of the authorization service
+	authzErr           string // why the authorization rows are skipped
 }
 
 // writeCert generates a self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost.
@@ -209,8 +213,46 @@ func redisDBSize(addr string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(line[1:]))
 }
 
-// stop ends what startJWT and startRedis started.
+// startAuthz builds ./cmd/conduit-bench/authz and starts it pinned to the load CPU, with an
+// ext_authz gRPC and a forwardAuth HTTP listener; when it cannot, the reason is kept and the
+// authorization rows are skipped.
+func (s *services) startAuthz(b *bench) {
+	dir, err := os.MkdirTemp(b.workDir, "authz-")
+	if err != nil {
+		s.authzErr = "authz temp dir: " + err.Error()
+		return
+	}
+	bin := filepath.Join(dir, "authz")
+	if err := goBuild(b.cfg.repo, bin, "./cmd/conduit-bench/authz"); err != nil {
+		s.authzErr = err.Error()
+		return
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		s.authzErr = err.Error()
+		return
+	}
+	g, h := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
+	p, err := startProc("authz", b.cfg.cpuLoad, filepath.Join(dir, "authz.log"), nil, bin, "-grpc", g, "-http", h)
+	if err != nil {
+		s.authzErr = err.Error()
+		return
+	}
+	for _, a := range []string{g, h} {
+		if err := waitListening(p, a, 10*time.Second); err != nil {
+			p.stop()
+			s.authzErr = "authz: " + err.Error()
+			return
+		}
+	}
+	s.authz, s.authzGRPC, s.authzHTTP = p, g, h
+}
+
+// stop ends what startJWT, startRedis and startAuthz started.
 func (s *services) stop() {
+	if s.authz != nil {
+		s.authz.stop()
+	}
 	if s.jwksSrv != nil {
 		_ = s.jwksSrv.Close()
 	}

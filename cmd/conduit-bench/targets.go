@@ -35,7 +35,10 @@ type tmplData struct {
 	Cert, Key, CertKey       string // PEM files of the ECDSA P-256 certificate; CertKey has both
 	JWTSecret, JWKSURL       string
 	RedisURL                 string
-	AdminAddr                string // 127.0.0.1:port for global.admin.bind
+	// AuthzGRPC and AuthzHTTP are the allow-all authorization service's ext_authz gRPC
+	// address and forwardAuth HTTP address (./cmd/conduit-bench/authz).
+	AuthzGRPC, AuthzHTTP string
+	AdminAddr            string // 127.0.0.1:port for global.admin.bind
 	// WasmGuests is the absolute path of the repository's plugins/wasm (the WASM rows'
 	// guests).
 	WasmGuests string
@@ -120,6 +123,9 @@ func targetNames() string {
 func (t Target) unavailable(b *bench) string {
 	if t.variant != nil && t.variant.Needs&needRedis != 0 && b.svc.redisErr != "" {
 		return b.svc.redisErr
+	}
+	if t.variant != nil && t.variant.Needs&needAuthz != 0 && b.svc.authzErr != "" {
+		return b.svc.authzErr
 	}
 	if t.variant != nil && t.variant.Alt && b.cfg.conduitAltBin == "" {
 		return "needs -conduit-alt-bin"
@@ -288,6 +294,8 @@ func (b *bench) tmplDataFor(name string) (tmplData, error) {
 		JWTSecret:     b.svc.jwtSecret,
 		JWKSURL:       b.svc.jwksURL,
 		RedisURL:      "redis://" + b.svc.redisAddr + "/0",
+		AuthzGRPC:     b.svc.authzGRPC,
+		AuthzHTTP:     b.svc.authzHTTP,
 		AdminAddr:     addrOf(ports[3]),
 		WasmGuests:    wasmGuests(b.cfg.repo),
 		Repo:          b.repoAbs(),

@@ -16,6 +16,7 @@ const (
 	needRedis needs = 1 << iota // a redis-server on 127.0.0.1 (RedisURL)
 	needAdmin                   // global.admin.bind on AdminAddr
 	needTap                     // a `conduit tap --json` client attached to the Admin API
+	needAuthz                   // the allow-all authorization service (./cmd/conduit-bench/authz)
 )
 
 // conduitVariant is one Conduit configuration measured as its own row, beside the plain
@@ -104,6 +105,30 @@ rateLimit:
     targets: ["http://{{.CacheUpstream}}"]
     cache: {store: memory, ttlSecs: 60}`,
 		Check: checkCacheHit,
+	},
+	{
+		Name: "conduit-forwardauth", Issue: 23, Needs: needAuthz,
+		Note: "forwardAuth to the harness's allow-all HTTP service (the conduit-extauthz row's comparison)",
+		Site: `proxy: "http://{{.Upstream}}"
+forwardAuth:
+  url: "http://{{.AuthzHTTP}}/verify"`,
+		Check: checkDeniedPath,
+	},
+	{
+		Name: "conduit-extauthz", Issue: 23, Full: true, Needs: needAuthz,
+		Note: "extAuthz (Envoy gRPC ext_authz) to the harness's allow-all service; conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+extAuthz:
+  grpc: "{{.AuthzGRPC}}"`,
+		Check: checkDeniedPath,
+	},
+	{
+		Name: "conduit-extproc", Issue: 23, Full: true, Needs: needAuthz,
+		Note: "extProc (Envoy gRPC ext_proc, both header phases) to the harness's processor that changes nothing; conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+extProc:
+  grpc: "{{.AuthzGRPC}}"`,
+		Check: checkDeniedPath,
 	},
 	{
 		Name: "conduit-tap", Issue: 7, Needs: needAdmin | needTap,

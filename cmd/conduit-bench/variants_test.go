@@ -37,6 +37,7 @@ func TestVariantConfigsValidate(t *testing.T) {
 		RedisURL: "redis://127.0.0.1:19006/0", AdminAddr: "127.0.0.1:19007",
 		WasmGuests: wasmGuests(filepath.Join("..", "..")),
 		Repo:       repo,
+		AuthzGRPC:  "127.0.0.1:19008", AuthzHTTP: "127.0.0.1:19009",
 	}
 	for _, v := range conduitVariants {
 		t.Run(v.Name, func(t *testing.T) {

@@ -95,9 +95,10 @@ type RouteConfig struct {
 	Sticky      *StickyConfig      `json:"sticky"`
 	Groups      []*GroupConfig     `json:"groups"`
 
-	// Route-level stages owned by other modules (cache, rateLimit).
+	// Route-level stages owned by other modules (cache, rateLimit, extAuthz).
 	Cache     config.Node `json:"cache"`
 	RateLimit config.Node `json:"rateLimit"`
+	ExtAuthz  config.Node `json:"extAuthz"`
 
 	// targetPaths are the diagnostic paths of Targets, which depend on the form used.
 	targetPaths []string

@@ -224,6 +224,13 @@ func buildRoute(ctx *core.SiteContext, ss *siteSettings, node config.Node, path,
 			h = mw.Wrap(h)
 		}
 	}
+	// extAuthz wraps the cache (a cached answer is served only to an authorized request)
+	// and sits inside the route's rate limit, as the site stages are ordered.
+	if rc.ExtAuthz != nil {
+		if mw, ok := ctx.RouteStage("extAuthz", rc.ExtAuthz, config.Join(path, "extAuthz"), name); ok {
+			h = mw.Wrap(h)
+		}
+	}
 	if rc.RateLimit != nil {
 		if mw, ok := ctx.RouteStage("rateLimit", rc.RateLimit, config.Join(path, "rateLimit"), name); ok {
 			h = mw.Wrap(h)
