@@ -3,7 +3,7 @@
 # (built once into $HOME/.cache/conduit-tools). Safe to run repeatedly.
 set -euo pipefail
 
-PKGS=(curl redis-server)
+PKGS=(curl redis-server systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -21,3 +21,4 @@ fi
 "$(dirname "$0")/../modules/otlp/otelcoltest/build-otelcol.sh"
 "$(dirname "$0")/../core/server/testdata/install-conformance-tools.sh"
 "$(dirname "$0")/../modules/acme/pebbletest/install-pebble.sh"
+"$(dirname "$0")/../modules/kubernetes/kubetest/install-kube.sh"

@@ -27,6 +27,7 @@ var catalogModules = []CatalogModule{
 	{ID: "http.auth.jwt", Feature: "jwt", Bundle: "standard", Guard: true, SiteKeys: []string{"jwtAuth"}},
 	{ID: "http.cache", Feature: "cache", Bundle: "standard", RouteKeys: []string{"cache"}, AdminPaths: []string{"DELETE /cache/purge"}, StoreValued: true},
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
+	{ID: "config.sources.kubernetes", Feature: "kubernetes", Bundle: "full"},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
 	{ID: "stores.diskcache", Feature: "diskcache", Bundle: "full", StoreSchemes: []string{"disk"}},
 	{ID: "stores.redis", Feature: "redis", Bundle: "full", StoreSchemes: []string{"redis", "rediss"}},
