@@ -455,9 +455,7 @@ func TestCommandLine(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit %d", code)
 		}
-		if t.Failed() {
-			t.Logf("output:\n%s", out)
-		}
+		t.Logf("output:\n%s", out)
 	})
 
 	t.Run("with the Role of rbac.yaml it serves", func(t *testing.T) {
