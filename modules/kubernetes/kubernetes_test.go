@@ -346,7 +346,8 @@ func TestConduitSites(t *testing.T) {
 	})
 }
 
-// TestAllNamespaces: with '*', the ConduitSites of every namespace are one configuration.
+// TestAllNamespaces: with '*', the ConduitSites of every namespace are one configuration
+// (and a spec's $VAR comes from Conduit's environment).
 func TestAllNamespaces(t *testing.T) {
 	c := startCluster(t)
 	a, b := upstream(t, "a"), upstream(t, "b")
@@ -354,9 +355,16 @@ func TestAllNamespaces(t *testing.T) {
 		c.Namespace(t, ns)
 	}
 	create(t, c, site("team-a", "site", fmt.Sprintf(`{"port":8080,"host":"a.test","proxy":%q}`, a.URL)))
-	cd := startConduit(t, c.Admin, kubernetes.AllNamespaces, nil)
+	// $VAR references resolve from Conduit's environment, as in a file.
+	env := func(k string) (string, bool) {
+		if k == "TEAM_B_UPSTREAM" {
+			return b.URL, true
+		}
+		return "", false
+	}
+	cd := startConduit(t, c.Admin, kubernetes.AllNamespaces, func(o *kubernetes.Options) { o.LookupEnv = env })
 	cd.waitBody(t, "a.test", "a")
-	create(t, c, site("team-b", "site", fmt.Sprintf(`{"port":8080,"host":"b.test","proxy":%q}`, b.URL)))
+	create(t, c, site("team-b", "site", `{"port":8080,"host":"b.test","proxy":"$TEAM_B_UPSTREAM"}`))
 	cd.waitBody(t, "b.test", "b")
 	cd.waitBody(t, "a.test", "a")
 	waitStatus(t, c, "team-b", "site", true, "serving")
