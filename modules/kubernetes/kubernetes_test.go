@@ -362,13 +362,27 @@ func TestAllNamespaces(t *testing.T) {
 		}
 		return "", false
 	}
-	cd := startConduit(t, c.Admin, kubernetes.AllNamespaces, func(o *kubernetes.Options) { o.LookupEnv = env })
+	cd := startConduit(t, c.Admin, kubernetes.AllNamespaces, func(o *kubernetes.Options) {
+		o.LookupEnv = env
+		o.Resync = 2 * time.Second
+	})
 	cd.waitBody(t, "a.test", "a")
 	create(t, c, site("team-b", "site", `{"port":8080,"host":"b.test","proxy":"$TEAM_B_UPSTREAM"}`))
 	cd.waitBody(t, "b.test", "b")
 	cd.waitBody(t, "a.test", "a")
 	waitStatus(t, c, "team-b", "site", true, "serving")
 	waitStatus(t, c, "team-a", "site", true, "serving")
+
+	// A resync (every 2 s here) rebuilds once for all resources, and writes no status.
+	reloads := func() int { return strings.Count(cd.log.String(), "config reloaded") }
+	before, writes := reloads(), cd.src.StatusWrites()
+	time.Sleep(5 * time.Second)
+	if n := reloads() - before; n < 1 || n > 3 {
+		t.Fatalf("%d reloads in 5 s of 2 s resyncs with 2 resources; want 1 to 3 (one per resync)", n)
+	}
+	if w := cd.src.StatusWrites() - writes; w != 0 {
+		t.Fatalf("%d status writes on resync", w)
+	}
 }
 
 // TestReplicasConverge: two replicas serve the same generation and only the Lease holder
