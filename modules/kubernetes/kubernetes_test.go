@@ -323,7 +323,7 @@ func TestConduitSites(t *testing.T) {
 
 	t.Run("a cold-field change is refused", func(t *testing.T) {
 		create(t, c, site(ns, "other-port", fmt.Sprintf(`{"port":9090,"proxy":%q}`, one.URL)))
-		msg := waitStatus(t, c, ns, "other-port", false, "cold fields changed")
+		msg := waitStatus(t, c, ns, "other-port", false, "cold fields changed — restart required: ConduitSite shop/other-port spec.port")
 		t.Logf("status message: %s", msg)
 		if cd.Addr(9090) != nil {
 			t.Fatal("a listener for port 9090 was opened")

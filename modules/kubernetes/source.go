@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +99,7 @@ type Source struct {
 	loaded   uint64                // events when Load last ran
 	snapshot []site                // the resources of the last Load, in site order
 	applied  map[string]int64      // metadata.generation of each resource now serving
+	served   []site                // the resources now serving, in site order
 	statuses map[string]siteStatus // the status each resource should have
 	watching bool
 
@@ -366,7 +369,7 @@ func (s *Source) Report(d *config.Diagnostics, err error) {
 			}
 			next[st.key] = siteStatus{Ready: true, Message: clip(msg)}
 		}
-		s.applied = applied
+		s.applied, s.served = applied, sites
 	} else {
 		var refused *RefusedError
 		errors.As(err, &refused)
@@ -385,7 +388,7 @@ func (s *Source) Report(d *config.Diagnostics, err error) {
 			case served && gen == st.generation:
 				next[st.key] = siteStatus{Ready: true, Message: "serving (the last update of other resources was refused)"}
 			default:
-				next[st.key] = siteStatus{Message: clip("not applied: " + err.Error())}
+				next[st.key] = siteStatus{Message: clip("not applied: " + nameSites(err.Error(), sites, s.served))}
 			}
 			if !next[st.key].Ready {
 				s.log.Error("ConduitSite not ready", "resource", st.key, "reason", next[st.key].Message)
@@ -405,6 +408,28 @@ func (s *Source) Report(d *config.Diagnostics, err error) {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// sitePathRe finds the site paths in an error that is not a diagnostic (a cold-field
+// change names "sites[2].port", or "port 9090 removed (sites[1].port)" of the running
+// configuration).
+var sitePathRe = regexp.MustCompile(`(removed \()?sites\[(\d+)\]`)
+
+// nameSites writes each "sites[N]" of msg as the resource it is ("ConduitSite ns/name
+// spec"): of sites, or of served after "removed (".
+func nameSites(msg string, sites, served []site) string {
+	return sitePathRe.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := sitePathRe.FindStringSubmatch(m)
+		list, prefix := sites, ""
+		if sub[1] != "" {
+			list, prefix = served, sub[1]
+		}
+		i, err := strconv.Atoi(sub[2])
+		if err != nil || i >= len(list) {
+			return m
+		}
+		return prefix + "ConduitSite " + list[i].key + " spec"
+	})
 }
 
 // siteDiagnostics returns the errors (or, with warnings, the warnings) of d at site i,

@@ -128,3 +128,19 @@ func TestSiteDiagnostics(t *testing.T) {
 		t.Fatalf("clip: %d bytes", len(long))
 	}
 }
+
+func TestNameSites(t *testing.T) {
+	sites := []site{{key: "shop/web"}, {key: "shop/other-port"}}
+	served := []site{{key: "shop/web"}, {key: "shop/gone"}}
+	cases := []struct{ in, want string }{
+		{"cold fields changed — restart required: sites[1].port", "cold fields changed — restart required: ConduitSite shop/other-port spec.port"},
+		{"port 9090 removed (sites[1].port)", "port 9090 removed (ConduitSite shop/gone spec.port)"},
+		{"sites[0].tls, sites[7].port", "ConduitSite shop/web spec.tls, sites[7].port"},
+		{"no site here", "no site here"},
+	}
+	for _, tc := range cases {
+		if got := nameSites(tc.in, sites, served); got != tc.want {
+			t.Errorf("nameSites(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
