@@ -420,6 +420,21 @@ func TestReplicasConverge(t *testing.T) {
 	if fmt.Sprint(g1.Sites) != fmt.Sprint(g2.Sites) {
 		t.Fatalf("the replicas serve different configurations:\n%v\n%v", g1.Sites, g2.Sites)
 	}
+
+	// The leader stops (releasing the Lease): the other replica takes over the statuses.
+	leader.src.Close()
+	deadline = time.Now().Add(eventually)
+	for !follower.src.IsLeader() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !follower.src.IsLeader() {
+		t.Fatal("the remaining replica did not take the Lease")
+	}
+	patchSpec(t, c, ns, "web", fmt.Sprintf(`{"port":8080,"host":"web.test","proxy":%q,"responseTime":{"digits":9}}`, up.URL))
+	waitStatus(t, c, ns, "web", false, "spec.responseTime.digits")
+	if follower.src.StatusWrites() == 0 {
+		t.Fatal("the new leader wrote no status")
+	}
 }
 
 // TestCommandLine runs `conduit --kubernetes-namespace` itself: a failing first
