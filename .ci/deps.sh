@@ -5,7 +5,7 @@ set -euo pipefail
 
 # wabt, rustc and libstd-rust-dev-wasm32 rebuild the WASM guests of plugins/wasm
 # (modules/wasm/guests_test.go checks that their sources still build to the committed .wasm).
-PKGS=(curl redis-server wabt rustc libstd-rust-dev-wasm32)
+PKGS=(curl redis-server wabt rustc libstd-rust-dev-wasm32 systemd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -23,3 +23,4 @@ fi
 "$(dirname "$0")/../modules/otlp/otelcoltest/build-otelcol.sh"
 "$(dirname "$0")/../core/server/testdata/install-conformance-tools.sh"
 "$(dirname "$0")/../modules/acme/pebbletest/install-pebble.sh"
+"$(dirname "$0")/../modules/kubernetes/kubetest/install-kube.sh"

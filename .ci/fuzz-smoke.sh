@@ -23,6 +23,7 @@ core_targets=(
   "./modules/script/api FuzzSetPath"
   "./modules/extauthz FuzzEditQuery"
   "./modules/envoyext FuzzMutations"
+  "./modules/kubernetes FuzzHostFileKeys"
 )
 # deadline_flake: Go 1.26's fuzz coordinator can report a bare "context deadline exceeded"
 # when -fuzztime ends while a worker is mid-call (go.dev/issue/75804, fixed in Go 1.27). A

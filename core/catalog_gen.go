@@ -28,6 +28,7 @@ var catalogModules = []CatalogModule{
 	{ID: "http.cache", Feature: "cache", Bundle: "standard", RouteKeys: []string{"cache"}, AdminPaths: []string{"DELETE /cache/purge"}, StoreValued: true},
 	{ID: "http.servers.http3", Feature: "http3", Bundle: "standard", SiteKeys: []string{"http3"}, GlobalKeys: []string{"http3"}},
 	{ID: "tls.acme", Feature: "acme", Bundle: "standard", SiteKeys: []string{"tls.acme"}},
+	{ID: "config.sources.kubernetes", Feature: "kubernetes", Bundle: "full"},
 	{ID: "http.auth.extauthz", Feature: "extauthz", Bundle: "full", Guard: true, SiteKeys: []string{"extAuthz"}, RouteKeys: []string{"extAuthz"}},
 	{ID: "http.handlers.faults", Feature: "faults", Bundle: "full", SiteKeys: []string{"faultInjection"}},
 	{ID: "http.handlers.upload", Feature: "upload", Bundle: "full", SiteKeys: []string{"upload"}},

@@ -21,7 +21,9 @@ var forbiddenInStandard = []string{"k8s.io/", "github.com/traefik/yaegi", "githu
 const (
 	budgetMinimal  = 12_000_000
 	budgetStandard = 20_000_000
-	budgetFull     = 60_000_000
+	// budgetFull was 60 MB until the script (yaegi, +19.1 MB) and kubernetes (client-go,
+	// +18.1 MB) modules joined the full bundle (docs/building.md); 71.5 MB when raised.
+	budgetFull = 80_000_000
 )
 
 // TestStandardDependencyGuard fails when cmd/conduit (the standard bundle) links a heavy

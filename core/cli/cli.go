@@ -351,6 +351,11 @@ func runServe(env *Env, args []string) int {
 	cf.Register(fs)
 	bind := fs.String("bind", "", "HOST or HOST:PORT the listeners of sites without a bind key bind to; a PORT replaces their port key (default: all interfaces, the configured ports)")
 	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
+	sources := registeredSources()
+	sourceValues := make([]*string, len(sources))
+	for i, sf := range sources {
+		sourceValues[i] = fs.String(sf.Name, "", sf.Usage)
+	}
 	SetUsage(fs, "[-c FILE | FILE] [--bind HOST] [--log-level LEVEL]")
 	if code, ok := cf.Parse(env, fs, args); !ok {
 		return code
@@ -362,10 +367,17 @@ func runServe(env *Env, args []string) int {
 	}
 	logger := plog.logger()
 	slog.SetDefault(logger)
-	path, err := cf.Resolve(env)
+	sourceFlag, sourceValue, fromModule, err := chosenSource(sources, sourceValues, cf.Path)
 	if err != nil {
-		logger.Error("config", "err", err)
+		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
 		return 1
+	}
+	path := ""
+	if !fromModule {
+		if path, err = cf.Resolve(env); err != nil {
+			logger.Error("config", "err", err)
+			return 1
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -380,9 +392,20 @@ func runServe(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
 		return 1
 	}
-	srv := server.New(server.Options{BindHost: bindHost, BindPort: bindPort, Logger: logger})
-	g, d, err := server.LoadAndBuild(ctx, path, srv.BuildOptions())
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	var src core.ConfigSource = server.FileSource(path)
+	if fromModule {
+		src, err = sourceFlag.Open(SourceContext{Env: env, Logger: logger, Done: serveCtx.Done()}, sourceValue)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "conduit: --%s: %v\n", sourceFlag.Name, err)
+			return 1
+		}
+	}
+	srv := server.New(server.Options{BindHost: bindHost, BindPort: bindPort, Logger: logger, Source: src})
+	g, d, err := server.LoadSource(ctx, src, srv.BuildOptions())
 	if err != nil {
+		server.Report(src, nil, err)
 		logger.Error("config", "err", err)
 		return 1
 	}
@@ -394,21 +417,22 @@ func runServe(env *Env, args []string) int {
 		logger.Warn(w.Message, "path", w.Path)
 	}
 	if d.HasErrors() {
+		server.Report(src, d, d.Err())
 		for _, e := range d.Errors() {
 			fmt.Fprintln(env.Stderr, e.String())
 		}
 		return 1
 	}
 	if err := srv.Start(g); err != nil {
+		server.Report(src, d, err)
 		logger.Error("start", "err", err)
 		return 1
 	}
-	srv.LogStarted(g, path)
+	server.Report(src, d, nil)
+	srv.LogStarted(g, src.String())
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}
-	serveCtx, stopServing := context.WithCancel(ctx)
-	defer stopServing()
 	if adm := g.Global.Admin; adm != nil && adm.Bind != "" {
 		api, err := admin.Start(adm.Bind, admin.Options{Server: srv, Shutdown: stopServing, Logger: logger})
 		if err != nil {
@@ -427,7 +451,13 @@ func runServe(env *Env, args []string) int {
 			reload(serveCtx, srv)
 		}
 	}()
-	if watchesConfig(g) {
+	if w, ok := src.(core.ConfigWatcher); ok {
+		if err := w.Watch(serveCtx, func() { reload(serveCtx, srv) }); err != nil {
+			logger.Error("config source watch", "source", src.String(), "err", err)
+			_ = srv.Shutdown(context.Background())
+			return 1
+		}
+	} else if watchesConfig(g) {
 		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv) }, logger)
 		if err != nil {
 			logger.Warn("config file watch not started", "err", err)
@@ -449,7 +479,7 @@ func runServe(env *Env, args []string) int {
 	return 0
 }
 
-// reload rebuilds the generation from the file and swaps it in; a bad config keeps the
+// reload rebuilds the generation from the server's source and swaps it in; a bad config keeps the
 // running one. server.Reload logs the outcome, every warning and every error.
 func reload(ctx context.Context, srv *server.Server) {
 	_, _ = srv.Reload(ctx)

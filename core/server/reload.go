@@ -5,45 +5,63 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
 )
 
-// ErrNoConfigFile is returned by Reload when the running configuration did not come from a
-// file.
+// ErrNoConfigFile is returned by Reload when the server has no configuration source: no
+// Options.Source, and the running configuration did not come from a file.
 var ErrNoConfigFile = errors.New("the running configuration was not loaded from a file")
 
-// Reload re-reads the running generation's config file (re-reading the environment for $VAR
-// substitution), builds a new generation beside the running one and swaps it in. On any
-// error the running generation stays; the returned diagnostics hold every error and
-// warning. Reloads are serialised. Every reload is logged on the process logger, whatever
-// asked for it (SIGHUP, the file watch, the Admin API): each warning's text, then
-// "config reloaded", or each error and "reload refused"/"reload failed" with the cause.
+// Reload loads the configuration again from the server's source (a file re-reads the
+// environment for $VAR substitution; Options.Source), builds a new generation beside the
+// running one and swaps it in. On any error the running generation stays; the returned
+// diagnostics hold every error and warning. A source that is a core.ConfigReporter is told
+// the outcome. Reloads are serialised. Every reload is logged on the process logger, whatever
+// asked for it (SIGHUP, a watch, the Admin API): each warning's text, then "config
+// reloaded", or each error and "reload refused"/"reload failed" with the cause.
 func (s *Server) Reload(ctx context.Context) (*config.Diagnostics, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	path, d, err := s.reload(ctx)
-	s.logReload(path, d, err)
+	src, d, err := s.reload(ctx)
+	name := ""
+	if src != nil {
+		name = src.String()
+		Report(src, d, err)
+	}
+	s.logReload(name, d, err)
 	return d, err
 }
 
-// reload is Reload without the log; path is the config file it read.
-func (s *Server) reload(ctx context.Context) (path string, d *config.Diagnostics, err error) {
-	cur := s.current.Load()
-	if cur == nil || cur.ConfigPath == "" {
-		return "", nil, ErrNoConfigFile
+// source returns the configuration source of reloads (nil: none).
+func (s *Server) source() core.ConfigSource {
+	if s.opts.Source != nil {
+		return s.opts.Source
 	}
-	g, d, err := LoadAndBuild(ctx, cur.ConfigPath, s.BuildOptions())
+	if cur := s.current.Load(); cur != nil && cur.ConfigPath != "" {
+		return FileSource(cur.ConfigPath)
+	}
+	return nil
+}
+
+// reload is Reload without the log and the report; src is the source it loaded.
+func (s *Server) reload(ctx context.Context) (src core.ConfigSource, d *config.Diagnostics, err error) {
+	src = s.source()
+	if src == nil {
+		return nil, nil, ErrNoConfigFile
+	}
+	g, d, err := LoadSource(ctx, src, s.BuildOptions())
 	if err != nil {
-		return cur.ConfigPath, nil, fmt.Errorf("reload: %w", err)
+		return src, nil, fmt.Errorf("reload: %w", err)
 	}
 	if d.HasErrors() {
-		return cur.ConfigPath, d, d.Err()
+		return src, d, d.Err()
 	}
 	if err := s.Swap(g); err != nil {
 		g.Stop(context.Background())
-		return cur.ConfigPath, d, err
+		return src, d, err
 	}
-	return cur.ConfigPath, d, nil
+	return src, d, nil
 }
 
 // logReload logs a reload's warnings and errors with their config paths, then its outcome.

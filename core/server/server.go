@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -44,6 +43,9 @@ type Options struct {
 	Listen func(host string, port int) (net.Listener, error)
 	// Logger is the process logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Source is where the configuration comes from; Reload loads every new generation from
+	// it. Nil means the file of the running generation (FileSource of its ConfigPath).
+	Source core.ConfigSource
 	// DisableFramingGuard turns off the strict HTTP/1.1 framing guard (core/h1guard) that
 	// otherwise wraps every listener. Only tests of the guard's absence should set it.
 	DisableFramingGuard bool
@@ -520,10 +522,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // LoadAndBuild reads a config file and builds a generation from it.
 func LoadAndBuild(ctx context.Context, path string, opts BuildOptions) (*Generation, *config.Diagnostics, error) {
-	doc, err := config.LoadFile(path, os.LookupEnv)
-	if err != nil {
-		return nil, nil, err
-	}
-	g, d := Build(ctx, doc, opts)
-	return g, d, nil
+	return LoadSource(ctx, FileSource(path), opts)
 }
