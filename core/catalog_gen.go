@@ -20,7 +20,7 @@ var catalogModules = []CatalogModule{
 	{ID: "http.handlers.static", Feature: "static", Bundle: "minimal", SiteKeys: []string{"static", "staticOptions"}, HandlerKeys: []string{"static"}},
 	{ID: "http.observe.accesslog", Feature: "accesslog", Bundle: "minimal", SiteKeys: []string{"logging"}},
 	{ID: "http.observe.metrics", Feature: "metrics", Bundle: "minimal", SiteKeys: []string{"metrics"}},
-	{ID: "http.observe.tap", Feature: "tap", Bundle: "minimal", AdminPaths: []string{"GET /tap"}},
+	{ID: "http.observe.tap", Feature: "tap", Bundle: "minimal", AdminPaths: []string{"GET /tap", "GET /top"}},
 	{ID: "http.observe.timing", Feature: "timing", Bundle: "minimal", SiteKeys: []string{"responseTime", "serverTiming"}},
 	{ID: "http.auth.consumers", Feature: "consumers", Bundle: "standard", Guard: true, SiteKeys: []string{"consumers"}},
 	{ID: "http.auth.forward", Feature: "forwardauth", Bundle: "standard", Guard: true, SiteKeys: []string{"forwardAuth"}},

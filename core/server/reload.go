@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
 )
@@ -23,6 +24,14 @@ func (s *Server) Reload(ctx context.Context) (*config.Diagnostics, error) {
 	defer s.reloadMu.Unlock()
 	path, d, err := s.reload(ctx)
 	s.logReload(path, d, err)
+	res := &ReloadResult{At: time.Now()}
+	if d != nil {
+		res.Warnings = len(d.Warnings())
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	s.lastReload.Store(res)
 	return d, err
 }
 
