@@ -16,6 +16,7 @@ core_targets=(
   "./core/router FuzzGlobMatch"
   "./core/admin FuzzOriginNames"
   "./modules/tap FuzzParseFilter"
+  "./modules/tap FuzzTopQuery"
   "./modules/proxy FuzzH1ClientResponse"
 )
 # deadline_flake: Go 1.26's fuzz coordinator can report a bare "context deadline exceeded"

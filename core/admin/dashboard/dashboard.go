@@ -82,7 +82,7 @@ func setSecurityHeaders(h http.Header, csp string) {
 // apiAllowed lists the Admin API endpoints the page may call through /dashboard/api/:
 // what it shows and the actions it offers, nothing else (no shutdown, no certificates).
 var apiAllowed = []string{
-	"GET /status", "GET /upstreams", "GET /tap", "GET /top", "GET /rate-limits",
+	"GET /status", "GET /upstreams", "GET /tap", "GET /top",
 	"POST /reload", "POST /upstreams/weight", "DELETE /cache/purge",
 }
 
@@ -307,3 +307,7 @@ func (l *loginLimiter) failed(now time.Time) {
 	}
 	l.fails++
 }
+
+// AllowedEndpoints lists the Admin API endpoints ("METHOD /path") the page may call through
+// /dashboard/api/.
+func AllowedEndpoints() []string { return slices.Clone(apiAllowed) }
