@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -27,6 +28,7 @@ func (a *API) overview() any {
 	out := map[string]any{
 		"version":     a.opts.Version,
 		"features":    features,
+		"bundle":      bundleOf(features),
 		"uptime_secs": now.Sub(s.StartedAt()).Seconds(),
 		"config_path": g.ConfigPath,
 		"generation":  g.Number(),
@@ -76,6 +78,39 @@ func certSummary(path string) map[string]any {
 			"not_after": c.NotAfter.UTC().Format(time.RFC3339)}
 	}
 }
+
+// bundleOf names the bundle whose features are exactly features (minimal, standard, full),
+// or "custom" for any other set (an xbuild binary, a build with a feature left out or a
+// third-party module).
+func bundleOf(features []string) string {
+	have := map[string]bool{}
+	for _, f := range features {
+		have[f] = true
+	}
+	for i, b := range bundleOrder {
+		n := 0
+		match := true
+		for _, f := range core.CatalogFeatures() {
+			rank := slices.Index(bundleOrder, f.Bundle)
+			if rank < 0 {
+				continue
+			}
+			if rank <= i {
+				n++
+				if !have[f.Name] {
+					match = false
+				}
+			}
+		}
+		if match && n == len(features) {
+			return b
+		}
+	}
+	return "custom"
+}
+
+// bundleOrder lists the bundles from the smallest (each contains the previous one).
+var bundleOrder = []string{"minimal", "standard", "full"}
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

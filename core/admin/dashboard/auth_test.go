@@ -1,12 +1,14 @@
 package dashboard_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +245,22 @@ func TestSession(t *testing.T) {
 	}
 	if n := srv.Current().Number(); n != 2 {
 		t.Errorf("generation %d after the dashboard's reload, want 2", n)
+	}
+	var ov struct {
+		Generation int      `json:"generation"`
+		Features   []string `json:"features"`
+		ConfigPath string   `json:"config_path"`
+		LastReload struct {
+			OK bool `json:"ok"`
+		} `json:"last_reload"`
+		Sites []struct {
+			Port int `json:"port"`
+		} `json:"sites"`
+	}
+	if _, body := send(t, "GET", base+"/dashboard/api/overview", "", ck(c)...); json.Unmarshal([]byte(body), &ov) != nil ||
+		ov.Generation != 2 || !slices.Contains(ov.Features, "proxy") || ov.ConfigPath != cfgPath || !ov.LastReload.OK ||
+		len(ov.Sites) != 1 || ov.Sites[0].Port != 8080 {
+		t.Errorf("overview %s", body)
 	}
 
 	// A reload that rotates the token ends the session.

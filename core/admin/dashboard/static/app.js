@@ -60,6 +60,7 @@
       var lr = o.last_reload;
       var items = [
         ['Version', o.version || 'devel'],
+        ['Bundle', o.bundle],
         ['Features', (o.features || []).join(', ')],
         ['Uptime', Math.round(o.uptime_secs) + ' s'],
         ['Config', o.config_path || '(built in memory)'],
