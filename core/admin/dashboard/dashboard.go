@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/conduitproxy/conduit/core"
 )
 
 // Prefix is the path every dashboard URL starts with.
@@ -111,7 +113,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// send Origin on every fetch that is not GET or HEAD, and the Admin API has already
 	// refused any Origin but its own.
 	if via == viaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Origin") == "" {
-		writeError(w, http.StatusForbidden, "a dashboard action must come from the dashboard page (no Origin)")
+		core.AdminError(w, http.StatusForbidden, "a dashboard action must come from the dashboard page (no Origin)")
 		return
 	}
 	switch {
@@ -119,14 +121,14 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.serveLogout(w, r)
 	case rest == "api/overview":
 		if r.Method != http.MethodGet {
-			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			core.AdminError(w, http.StatusMethodNotAllowed, "method not allowed")
 			return
 		}
-		writeJSON(w, http.StatusOK, d.opts.Overview())
+		core.AdminJSON(w, http.StatusOK, d.opts.Overview())
 	case strings.HasPrefix(rest, "api/"):
 		endpoint := "/" + strings.TrimPrefix(rest, "api/")
 		if !slices.Contains(apiAllowed, r.Method+" "+endpoint) {
-			writeError(w, http.StatusNotFound, "the dashboard does not offer "+r.Method+" "+endpoint)
+			core.AdminError(w, http.StatusNotFound, "the dashboard does not offer "+r.Method+" "+endpoint)
 			return
 		}
 		r2 := r.Clone(r.Context())
@@ -141,7 +143,7 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveStatic answers GET for the page and its files.
 func (d *Dashboard) serveStatic(w http.ResponseWriter, r *http.Request, rest string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		core.AdminError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	name := rest
@@ -149,12 +151,12 @@ func (d *Dashboard) serveStatic(w http.ResponseWriter, r *http.Request, rest str
 		name = "index.html"
 	}
 	if strings.Contains(name, "/") || name == "login.html" {
-		writeError(w, http.StatusNotFound, "not found")
+		core.AdminError(w, http.StatusNotFound, "not found")
 		return
 	}
 	body, err := static.ReadFile("static/" + name)
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not found")
+		core.AdminError(w, http.StatusNotFound, "not found")
 		return
 	}
 	ct := mime.TypeByExtension(name[strings.LastIndexByte(name, '.'):])
@@ -192,23 +194,23 @@ const maxLoginBody = 4 << 10
 // in constant time; success sets the session cookie and answers 204.
 func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		core.AdminError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "a request body must be Content-Type: application/json")
+		core.AdminError(w, http.StatusUnsupportedMediaType, "a request body must be Content-Type: application/json")
 		return
 	}
 	if !d.logins.allow(time.Now()) {
 		w.Header().Set("Retry-After", "60")
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; wait a minute")
+		core.AdminError(w, http.StatusTooManyRequests, "too many failed logins; wait a minute")
 		return
 	}
 	var body struct {
 		Token string `json:"token"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxLoginBody)).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, `body must be {"token": "..."}`)
+		core.AdminError(w, http.StatusBadRequest, `body must be {"token": "..."}`)
 		return
 	}
 	want, configured := d.opts.Token()
@@ -220,7 +222,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := d.sessions.create(want, time.Now())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "session: "+err.Error())
+		core.AdminError(w, http.StatusInternalServerError, "session: "+err.Error())
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: Prefix, HttpOnly: true,
@@ -231,7 +233,7 @@ func (d *Dashboard) serveLogin(w http.ResponseWriter, r *http.Request) {
 // serveLogout is POST /dashboard/logout: the session ends and the cookie is cleared.
 func (d *Dashboard) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		core.AdminError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
@@ -265,18 +267,6 @@ func (d *Dashboard) authenticate(r *http.Request) (int, bool) {
 		return viaCookie, false
 	}
 	return viaCookie, d.sessions.valid(c.Value, want, time.Now())
-}
-
-// writeJSON answers v as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeError answers the Admin API's error shape.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"status": "error", "message": msg})
 }
 
 // loginLimiter refuses logins for the rest of a minute after MaxFailedLogins failures in
