@@ -15,7 +15,7 @@ var catalogModules = []CatalogModule{
 	{ID: "http.handlers.headers", Feature: "headers", Bundle: "minimal", SiteKeys: []string{"securityHeaders", "headers"}},
 	{ID: "http.handlers.health", Feature: "health", Bundle: "minimal", SiteKeys: []string{"healthCheck"}},
 	{ID: "http.handlers.hotreload", Feature: "hotreload", Bundle: "minimal", SiteKeys: []string{"hotReload"}},
-	{ID: "http.handlers.proxy", Feature: "proxy", Bundle: "minimal", SiteKeys: []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"}, HandlerKeys: []string{"proxy"}, AdminPaths: []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight"}, RouteMapKeys: []string{"proxy"}},
+	{ID: "http.handlers.proxy", Feature: "proxy", Bundle: "minimal", SiteKeys: []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"}, HandlerKeys: []string{"proxy"}, AdminPaths: []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight", "POST /upstreams/drain", "POST /upstreams/undrain"}, RouteMapKeys: []string{"proxy"}},
 	{ID: "http.handlers.redirects", Feature: "redirects", Bundle: "minimal", SiteKeys: []string{"redirects"}},
 	{ID: "http.handlers.static", Feature: "static", Bundle: "minimal", SiteKeys: []string{"static", "staticOptions"}, HandlerKeys: []string{"static"}},
 	{ID: "http.observe.accesslog", Feature: "accesslog", Bundle: "minimal", SiteKeys: []string{"logging"}},

@@ -78,8 +78,8 @@ func (p *pageWatch) list() []string {
 
 // TestDashboardInBrowser drives Debian's chromium against a real Conduit with two real
 // upstreams and live traffic: log in, watch a route's rate rise, see a stopped upstream go
-// unhealthy, see a tapped request with its headers redacted, reload from the page, and
-// keep screenshots. The page may not log an error or reach anything but the Admin API.
+// unhealthy, see a tapped request with its headers redacted, reload from the page, drain an
+// upstream from the page, and keep screenshots. The page may not log an error or reach anything but the Admin API.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := testtool.Find(t, "chromium", ".ci/deps.sh (Debian package chromium)")
 
@@ -247,6 +247,16 @@ sites:
 		waitJS("generation 2", `document.getElementById('generation').textContent.startsWith('#2')`),
 		waitJS("the new route", `document.getElementById('routes').textContent.indexOf('/c')>=0`),
 	)
+	run("drain from the page",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[aria-label="Drain %s on /c"]`, upA.URL))),
+		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		waitJS("/c's upstream drained", `Array.from(document.querySelectorAll('#routes tr')).some(function(tr){return tr.cells[0].textContent==='/c'&&tr.cells[4].textContent==='drained'})`),
+		waitJS("/api's upstream still in rotation", `Array.from(document.querySelectorAll('#routes tr')).some(function(tr){return tr.cells[0].textContent==='/api'&&tr.cells[4].textContent!=='drained'})`),
+	)
+	if r := servertest.Get(t, base+"/upstreams", "Authorization", "Bearer "+token); !strings.Contains(r.Body, `"drained":true`) {
+		t.Errorf("GET /upstreams after the page drained /c's upstream: %s", r.Body)
+	}
 	run("phone width, dark",
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			if _, err := cdp.Call(ctx, tg, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 390, Height: 844, DeviceScaleFactor: 2, Mobile: true}); err != nil {

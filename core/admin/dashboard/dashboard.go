@@ -1,7 +1,7 @@
 // Package dashboard is the Admin API's web dashboard: a page embedded in the binary, served
 // under /dashboard/ on the Admin API listener, that shows the running configuration, live
 // traffic (GET /top), the tap stream (GET /tap) and upstream health, and runs a few actions
-// (reload, upstream weight, cache purge) through the Admin API's own endpoints.
+// (reload, upstream drain and weight, cache purge) through the Admin API's own endpoints.
 //
 // The Admin API (core/admin) hands it every request under Prefix after its Host, Origin and
 // Sec-Fetch-Site checks. With global.admin.token set, every path under Prefix needs the
@@ -85,7 +85,8 @@ func setSecurityHeaders(h http.Header, csp string) {
 // what it shows and the actions it offers, nothing else (no shutdown, no certificates).
 var apiAllowed = []string{
 	"GET /status", "GET /upstreams", "GET /tap", "GET /top",
-	"POST /reload", "POST /upstreams/weight", "DELETE /cache/purge",
+	"POST /reload", "POST /upstreams/weight", "POST /upstreams/drain", "POST /upstreams/undrain",
+	"DELETE /cache/purge",
 }
 
 // ServeHTTP implements http.Handler for every path under Prefix.

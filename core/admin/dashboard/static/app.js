@@ -94,7 +94,8 @@
       (u.routes || []).forEach(function (rt) {
         (rt.targets || []).forEach(function (t) {
           var s = state[t.url] || {};
-          var st = el('td', s.state || (t.healthy ? 'healthy' : 'unhealthy'), 'state-' + (s.state || ''));
+          var stName = t.drained ? 'drained' : (s.state || (t.healthy ? 'healthy' : 'unhealthy'));
+          var st = el('td', stName, 'state-' + stName);
           st.setAttribute('data-upstream', t.url);
           var w = el('input', null, 'weight');
           w.type = 'number'; w.min = '1'; w.value = t.weight;
@@ -110,7 +111,18 @@
                       function (e) { notice('Weight: ' + e.message, true); });
             });
           };
-          var wc = el('td'); wc.appendChild(w); wc.appendChild(b);
+          var dr = el('button', t.drained ? 'Undrain' : 'Drain', 'secondary');
+          dr.type = 'button';
+          dr.setAttribute('aria-label', (t.drained ? 'Undrain ' : 'Drain ') + t.url + ' on ' + rt.path);
+          dr.onclick = function () {
+            var verb = t.drained ? 'undrain' : 'drain';
+            confirmThen((t.drained ? 'Put ' + t.url + ' back into ' : 'Take ' + t.url + ' out of ') + rt.path + ' (until the next reload)?', function () {
+              post('upstreams/' + verb, {site: rt.site, route: rt.path, target: t.url})
+                .then(function () { notice(t.url + ' on ' + rt.path + ': ' + verb + 'ed.'); upstreams(); },
+                      function (e) { notice('Drain: ' + e.message, true); });
+            });
+          };
+          var wc = el('td'); wc.appendChild(w); wc.appendChild(b); wc.appendChild(dr);
           tb.appendChild(row([rt.path, rt.site, rt.strategy, td(document.createTextNode(t.url), 'url'), st,
             s.active_connections || 0, s.latency_ms ? ms(s.latency_ms) : '', wc]));
         });
