@@ -78,7 +78,8 @@ func (p *pageWatch) list() []string {
 
 // TestDashboardInBrowser drives Debian's chromium against a real Conduit with two real
 // upstreams and live traffic: log in, watch a route's rate rise, see a stopped upstream go
-// unhealthy, see a tapped request with its headers redacted, reload from the page, drain an
+// unhealthy, see a tapped request with its headers redacted, pause, resume and filter the
+// tap, reload from the page, drain an
 // upstream from the page, and keep screenshots. The page may not log an error or reach anything but the Admin API.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium := testtool.Find(t, "chromium", ".ci/deps.sh (Debian package chromium)")
@@ -226,6 +227,42 @@ sites:
 		waitJS("its headers, redacted", `(function(){var d=Array.from(document.querySelectorAll('#tap details[open] dl')).map(function(x){return x.textContent}).join(' ');return d.indexOf('[redacted]')>=0&&d.indexOf('dashboard-test')>=0&&d.indexOf('do-not-show')<0})()`),
 		shot("traffic.png"),
 	)
+
+	tapHas := func(path string) string {
+		return fmt.Sprintf(`Array.from(document.querySelectorAll('#tap summary')).some(function(s){return s.textContent.indexOf(%q)>=0})`, path)
+	}
+	send := func(method, path string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(context.Context, *chromedp.Target) error {
+			servertest.Do(t, method, site+path)
+			return nil
+		})
+	}
+	run("tap pause, resume and filter",
+		chromedp.Click(chromedp.ID("tap-toggle")),
+		waitJS("paused", `document.getElementById('tap-state').textContent==='paused'`),
+		send("GET", "/api/sent-while-paused"),
+		chromedp.Sleep(300*time.Millisecond),
+		chromedp.Click(chromedp.ID("tap-toggle")),
+		waitJS("streaming again", `document.getElementById('tap-state').textContent==='streaming'`),
+		chromedp.SendKeys(chromedp.CSS(`#tap-filter input[name="method"]`), "POST"),
+		chromedp.Click(chromedp.CSS(`#tap-filter button[type="submit"]`)),
+		waitJS("the filtered stream", `document.getElementById('tap-state').textContent==='streaming'`),
+		chromedp.Sleep(200*time.Millisecond),
+		send("GET", "/api/filtered-out-get"),
+		send("POST", "/api/filtered-in-post"),
+		waitJS("the POST", tapHas("/api/filtered-in-post")),
+	)
+	var leaked bool
+	run("nothing the filter or the pause kept out",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			var err error
+			leaked, err = chromedp.Evaluate[bool](tapHas("/api/filtered-out-get") + "||" + tapHas("/api/sent-while-paused"))(ctx, tg)
+			return err
+		}),
+	)
+	if leaked {
+		t.Error("the tap list shows a request sent while paused or one the method filter excludes")
+	}
 
 	upB.Close()
 	stoppedB = true
