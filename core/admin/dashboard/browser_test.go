@@ -256,7 +256,7 @@ sites:
 	run("nothing the filter or the pause kept out",
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			var err error
-			leaked, err = chromedp.Evaluate[bool](tapHas("/api/filtered-out-get") + "||" + tapHas("/api/sent-while-paused"))(ctx, tg)
+			leaked, err = chromedp.Evaluate[bool](tapHas("/api/filtered-out-get")+"||"+tapHas("/api/sent-while-paused"))(ctx, tg)
 			return err
 		}),
 	)
