@@ -16,6 +16,7 @@ core_targets=(
   "./core/router FuzzGlobMatch"
   "./core/admin FuzzOriginNames"
   "./modules/tap FuzzParseFilter"
+  "./modules/tap FuzzTopQuery"
   "./modules/proxy FuzzH1ClientResponse"
   "./modules/http3 FuzzHTTP3RequestIdentity"
   "./modules/upload FuzzStoredName"

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/admin/dashboard"
 	"github.com/conduitproxy/conduit/core/server"
 )
 
@@ -33,8 +34,10 @@ type Options struct {
 	Server *server.Server
 	// Shutdown starts a graceful shutdown of the process.
 	Shutdown func()
-	// Logger receives the API's logs.
+	// Logger receives the API's logs, including one line per request (the access log).
 	Logger *slog.Logger
+	// Version is the binary's version, shown by the dashboard.
+	Version string
 }
 
 // API is a running Admin API.
@@ -45,6 +48,8 @@ type API struct {
 	core map[string]http.Handler
 	// origin is the set of addresses a request must name (see guard.go).
 	origin origin
+	// dash is the web dashboard under /dashboard/ (core/admin/dashboard).
+	dash *dashboard.Dashboard
 }
 
 // Start listens on bind and serves the API until Close.
@@ -63,6 +68,11 @@ func Start(bind string, opts Options) (*API, error) {
 		"POST /shutdown":     http.HandlerFunc(a.shutdown),
 		"POST /certs/reload": http.HandlerFunc(a.certsReload),
 	}
+	a.dash = dashboard.New(dashboard.Options{
+		Token:    func() (string, bool) { return generationToken(a.opts.Server.Current()) },
+		API:      http.HandlerFunc(a.serveAuthorized),
+		Overview: a.overview,
+	})
 	a.srv = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -86,9 +96,13 @@ func (a *API) Addr() net.Addr { return a.ln.Addr() }
 // Close stops the API, letting requests in flight finish within ctx.
 func (a *API) Close(ctx context.Context) error { return a.srv.Shutdown(ctx) }
 
-// ServeHTTP refuses requests a browser page elsewhere could make (see origin), then
-// authenticates and dispatches.
+// ServeHTTP logs every request (accesslog.go), refuses requests a browser page elsewhere
+// could make (see origin), then authenticates and dispatches. The dashboard's paths go to
+// the dashboard, which authenticates them itself (bearer token or its session cookie).
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lw := a.logRequest(w, r)
+	defer lw.done()
+	w = lw
 	if ref := a.origin.check(r); ref != nil {
 		ref.write(w)
 		return
@@ -98,11 +112,21 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		core.AdminError(w, http.StatusServiceUnavailable, "starting")
 		return
 	}
+	if dashboard.Owns(r.URL.Path) {
+		a.dash.ServeHTTP(w, r)
+		return
+	}
 	if !authorized(g, r) {
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	a.serveAuthorized(w, r)
+}
+
+// serveAuthorized checks the body of an authenticated request and dispatches it.
+func (a *API) serveAuthorized(w http.ResponseWriter, r *http.Request) {
+	g := a.opts.Server.Current()
 	if ref := checkBody(r); ref != nil {
 		ref.write(w)
 		return

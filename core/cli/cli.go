@@ -434,7 +434,7 @@ func runServe(env *Env, args []string) int {
 		startPprof(addr, logger)
 	}
 	if adm := g.Global.Admin; adm != nil && adm.Bind != "" {
-		api, err := admin.Start(adm.Bind, admin.Options{Server: srv, Shutdown: stopServing, Logger: logger})
+		api, err := admin.Start(adm.Bind, admin.Options{Server: srv, Shutdown: stopServing, Logger: logger, Version: Version()})
 		if err != nil {
 			logger.Error("admin API", "err", err)
 			_ = srv.Shutdown(context.Background())

@@ -160,6 +160,11 @@ type Generation struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// number and activeSince are set once when the server makes the generation current
+	// (history.go).
+	number      uint64
+	activeSince time.Time
+
 	inflight atomic.Int64
 	retired  atomic.Bool
 	drained  chan struct{}

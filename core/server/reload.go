@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
@@ -30,6 +31,14 @@ func (s *Server) Reload(ctx context.Context) (*config.Diagnostics, error) {
 		Report(src, d, err)
 	}
 	s.logReload(name, d, err)
+	res := &ReloadResult{At: time.Now()}
+	if d != nil {
+		res.Warnings = len(d.Warnings())
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	s.lastReload.Store(res)
 	return d, err
 }
 

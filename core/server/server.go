@@ -59,12 +59,17 @@ type Server struct {
 	shared  *core.SharedStore
 	metrics *telemetry.Registry
 
-	mu        sync.Mutex
-	reloadMu  sync.Mutex
-	inflight  atomic.Int64
-	listeners map[int]*listener
-	serveErr  chan error
-	closed    bool
+	mu       sync.Mutex
+	reloadMu sync.Mutex
+	// generations counts the generations made current and started is when the first was
+	// (history.go); both are guarded by mu. lastReload is the last reload's outcome.
+	generations uint64
+	started     time.Time
+	lastReload  atomic.Pointer[ReloadResult]
+	inflight    atomic.Int64
+	listeners   map[int]*listener
+	serveErr    chan error
+	closed      bool
 }
 
 type listener struct {
@@ -144,6 +149,7 @@ func (s *Server) Start(g *Generation) error {
 		}
 		opened = append(opened, l)
 	}
+	s.activate(g)
 	s.current.Store(g)
 	for _, l := range opened {
 		s.listeners[l.port] = l
@@ -346,6 +352,7 @@ func (s *Server) Swap(g *Generation) error {
 	if err := g.Start(); err != nil {
 		return fmt.Errorf("start modules: %w", err)
 	}
+	s.activate(g)
 	s.current.Store(g)
 	if old != nil {
 		old.retire()

@@ -104,7 +104,7 @@ func (s *selector) ok(u *upstream) bool {
 	if u == s.exclude && !s.single {
 		return false
 	}
-	if !u.healthy() || u.ejected(s.now) {
+	if !u.selectable(s.now) {
 		return false
 	}
 	if s.p.maxConns > 0 && u.st.active.Load() >= s.p.maxConns {

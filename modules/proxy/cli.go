@@ -19,7 +19,7 @@ import (
 
 func init() {
 	cli.RegisterCommand(cli.Command{Name: "probe", Summary: "HEAD every upstream of a config and print a table (exit 1 on a failure)", Run: runProbe})
-	cli.RegisterCommand(cli.Command{Name: "upstreams", Summary: "list a running Conduit's upstreams; add|remove|weight change them", Run: runUpstreams})
+	cli.RegisterCommand(cli.Command{Name: "upstreams", Summary: "list a running Conduit's upstreams; add|remove|weight|drain|undrain change them", Run: runUpstreams})
 }
 
 // probeResult is one upstream's answer to `conduit probe`.
@@ -191,16 +191,16 @@ type upstreamsRoute struct {
 // printUpstreams prints the listing as a table.
 func printUpstreams(env *cli.Env, out upstreamsListing) {
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tROUTE\tSTRATEGY\tTARGET\tWEIGHT\tHEALTHY")
+	fmt.Fprintln(tw, "SITE\tROUTE\tSTRATEGY\tTARGET\tWEIGHT\tHEALTHY\tDRAINED")
 	for _, r := range out.Routes {
 		for _, t := range r.Targets {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\n", r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"])
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%v\n", r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"], t["drained"] == true)
 		}
 	}
 	_ = tw.Flush()
 }
 
-// upstreamFlags are the flags of `conduit upstreams add|remove|weight`.
+// upstreamFlags are the flags of `conduit upstreams add|remove|weight|drain|undrain`.
 type upstreamFlags struct {
 	route, target, site string
 	weight              int
@@ -225,17 +225,17 @@ func (f *upstreamFlags) body(sub string) (map[string]any, error) {
 	return body, nil
 }
 
-// runUpstreams is `conduit upstreams [add|remove|weight]`: the listing, or a change followed
+// runUpstreams is `conduit upstreams [add|remove|weight|drain|undrain]`: the listing, or a change followed
 // by the route's new listing (--json: the raw answers).
 func runUpstreams(env *cli.Env, args []string) int {
 	sub := ""
-	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "weight") {
+	if len(args) > 0 && slices.Contains([]string{"add", "remove", "weight", "drain", "undrain"}, args[0]) {
 		sub, args = args[0], args[1:]
 	}
 	var f upstreamFlags
 	af, code, ok := cli.FlagsOnlyAdminCommand(env, "upstreams", args, func(fs cli.FlagAdder) {
-		fs.StringVar(&f.route, "route", "", "route path, e.g. /api (add, remove, weight)")
-		fs.StringVar(&f.target, "target", "", "upstream URL (add, remove, weight)")
+		fs.StringVar(&f.route, "route", "", "route path, e.g. /api (add, remove, weight, drain, undrain)")
+		fs.StringVar(&f.target, "target", "", "upstream URL (add, remove, weight, drain, undrain)")
 		fs.IntVar(&f.weight, "weight", 0, "weight (add: default 1; weight: required)")
 		fs.StringVar(&f.site, "site", "", "site label (host:port, or * for the first site with the route)")
 	})

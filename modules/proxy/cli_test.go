@@ -99,6 +99,21 @@ func TestUpstreamsCommandAgainstAdminAPI(t *testing.T) {
 	if code, _ := run("upstreams", "weight", "--route", "/api", "--target", a.URL); code != 1 {
 		t.Fatal("weight without --weight must fail")
 	}
+	// drainedColumn is the DRAINED column of target's row in a printed table.
+	drainedColumn := func(out, target string) string {
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 7 && f[3] == target {
+				return f[6]
+			}
+		}
+		return ""
+	}
+	if code, out := run("upstreams", "drain", "--route", "/api", "--target", a.URL); code != 0 || drainedColumn(out, a.URL) != "true" {
+		t.Errorf("drain must print the route's table with the target drained: %d\n%s", code, out)
+	}
+	if code, out := run("upstreams", "undrain", "--route", "/api", "--target", a.URL); code != 0 || drainedColumn(out, a.URL) != "false" {
+		t.Errorf("undrain must print the route's table with the target back: %d\n%s", code, out)
+	}
 	if code, out := run("status"); code != 0 || !strings.Contains(out, "configured_upstreams") {
 		t.Fatalf("status: %d %s", code, out)
 	}

@@ -69,6 +69,20 @@ func (rt *route) setWeight(raw string, weight uint32) bool {
 	return rt.reweightLocked(raw, weight)
 }
 
+// setDrained drains (or undrains) the upstream raw of the route; false when the route has
+// no such upstream.
+func (rt *route) setDrained(raw string, on bool) bool {
+	rt.pool.mu.Lock()
+	defer rt.pool.mu.Unlock()
+	for _, x := range rt.pool.set.Load().ups {
+		if x.label == raw {
+			x.drained.Store(on)
+			return true
+		}
+	}
+	return false
+}
+
 // reweightLocked sets the weight of the upstream raw if the route has it (and rebuilds the
 // balancing set); the caller holds rt.pool.mu.
 func (rt *route) reweightLocked(raw string, weight uint32) bool {

@@ -22,7 +22,7 @@ func init() {
 		SiteKeys:     []string{"proxy", "requestTransform", "responseTransform", "maskErrors", "allowDuplicateChunked", "outlierDetection"},
 		HandlerKeys:  []string{"proxy"},
 		RouteMapKeys: []string{"proxy"},
-		AdminPaths:   []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight"},
+		AdminPaths:   []string{"GET /upstreams", "POST /upstreams/add", "POST /upstreams/remove", "POST /upstreams/weight", "POST /upstreams/drain", "POST /upstreams/undrain"},
 		AdminUnused:  "no site has a proxy route",
 		SiteRoles:    core.RoleRouter | core.RoleRouteCounter,
 		Site:         provisionSite,

@@ -58,10 +58,10 @@ const (
 	pickNone
 )
 
-// available reports whether u can take a request now: actively healthy, not ejected, below
-// the connection cap.
+// available reports whether u can take a request now: actively healthy, not ejected, not
+// drained, below the connection cap.
 func (p *pool) available(u *upstream, now int64) bool {
-	if !u.healthy() || u.ejected(now) {
+	if !u.selectable(now) {
 		return false
 	}
 	return p.maxConns <= 0 || u.st.active.Load() < p.maxConns
@@ -177,9 +177,9 @@ func (p *pool) pickSticky(r *http.Request, set *upstreamSet, now int64) (u *upst
 			continue
 		}
 		switch {
-		case x.healthy() && !x.ejected(now) && (p.maxConns <= 0 || x.st.active.Load() < p.maxConns):
+		case x.selectable(now) && (p.maxConns <= 0 || x.st.active.Load() < p.maxConns):
 			return x, "", pickOK, true
-		case x.healthy() && !x.ejected(now):
+		case x.selectable(now):
 			// Saturated pin: go elsewhere for this request, keep the cookie.
 			return nil, "", pickOK, false
 		case s.strict:

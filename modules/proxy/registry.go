@@ -170,6 +170,8 @@ func (g *registry) AdminEndpoints() []core.AdminEndpoint {
 		{Method: http.MethodPost, Path: "/upstreams/add", Handler: http.HandlerFunc(g.addUpstream)},
 		{Method: http.MethodPost, Path: "/upstreams/remove", Handler: http.HandlerFunc(g.removeUpstream)},
 		{Method: http.MethodPost, Path: "/upstreams/weight", Handler: http.HandlerFunc(g.setWeight)},
+		{Method: http.MethodPost, Path: "/upstreams/drain", Handler: http.HandlerFunc(g.drain(true))},
+		{Method: http.MethodPost, Path: "/upstreams/undrain", Handler: http.HandlerFunc(g.drain(false))},
 	}
 }
 
@@ -183,7 +185,7 @@ func (g *registry) listUpstreams(w http.ResponseWriter, r *http.Request) {
 			var targets []map[string]any
 			for _, u := range rt.allUpstreams() {
 				st := u.st
-				targets = append(targets, map[string]any{"url": u.label, "weight": u.weight.Load(), "healthy": u.healthy(),
+				targets = append(targets, map[string]any{"url": u.label, "weight": u.weight.Load(), "healthy": u.healthy(), "drained": u.drained.Load(),
 					"latency_ms": msOf(st.probeLatencyNs.Load()), "consecutive_failures": st.consecFails.Load(),
 					"consecutive_successes": st.consecSuccesses.Load()})
 				if seen[st] {
@@ -330,6 +332,23 @@ func (g *registry) setWeight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "site": c.Site, "route": c.Route, "target": c.Target, "weight": *c.Weight})
+}
+
+// drain serves POST /upstreams/drain (on: no new requests for the target on the route, the
+// ones in flight finish) and POST /upstreams/undrain (off). A reload clears it, as it
+// clears run-time weights.
+func (g *registry) drain(on bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, rt, ok := g.decodeChange(w, r, false)
+		if !ok {
+			return
+		}
+		if !rt.setDrained(c.Target, on) {
+			core.AdminError(w, http.StatusNotFound, "no target "+c.Target+" on route "+c.Route)
+			return
+		}
+		core.AdminJSON(w, http.StatusOK, map[string]any{"status": "ok", "site": c.Site, "route": c.Route, "target": c.Target, "drained": on})
+	}
 }
 
 // routeMetrics are the proxy's own counters for one route.

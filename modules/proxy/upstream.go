@@ -58,9 +58,12 @@ func newUpstreamState(u string) *upstreamState {
 
 // upstream is one target of a route: its URL, weight and shared state.
 type upstream struct {
-	url       *url.URL
-	label     string
-	weight    atomic.Uint32
+	url    *url.URL
+	label  string
+	weight atomic.Uint32
+	// drained keeps the upstream out of this route's selection (Admin API POST
+	// /upstreams/drain) while its requests in flight finish; a reload clears it.
+	drained   atomic.Bool
 	self      bool // points back at this site (a direct loop)
 	transport *http.Transport
 	send      time.Duration // timeout.sendMs for requests on transport; 0 = none
@@ -101,6 +104,12 @@ func (u *upstream) ejected(now int64) bool {
 
 // healthy reports the active-probe view (true when never probed).
 func (u *upstream) healthy() bool { return !u.st.unhealthy.Load() }
+
+// selectable reports whether the route may send u a new request at now: actively healthy,
+// not ejected by outlier detection, not drained.
+func (u *upstream) selectable(now int64) bool {
+	return u.healthy() && !u.ejected(now) && !u.drained.Load()
+}
 
 // isEjected reports whether outlier detection keeps u out of rotation at now, without
 // taking the half-open slot (ejected does, for the request that asks).

@@ -26,11 +26,11 @@ func init() {
 	core.Register(core.Module{
 		ID:          "http.observe.tap",
 		Feature:     "tap",
-		Description: "live request inspection: Admin API GET /tap, `conduit tap`, `conduit top`",
+		Description: "live request inspection: Admin API GET /tap and GET /top, `conduit tap`, `conduit top`",
 		Stage:       core.StageObserve,
 		Order:       20, // after tracing, before metrics and the access log
 		AlwaysOn:    true,
-		AdminPaths:  []string{"GET /tap"},
+		AdminPaths:  []string{"GET /tap", "GET /top"},
 		AdminUnused: "no site has tap",
 		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
@@ -113,7 +113,10 @@ func (s *service) Stop(context.Context) error {
 
 // AdminEndpoints implements core.AdminProvider.
 func (s *service) AdminEndpoints() []core.AdminEndpoint {
-	return []core.AdminEndpoint{{Method: http.MethodGet, Path: "/tap", Handler: http.HandlerFunc(s.b.serveTap)}}
+	return []core.AdminEndpoint{
+		{Method: http.MethodGet, Path: "/tap", Handler: http.HandlerFunc(s.b.serveTap)},
+		{Method: http.MethodGet, Path: "/top", Handler: http.HandlerFunc(s.b.serveTop)},
+	}
 }
 
 // stage is the recording middleware of one site.
