@@ -3,7 +3,7 @@
 # (built once into $HOME/.cache/conduit-tools). Safe to run repeatedly.
 set -euo pipefail
 
-PKGS=(curl redis-server)
+PKGS=(curl redis-server bash tmux fish zsh mandoc groff-base)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
