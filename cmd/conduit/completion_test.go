@@ -81,44 +81,79 @@ printf '%s\n' "${COMPREPLY[@]}"`
 // TestBashCompletesInATerminal types `conduit vali<TAB>` into an interactive bash running in
 // a real tmux pane with the script sourced, and reads the line readline completed.
 func TestBashCompletesInATerminal(t *testing.T) {
-	tmux := testtool.Find(t, "tmux", ".ci/deps.sh")
 	bash := testtool.Find(t, "bash", ".ci/deps.sh")
 	dir := t.TempDir()
 	rc := writeFile(t, dir, "bashrc", "PS1='READY$ '\nsource <(conduit completions bash)\n")
-	sock := filepath.Join(dir, "tmux.sock")
-	run := func(args ...string) string {
-		cmd := exec.Command(tmux, append([]string{"-S", sock}, args...)...)
-		cmd.Env = shellEnv()
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	run("-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "20", bash, "--noprofile", "--rcfile", rc, "-i")
-	t.Cleanup(func() { _ = exec.Command(tmux, "-S", sock, "kill-server").Run() })
-	waitPane(t, run, "READY$")
-	run("send-keys", "conduit vali", "Tab")
-	waitPane(t, run, "READY$ conduit validate")
-	run("send-keys", "-l", "--", "--c")
-	run("send-keys", "Tab")
-	waitPane(t, run, "READY$ conduit validate --config")
+	tm := startTmux(t, dir, bash, "--noprofile", "--rcfile", rc, "-i")
+	tm.wait("READY$")
+	tm.keys("conduit vali")
+	tm.keys("Tab")
+	tm.wait("READY$ conduit validate")
+	tm.keys("-l", "--", "--c")
+	tm.keys("Tab")
+	tm.wait("READY$ conduit validate --config")
 }
 
-// waitPane waits up to 5 s for the tmux pane to show want.
-func waitPane(t *testing.T, run func(...string) string, want string) {
+// tmuxPane is a command running in a detached tmux session on its own socket: a real
+// pseudo-terminal that tests type into and read from.
+type tmuxPane struct {
+	t    *testing.T
+	tmux string
+	sock string
+	dir  string
+}
+
+// startTmux runs argv in a new 120x30 tmux pane in dir, with the built binary on PATH; the
+// tmux server is killed when the test ends.
+func startTmux(t *testing.T, dir string, argv ...string) *tmuxPane {
 	t.Helper()
+	tm := &tmuxPane{t: t, tmux: testtool.Find(t, "tmux", ".ci/deps.sh"), sock: filepath.Join(t.TempDir(), "tmux.sock"), dir: dir}
+	tm.run(append([]string{"-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30"}, argv...)...)
+	t.Cleanup(func() { _ = exec.Command(tm.tmux, "-S", tm.sock, "kill-server").Run() })
+	return tm
+}
+
+func (tm *tmuxPane) run(args ...string) string {
+	tm.t.Helper()
+	cmd := exec.Command(tm.tmux, append([]string{"-S", tm.sock}, args...)...)
+	cmd.Env = shellEnv()
+	cmd.Dir = tm.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tm.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// keys sends keys to the pane (tmux send-keys arguments: "Tab", "Enter", or -l TEXT).
+func (tm *tmuxPane) keys(args ...string) {
+	tm.t.Helper()
+	tm.run(append([]string{"send-keys"}, args...)...)
+}
+
+// line types text and Enter.
+func (tm *tmuxPane) line(text string) {
+	tm.t.Helper()
+	if text != "" {
+		tm.keys("-l", "--", text)
+	}
+	tm.keys("Enter")
+}
+
+// wait waits up to 5 s for the pane to show want and returns the pane.
+func (tm *tmuxPane) wait(want string) string {
+	tm.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	var pane string
 	for time.Now().Before(deadline) {
-		pane = run("capture-pane", "-p")
+		pane = tm.run("capture-pane", "-p")
 		if strings.Contains(pane, want) {
-			return
+			return pane
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("the pane never showed %q; it shows:\n%s", want, pane)
+	tm.t.Fatalf("the pane never showed %q; it shows:\n%s", want, pane)
+	return ""
 }
 
 // TestFishCompletes loads `conduit completions fish` into a real fish and asks it for the

@@ -40,6 +40,8 @@ type Command struct {
 
 // Env is what a command runs with: its streams and the environment lookup.
 type Env struct {
+	// Stdin is read by interactive commands (init's wizard); nil reads nothing.
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 	// Dir is the working directory used for config discovery.
@@ -75,7 +77,7 @@ func init() {
 // Main runs the command line and exits.
 func Main() {
 	wd, _ := os.Getwd()
-	os.Exit(Run(&Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Dir: wd}, os.Args[1:]))
+	os.Exit(Run(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Dir: wd}, os.Args[1:]))
 }
 
 // Run executes a command line (without the program name) and returns the exit code.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 )
 
 func init() {
@@ -25,11 +27,8 @@ func runMan(env *Env, args []string) int {
 	return 0
 }
 
-// isTerminal reports whether f is a character device (a terminal, not a pipe or a file).
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal (not a pipe, a file or /dev/null).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // WriteMan writes the conduit(1) man page in roff (man macros), built from the command table:
 // the same commands, synopses and flags as `conduit help COMMAND`.
