@@ -17,6 +17,7 @@ core_targets=(
   "./core/admin FuzzOriginNames"
   "./modules/tap FuzzParseFilter"
   "./modules/proxy FuzzH1ClientResponse"
+  "./cmd/conduit-full FuzzSchemaNeverStricterThanValidate"
 )
 # deadline_flake: Go 1.26's fuzz coordinator can report a bare "context deadline exceeded"
 # when -fuzztime ends while a worker is mid-call (go.dev/issue/75804, fixed in Go 1.27). A

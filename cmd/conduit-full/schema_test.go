@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/conduitproxy/conduit/core/cli"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -35,7 +39,7 @@ func TestSchemaFileIsCurrent(t *testing.T) {
 }
 
 // compileSchema compiles the checked-in schema with an independent JSON Schema validator.
-func compileSchema(t *testing.T) *jsonschema.Schema {
+func compileSchema(t testing.TB) *jsonschema.Schema {
 	t.Helper()
 	f, err := os.Open(schemaFile)
 	if err != nil {
@@ -58,7 +62,7 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 }
 
 // asJSONValue reads a YAML or JSON config as the JSON value the validator takes.
-func asJSONValue(t *testing.T, path string) any {
+func asJSONValue(t testing.TB, path string) any {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -119,4 +123,45 @@ func TestCompatFilesValidateAgainstSchema(t *testing.T) {
 			t.Errorf("the schema accepts %s", bad)
 		}
 	}
+}
+
+// FuzzSchemaNeverStricterThanValidate feeds the same JSON document to the schema (through an
+// independent validator) and to the pipeline of `conduit validate` (config.Parse,
+// server.Build): a document the schema refuses must be refused by validate too, so an editor
+// never flags a config Conduit serves. Seeds: every testdata/compat file and shape errors.
+func FuzzSchemaNeverStricterThanValidate(f *testing.F) {
+	files, _ := filepath.Glob("../../testdata/compat/*")
+	for _, p := range files {
+		if ext := filepath.Ext(p); ext == ".yaml" || ext == ".json" {
+			if b, err := json.Marshal(asJSONValue(f, p)); err == nil {
+				f.Add(string(b))
+			}
+		}
+	}
+	for _, s := range []string{
+		`{"port": 8080, "responseTime": {"digits": 9}}`, `{"port": 8080, "responseTime": true}`,
+		`{"sites": [{"port": 8080}], "global": {"workers": 2}}`, `[{"port": 1}]`, `{"port": 8080.5}`,
+	} {
+		f.Add(s)
+	}
+	var schema *jsonschema.Schema
+	f.Fuzz(func(t *testing.T, doc string) {
+		if schema == nil {
+			schema = compileSchema(t)
+		}
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+		if err != nil || schema.Validate(v) == nil {
+			return
+		}
+		parsed, err := config.Parse([]byte(doc), config.FormatJSON, nil)
+		if err != nil {
+			return
+		}
+		parsed.Path = filepath.Join(t.TempDir(), "conduit.json")
+		g, d := server.Build(context.Background(), parsed, server.BuildOptions{Logger: slog.New(slog.DiscardHandler)})
+		if !d.HasErrors() {
+			g.Stop(context.Background())
+			t.Fatalf("the schema refuses a config validate accepts: %s\n%v", doc, schema.Validate(v))
+		}
+	})
 }
