@@ -141,6 +141,8 @@ func FuzzSchemaNeverStricterThanValidate(f *testing.F) {
 	for _, s := range []string{
 		`{"port": 8080, "responseTime": {"digits": 9}}`, `{"port": 8080, "responseTime": true}`,
 		`{"sites": [{"port": 8080}], "global": {"workers": 2}}`, `[{"port": 1}]`, `{"port": 8080.5}`,
+		`{"port": 8080, "limits": {"maxBodyBytes": 10}, "cors": {"origins": ["*"]}, "healthCheck": {"path": "/h"}}`,
+		`{"port": 8080, "ipFilter": {"allow": ["10.0.0.0/8"]}, "securityHeaders": true, "metrics": {"path": "/m"}}`,
 	} {
 		f.Add(s)
 	}
