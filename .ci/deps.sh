@@ -5,7 +5,7 @@ set -euo pipefail
 
 # wabt, rustc and libstd-rust-dev-wasm32 rebuild the WASM guests of plugins/wasm
 # (modules/wasm/guests_test.go checks that their sources still build to the committed .wasm).
-PKGS=(curl redis-server wabt rustc libstd-rust-dev-wasm32 systemd chromium)
+PKGS=(curl redis-server wabt rustc libstd-rust-dev-wasm32 systemd chromium bash tmux fish zsh mandoc groff-base)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -46,8 +46,8 @@ type AdminFlags struct {
 func (a *AdminFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&a.Addr, "admin", "", "Admin API address (default: global.admin.bind of -c FILE, then $CONDUIT_ADMIN, then 127.0.0.1:2019)")
 	fs.BoolVar(&a.JSON, "json", false, "print the raw JSON answer")
-	fs.StringVar(&a.Config.Path, "c", "", "config file of the running Conduit: its global.admin.bind and global.admin.token ($VARs resolved) are used")
-	fs.StringVar(&a.Config.Path, "config", "", "config file (same as -c)")
+	fs.StringVar(&a.Config.Path, "c", "", "config `FILE` of the running Conduit: its global.admin.bind and global.admin.token ($VARs resolved) are used")
+	fs.StringVar(&a.Config.Path, "config", "", "config `FILE` (same as -c)")
 }
 
 // loadConfig reads global.admin from the -c file, if one was given. A config that does not

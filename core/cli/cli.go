@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,14 +33,22 @@ type Command struct {
 	// NoConfig marks a command that reads no config file (version, help): the global config
 	// option written before it (`conduit -c FILE version`) is accepted and has no effect.
 	NoConfig bool
+	// Hidden keeps the command out of help, the man page and completion (the completion
+	// helper itself).
+	Hidden bool
 }
 
 // Env is what a command runs with: its streams and the environment lookup.
 type Env struct {
+	// Stdin is read by interactive commands (init's wizard); nil reads nothing.
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 	// Dir is the working directory used for config discovery.
 	Dir string
+	// describe, when set, receives the flag set ParseFlags was given instead of parsing it
+	// (Describe reads a command's flags this way).
+	describe func(*flag.FlagSet)
 }
 
 var commands = struct {
@@ -63,14 +70,14 @@ func init() {
 	RegisterCommand(Command{Name: "validate", Summary: "check a config file and print every error", Run: runValidate})
 	RegisterCommand(Command{Name: "fmt", Summary: "pretty-print a config file (--write rewrites it)", Run: runFmt})
 	RegisterCommand(Command{Name: "version", Summary: "print the version and the compiled-in modules", Run: runVersion, NoConfig: true})
-	RegisterCommand(Command{Name: "help", Summary: "show this help", Run: runHelp, NoConfig: true})
+	RegisterCommand(Command{Name: "help", Summary: "show this help, or a command's (help COMMAND)", Run: runHelp, NoConfig: true})
 	RegisterCommand(Command{Name: "run", Summary: "serve (the default when no command is given)", Run: runServe})
 }
 
 // Main runs the command line and exits.
 func Main() {
 	wd, _ := os.Getwd()
-	os.Exit(Run(&Env{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Dir: wd}, os.Args[1:]))
+	os.Exit(Run(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Dir: wd}, os.Args[1:]))
 }
 
 // Run executes a command line (without the program name) and returns the exit code.
@@ -151,6 +158,10 @@ func lookupCommand(name string) (Command, bool) {
 // returns exit code 0 with ok false; a bad flag prints the error and usage on stderr and
 // returns 1 with ok false.
 func ParseFlags(env *Env, fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
+	if env.describe != nil {
+		env.describe(fs)
+		return nil, 0, false
+	}
 	var buf strings.Builder
 	fs.SetOutput(&buf)
 	defer fs.SetOutput(env.Stderr)
@@ -183,8 +194,8 @@ type ConfigFlags struct {
 
 // Register adds -c/--config to fs.
 func (c *ConfigFlags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Path, "c", "", "config file (default: conduit.json, conduit.yaml or conduit.yml)")
-	fs.StringVar(&c.Path, "config", "", "config file")
+	fs.StringVar(&c.Path, "c", "", "config `FILE` (default: conduit.json, conduit.yaml or conduit.yml)")
+	fs.StringVar(&c.Path, "config", "", "config `FILE` (same as -c)")
 }
 
 // Parse parses a config-reading command's arguments (see ParseFlags); one positional
@@ -306,43 +317,70 @@ func runVersion(env *Env, args []string) int {
 
 // parseNoArgs parses the arguments of a command that takes none (only -h/--help).
 func parseNoArgs(env *Env, name string, args []string) (code int, ok bool) {
-	fs := newFlagSet(env, name)
-	SetUsage(fs, "")
-	pos, code, ok := ParseFlags(env, fs, args)
-	if ok && len(pos) > 0 {
-		fmt.Fprintf(env.Stderr, "conduit %s: unexpected argument %q\n", name, pos[0])
-		return 1, false
-	}
+	_, code, ok = parseArgs(env, name, "", 0, args)
 	return code, ok
 }
 
+// parseArgs parses the arguments of a command without flags of its own that takes at most
+// max positional arguments; synopsis is its usage line after the name.
+func parseArgs(env *Env, name, synopsis string, max int, args []string) (pos []string, code int, ok bool) {
+	fs := newFlagSet(env, name)
+	SetUsage(fs, synopsis)
+	pos, code, ok = ParseFlags(env, fs, args)
+	if ok && len(pos) > max {
+		fmt.Fprintf(env.Stderr, "conduit %s: unexpected argument %q\n", name, pos[max])
+		return nil, 1, false
+	}
+	return pos, code, ok
+}
+
 func runHelp(env *Env, args []string) int {
+	pos, code, ok := parseArgs(env, "help", "[COMMAND]", 1, args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 1 {
+		c, ok := lookupCommand(pos[0])
+		if !ok {
+			fmt.Fprintf(env.Stderr, "conduit help: unknown command %q (see `conduit help`)\n", pos[0])
+			return 1
+		}
+		// The same text as `conduit COMMAND --help`: the command's own usage.
+		return c.Run(env, []string{"--help"})
+	}
 	fmt.Fprintln(env.Stdout, "Conduit — reverse proxy and API gateway")
 	fmt.Fprintln(env.Stdout, "")
 	fmt.Fprintln(env.Stdout, "usage: conduit [-c FILE] [command] [flags] [FILE]")
 	fmt.Fprintln(env.Stdout, "")
 	fmt.Fprintln(env.Stdout, "commands:")
-	commands.Lock()
-	names := make([]string, 0, len(commands.m))
-	for n := range commands.m {
-		names = append(names, n)
+	for _, c := range Commands() {
+		fmt.Fprintf(env.Stdout, "  %-11s %s\n", c.Name, c.Summary)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(env.Stdout, "  %-10s %s\n", n, commands.m[n].Summary)
-	}
-	commands.Unlock()
 	fmt.Fprintln(env.Stdout, "")
-	fmt.Fprintln(env.Stdout, "-c FILE goes before or after the command; a config-reading command also takes FILE by name.")
-	fmt.Fprintln(env.Stdout, "Without either, conduit looks for conduit.json, conduit.yaml, then conduit.yml.")
-	fmt.Fprintln(env.Stdout, "`conduit COMMAND --help` shows a command's flags.")
+	for _, line := range globalNotes {
+		fmt.Fprintln(env.Stdout, line)
+	}
+	fmt.Fprintln(env.Stdout, "`conduit help COMMAND` or `conduit COMMAND --help` shows a command's flags.")
 	fmt.Fprintln(env.Stdout, "")
 	fmt.Fprintln(env.Stdout, "environment:")
-	fmt.Fprintln(env.Stdout, "  CONDUIT_LOG          debug|info|warn|error (default info); RUST_LOG is read when it is unset")
-	fmt.Fprintln(env.Stdout, "  CONDUIT_ADMIN        Admin API address for reload, status, shutdown, tap, top, upstreams")
-	fmt.Fprintln(env.Stdout, "                       (default 127.0.0.1:2019; --admin, then global.admin.bind of -c FILE win)")
-	fmt.Fprintln(env.Stdout, "  CONDUIT_ADMIN_TOKEN  bearer token for those commands (global.admin.token of -c FILE wins)")
+	for _, v := range environment {
+		fmt.Fprintf(env.Stdout, "  %-20s %s\n", v.name, v.text)
+	}
 	return 0
+}
+
+// globalNotes are the sentences about the global options help and the man page print.
+var globalNotes = []string{
+	"-c FILE goes before or after the command; a config-reading command also takes FILE by name.",
+	"Without either, conduit looks for conduit.json, conduit.yaml, then conduit.yml.",
+}
+
+// environment lists the variables conduit reads, for help and the man page.
+var environment = []struct{ name, text string }{
+	{"CONDUIT_LOG", "debug|info|warn|error (default info); RUST_LOG is read when it is unset"},
+	{"CONDUIT_ADMIN", "Admin API address for reload, status, shutdown, tap, top, upstreams (default 127.0.0.1:2019; --admin, then global.admin.bind of -c FILE win)"},
+	{"CONDUIT_ADMIN_TOKEN", "bearer token for those commands (global.admin.token of -c FILE wins)"},
+	{"CONDUIT_PPROF", "address of a Go pprof listener the server starts (debugging)"},
 }
 
 func runServe(env *Env, args []string) int {
@@ -350,7 +388,8 @@ func runServe(env *Env, args []string) int {
 	var cf ConfigFlags
 	cf.Register(fs)
 	bind := fs.String("bind", "", "HOST or HOST:PORT the listeners of sites without a bind key bind to; a PORT replaces their port key (default: all interfaces, the configured ports)")
-	logLevel := fs.String("log-level", "", "process log level: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
+	logLevel := new(string)
+	SuggestVar(fs, logLevel, "log-level", "", []string{"debug", "info", "warn", "error"}, "process log `LEVEL`: debug, info, warn, error (default $CONDUIT_LOG, then $RUST_LOG, then info)")
 	sources := registeredSources()
 	sourceValues := make([]*string, len(sources))
 	for i, sf := range sources {

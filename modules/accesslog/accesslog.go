@@ -23,6 +23,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"logging": Config{}},
 		ID:          "http.observe.accesslog",
 		Feature:     "accesslog",
 		Description: "access logs (dev, combined, common, short, json)",

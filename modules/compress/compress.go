@@ -18,6 +18,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"compression": Config{}},
 		ID:          "http.encoders.compress",
 		Feature:     "compress",
 		Description: "response compression: br, zstd, gzip, deflate (streamed, pooled encoders)",

@@ -15,6 +15,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"cors": Config{}},
 		ID:          "http.handlers.cors",
 		Feature:     "cors",
 		Description: "CORS: preflight before auth, origin lists and wildcards, credentials, max age",

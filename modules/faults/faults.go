@@ -19,6 +19,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"faultInjection": Config{}},
 		ID:          "http.handlers.faults",
 		Feature:     "faults",
 		Description: "fault injection for chaos tests: delays and aborts by percentage or request header",

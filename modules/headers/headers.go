@@ -16,6 +16,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"securityHeaders": Security{}, "headers": Custom{}},
 		ID:          "http.handlers.headers",
 		Feature:     "headers",
 		Description: "security headers, custom response headers and the allowedHosts Host allowlist",

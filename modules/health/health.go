@@ -13,6 +13,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"healthCheck": Config{}},
 		ID:          "http.handlers.health",
 		Feature:     "health",
 		Description: "site health endpoint (/__health__)",

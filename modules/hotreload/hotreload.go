@@ -28,6 +28,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"hotReload": Config{}},
 		ID:          "http.handlers.hotreload",
 		Feature:     "hotreload",
 		Description: "browser live reload for local development (SSE at /__hot-reload__)",

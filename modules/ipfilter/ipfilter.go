@@ -23,6 +23,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"ipFilter": Config{}},
 		ID:          "http.guards.ipfilter",
 		Feature:     "ipfilter",
 		Description: "IP allow/deny lists (CIDR) and the Admin API's runtime deny list",

@@ -18,6 +18,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"limits": Config{}},
 		ID:          "http.guards.limits",
 		Feature:     "limits",
 		Description: "request size and concurrency limits",

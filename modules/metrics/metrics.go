@@ -19,6 +19,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"metrics": Config{}},
 		ID:          "http.observe.metrics",
 		Feature:     "metrics",
 		Description: "Prometheus metrics endpoint and request/upstream metrics",

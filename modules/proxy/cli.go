@@ -233,7 +233,7 @@ func runUpstreams(env *cli.Env, args []string) int {
 		sub, args = args[0], args[1:]
 	}
 	var f upstreamFlags
-	af, code, ok := cli.FlagsOnlyAdminCommand(env, "upstreams", args, func(fs cli.FlagAdder) {
+	af, rest, code, ok := cli.AdminCommand(env, "upstreams", "[add|remove|weight|drain|undrain] [-c FILE] [--admin ADDR] [--json] [flags]", args, func(fs cli.FlagAdder) {
 		fs.StringVar(&f.route, "route", "", "route path, e.g. /api (add, remove, weight, drain, undrain)")
 		fs.StringVar(&f.target, "target", "", "upstream URL (add, remove, weight, drain, undrain)")
 		fs.IntVar(&f.weight, "weight", 0, "weight (add: default 1; weight: required)")
@@ -241,6 +241,10 @@ func runUpstreams(env *cli.Env, args []string) int {
 	})
 	if !ok {
 		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(env.Stderr, "conduit upstreams: unexpected argument %q (add, remove, weight, drain or undrain comes first)\n", rest[0])
+		return 1
 	}
 	c := af.Client(env)
 	if sub != "" {

@@ -23,6 +23,7 @@ func init() {
 		SiteKeys:    []string{"responseTime", "serverTiming"},
 		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
+		ConfigTypes: map[string]any{"responseTime": ResponseTime{}, "serverTiming": false},
 	})
 }
 
@@ -38,6 +39,16 @@ const maxDigits = 6
 type ResponseTime struct {
 	Enabled bool
 	Digits  int
+}
+
+// ConfigSchema implements config.SchemaProvider: the shapes UnmarshalConfig accepts.
+func (ResponseTime) ConfigSchema() map[string]any {
+	return map[string]any{"anyOf": []any{
+		map[string]any{"type": "boolean"},
+		map[string]any{"type": "object", "properties": map[string]any{
+			"digits": map[string]any{"type": "integer", "minimum": 0, "maximum": maxDigits, "default": DefaultDigits},
+		}},
+	}}
 }
 
 // UnmarshalConfig implements config.Unmarshaler.

@@ -10,6 +10,7 @@ package docs_test
 //
 //   - Whole config: a block whose top level has `sites` or `global`, or is a list (`- port:`),
 //     is checked as written. A block of only `global:` gets one site (`sites: [{port: 8080}]`).
+//   - Single-site config: a block whose top level has `port` is a whole site, checked as written.
 //   - Site fragment: any other block (`proxy:`, `basicAuth:`, `healthCheck:` …) is a part of
 //     a site and is checked as `sites: [{port: 8080, <block>}]`.
 //   - Alternatives: a block whose top-level keys repeat (`static: ./dist` then
@@ -139,7 +140,7 @@ func configsOf(b docBlock) []string {
 func asConfig(text string, keys []string) string {
 	whole, globalOnly := false, len(keys) > 0
 	for _, k := range keys {
-		whole = whole || k == "sites" || k == "global"
+		whole = whole || k == "sites" || k == "global" || k == "port"
 		globalOnly = globalOnly && k == "global"
 	}
 	switch {

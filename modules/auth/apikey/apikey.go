@@ -18,6 +18,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"apiKey": Config{}},
 		ID:          "http.auth.apikey",
 		Feature:     "apikey",
 		Description: "API key authentication (header or ?api_key=)",

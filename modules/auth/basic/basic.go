@@ -19,6 +19,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"basicAuth": Config{}},
 		ID:          "http.auth.basic",
 		Feature:     "basicauth",
 		Description: "HTTP Basic authentication (plaintext, bcrypt and htpasswd hashes)",

@@ -29,6 +29,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"forwardAuth": Config{}},
 		ID:          "http.auth.forward",
 		Feature:     "forwardauth",
 		Description: "forward authentication to an external service (sub-request, fail closed)",

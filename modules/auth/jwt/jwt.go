@@ -20,6 +20,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
+		ConfigTypes: map[string]any{"jwtAuth": Config{}},
 		ID:          "http.auth.jwt",
 		Feature:     "jwt",
 		Description: "JWT bearer authentication (HS*, RS*, PS*, ES*, EdDSA; JWKS with caching and rotation)",

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/server"
+)
+
+func init() {
+	RegisterCommand(Command{Name: "schema", Summary: "print the JSON Schema of this binary's config (for editors)", Run: runSchema, NoConfig: true})
+}
+
+// SchemaID is the $id of the schema `conduit schema` prints.
+const SchemaID = "urn:conduit:config-schema"
+
+func runSchema(env *Env, args []string) int {
+	if code, ok := parseNoArgs(env, "schema", args); !ok {
+		return code
+	}
+	b, err := SchemaJSON()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "conduit schema: %v\n", err)
+		return 1
+	}
+	_, _ = env.Stdout.Write(b)
+	return 0
+}
+
+// SchemaJSON returns the JSON Schema (2020-12) of the config this binary reads, indented,
+// with a final newline: the three shapes (one site, {global, sites}, a list of sites), the
+// core's site keys, and every key of every registered module, typed by the module's
+// ConfigTypes (config.Schema) or open when it has none. Keys of first-party modules not
+// compiled in (core.CatalogEntries) are in it too, so an editor does not flag a valid file.
+func SchemaJSON() ([]byte, error) {
+	b, err := json.MarshalIndent(BuildSchema(), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// BuildSchema returns the schema SchemaJSON prints, as a JSON value.
+func BuildSchema() map[string]any {
+	site := map[string]any{}
+	// The core's own global keys, from the struct the server decodes them into.
+	global, _ := config.Schema(server.GlobalSettings{})["properties"].(map[string]any)
+	route := map[string]any{}
+	handler := map[string]any{}
+	compiled := map[string]bool{}
+	for _, m := range core.Modules() {
+		compiled[m.Feature] = true
+		desc := m.Description
+		if desc == "" {
+			desc = m.ID
+		}
+		desc += " (feature " + m.Feature + ")"
+		for _, set := range []struct {
+			keys []string
+			into map[string]any
+		}{{m.SiteKeys, site}, {m.GlobalKeys, global}, {m.RouteKeys, route}, {m.HandlerKeys, handler}} {
+			for _, k := range set.keys {
+				s := map[string]any{}
+				if v, ok := m.ConfigTypes[k]; ok {
+					s = config.Schema(v)
+				}
+				s["description"] = desc
+				set.into[k] = s
+			}
+		}
+	}
+	for _, e := range core.CatalogEntries() {
+		if compiled[e.Feature] {
+			continue
+		}
+		note := map[string]any{"description": "feature " + e.Feature + " (not in this binary: `conduit features` says which build has it)"}
+		switch kind, key := splitCatalogKey(e.Key); kind {
+		case "site":
+			site[key] = note
+		case "global":
+			global[key] = note
+		case "route":
+			route[key] = note
+		case "handler":
+			handler[key] = note
+		}
+	}
+	routeEntry := map[string]any{"type": "object", "properties": handler}
+	site["host"] = map[string]any{"description": "the host names the site answers (a name or a list)", "anyOf": []any{
+		map[string]any{"type": "string"},
+		map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+	}}
+	site["port"] = map[string]any{"description": "the port the site listens on", "anyOf": []any{
+		map[string]any{"type": "integer", "minimum": 0, "maximum": 65535},
+		map[string]any{"type": "string", "description": "$VAR or a number"},
+	}}
+	site["bind"] = map[string]any{"type": "string", "description": "the address the site's listener binds to"}
+	site["tls"] = map[string]any{"description": "TLS: certificate files or ACME", "anyOf": []any{
+		map[string]any{"type": "object"}, map[string]any{"type": "boolean"},
+	}}
+	site["http2"] = map[string]any{"description": "HTTP/2 settings"}
+	site["routes"] = map[string]any{"type": "array", "description": "routes matched in order", "items": routeEntry}
+	site["middleware"] = map[string]any{"type": "array", "description": "middleware entries, each with a type", "items": map[string]any{
+		"type": "object", "properties": map[string]any{"type": map[string]any{"type": "string", "examples": middlewareTypes()}},
+		"required": []any{"type"},
+	}}
+	siteSchema := map[string]any{"type": "object", "properties": site}
+	return map[string]any{
+		"$schema":     "https://json-schema.org/draft/2020-12/schema",
+		"$id":         SchemaID,
+		"title":       "Conduit configuration",
+		"description": "One site, {global, sites}, or a list of sites (docs/configuration.md).",
+		"$defs": map[string]any{
+			"site":   siteSchema,
+			"global": map[string]any{"type": "object", "properties": global},
+		},
+		"anyOf": []any{
+			map[string]any{"type": "object", "required": []any{"sites"}, "properties": map[string]any{
+				"global": map[string]any{"$ref": "#/$defs/global"},
+				"sites":  map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/site"}},
+			}},
+			// One site: an object without sites (sites makes it the multi-site shape, as
+			// config.classify reads it).
+			map[string]any{"allOf": []any{
+				map[string]any{"$ref": "#/$defs/site"},
+				map[string]any{"not": map[string]any{"required": []any{"sites"}}},
+			}},
+			map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/site"}},
+		},
+	}
+}
+
+// middlewareTypes lists every `middleware[]` type the catalog and this binary know.
+func middlewareTypes() []any {
+	var names []string
+	for _, m := range core.Modules() {
+		names = append(names, m.MiddlewareTypes...)
+	}
+	for _, t := range core.CatalogMiddlewareTypes() {
+		if !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	sort.Strings(names)
+	out := make([]any, len(names))
+	for i, n := range names {
+		out[i] = n
+	}
+	return out
+}
+
+// splitCatalogKey splits a catalog key ("global.admin", "route.cache", "jwtAuth") into its
+// place and the key; "tls.acme"-style nested site keys and middleware types are "other".
+func splitCatalogKey(k string) (kind, key string) {
+	for _, p := range []string{"global", "route", "handler", "middleware"} {
+		if len(k) > len(p)+1 && k[:len(p)+1] == p+"." {
+			if p == "middleware" {
+				return "other", k
+			}
+			return p, k[len(p)+1:]
+		}
+	}
+	for _, r := range k {
+		if r == '.' {
+			return "other", k
+		}
+	}
+	return "site", k
+}
