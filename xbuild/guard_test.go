@@ -19,7 +19,10 @@ var forbiddenInStandard = []string{"k8s.io/", "github.com/traefik/yaegi", "githu
 // Size budgets for stripped binaries (-trimpath -ldflags "-s -w" -tags grpcnotrace), in bytes
 // (10^6 per MB, as docs/benchmarks.md counts).
 const (
-	budgetMinimal  = 12_000_000
+	// budgetMinimal was 12 MB until this release's core additions (the dashboard embedded in
+	// the Admin API, raw-connection and UDP listeners, the middleware[] list, module roles)
+	// took minimal + example-header to 12.07 MB (docs/building.md).
+	budgetMinimal  = 12_500_000
 	budgetStandard = 20_000_000
 	// budgetFull was 60 MB until the script (yaegi, +19.1 MB) and kubernetes (client-go,
 	// +18.1 MB) modules joined the full bundle (docs/building.md); 71.5 MB when raised.
