@@ -126,6 +126,10 @@ func ClientIP(r *http.Request) netip.Addr {
 	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		ip, _ = netip.ParseAddr(host)
 	}
+	// A link-local peer's address carries its interface zone (fe80::1%eth0); no prefix
+	// contains a zoned address, so an IP filter's deny entry fe80::/10 would not match it.
+	// The zone names our interface, not the client: drop it (the tcp path does the same).
+	ip = ip.WithZone("")
 	if st := State(r); st != nil {
 		st.clientIP = ip
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -166,4 +167,21 @@ func TestWatchClient(t *testing.T) {
 			t.Fatal("request without connection state watched")
 		}
 	})
+}
+
+// TestClientIPCanonical: the client address every guard compares is unmapped and has no
+// interface zone, so a prefix such as fe80::/10 or 10.0.0.0/8 contains it.
+func TestClientIPCanonical(t *testing.T) {
+	for _, tc := range []struct{ remote, want, prefix string }{
+		{"[fe80::1%eth0]:1234", "fe80::1", "fe80::/10"},
+		{"[::ffff:10.1.2.3]:80", "10.1.2.3", "10.0.0.0/8"},
+		{"192.0.2.7:443", "192.0.2.7", "192.0.2.0/24"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.remote
+		ip := ClientIP(r)
+		if ip.String() != tc.want || !netip.MustParsePrefix(tc.prefix).Contains(ip) {
+			t.Errorf("ClientIP(%q) = %v, want %s inside %s", tc.remote, ip, tc.want, tc.prefix)
+		}
+	}
 }
