@@ -84,25 +84,11 @@ func (b *broker) serveTap(w http.ResponseWriter, r *http.Request) {
 		core.AdminError(w, http.StatusBadRequest, "tap: "+err.Error())
 		return
 	}
-	rc := http.NewResponseController(w)
-	// The stream has no end: no server read or write timeout may cut it.
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	s, err := b.subscribe(f)
-	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		core.AdminError(w, http.StatusServiceUnavailable, "tap: "+err.Error())
+	s, rc, ok := b.openStream(w, f, "tap", "application/x-ndjson")
+	if !ok {
 		return
 	}
 	defer b.unsubscribe(s)
-	h := w.Header()
-	h.Set("Content-Type", "application/x-ndjson")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return
-	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	tick := time.NewTicker(DropReportInterval)
@@ -154,4 +140,31 @@ func writeBatch(enc *json.Encoder, s *subscriber, ev *Event) error {
 // the previous report.
 type dropReport struct {
 	Dropped int64 `json:"dropped"`
+}
+
+// openStream starts an endless streamed answer of the given content type for a subscriber
+// to the events f matches: no server read or write deadline cuts it, and the headers are
+// flushed. ok is false when the answer was already given (503 when the subscriber limit is
+// reached) or the client is gone; otherwise the caller unsubscribes s when it ends. name
+// prefixes error messages ("tap", "top").
+func (b *broker) openStream(w http.ResponseWriter, f *Filter, name, contentType string) (s *subscriber, rc *http.ResponseController, ok bool) {
+	rc = http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	s, err := b.subscribe(f)
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		core.AdminError(w, http.StatusServiceUnavailable, name+": "+err.Error())
+		return nil, nil, false
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		b.unsubscribe(s)
+		return nil, nil, false
+	}
+	return s, rc, true
 }

@@ -78,25 +78,11 @@ func (b *broker) serveTop(w http.ResponseWriter, r *http.Request) {
 		core.AdminError(w, http.StatusBadRequest, "top: "+err.Error())
 		return
 	}
-	rc := http.NewResponseController(w)
-	// The stream has no end: no server read or write timeout may cut it.
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	s, err := b.subscribe(tq.filter)
-	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		core.AdminError(w, http.StatusServiceUnavailable, "top: "+err.Error())
+	s, rc, ok := b.openStream(w, tq.filter, "top", "text/event-stream")
+	if !ok {
 		return
 	}
 	defer b.unsubscribe(s)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return
-	}
 	win := NewWindow(tq.window, time.Now())
 	tick := time.NewTicker(tq.interval)
 	defer tick.Stop()
