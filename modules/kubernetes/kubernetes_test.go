@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,45 +233,25 @@ func TestConduitSites(t *testing.T) {
 	})
 
 	t.Run("patch is re-served without a dropped request under load", func(t *testing.T) {
-		var ok, failed atomic.Int64
 		var sawThree atomic.Bool
-		var firstErr atomic.Value
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
 		client := &http.Client{Timeout: 10 * time.Second}
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					req, _ := http.NewRequest(http.MethodGet, cd.url(8080)+"/", nil)
-					req.Host = "www.test"
-					resp, err := client.Do(req)
-					if err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-						continue
-					}
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					switch {
-					case resp.StatusCode == http.StatusOK && (string(b) == "one" || string(b) == "three"):
-						ok.Add(1)
-						if string(b) == "three" {
-							sawThree.Store(true)
-						}
-					default:
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q", resp.StatusCode, b))
-					}
-				}
-			}()
-		}
+		stop := servertest.Load(4, func() error {
+			req, _ := http.NewRequest(http.MethodGet, cd.url(8080)+"/", nil)
+			req.Host = "www.test"
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || (string(b) != "one" && string(b) != "three") {
+				return fmt.Errorf("%d %q", resp.StatusCode, b)
+			}
+			if string(b) == "three" {
+				sawThree.Store(true)
+			}
+			return nil
+		})
 		time.Sleep(300 * time.Millisecond)
 		patchSpec(t, c, ns, "web", fmt.Sprintf(`{"port":8080,"proxy":%q}`, three.URL))
 		deadline := time.Now().Add(eventually)
@@ -280,15 +259,14 @@ func TestConduitSites(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(300 * time.Millisecond)
-		close(stop)
-		wg.Wait()
+		res := stop()
 		if !sawThree.Load() {
 			t.Fatal("the patched upstream was never served")
 		}
-		if failed.Load() != 0 {
-			t.Fatalf("%d of %d requests failed during the reload; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
+		if res.Failed != 0 {
+			t.Fatalf("%d of %d requests failed during the reload; first: %v", res.Failed, res.Sent, res.First)
 		}
-		t.Logf("%d requests, none dropped", ok.Load())
+		t.Logf("%d requests, none dropped", res.Sent)
 		cd.waitBody(t, "www.test", "three")
 	})
 

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,31 +64,18 @@ func TestReload(t *testing.T) {
 	check("1", "1")
 
 	// Load while reloading: every request must succeed.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var sent, failed atomic.Int64
 	client := &http.Client{Timeout: 5 * time.Second}
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				sent.Add(1)
-				resp, err := client.Get(url)
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-				if resp != nil {
-					_ = resp.Body.Close()
-				}
-			}
-		}()
-	}
+	stop := servertest.Load(4, func() error {
+		resp, err := client.Get(url)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
 	reload := func() error {
 		_, err := srv.Server.Reload(context.Background())
 		return err
@@ -110,9 +95,7 @@ func TestReload(t *testing.T) {
 	}
 	check("2", "1") // the running generation stays
 	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || sent.Load() == 0 {
-		t.Fatalf("%d of %d requests failed during reloads", failed.Load(), sent.Load())
+	if res := stop(); res.Failed != 0 || res.Sent == 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %s", res.Failed, res.Sent, res.First)
 	}
 }
