@@ -54,20 +54,34 @@ const (
 	roleEnd
 )
 
-// roleNames names the roles after their interfaces, in bit order.
-var roleNames = []string{
-	"Middleware", "Router", "EndpointProvider", "Starter", "Stopper", "AdminProvider",
-	"StatusProvider", "HostPolicy", "RouteCounter", "RequestHeaderInjector", "AttemptObserver",
-	"Drainer", "CertificateSource", "ALPNProvider", "HTTPChallengeHandler", "PacketService",
-	"ConnHandler", "ConnFilter",
+// roleIs pairs each role with its interface's name and the test for it, in bit order.
+var roleIs = []struct {
+	name string
+	is   func(any) bool
+}{
+	{"Middleware", implements[Middleware]}, {"Router", implements[Router]},
+	{"EndpointProvider", implements[EndpointProvider]}, {"Starter", implements[Starter]},
+	{"Stopper", implements[Stopper]}, {"AdminProvider", implements[AdminProvider]},
+	{"StatusProvider", implements[StatusProvider]}, {"HostPolicy", implements[HostPolicy]},
+	{"RouteCounter", implements[RouteCounter]}, {"RequestHeaderInjector", implements[RequestHeaderInjector]},
+	{"AttemptObserver", implements[AttemptObserver]}, {"Drainer", implements[Drainer]},
+	{"CertificateSource", implements[CertificateSource]}, {"ALPNProvider", implements[ALPNProvider]},
+	{"HTTPChallengeHandler", implements[HTTPChallengeHandler]}, {"PacketService", implements[PacketService]},
+	{"ConnHandler", implements[ConnHandler]}, {"ConnFilter", implements[ConnFilter]},
+}
+
+// implements reports whether inst implements the interface T.
+func implements[T any](inst any) bool {
+	_, ok := inst.(T)
+	return ok
 }
 
 // String lists the roles' interface names joined by "|".
 func (r Role) String() string {
 	var names []string
-	for i, n := range roleNames {
+	for i, ri := range roleIs {
 		if r&(1<<i) != 0 {
-			names = append(names, n)
+			names = append(names, ri.name)
 		}
 	}
 	if len(names) == 0 {
@@ -86,47 +100,11 @@ func isFirstParty(pkg string) bool { return strings.HasPrefix(pkg, repoPath+"/")
 // interfaces are tested against an instance.
 func RolesOf(inst any) Role {
 	var r Role
-	add := func(ok bool, role Role) {
-		if ok {
-			r |= role
+	for i, ri := range roleIs {
+		if ri.is(inst) {
+			r |= 1 << i
 		}
 	}
-	_, ok := inst.(Middleware)
-	add(ok, RoleMiddleware)
-	_, ok = inst.(Router)
-	add(ok, RoleRouter)
-	_, ok = inst.(EndpointProvider)
-	add(ok, RoleEndpoints)
-	_, ok = inst.(Starter)
-	add(ok, RoleStarter)
-	_, ok = inst.(Stopper)
-	add(ok, RoleStopper)
-	_, ok = inst.(AdminProvider)
-	add(ok, RoleAdmin)
-	_, ok = inst.(StatusProvider)
-	add(ok, RoleStatus)
-	_, ok = inst.(HostPolicy)
-	add(ok, RoleHostPolicy)
-	_, ok = inst.(RouteCounter)
-	add(ok, RoleRouteCounter)
-	_, ok = inst.(RequestHeaderInjector)
-	add(ok, RoleHeaderInjector)
-	_, ok = inst.(AttemptObserver)
-	add(ok, RoleAttemptObserver)
-	_, ok = inst.(Drainer)
-	add(ok, RoleDrainer)
-	_, ok = inst.(CertificateSource)
-	add(ok, RoleCertificates)
-	_, ok = inst.(ALPNProvider)
-	add(ok, RoleALPN)
-	_, ok = inst.(HTTPChallengeHandler)
-	add(ok, RoleHTTPChallenge)
-	_, ok = inst.(PacketService)
-	add(ok, RolePacketService)
-	_, ok = inst.(ConnHandler)
-	add(ok, RoleConnHandler)
-	_, ok = inst.(ConnFilter)
-	add(ok, RoleConnFilter)
 	return r
 }
 

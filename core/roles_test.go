@@ -48,7 +48,7 @@ func TestCheckRoles(t *testing.T) {
 	if got := RolesOf(roleProbe{}); got != RoleMiddleware|RoleStopper {
 		t.Fatalf("RolesOf = %s", got)
 	}
-	if n := len(roleNames); Role(1)<<n != roleEnd {
-		t.Fatalf("%d role names for %d roles", n, roleEnd)
+	if n := len(roleIs); Role(1)<<n != roleEnd {
+		t.Fatalf("%d role tests for %d roles", n, roleEnd)
 	}
 }
