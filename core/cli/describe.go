@@ -246,6 +246,7 @@ type choiceValue struct {
 	lenient bool
 }
 
+// String implements flag.Value.
 func (c *choiceValue) String() string {
 	if c.p == nil {
 		return ""
@@ -253,6 +254,7 @@ func (c *choiceValue) String() string {
 	return *c.p
 }
 
+// Set implements flag.Value: s must be one of the choices.
 func (c *choiceValue) Set(s string) error {
 	if !c.lenient && !slices.Contains(c.choices, s) {
 		return &choiceError{value: s, choices: c.choices}
@@ -270,6 +272,7 @@ type choiceError struct {
 	choices []string
 }
 
+// Error implements error.
 func (e *choiceError) Error() string {
 	return "must be one of " + strings.Join(e.choices, ", ") + ", not " + quote(e.value)
 }

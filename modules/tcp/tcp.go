@@ -168,6 +168,7 @@ func ParseTarget(s string) (string, error) {
 
 type targetError string
 
+// Error implements error.
 func (e targetError) Error() string {
 	return "must be host:port (a port from 1 to 65535, no scheme), got " + strconv.Quote(string(e))
 }

@@ -57,6 +57,9 @@ func New(ctx context.Context, next http.Handler, config *Config, name string) (h
 	return &Stamp{next: next, name: name, config: config}, nil
 }
 
+// ServeHTTP refuses a path listed in deny.paths with deny.status; otherwise it sets the
+// configured request headers, adds the response header of every rule whose prefix the path
+// starts with, and calls the next handler.
 func (s *Stamp) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	for _, p := range s.config.Deny.Paths {
 		if req.URL.Path == p {
