@@ -93,9 +93,9 @@ func TestGuardCatchesForbidden(t *testing.T) {
 // docs/building.md.
 func TestSizeBudgetMinimal(t *testing.T) {
 	res, _ := buildExample(t)
-	t.Logf("minimal + example-header: %d bytes (%.2f MB), budget %.0f MB", res.Size, float64(res.Size)/1e6, float64(budgetMinimal)/1e6)
+	t.Logf("minimal + example-header: %d bytes (%.2f MB), budget %g MB", res.Size, float64(res.Size)/1e6, float64(budgetMinimal)/1e6)
 	if res.Size > budgetMinimal {
-		t.Errorf("minimal binary is %.2f MB, over its %.0f MB budget", float64(res.Size)/1e6, float64(budgetMinimal)/1e6)
+		t.Errorf("minimal binary is %.2f MB, over its %g MB budget", float64(res.Size)/1e6, float64(budgetMinimal)/1e6)
 	}
 }
 
@@ -170,9 +170,9 @@ func TestSizeBudgetAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: %d bytes (%.2f MB), budget %.0f MB", c.pkg, st.Size(), float64(st.Size())/1e6, float64(c.budget)/1e6)
+		t.Logf("%s: %d bytes (%.2f MB), budget %g MB", c.pkg, st.Size(), float64(st.Size())/1e6, float64(c.budget)/1e6)
 		if st.Size() > c.budget {
-			t.Errorf("%s is %.2f MB, over its %.0f MB budget", c.pkg, float64(st.Size())/1e6, float64(c.budget)/1e6)
+			t.Errorf("%s is %.2f MB, over its %g MB budget", c.pkg, float64(st.Size())/1e6, float64(c.budget)/1e6)
 		}
 	}
 }
