@@ -251,11 +251,10 @@ func (e *entry) BeforeHeader(r *http.Request, h http.Header, status int) {
 // still uses; the header is taken over only when it returns in time.
 type respCall struct {
 	guard
-	e        *entry
-	req      http.Request
-	url      url.URL
-	resp     script.Response
-	panicked any
+	e    *entry
+	req  http.Request
+	url  url.URL
+	resp script.Response
 }
 
 // acquireResponse takes a response call from the pool and copies what the script sees.
@@ -301,20 +300,25 @@ func (c *respCall) budget() *guard { return &c.guard }
 
 // run implements job: it runs the script's Response function for one call.
 func (c *respCall) run(wk *worker) (inTime bool) {
-	defer func() {
-		p := recover()
-		if inTime = c.returned(); !inTime {
-			c.e.addStuck(-1) // abandoned: nobody waits for it
-			if p != nil {
-				c.e.panicked(p)
-			}
-			return
-		}
-		c.panicked = p
-		c.e.wd.finished(&c.guard, wk)
-		c.done <- struct{}{}
-	}()
+	defer func() { inTime = c.e.ended(&c.guard, wk, recover()) }()
 	c.e.response(&c.req, &c.resp)
+	return true
+}
+
+// ended records that a call's script returned, having panicked with p (or nil), and
+// reports whether it returned within its budget. A call in time frees its worker and wakes
+// its request; an abandoned one is no longer stuck, and nobody waits for it.
+func (e *entry) ended(g *guard, wk *worker, p any) bool {
+	if !g.returned() {
+		e.addStuck(-1)
+		if p != nil {
+			e.panicked(p)
+		}
+		return false
+	}
+	g.panicked = p
+	e.wd.finished(g, wk)
+	g.done <- struct{}{}
 	return true
 }
 
@@ -333,7 +337,6 @@ type call struct {
 	body guardBody
 
 	nextCalled bool // under mu
-	panicked   any
 }
 
 // Deadline implements context.Context.
@@ -394,19 +397,7 @@ func (c *call) budget() *guard { return &c.guard }
 
 // run implements job: it runs the script for one call.
 func (c *call) run(wk *worker) (inTime bool) {
-	defer func() {
-		p := recover()
-		if inTime = c.returned(); !inTime {
-			c.e.addStuck(-1) // abandoned: nobody waits for it
-			if p != nil {
-				c.e.panicked(p)
-			}
-			return
-		}
-		c.panicked = p
-		c.e.wd.finished(&c.guard, wk)
-		c.done <- struct{}{}
-	}()
+	defer func() { inTime = c.e.ended(&c.guard, wk, recover()) }()
 	c.e.handler.ServeHTTP(&c.gw, &c.req)
 	return true
 }
@@ -460,11 +451,10 @@ func (c *call) enterNext(w http.ResponseWriter) (http.ResponseWriter, bool) {
 
 // leaveNext is called when next returns to the script: its budget starts again.
 func (c *call) leaveNext() {
-	now := c.e.wd.since(time.Now())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == stateInNext {
-		c.state, c.start = stateRunning, now
+		c.state, c.start = stateRunning, restartAtTick
 	}
 }
 

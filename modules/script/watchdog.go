@@ -31,9 +31,11 @@ const watchdogLinger = 2 * time.Second
 type guard struct {
 	mu    sync.Mutex
 	state int           // stateRunning, stateInNext, stateAbandoned or stateDone
-	start time.Duration // when the budget started or restarted after next, on the watchdog's clock
+	start time.Duration // when the budget started, on the watchdog's clock, or restartAtTick
 	slot  int           // index in the watchdog's calls while in flight
 	done  chan struct{} // one signal per call: it returned in time, or it was abandoned
+
+	panicked any // what the script panicked with, when it returned in time
 }
 
 // Call states.
@@ -44,6 +46,10 @@ const (
 	stateDone             // the call returned in time
 )
 
+// restartAtTick is the start of a call back from next: the watchdog's next tick stamps it,
+// so that leaving next reads no clock (the budget after next may run one tick longer).
+const restartAtTick time.Duration = -1
+
 // expire abandons the call if its budget ran out by now and reports whether it did. A call
 // whose lock is held (it is writing to the client or entering next) is looked at again at
 // the next tick, so that one slow write does not hold up the other calls' watch.
@@ -52,7 +58,13 @@ func (g *guard) expire(now, budget time.Duration) bool {
 		return false
 	}
 	defer g.mu.Unlock()
-	if g.state != stateRunning || now-g.start < budget {
+	if g.state != stateRunning {
+		return false
+	}
+	if g.start == restartAtTick {
+		g.start = now
+	}
+	if now-g.start < budget {
 		return false
 	}
 	g.state = stateAbandoned
@@ -88,8 +100,10 @@ type worker struct{ jobs chan job }
 type watchdog struct {
 	budget  time.Duration
 	tick    time.Duration
+	linger  time.Duration // watchdogLinger
 	epoch   time.Time
-	abandon func() // called for each call the watchdog abandons, before its request is woken
+	abandon func()         // called for each call the watchdog abandons, before its request is woken
+	workers sync.WaitGroup // the worker goroutines still running
 
 	mu       sync.Mutex
 	calls    []*guard  // in flight
@@ -101,7 +115,7 @@ type watchdog struct {
 // newWatchdog returns the watchdog of an entry whose calls run under budget; abandon is
 // called for each call it abandons.
 func newWatchdog(budget time.Duration, abandon func()) *watchdog {
-	return &watchdog{budget: budget, tick: min(max(budget/10, minTick), maxTick), epoch: time.Now(), abandon: abandon}
+	return &watchdog{budget: budget, tick: min(max(budget/10, minTick), maxTick), linger: watchdogLinger, epoch: time.Now(), abandon: abandon}
 }
 
 // since converts t to the watchdog's clock.
@@ -131,6 +145,7 @@ func (w *watchdog) dispatch(j job) {
 		return
 	}
 	wk = &worker{jobs: make(chan job, 1)}
+	w.workers.Add(1)
 	go w.work(wk, j)
 }
 
@@ -156,13 +171,14 @@ func (w *watchdog) finished(g *guard, wk *worker) {
 // work runs calls on one worker until the watchdog retires it (a nil job) or a call runs
 // past its budget: that goroutine is left to the call and ends with it.
 func (w *watchdog) work(wk *worker, j job) {
+	defer w.workers.Done()
 	for j != nil && j.run(wk) {
 		j = <-wk.jobs
 	}
 }
 
 // watch is the watchdog goroutine: every tick it abandons the calls past their budget and
-// wakes their requests; it stops after watchdogLinger without calls.
+// wakes their requests; it stops after its linger without calls.
 func (w *watchdog) watch() {
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
@@ -179,7 +195,7 @@ func (w *watchdog) watch() {
 			}
 			i++
 		}
-		stop := len(w.calls) == 0 && now-w.lastCall > watchdogLinger
+		stop := len(w.calls) == 0 && now-w.lastCall > w.linger
 		var idle []*worker
 		if stop {
 			w.running = false
