@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"syscall"
@@ -10,12 +11,14 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
 // buildEntry builds one entry from its YAML-shaped node, failing on any diagnostic.
 func buildEntry(tb testing.TB, node map[string]config.Node) core.Middleware {
 	tb.Helper()
 	ctx := core.NewSiteContext(context.Background(), &core.Site{Label: "*"}, nil, nil, nil)
+	ctx.Logger = slog.New(slog.DiscardHandler) // a budget overrun on a loaded machine would break the benchmark's output lines
 	mw := build(ctx, core.MiddlewareSpec{Type: node["type"].(string), Path: "middleware[0]", Node: node})
 	if ctx.Diag.Len() > 0 || mw == nil {
 		tb.Fatalf("build: %v", ctx.Diag.Err())
@@ -50,19 +53,50 @@ func BenchmarkEntry(b *testing.B) {
 	}
 	for _, row := range rows {
 		b.Run(row.name, func(b *testing.B) {
-			var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+			var mw core.Middleware
 			if row.node != nil {
-				h = buildEntry(b, row.node).Wrap(h)
+				mw = buildEntry(b, row.node)
 			}
-			h = core.WithState(h)
-			w, r := httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)
-			b.ReportAllocs()
-			start := cpuNow(b)
-			for b.Loop() {
-				clear(w.Header())
-				h.ServeHTTP(w, r)
-			}
-			b.ReportMetric(float64((cpuNow(b)-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			benchChain(b, mw)
 		})
 	}
+}
+
+// BenchmarkBudget measures what a budget costs without the interpreter: the same entry
+// machinery around a compiled handler that sets one response header and calls next, with
+// timeoutMs 0 (on the request's goroutine) and the default 50 ms (on a worker, watched).
+func BenchmarkBudget(b *testing.B) {
+	for _, budget := range []time.Duration{0, defaultTimeoutMs * time.Millisecond} {
+		b.Run(budget.String(), func(b *testing.B) {
+			e := &entry{name: "middleware[0]", budget: budget, log: slog.New(slog.DiscardHandler), next: &lateNext{},
+				m: newEntryMetrics(telemetry.NewRegistry(), "*", "middleware[0]")}
+			if budget > 0 {
+				e.wd = newWatchdog(budget, func() { e.addStuck(1) })
+			}
+			next := e.next
+			e.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Script", "yes")
+				next.ServeHTTP(w, r)
+			})
+			benchChain(b, e)
+		})
+	}
+}
+
+// benchChain measures the core's request state, mw (nil: none) and a next handler that
+// answers 204, per request; cpu-ns/op is the whole process's CPU time.
+func benchChain(b *testing.B, mw core.Middleware) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	if mw != nil {
+		h = mw.Wrap(h)
+	}
+	h = core.WithState(h)
+	w, r := httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	start := cpuNow(b)
+	for b.Loop() {
+		clear(w.Header())
+		h.ServeHTTP(w, r)
+	}
+	b.ReportMetric(float64((cpuNow(b)-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

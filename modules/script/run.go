@@ -35,15 +35,12 @@ type entry struct {
 	config   script.Config
 
 	m        entryMetrics
-	work     chan job // idle workers wait here for a call
+	wd       *watchdog // the budget's keeper and the workers' owner; nil without a budget
 	stuck    atomic.Int64
 	disabled atomic.Bool
 	pool     sync.Pool // *call
 	respPool sync.Pool // *respCall
 }
-
-// job is one call a worker runs: a request-phase call or a response-phase call.
-type job interface{ run() }
 
 // entryMetrics are one entry's metrics, labelled by site and entry.
 type entryMetrics struct {
@@ -149,9 +146,10 @@ func (e *entry) serve(w http.ResponseWriter, r *http.Request) {
 		e.serveInline(w, r)
 		return
 	}
-	c := e.acquire(w, r)
-	e.dispatch(c)
-	if c.wait() {
+	c := e.acquire(w, r, start)
+	e.wd.dispatch(c)
+	<-c.done
+	if c.finish() {
 		e.release(c)
 	}
 }
@@ -192,12 +190,13 @@ func asError(p any) error {
 	return err
 }
 
-// timedOut counts a call that ran past its budget and disables the entry when too many are
-// stuck; the program is then stopped, which ends the interpreted loops.
+// timedOut counts a call that ran past its budget (the watchdog counted it as stuck) and
+// disables the entry when too many are stuck; the program is then stopped, which ends the
+// interpreted loops.
 func (e *entry) timedOut() {
 	e.m.timeouts.Inc()
 	e.log.Warn("script ran past its budget; the request went on without it", "entry", e.name, "timeoutMs", e.budget.Milliseconds())
-	if e.addStuck(1) >= maxStuck && e.disabled.CompareAndSwap(false, true) {
+	if e.stuck.Load() >= maxStuck && e.disabled.CompareAndSwap(false, true) {
 		e.log.Error("script entry disabled: too many calls ran past their budget and are still running", "entry", e.name, "stuck", e.stuck.Load(), "onError", map[bool]string{true: "deny", false: "continue"}[e.deny])
 		e.prog.stop()
 	}
@@ -229,55 +228,44 @@ func (e *entry) BeforeHeader(r *http.Request, h http.Header, status int) {
 		}()
 		return
 	}
-	c := e.acquireResponse(r, h, status)
-	e.dispatch(c)
-	select {
-	case <-c.done:
-		c.timer.Stop()
-		if c.panicked != nil {
-			e.panicked(c.panicked)
-		} else {
-			clear(h)
-			for k, v := range c.resp.Header {
-				h[k] = v
-			}
-		}
-		e.releaseResponse(c)
-	case <-c.timer.C:
-		if c.state.CompareAndSwap(stateRunning, stateAbandoned) {
-			e.timedOut() // the headers stay as they were: the entry fails open
-			return
-		}
-		<-c.done // it finished as the budget ran out
-		e.releaseResponse(c)
+	c := e.acquireResponse(r, h, status, start)
+	e.wd.dispatch(c)
+	<-c.done
+	if c.state == stateAbandoned { // written before done was signalled, final since
+		e.timedOut() // the headers stay as they were: the entry fails open
+		return
 	}
+	if c.panicked != nil {
+		e.panicked(c.panicked)
+	} else {
+		clear(h)
+		for k, v := range c.resp.Header {
+			h[k] = v
+		}
+	}
+	e.releaseResponse(c)
 }
 
 // respCall is one response-phase call under a budget. The script works on copies of the
 // request and the header, so a call that runs past its budget touches nothing the request
 // still uses; the header is taken over only when it returns in time.
 type respCall struct {
-	e        *entry
-	req      http.Request
-	url      url.URL
-	resp     script.Response
-	state    atomic.Int32
-	panicked any
-	done     chan struct{}
-	timer    *time.Timer
+	guard
+	e    *entry
+	req  http.Request
+	url  url.URL
+	resp script.Response
 }
 
 // acquireResponse takes a response call from the pool and copies what the script sees.
-func (e *entry) acquireResponse(r *http.Request, h http.Header, status int) *respCall {
+func (e *entry) acquireResponse(r *http.Request, h http.Header, status int, start time.Time) *respCall {
 	c, _ := e.respPool.Get().(*respCall)
 	if c == nil {
-		c = &respCall{e: e, done: make(chan struct{}, 1), timer: time.NewTimer(e.budget)}
+		c = &respCall{e: e, guard: guard{done: make(chan struct{}, 1)}}
 		c.resp.Header = http.Header{}
 		c.resp.Config = e.config
-	} else {
-		c.timer.Reset(e.budget)
 	}
-	c.state.Store(stateRunning)
+	c.state, c.start = stateRunning, e.wd.since(start)
 	c.panicked = nil
 	hdr := c.req.Header
 	c.req = *r
@@ -307,34 +295,38 @@ func (e *entry) releaseResponse(c *respCall) {
 	e.respPool.Put(c)
 }
 
-// run runs the script's Response function for one call.
-func (c *respCall) run() {
-	defer func() {
-		c.panicked = recover()
-		if !c.state.CompareAndSwap(stateRunning, stateDone) {
-			c.e.addStuck(-1) // abandoned: nobody waits for it
-			if c.panicked != nil {
-				c.e.panicked(c.panicked)
-			}
-			return
-		}
-		c.done <- struct{}{}
-	}()
+// budget implements job.
+func (c *respCall) budget() *guard { return &c.guard }
+
+// run implements job: it runs the script's Response function for one call.
+func (c *respCall) run(wk *worker) (inTime bool) {
+	defer func() { inTime = c.e.ended(&c.guard, wk, recover()) }()
 	c.e.response(&c.req, &c.resp)
+	return true
 }
 
-// Call states.
-const (
-	stateRunning   = iota // the script's own code runs
-	stateInNext           // the script called next; the budget is paused
-	stateAbandoned        // the budget ran out; the request went on without the call
-	stateDone             // the call returned in time
-)
+// ended records that a call's script returned, having panicked with p (or nil), and
+// reports whether it returned within its budget. A call in time frees its worker and wakes
+// its request; an abandoned one is no longer stuck, and nobody waits for it.
+func (e *entry) ended(g *guard, wk *worker, p any) bool {
+	if !g.returned() {
+		e.addStuck(-1)
+		if p != nil {
+			e.panicked(p)
+		}
+		return false
+	}
+	g.panicked = p
+	e.wd.finished(g, wk)
+	g.done <- struct{}{}
+	return true
+}
 
 // call is one request-phase call that runs under a budget: the script runs on its own
 // goroutine with a copy of the request and a guarded writer, so that when it overruns, the
 // request completes without it and nothing the script still does reaches the client.
 type call struct {
+	guard
 	e    *entry
 	w    http.ResponseWriter
 	r    *http.Request // the request as it came in
@@ -344,14 +336,7 @@ type call struct {
 	gw   guardWriter
 	body guardBody
 
-	mu         sync.Mutex
-	state      int
-	nextCalled bool
-	panicked   any
-
-	done  chan struct{}
-	left  chan struct{}
-	timer *time.Timer
+	nextCalled bool // under mu
 }
 
 // Deadline implements context.Context.
@@ -372,17 +357,16 @@ func (c *call) Value(key any) any {
 }
 
 // acquire takes a call from the pool and prepares the script's copy of the request.
-func (e *entry) acquire(w http.ResponseWriter, r *http.Request) *call {
+func (e *entry) acquire(w http.ResponseWriter, r *http.Request, start time.Time) *call {
 	c, _ := e.pool.Get().(*call)
 	if c == nil {
-		c = &call{e: e, done: make(chan struct{}, 1), left: make(chan struct{}, 1), timer: time.NewTimer(e.budget)}
+		c = &call{e: e, guard: guard{done: make(chan struct{}, 1)}}
 		c.gw.c, c.body.c = c, c
 		c.gw.hdr = http.Header{}
-	} else {
-		c.timer.Reset(e.budget)
 	}
 	c.w, c.r, c.ctx = w, r, r.Context()
-	c.state, c.nextCalled, c.panicked = stateRunning, false, nil
+	c.state, c.start = stateRunning, e.wd.since(start)
+	c.nextCalled, c.panicked = false, nil
 	c.req = *r.WithContext(c)
 	c.url = *r.URL
 	c.req.URL = &c.url
@@ -405,118 +389,45 @@ func (e *entry) acquire(w http.ResponseWriter, r *http.Request) *call {
 // release returns a call whose script has returned to the pool.
 func (e *entry) release(c *call) {
 	c.w, c.r, c.ctx, c.req, c.body.rc = nil, nil, nil, http.Request{}, nil
-	select {
-	case <-c.left:
-	default:
-	}
 	e.pool.Put(c)
 }
 
-// workerIdle is how long a worker goroutine waits for another call before it exits.
-const workerIdle = 30 * time.Second
+// budget implements job.
+func (c *call) budget() *guard { return &c.guard }
 
-// dispatch hands c to an idle worker, or starts one. Workers are kept because a script
-// runs deep in the interpreter: a fresh goroutine would grow its stack on every call.
-func (e *entry) dispatch(c job) {
-	select {
-	case e.work <- c:
-	default:
-		go e.worker(c)
-	}
-}
-
-// worker runs calls until it has been idle for workerIdle. A worker whose call ran past its
-// budget comes back only when that call returns.
-func (e *entry) worker(c job) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		c.run()
-		idle.Reset(workerIdle)
-		select {
-		case c = <-e.work:
-		case <-idle.C:
-			return
-		}
-	}
-}
-
-// run runs the script for one call.
-func (c *call) run() {
-	defer func() {
-		p := recover()
-		c.mu.Lock()
-		c.panicked = p
-		abandoned := c.state == stateAbandoned
-		if !abandoned {
-			c.state = stateDone // a budget running out from now on finds the call over
-		}
-		c.mu.Unlock()
-		if abandoned {
-			c.e.addStuck(-1)
-			if p != nil {
-				c.e.panicked(p)
-			}
-			return
-		}
-		c.done <- struct{}{}
-	}()
+// run implements job: it runs the script for one call.
+func (c *call) run(wk *worker) (inTime bool) {
+	defer func() { inTime = c.e.ended(&c.guard, wk, recover()) }()
 	c.e.handler.ServeHTTP(&c.gw, &c.req)
+	return true
 }
 
-// wait waits for the script under the budget; it reports whether the call can be reused.
-func (c *call) wait() bool {
-	for {
-		select {
-		case <-c.done:
-			c.timer.Stop()
-			c.finish()
-			return true
-		case <-c.timer.C:
-			c.mu.Lock()
-			state := c.state
-			if state == stateRunning {
-				c.state = stateAbandoned
-				answered := c.gw.wrote || c.nextCalled
-				c.mu.Unlock()
-				c.e.timedOut()
-				if !answered {
-					c.e.failed(c.w, c.r)
-				}
-				return false
-			}
-			c.mu.Unlock()
-			if state == stateDone { // it returned as the budget ran out
-				<-c.done
-				c.finish()
-				return true
-			}
-			// Inside next: the budget waits until the script has its hands back.
-			select {
-			case <-c.done:
-				c.finish()
-				return true
-			case <-c.left:
-				c.timer.Reset(c.e.budget)
-			}
+// finish completes a call once done was signalled; it reports whether the call can be
+// reused. An abandoned call gets the entry's error behaviour unless the script had
+// answered or called next; a panic before any answer gets it too; header changes of a
+// script that wrote nothing are kept. The state, wrote and nextCalled were last written
+// before done was signalled (an abandoned call's script changes none of them).
+func (c *call) finish() bool {
+	answered := c.gw.wrote || c.nextCalled
+	if c.state == stateAbandoned {
+		c.e.timedOut()
+		if !answered {
+			c.e.failed(c.w, c.r)
 		}
+		return false
 	}
-}
-
-// finish completes a call whose script returned: a panic before any answer gets the
-// entry's error behaviour, and header changes of a script that wrote nothing are kept.
-func (c *call) finish() {
 	if c.panicked != nil {
 		reraise(c.panicked) // on the request's goroutine, where net/http expects it
 		c.e.panicked(c.panicked)
-		if !c.gw.wrote && !c.nextCalled {
+		if !answered {
 			c.e.failed(c.w, c.r)
 		}
-		return
+		return true
 	}
-	if !c.gw.wrote && !c.nextCalled {
+	if !answered {
 		c.gw.flushHeader()
 	}
+	return true
 }
 
 // enterNext is called when the script calls next: the script's header changes go to the
@@ -538,14 +449,12 @@ func (c *call) enterNext(w http.ResponseWriter) (http.ResponseWriter, bool) {
 	return w, true
 }
 
-// leaveNext is called when next returns to the script.
+// leaveNext is called when next returns to the script: its budget starts again.
 func (c *call) leaveNext() {
 	c.mu.Lock()
-	c.state = stateRunning
-	c.mu.Unlock()
-	select {
-	case c.left <- struct{}{}:
-	default:
+	defer c.mu.Unlock()
+	if c.state == stateInNext {
+		c.state, c.start = stateRunning, restartAtTick
 	}
 }
 

@@ -74,10 +74,12 @@ func build(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 		log:    ctx.Logger,
 		m:      newEntryMetrics(ctx.Global.Metrics, ctx.Site.Label, spec.Path),
 		next:   &lateNext{},
-		work:   make(chan job),
 	}
 	if cfg.TimeoutMs != nil {
 		e.budget = time.Duration(*cfg.TimeoutMs) * time.Millisecond
+	}
+	if e.budget > 0 {
+		e.wd = newWatchdog(e.budget, func() { e.addStuck(1) })
 	}
 	raw, err := json.Marshal(cfg.Config)
 	if err != nil {
