@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 )
 
 // Sockets opens the process's listening sockets and remembers them for the next hand-off.
@@ -25,9 +26,9 @@ type Sockets struct {
 	child bool
 }
 
-// filer is a socket whose descriptor can be duplicated (*net.TCPListener, *net.UDPConn).
+// filer is a socket whose descriptor can be reached (*net.TCPListener, *net.UDPConn).
 type filer interface {
-	File() (*os.File, error)
+	SyscallConn() (syscall.RawConn, error)
 }
 
 // Inherit reads EnvVar with lookup and adopts what it names; without EnvVar it returns
@@ -67,7 +68,11 @@ func (s *Sockets) take(key string) *os.File {
 }
 
 // Listen returns a TCP listener on addr: the inherited one when the process was handed a
-// socket requested with the same address, else a new one.
+// socket requested with the same address, else a new one. Adopting goes through
+// net.FileListener, which switches the shared socket to blocking mode for the few
+// microseconds between its dup and its SetNonblock; an accept(2) of the old process that
+// finds the queue empty in that window waits for the next connection instead of returning
+// at once (the connection is then served as any other).
 func (s *Sockets) Listen(network, addr string) (net.Listener, error) {
 	key := Key("tcp", addr)
 	s.mu.Lock()
@@ -159,13 +164,16 @@ func (s *Sockets) Ready() error {
 type File struct {
 	// Key is the socket's key (Key).
 	Key string
-	// File is a duplicate of its descriptor; the caller closes it.
-	File *os.File
+	// FD is a duplicate of its descriptor (close-on-exec); CloseFiles closes it.
+	FD int
 }
 
 // Files duplicates every socket the process listens on. A socket that cannot be duplicated
-// is an error (the closed duplicates are not returned): an upgrade must hand over every
-// listener or none.
+// is an error (the duplicates made are closed): an upgrade must hand over every listener or
+// none. The duplicates are raw descriptors, not *os.File: os.File.Fd (which os/exec calls on
+// ExtraFiles) switches a descriptor to blocking mode, and the mode belongs to the socket, so
+// the listener this process still accepts on would block a thread in accept(2) and hang in
+// Close.
 func (s *Sockets) Files() ([]File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,7 +184,7 @@ func (s *Sockets) Files() ([]File, error) {
 	sort.Strings(keys)
 	out := make([]File, 0, len(keys))
 	for _, k := range keys {
-		f, err := s.open[k].File()
+		fd, err := dup(s.open[k])
 		if err != nil {
 			CloseFiles(out)
 			if errors.Is(err, net.ErrClosed) {
@@ -184,14 +192,35 @@ func (s *Sockets) Files() ([]File, error) {
 			}
 			return nil, fmt.Errorf("duplicate socket %s: %w", k, err)
 		}
-		out = append(out, File{Key: k, File: f})
+		out = append(out, File{Key: k, FD: fd})
 	}
 	return out, nil
+}
+
+// dup duplicates the descriptor of f with close-on-exec set, leaving its mode alone.
+func dup(f filer) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd, derr := -1, error(nil)
+	err = rc.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if e != 0 {
+			derr = e
+			return
+		}
+		nfd = int(r)
+	})
+	if err != nil {
+		return -1, err
+	}
+	return nfd, derr
 }
 
 // CloseFiles closes the duplicates Files returned.
 func CloseFiles(fs []File) {
 	for _, f := range fs {
-		_ = f.File.Close()
+		_ = syscall.Close(f.FD)
 	}
 }

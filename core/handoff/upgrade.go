@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -91,12 +92,19 @@ func (u *Upgrader) Upgrade(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("readiness pipe: %w", err)
 	}
 	defer rd.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		_ = wr.Close()
+		return nil, err
+	}
+	defer devnull.Close()
+	// The new process's descriptors: stdin, stdout, stderr, the pipe, then the sockets.
+	fds := []uintptr{devnull.Fd(), orFile(u.Stdout, os.Stdout).Fd(), orFile(u.Stderr, os.Stderr).Fd(), wr.Fd()}
 	spec := Spec{Ready: 3, Sockets: map[string]int{}}
-	extra := []*os.File{wr}
 	keys := make([]string, 0, len(files))
 	for _, f := range files {
-		spec.Sockets[f.Key] = 3 + len(extra)
-		extra = append(extra, f.File)
+		spec.Sockets[f.Key] = len(fds)
+		fds = append(fds, uintptr(f.FD))
 		keys = append(keys, f.Key)
 	}
 	val, err := Encode(spec)
@@ -113,19 +121,19 @@ func (u *Upgrader) Upgrade(ctx context.Context) (*Result, error) {
 	if argv0 == "" {
 		argv0 = u.Path
 	}
-	cmd := &exec.Cmd{
-		Path: u.Path, Args: append([]string{argv0}, u.Args...), Env: env,
-		Stdin: nil, Stdout: orFile(u.Stdout, os.Stdout), Stderr: orFile(u.Stderr, os.Stderr),
-		ExtraFiles: extra,
-	}
 	start := time.Now()
-	err = cmd.Start()
+	// syscall.ForkExec, not os/exec: it takes raw descriptors (see Sockets.Files).
+	pid, err := syscall.ForkExec(u.Path, append([]string{argv0}, u.Args...), &syscall.ProcAttr{Env: env, Files: fds})
 	_ = wr.Close() // the child holds its own copy; EOF on rd now means it closed or exited
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", u.Path, err)
 	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return nil, fmt.Errorf("new process %d: %w", pid, err)
+	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- waitExit(proc) }()
 	ready := make(chan error, 1)
 	go func() { ready <- readReady(rd) }()
 	timeout := u.Timeout
@@ -134,9 +142,8 @@ func (u *Upgrader) Upgrade(ctx context.Context) (*Result, error) {
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	pid := cmd.Process.Pid
 	fail := func(why error) (*Result, error) {
-		_ = cmd.Process.Kill()
+		_ = proc.Kill()
 		return nil, fmt.Errorf("new process %d (%s): %w", pid, u.Path, why)
 	}
 	select {
@@ -167,6 +174,18 @@ func exitError(err error) error {
 		return errors.New("exited with status 0 before it signalled ready")
 	}
 	return fmt.Errorf("exited before it signalled ready (%v); its log says why", err)
+}
+
+// waitExit waits for p and returns nil for a zero exit status, else an error that names it.
+func waitExit(p *os.Process) error {
+	st, err := p.Wait()
+	if err != nil {
+		return err
+	}
+	if !st.Success() {
+		return &exec.ExitError{ProcessState: st}
+	}
+	return nil
 }
 
 // readReady reads the readiness pipe: nil once ReadyLine arrives, else why not.

@@ -259,7 +259,7 @@ func (in *instance) readPID(t *testing.T) int {
 
 // chunks is the number of pieces of the upstream's /stream answer, one every chunkEvery.
 const (
-	chunks     = 30
+	chunks     = 40
 	chunkEvery = 100 * time.Millisecond
 )
 
@@ -456,15 +456,15 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", in.port)
 	l := startLoad(url)
+	in.writeConfig(t, "new")
+	install(t, builds[newVersion], in.bin)
+	time.Sleep(300 * time.Millisecond) // a baseline of answers before the upgrade
 	st := startStream(url)
 	<-st.started
 	if st.err != nil {
 		l.finish()
 		t.Fatalf("stream: %v", st.err)
 	}
-	time.Sleep(300 * time.Millisecond) // a baseline of answers before the upgrade
-	in.writeConfig(t, "new")
-	install(t, builds[newVersion], in.bin)
 	trigger := time.Now()
 	out, err := in.upgradeCmd(in.bin)
 	upgraded := time.Now()
@@ -477,6 +477,11 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	if newPID == oldPID {
 		l.finish()
 		t.Fatalf("the PID file still names the old process %d", oldPID)
+	}
+	select {
+	case <-st.done:
+		t.Errorf("the stream ended before the upgrade returned (%d lines): it was not in flight", st.lines)
+	default:
 	}
 	if !alive(oldPID) {
 		t.Errorf("the old process exited before its stream was done")
@@ -569,6 +574,12 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 	select {
 	case <-in.exited:
 	case <-time.After(drainSecs*time.Second + 30*time.Second):
+		// SIGQUIT makes the Go runtime write every goroutine's stack to the log.
+		_ = syscall.Kill(pid, syscall.SIGQUIT)
+		select {
+		case <-in.exited:
+		case <-time.After(5 * time.Second):
+		}
 		t.Fatalf("the old process did not exit after SIGUSR2")
 	}
 	s, err := in.status()
@@ -584,4 +595,3 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 		t.Fatalf("after SIGUSR2: status %d", resp.StatusCode)
 	}
 }
-
