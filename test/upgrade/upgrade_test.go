@@ -149,8 +149,11 @@ func start(t *testing.T, upstream string) *instance {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		// The PID file is written once the Admin API serves: wait for both.
 		if st, err := in.status(); err == nil && st.PID == in.cmd.Process.Pid {
-			return in
+			if _, err := os.Stat(in.pidFile); err == nil {
+				return in
+			}
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(in.logPath)
