@@ -216,11 +216,6 @@ func TestUpgradeFailures(t *testing.T) {
 		}
 		return p
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	s, _ := Inherit(func(string) (string, bool) { return "", false }, nil)
 	if _, err := s.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)

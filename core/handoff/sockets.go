@@ -50,8 +50,12 @@ func Inherit(lookup func(string) (string, bool), unset func(string)) (*Sockets, 
 		return nil, err
 	}
 	s.child = true
+	// Inherited descriptors come without close-on-exec; set it so that a process this one
+	// starts before adopting them (or a later upgrade's) does not inherit them by accident.
+	syscall.CloseOnExec(spec.Ready)
 	s.ready = os.NewFile(uintptr(spec.Ready), "handoff-ready")
 	for k, fd := range spec.Sockets {
+		syscall.CloseOnExec(fd)
 		s.inherited[k] = os.NewFile(uintptr(fd), k)
 	}
 	return s, nil
