@@ -7,10 +7,12 @@ package upgrade_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,7 +27,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduitproxy/conduit/core/server/tlstest"
 	"github.com/conduitproxy/conduit/core/testtool"
+	"github.com/quic-go/quic-go"
+	qhttp3 "github.com/quic-go/quic-go/http3"
 )
 
 // builds are the two binaries, by version.
@@ -82,13 +87,19 @@ type instance struct {
 	dir, bin, cfg, pidFile, logPath string
 	port, adminPort                 int
 	upstream                        string
-	cmd                             *exec.Cmd
-	exited                          chan struct{}
+	// cert and key, when set, make the site TLS with HTTP/3 (a UDP socket) instead of h2c.
+	cert, key string
+	cmd       *exec.Cmd
+	exited    chan struct{}
 }
 
 // writeConfig writes the config with X-Config: label on every response.
 func (in *instance) writeConfig(t *testing.T, label string) {
 	t.Helper()
+	proto := "http2: { h2c: true }"
+	if in.cert != "" {
+		proto = fmt.Sprintf("tls: { cert: %q, key: %q }\n    http3: true", in.cert, in.key)
+	}
 	src := fmt.Sprintf(`global:
   admin: { bind: "127.0.0.1:%d", token: %q }
   shutdownTimeoutSecs: %d
@@ -96,12 +107,12 @@ func (in *instance) writeConfig(t *testing.T, label string) {
 sites:
   - port: %d
     bind: 127.0.0.1
-    http2: { h2c: true }
+    %s
     headers:
       X-Config: %s
     proxy:
       /: { targets: [%q] }
-`, in.adminPort, token, drainSecs, in.pidFile, in.port, label, in.upstream)
+`, in.adminPort, token, drainSecs, in.pidFile, in.port, proto, label, in.upstream)
 	tmp := in.cfg + ".tmp"
 	if err := os.WriteFile(tmp, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -111,8 +122,9 @@ sites:
 	}
 }
 
-// start runs the old build from in.bin and waits until its Admin API answers.
-func start(t *testing.T, upstream string) *instance {
+// start runs the old build from in.bin and waits until its Admin API answers; opts adjust
+// the instance before its config is written.
+func start(t *testing.T, upstream string, opts ...func(*instance)) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{dir: dir, bin: filepath.Join(dir, "bin", "conduit"), cfg: filepath.Join(dir, "conduit.yaml"),
@@ -120,6 +132,9 @@ func start(t *testing.T, upstream string) *instance {
 		port: testtool.FreePort(t), adminPort: testtool.FreePort(t), upstream: upstream, exited: make(chan struct{})}
 	if err := os.Mkdir(filepath.Dir(in.bin), 0o755); err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(in)
 	}
 	install(t, builds[oldVersion], in.bin)
 	in.writeConfig(t, "old")
@@ -596,5 +611,68 @@ func TestFailedUpgradeKeepsServing(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("after SIGUSR2: status %d", resp.StatusCode)
+	}
+}
+
+// TestUpgradeHandsOverHTTP3Socket: a TLS site with HTTP/3 has its UDP socket handed over
+// beside the TCP listener (a new process that bound the port itself would fail while the old
+// one holds it); after SIGUSR2 a real HTTP/3 client and an HTTPS client reach the new process.
+func TestUpgradeHandsOverHTTP3Socket(t *testing.T) {
+	ca := tlstest.NewCA(t, "upgrade test CA")
+	cert, key := ca.Server(t, "localhost").Write(t, t.TempDir(), "site")
+	in := start(t, upstream(t), func(in *instance) { in.cert, in.key = cert, key })
+	addr := fmt.Sprintf("127.0.0.1:%d", in.port)
+	url := fmt.Sprintf("https://localhost:%d/", in.port)
+	h3get := func() (*http.Response, error) {
+		tr := &qhttp3.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
+			QUICConfig:      &quic.Config{HandshakeIdleTimeout: 5 * time.Second},
+			Dial: func(ctx context.Context, _ string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+				return quic.DialAddr(ctx, addr, tc, qc)
+			},
+		}
+		defer tr.Close()
+		resp, err := (&http.Client{Transport: tr, Timeout: 15 * time.Second}).Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	tcp := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	resp, err := h3get()
+	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 3 || resp.Header.Get("X-Config") != "old" {
+		t.Fatalf("HTTP/3 before the upgrade: %v %+v", err, resp)
+	}
+	in.writeConfig(t, "new")
+	install(t, builds[newVersion], in.bin)
+	if err := syscall.Kill(in.cmd.Process.Pid, syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-in.exited:
+	case <-time.After(drainSecs*time.Second + 30*time.Second):
+		t.Fatal("the old process did not exit after SIGUSR2")
+	}
+	in.waitLog(t, "udp/"+addr, 1)
+	resp, err = h3get()
+	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 3 || resp.Header.Get("X-Config") != "new" {
+		t.Fatalf("HTTP/3 after the upgrade: %v %+v", err, resp)
+	}
+	resp, err = tcp.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Config") != "new" {
+		t.Fatalf("HTTPS after the upgrade: %d %q", resp.StatusCode, resp.Header.Get("X-Config"))
+	}
+	if s, err := in.status(); err != nil || s.Version != newVersion {
+		t.Fatalf("GET /status after the upgrade: %+v %v", s, err)
 	}
 }
