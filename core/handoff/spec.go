@@ -1,7 +1,7 @@
 // Package handoff is the file-descriptor hand-off of a binary upgrade: a running Conduit
 // starts the new binary with every listening socket as an inherited file descriptor
-// (os/exec's ExtraFiles), the new process adopts them instead of binding, and tells the old
-// one it is ready over a pipe. docs/deployment.md describes the procedure.
+// (syscall.ForkExec with raw descriptors; Upgrader.Upgrade says why not os/exec), the new
+// process adopts them instead of binding, and tells the old one it is ready over a pipe. docs/deployment.md describes the procedure.
 //
 // The protocol is one environment variable, EnvVar, set for the new process only:
 //

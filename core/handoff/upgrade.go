@@ -122,7 +122,8 @@ func (u *Upgrader) Upgrade(ctx context.Context) (*Result, error) {
 		argv0 = u.Path
 	}
 	start := time.Now()
-	// syscall.ForkExec, not os/exec: it takes raw descriptors (see Sockets.Files).
+	// syscall.ForkExec, not os/exec: os/exec calls os.File.Fd on ExtraFiles, which switches
+	// the socket this process still accepts on to blocking mode (see Sockets.Files).
 	pid, err := syscall.ForkExec(u.Path, append([]string{argv0}, u.Args...), &syscall.ProcAttr{Env: env, Files: fds})
 	_ = wr.Close() // the child holds its own copy; EOF on rd now means it closed or exited
 	if err != nil {
