@@ -89,8 +89,10 @@ type instance struct {
 	upstream                        string
 	// cert and key, when set, make the site TLS with HTTP/3 (a UDP socket) instead of h2c.
 	cert, key string
-	cmd       *exec.Cmd
-	exited    chan struct{}
+	// env is added to the process's environment.
+	env    []string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // writeConfig writes the config with X-Config: label on every response.
@@ -144,7 +146,7 @@ func start(t *testing.T, upstream string, opts ...func(*instance)) *instance {
 	}
 	defer logf.Close()
 	in.cmd = exec.Command(in.bin, "-c", in.cfg)
-	in.cmd.Env = testEnv()
+	in.cmd.Env = append(testEnv(), in.env...)
 	in.cmd.Stdout, in.cmd.Stderr = logf, logf
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -674,5 +676,38 @@ func TestUpgradeHandsOverHTTP3Socket(t *testing.T) {
 	}
 	if s, err := in.status(); err != nil || s.Version != newVersion {
 		t.Fatalf("GET /status after the upgrade: %+v %v", s, err)
+	}
+}
+
+// TestSystemdNotify: started with NOTIFY_SOCKET (systemd's Type=notify), Conduit sends
+// READY=1 once it serves, and after an upgrade the old process sends MAINPID= with the new
+// process's PID, which the PID file names too.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	read := func() string {
+		_ = pc.SetReadDeadline(time.Now().Add(60 * time.Second))
+		buf := make([]byte, 512)
+		n, err := pc.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	in := start(t, upstream(t), func(in *instance) { in.env = []string{"NOTIFY_SOCKET=" + sock} })
+	if got := read(); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	install(t, builds[newVersion], in.bin)
+	if out, err := in.upgradeCmd(in.bin); err != nil {
+		t.Fatalf("conduit upgrade: %v\n%s", err, out)
+	}
+	got := read()
+	if want := "MAINPID=" + strconv.Itoa(in.readPID(t)); got != want {
+		t.Fatalf("notification after the upgrade %q, want %q", got, want)
 	}
 }
