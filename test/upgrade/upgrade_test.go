@@ -1,7 +1,8 @@
 // Package upgrade_test checks the binary upgrade (docs/deployment.md, "Binary upgrade")
 // through real processes: two builds of cmd/conduit that report different versions, the
 // binary file replaced by a rename under load, the upgrade triggered by `conduit upgrade`
-// and by SIGUSR2, and a new binary that exits at once.
+// and by SIGUSR2, a new binary that exits at once, HTTP/3's UDP socket and the systemd
+// notifications.
 package upgrade_test
 
 import (
