@@ -15,6 +15,7 @@ core_targets=(
   "./core/config FuzzSubstitute"
   "./core/router FuzzGlobMatch"
   "./core/admin FuzzOriginNames"
+  "./core/handoff FuzzParse"
   "./modules/tap FuzzParseFilter"
   "./modules/tap FuzzTopQuery"
   "./modules/proxy FuzzH1ClientResponse"

@@ -36,8 +36,13 @@ type Options struct {
 	Shutdown func()
 	// Logger receives the API's logs, including one line per request (the access log).
 	Logger *slog.Logger
-	// Version is the binary's version, shown by the dashboard.
+	// Version is the binary's version, shown by the dashboard and GET /status.
 	Version string
+	// Listen opens the API's listener on bind; nil means net.Listen. A binary upgrade
+	// (core/handoff) adopts the listener it was handed there.
+	Listen func(network, bind string) (net.Listener, error)
+	// Upgrade starts a binary upgrade (POST /upgrade; upgrade.go); nil answers 409.
+	Upgrade func(ctx context.Context) (*UpgradeResult, error)
 }
 
 // API is a running Admin API.
@@ -57,7 +62,11 @@ func Start(bind string, opts Options) (*API, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	ln, err := net.Listen("tcp", bind)
+	listen := opts.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	ln, err := listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: listen on %s: %w", bind, err)
 	}
@@ -67,6 +76,7 @@ func Start(bind string, opts Options) (*API, error) {
 		"POST /reload":       http.HandlerFunc(a.reload),
 		"POST /shutdown":     http.HandlerFunc(a.shutdown),
 		"POST /certs/reload": http.HandlerFunc(a.certsReload),
+		"POST /upgrade":      http.HandlerFunc(a.upgrade),
 	}
 	a.dash = dashboard.New(dashboard.Options{
 		Token:    func() (string, bool) { return generationToken(a.opts.Server.Current()) },

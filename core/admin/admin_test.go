@@ -46,14 +46,14 @@ func call(t *testing.T, api *admin.API, method, path, auth, body string) (int, s
 
 const baseConfig = "global:\n  admin: { bind: \"127.0.0.1:2019\", token: %q }\nsites:\n  - port: 8080\n"
 
-// TestEveryEndpointNeedsTheToken pins 401 with an empty body on all 12 endpoints.
+// TestEveryEndpointNeedsTheToken pins 401 with an empty body on all 13 endpoints.
 func TestEveryEndpointNeedsTheToken(t *testing.T) {
 	_, api, _ := startWithAdmin(t, writeConfig(t, t.TempDir(), fmt.Sprintf(baseConfig, token)))
 	endpoints := [][2]string{
 		{"GET", "/status"}, {"POST", "/reload"}, {"POST", "/shutdown"}, {"GET", "/upstreams"},
 		{"POST", "/upstreams/add"}, {"POST", "/upstreams/remove"}, {"POST", "/upstreams/weight"},
 		{"DELETE", "/cache/purge"}, {"GET", "/rate-limits"}, {"POST", "/ip-deny"}, {"DELETE", "/ip-deny"},
-		{"POST", "/certs/reload"},
+		{"POST", "/certs/reload"}, {"POST", "/upgrade"},
 	}
 	for _, e := range endpoints {
 		for _, auth := range []string{"", "Bearer wrong", "Basic " + token, token, "Bearer " + token + "x"} {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/conduitproxy/conduit/core"
@@ -18,6 +19,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		"status": "running", "inflight": a.opts.Server.Inflight(), "retry_inflight": 0,
 		"sites": len(g.Sites), "configured_upstreams": 0, "healthy_upstreams": 0,
 		"total_probed_upstreams": 0, "config_path": g.ConfigPath,
+		"version": a.opts.Version, "pid": os.Getpid(),
 	}
 	for _, inst := range g.Instances() {
 		sp, ok := inst.(core.StatusProvider)

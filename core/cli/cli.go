@@ -426,6 +426,16 @@ func runServe(env *Env, args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// SIGUSR2 (binary upgrade) likewise: its default action would kill the process.
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
+	ups, err := newUpgrades(env, logger)
+	if err != nil {
+		logger.Error("upgrade hand-off", "err", err)
+		return 1
+	}
+	defer ups.removePID()
 	bindHost, bindPort, err := server.ParseBindFlag(*bind)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
@@ -441,7 +451,10 @@ func runServe(env *Env, args []string) int {
 			return 1
 		}
 	}
-	srv := server.New(server.Options{BindHost: bindHost, BindPort: bindPort, Logger: logger, Source: src})
+	sopts := server.Options{BindHost: bindHost, BindPort: bindPort, Logger: logger, Source: src}
+	ups.serverOptions(&sopts)
+	ups.ctx, ups.drain = serveCtx, stopServing
+	srv := server.New(sopts)
 	g, d, err := server.LoadSource(ctx, src, srv.BuildOptions())
 	if err != nil {
 		server.Report(src, nil, err)
@@ -472,8 +485,10 @@ func runServe(env *Env, args []string) int {
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}
+	var api *admin.API
 	if adm := g.Global.Admin; adm != nil && adm.Bind != "" {
-		api, err := admin.Start(adm.Bind, admin.Options{Server: srv, Shutdown: stopServing, Logger: logger, Version: Version()})
+		api, err = admin.Start(adm.Bind, admin.Options{Server: srv, Shutdown: stopServing, Logger: logger, Version: Version(),
+			Listen: ups.sockets.Listen, Upgrade: ups.upgrade})
 		if err != nil {
 			logger.Error("admin API", "err", err)
 			_ = srv.Shutdown(context.Background())
@@ -485,6 +500,12 @@ func runServe(env *Env, args []string) int {
 			_ = api.Close(cctx)
 		}()
 	}
+	if err := ups.started(g); err != nil {
+		logger.Error("start", "err", err)
+		_ = srv.Shutdown(context.Background())
+		return 1
+	}
+	go ups.onSignal(serveCtx, usr2)
 	go func() {
 		for range hup {
 			reload(serveCtx, srv)
@@ -508,6 +529,12 @@ func runServe(env *Env, args []string) int {
 		logger.Error("serve", "err", err)
 		_ = srv.Shutdown(context.Background())
 		return 1
+	}
+	if ups.handedOver() && api != nil {
+		// The new process serves the Admin API on the same socket: stop answering on it first.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = api.Close(cctx)
+		cancel()
 	}
 	logger.Info("shutting down", "timeout", srv.Current().Global.ShutdownTimeout())
 	start := time.Now()

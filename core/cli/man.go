@@ -59,7 +59,8 @@ func WriteMan(w io.Writer) {
 	p(".SH DESCRIPTION")
 	p("With no command, conduit serves its configuration: it loads and validates the file " +
 		"(exit 1 on an error), binds every port, starts the Admin API when global.admin is set, " +
-		"and serves until SIGTERM or SIGINT; SIGHUP reloads the file.")
+		"and serves until SIGTERM or SIGINT; SIGHUP reloads the file; SIGUSR2 starts the binary on disk " +
+		"with every listener handed over and exits once it serves (see upgrade).")
 	for _, n := range globalNotes {
 		p(".PP")
 		p("%s", roffText(n))

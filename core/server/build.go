@@ -27,7 +27,7 @@ import (
 var coreSiteKeys = core.CoreSiteKeys()
 
 // coreGlobalKeys are the global keys the core itself owns.
-var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization", "allowMissingFeatures"}
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization", "allowMissingFeatures", "pidFile"}
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
 // module).
@@ -61,6 +61,9 @@ type GlobalSettings struct {
 	AllowMissingFeatures []string `json:"allowMissingFeatures"`
 	// PathNormalization is the request path policy (docs/security.md).
 	PathNormalization *PathNormalization `json:"pathNormalization"`
+	// PIDFile is global.pidFile: an absolute path the process writes its PID to at start,
+	// and a binary upgrade's new process its own (cold; docs/deployment.md).
+	PIDFile string `json:"pidFile"`
 }
 
 // PathNormalization is global.pathNormalization: how request paths are made canonical
@@ -314,6 +317,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 		d.Errorf("global.shutdownTimeoutSecs", "must not be negative")
 	}
 	g.Paths = gs.PathNormalization.options(d)
+	checkPIDFile(raw, gs.PIDFile, d)
 	if gs.Providers != nil {
 		d.Warnf("global.providers", "is reserved and not implemented; ignored")
 	}

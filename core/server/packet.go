@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/conduitproxy/conduit/core"
@@ -81,7 +80,7 @@ func (s *Server) openPacket(g *Generation, l *listener) error {
 	if pt == nil || pt.packet == nil || l.srv.TLSConfig == nil {
 		return nil
 	}
-	pc, err := net.ListenPacket("udp", l.ln.Addr().String())
+	pc, err := s.listenPacket(l.ln.Addr().String())
 	if err != nil {
 		return fmt.Errorf("listen on UDP %s: %w", l.ln.Addr(), err)
 	}

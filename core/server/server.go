@@ -41,6 +41,10 @@ type Options struct {
 	// BindHost). Nil means net.Listen on host:port. Tests use it to map configured ports to
 	// ephemeral ones.
 	Listen func(host string, port int) (net.Listener, error)
+	// ListenPacket opens the UDP socket of a port with a core.PacketService on addr (the
+	// address the port's TCP listener bound). Nil means net.ListenPacket. A binary upgrade
+	// (core/handoff) uses it, with Listen, to adopt the sockets it was handed.
+	ListenPacket func(addr string) (net.PacketConn, error)
 	// Logger is the process logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Source is where the configuration comes from; Reload loads every new generation from
@@ -417,6 +421,7 @@ func coldChanges(old, g *Generation) []string {
 		}
 	}
 	out = append(out, coldBindChanges(old, g)...)
+	out = append(out, coldPIDFileChange(old, g)...)
 	out = append(out, coldPacketChanges(old, g)...)
 	out = append(out, coldRawChanges(old, g)...)
 	if or, nr := old.redirectPorts(), g.redirectPorts(); !sameInts(or, nr) {

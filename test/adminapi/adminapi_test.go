@@ -44,6 +44,7 @@ proxy:
 		{"GET", "/nope", "", 404},
 		{"GET", "/reload", "", 405},
 		{"POST", "/certs/reload", "{}", 400},
+		{"POST", "/upgrade", "", 409},
 		{"GET", "/upstreams", "", 200},
 		{"POST", "/upstreams/add", "{}", 400},
 		{"POST", "/upstreams/weight", `{"route":"/nope","target":"http://x","weight":2}`, 404},
