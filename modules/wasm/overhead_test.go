@@ -49,14 +49,14 @@ func BenchmarkEntryOverhead(b *testing.B) {
 		{"httpwasm", "wat/hwheader.wasm", ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			mw := benchEntry(b, bc.file, bc.instances)
+			mw := testEntry(b, bc.file, bc.instances, DefaultTimeout)
 			run(b, mw.Wrap(next))
 		})
 	}
 }
 
-// benchEntry builds an entry for a committed guest with the default limits.
-func benchEntry(b *testing.B, file, instances string) core.Middleware {
+// testEntry builds an entry for a committed guest with the default memory limit.
+func testEntry(b testing.TB, file, instances string, timeout time.Duration) core.Middleware {
 	code, err := readGuest(filepath.Join("..", "..", "plugins", "wasm", file))
 	if err != nil {
 		b.Fatal(err)
@@ -64,7 +64,7 @@ func benchEntry(b *testing.B, file, instances string) core.Middleware {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	sc := &core.SiteContext{Context: ctx, Logger: slog.New(slog.DiscardHandler)}
-	es := &entrySpec{file: file, code: code, memPages: DefaultMemoryLimitMiB * 16, timeout: DefaultTimeout,
+	es := &entrySpec{file: file, code: code, memPages: DefaultMemoryLimitMiB * 16, timeout: timeout,
 		instances: instances, response: file == "wat/header.wasm"}
 	if es.instances == "" {
 		es.instances = DefaultInstances
