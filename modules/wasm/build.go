@@ -66,7 +66,7 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 		// Name wazero's reason when it refuses the guest too: that is the clearer one.
 		rt := wazero.NewRuntime(bg)
 		defer rt.Close(bg)
-		if _, cerr := rt.CompileModule(bg, es.code); cerr != nil {
+		if _, cerr := compile(bg, rt, es.code); cerr != nil {
 			return nil, fmt.Errorf("compiling %s: %w", es.file, cerr)
 		}
 		return nil, fmt.Errorf("preparing %s for timeoutMs: %w", es.file, err)

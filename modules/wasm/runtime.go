@@ -45,9 +45,20 @@ func newGuestRuntime(cache wazero.CompilationCache, es *entrySpec, wd *watchdog)
 	return &guestRuntime{Runtime: wazero.NewRuntimeWithConfig(context.Background(), cfg), wd: wd}
 }
 
+// compile compiles code in rt; a panic in wazero's validator (FuzzInstrument found one
+// in v1.12.0 for a malformed function body) is returned as an error.
+func compile(ctx context.Context, rt wazero.Runtime, code []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cm, err = nil, fmt.Errorf("invalid module (wazero panicked: %v)", p)
+		}
+	}()
+	return rt.CompileModule(ctx, code)
+}
+
 // CompileModule implements wazero.Runtime; the module is closed with the runtime.
 func (r *guestRuntime) CompileModule(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
-	cm, err := r.Runtime.CompileModule(ctx, code)
+	cm, err := compile(ctx, r.Runtime, code)
 	if err != nil {
 		return nil, err
 	}
