@@ -3,9 +3,10 @@
 # (built once into $HOME/.cache/conduit-tools). Safe to run repeatedly.
 set -euo pipefail
 
-# wabt, rustc and libstd-rust-dev-wasm32 rebuild the WASM guests of plugins/wasm
+# wabt, rustc, libstd-rust-dev-wasm32 and lld-14 (its linker rust-lld, only recommended
+# by rustc, so not installed without recommends) rebuild the WASM guests of plugins/wasm
 # (modules/wasm/guests_test.go checks that their sources still build to the committed .wasm).
-PKGS=(curl redis-server wabt rustc libstd-rust-dev-wasm32 systemd chromium bash tmux fish zsh mandoc groff-base)
+PKGS=(curl redis-server wabt rustc libstd-rust-dev-wasm32 lld-14 systemd chromium bash tmux fish zsh mandoc groff-base)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -22,6 +22,7 @@ core_targets=(
   "./modules/http3 FuzzHTTP3RequestIdentity"
   "./modules/upload FuzzStoredName"
   "./modules/wasm FuzzExportGlobals"
+  "./modules/wasm FuzzInstrument"
   "./modules/script/api FuzzSetPath"
   "./modules/extauthz FuzzEditQuery"
   "./modules/envoyext FuzzMutations"

@@ -10,22 +10,13 @@ import (
 	"github.com/tetratelabs/wazero"
 )
 
-// newRuntime returns a runtime with the entry's limits: its memory cap, calls that stop
-// when their context is done (the timeout), and the shared compilation cache.
-func newRuntime(cache wazero.CompilationCache, es *entrySpec) wazero.Runtime {
-	cfg := wazero.NewRuntimeConfig().
-		WithCompilationCache(cache).
-		WithMemoryLimitPages(es.memPages).
-		WithCloseOnContextDone(true)
-	return wazero.NewRuntimeWithConfig(context.Background(), cfg)
-}
-
 // moduleConfig is how a guest instance starts: anonymous (so a runtime can hold many),
-// its reactor initialiser `_initialize` run when it has one, real clocks and a
+// no start functions run by wazero (guestRuntime runs the module's start function, `_start`
+// and the reactor initialiser `_initialize` under the watchdog), real clocks and a
 // cryptographic random source, no arguments, no standard streams, and only the
 // environment variables and read-only directories the entry lists.
 func moduleConfig(es *entrySpec) wazero.ModuleConfig {
-	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
 	for _, kv := range es.env {
 		mc = mc.WithEnv(kv[0], kv[1])
@@ -65,14 +56,31 @@ func detectABI(cm wazero.CompiledModule) string {
 // whatever onError says.
 var errEntry = errors.New("invalid entry")
 
-// build compiles an entry's guest and prepares the middleware of its ABI. The runtimes it
-// creates are closed when the generation is retired.
+// build instruments and compiles an entry's guest and prepares the middleware of its ABI.
+// What it creates (the runtimes, their compiled modules, the watchdog) is closed when the
+// generation is retired.
 func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, error) {
-	rt := newRuntime(g.cache, es)
-	cm, err := rt.CompileModule(context.Background(), es.code)
+	bg := context.Background()
+	code, err := instrument(es.code)
 	if err != nil {
-		_ = rt.Close(context.Background())
-		return nil, fmt.Errorf("compiling %s: %w", es.file, err)
+		// Name wazero's reason when it refuses the guest too: that is the clearer one.
+		rt := wazero.NewRuntime(bg)
+		defer rt.Close(bg)
+		if _, cerr := compile(bg, rt, es.code); cerr != nil {
+			return nil, fmt.Errorf("compiling %s: %w", es.file, cerr)
+		}
+		return nil, fmt.Errorf("preparing %s for timeoutMs: %w", es.file, err)
+	}
+	wd := newWatchdog(es.timeout)
+	rt := newGuestRuntime(g.cache, es, wd)
+	fail := func(err error) (core.Middleware, error) {
+		_ = rt.Close(bg)
+		wd.close()
+		return nil, err
+	}
+	cm, err := rt.CompileModule(bg, code)
+	if err != nil {
+		return fail(fmt.Errorf("compiling %s: %w", es.file, err))
 	}
 	abi := es.abi
 	if abi == "" {
@@ -82,35 +90,35 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 	case abiConduit:
 		var names []string
 		if es.instances == instancesReset {
-			code, n, err := exportGlobals(es.code)
+			reset, n, err := exportGlobals(code)
 			if err == nil && len(n) > 0 {
-				cm, err = rt.CompileModule(context.Background(), code)
+				cm, err = rt.CompileModule(bg, reset)
 			}
 			if err != nil {
-				_ = rt.Close(context.Background())
-				return nil, fmt.Errorf("%s: preparing instances: reset: %w (instances: fresh does not need it)", es.file, err)
+				return fail(fmt.Errorf("%s: preparing instances: reset: %w (instances: fresh does not need it)", es.file, err))
 			}
 			names = n
 		}
 		e, err := newConduitEntry(ctx, rt, cm, es, names)
 		if err != nil {
-			_ = rt.Close(context.Background())
-			return nil, fmt.Errorf("%s: %w", es.file, err)
+			return fail(fmt.Errorf("%s: %w", es.file, err))
 		}
-		closeWith(ctx, rt)
+		closeWith(ctx, e)
 		return e, nil
 	case abiHTTPWasm:
-		_ = rt.Close(context.Background())
 		if es.response {
-			return nil, fmt.Errorf("%w: an http-wasm guest handles the request and the response itself: remove phase: response", errEntry)
+			return fail(fmt.Errorf("%w: an http-wasm guest handles the request and the response itself: remove phase: response", errEntry))
 		}
-		h, err := newHTTPWasmEntry(ctx, g, es)
+		// The pool compiles code in its own runtime; rt holds the compiled module until
+		// then, so that compilation is a cache hit.
+		h, err := newHTTPWasmEntry(ctx, g, es, code, wd)
+		_ = rt.Close(bg)
 		if err != nil {
+			wd.close()
 			return nil, fmt.Errorf("%s: %w", es.file, err)
 		}
 		closeWith(ctx, h)
 		return h, nil
 	}
-	_ = rt.Close(context.Background())
-	return nil, fmt.Errorf("%s: the guest imports neither the conduit nor the http_handler host module and exports neither on_request nor handle_request; set abi", es.file)
+	return fail(fmt.Errorf("%s: the guest imports neither the conduit nor the http_handler host module and exports neither on_request nor handle_request; set abi", es.file))
 }

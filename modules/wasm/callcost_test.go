@@ -11,8 +11,9 @@ import (
 
 // BenchmarkCallCost splits what a call into header.wasm costs: the call alone, with the
 // per-call deadline, and restoring its 64 KiB memory (instances: reset), each without and
-// with WithCloseOnContextDone (which the entries use: it makes an endless loop stoppable,
-// at the price of a goroutine per call).
+// with WithCloseOnContextDone (which the entries used before their time limit was
+// instrumented, interrupt.go: it makes an endless loop stoppable at the price of a
+// goroutine per call).
 //
 //	go test -run '^$' -bench CallCost ./modules/wasm/
 func BenchmarkCallCost(b *testing.B) {

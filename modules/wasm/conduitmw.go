@@ -18,7 +18,7 @@ import (
 type conduitEntry struct {
 	spec     *entrySpec
 	logger   *slog.Logger
-	rt       wazero.Runtime
+	rt       *guestRuntime
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
 	export   string         // on_request or on_response, by the entry's phase
@@ -33,9 +33,9 @@ var (
 
 // instance is one instance of the guest with its entry point, ready to call.
 type instance struct {
-	m     api.Module
-	fn    api.Function
-	stack [1]uint64 // on_response's argument in, the result out
+	m     *guestModule
+	fn    api.Function // the export itself: calls go through m.call
+	stack [1]uint64    // on_response's argument in, the result out
 }
 
 // Exports of a conduit-ABI guest.
@@ -52,7 +52,7 @@ const poolSize = 64
 //
 // With `instances: reset`, cm must be compiled from exportGlobals' code and globalNames be
 // the names it returned.
-func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.CompiledModule, es *entrySpec, globalNames []string) (*conduitEntry, error) {
+func newConduitEntry(ctx *core.SiteContext, rt *guestRuntime, cm wazero.CompiledModule, es *entrySpec, globalNames []string) (*conduitEntry, error) {
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return nil, errors.New("the guest does not export its memory as \"memory\"")
 	}
@@ -88,9 +88,7 @@ func newConduitEntry(ctx *core.SiteContext, rt wazero.Runtime, cm wazero.Compile
 	}
 	// Instantiate once now, so a guest that cannot start (a memory larger than the limit,
 	// a trapping start function) is reported when the configuration loads.
-	tctx, cancel := context.WithTimeout(bg, es.timeout)
-	defer cancel()
-	in, err := e.instantiate(tctx)
+	in, err := e.instantiate(bg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +112,14 @@ func importsModule(cm wazero.CompiledModule, name string) bool {
 	return false
 }
 
+// Close closes the entry's runtime (its instances and compiled modules) and stops its
+// watchdog, when its generation is retired.
+func (e *conduitEntry) Close(ctx context.Context) error {
+	err := e.rt.Close(ctx)
+	e.rt.wd.close()
+	return err
+}
+
 // ResponsePhase implements core.ResponsePhase.
 func (e *conduitEntry) ResponsePhase() bool { return e.spec.response }
 
@@ -123,7 +129,8 @@ func (e *conduitEntry) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("instantiating the guest: %w", err)
 	}
-	return &instance{m: m, fn: m.ExportedFunction(e.export)}, nil
+	gm := m.(*guestModule)
+	return &instance{m: gm, fn: gm.Module.ExportedFunction(e.export)}, nil
 }
 
 // acquire returns an instance: an idle one with `instances: reset` or `reuse`, else a new
@@ -155,11 +162,9 @@ func (e *conduitEntry) release(in *instance, ok bool) {
 	_ = in.m.Close(context.Background())
 }
 
-// newCall returns the call serving r, bounded by the entry's timeout; cancel it when done.
-// A call is never reused: wazero may still read its context after the guest returned.
-func (e *conduitEntry) newCall(r *http.Request) (*call, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), e.spec.timeout)
-	return &call{Context: ctx, e: e, r: r}, cancel
+// newCall returns the call serving r. Its time limit is the watchdog's (instance.m.call).
+func (e *conduitEntry) newCall(r *http.Request) *call {
+	return &call{Context: r.Context(), e: e, r: r}
 }
 
 // invoke runs the entry's export for c; arg is on_response's status (ignored by
@@ -170,13 +175,10 @@ func (e *conduitEntry) invoke(c *call, arg uint64) (int32, error) {
 		return 0, err
 	}
 	in.stack[0] = arg
-	err = in.fn.CallWithStack(c, in.stack[:])
+	err = in.m.call(c, in.fn, in.stack[:])
 	rc := api.DecodeI32(in.stack[0])
 	e.release(in, err == nil)
 	if err != nil {
-		if c.Err() != nil && c.r.Context().Err() == nil {
-			return 0, fmt.Errorf("%s ran for longer than timeoutMs (%v): %w", e.export, e.spec.timeout, err)
-		}
 		return 0, fmt.Errorf("%s: %w", e.export, err)
 	}
 	return rc, nil
@@ -196,8 +198,7 @@ func (e *conduitEntry) Wrap(next http.Handler) http.Handler {
 
 // serveRequest runs on_request, then answers for the guest or passes the request on.
 func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	c, cancel := e.newCall(r)
-	defer cancel()
+	c := e.newCall(r)
 	rc, err := e.invoke(c, 0)
 	if err != nil {
 		e.failed(err)

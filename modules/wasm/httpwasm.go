@@ -35,6 +35,8 @@ const maxBufferedBody = 8 << 20
 // fresh one and closes the old one once its last request is done.
 type httpWasmEntry struct {
 	spec   *entrySpec
+	code   []byte // the guest, instrumented (interrupt.go)
+	wd     *watchdog
 	logger *slog.Logger
 	eng    *engine
 	cur    atomic.Pointer[hwPool]
@@ -53,8 +55,10 @@ type hwPool struct {
 
 var _ core.Middleware = (*httpWasmEntry)(nil)
 
-func newHTTPWasmEntry(ctx *core.SiteContext, eng *engine, es *entrySpec) (*httpWasmEntry, error) {
-	h := &httpWasmEntry{spec: es, logger: ctx.Logger, eng: eng}
+// newHTTPWasmEntry prepares an http-wasm guest whose instrumented code is code; wd bounds
+// its calls.
+func newHTTPWasmEntry(ctx *core.SiteContext, eng *engine, es *entrySpec, code []byte, wd *watchdog) (*httpWasmEntry, error) {
+	h := &httpWasmEntry{spec: es, code: code, wd: wd, logger: ctx.Logger, eng: eng}
 	p, err := h.newPool()
 	if err != nil {
 		return nil, err
@@ -64,17 +68,16 @@ func newHTTPWasmEntry(ctx *core.SiteContext, eng *engine, es *entrySpec) (*httpW
 }
 
 func (h *httpWasmEntry) newPool() (*hwPool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.spec.timeout)
-	defer cancel()
+	ctx := context.Background()
 	opts := []handler.Option{
-		handler.Runtime(func(context.Context) (wazero.Runtime, error) { return newRuntime(h.eng.cache, h.spec), nil }),
+		handler.Runtime(func(context.Context) (wazero.Runtime, error) { return newGuestRuntime(h.eng.cache, h.spec, h.wd), nil }),
 		handler.ModuleConfig(moduleConfig(h.spec)),
 		handler.Logger(hwLogger{h.logger, h.spec.file}),
 	}
 	if h.spec.config != nil {
 		opts = append(opts, handler.GuestConfig(h.spec.config))
 	}
-	mw, err := handler.NewMiddleware(ctx, h.spec.code, hwHost{}, opts...)
+	mw, err := handler.NewMiddleware(ctx, h.code, hwHost{}, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +123,8 @@ func (h *httpWasmEntry) poisoned(p *hwPool) {
 	}
 }
 
-// Close closes the entry's runtime when its generation is retired.
+// Close closes the entry's runtime when its generation is retired (when its last request
+// is done), and stops its watchdog: a retired generation has no requests left.
 func (h *httpWasmEntry) Close(context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -130,11 +134,12 @@ func (h *httpWasmEntry) Close(context.Context) error {
 	if p.inflight.Load() == 0 {
 		p.close()
 	}
+	h.wd.close()
 	return nil
 }
 
-// closedModule reports whether err says the guest's module was closed (a timeout, a
-// cancelled request, proc_exit), which leaves its instance unusable.
+// closedModule reports whether err says the guest's module was closed (a timeout,
+// proc_exit), which leaves its instance unusable.
 func closedModule(err error) bool {
 	var ee *sys.ExitError
 	return errors.As(err, &ee)
@@ -159,17 +164,6 @@ type hwState struct {
 	// After next with buffer_response: the handler's answer.
 	buf *bufferedResponse
 }
-
-// valuesFrom is the context of handle_response: the deadline of its own timeout, the
-// values (the request's states) of handle_request's context. Contexts handed to wazero are
-// never changed afterwards: its timeout watcher may read them after the call returned.
-type valuesFrom struct {
-	context.Context
-	values context.Context
-}
-
-// Value implements context.Context.
-func (v valuesFrom) Value(key any) any { return v.values.Value(key) }
 
 // Value implements context.Context.
 func (s *hwState) Value(key any) any {
@@ -197,12 +191,9 @@ func (h *httpWasmEntry) Wrap(next http.Handler) http.Handler {
 }
 
 func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request, next http.Handler) {
-	parent := r.Context()
-	ctx, cancel := context.WithTimeout(parent, h.spec.timeout)
-	s := &hwState{Context: ctx, r: r, w: w}
+	s := &hwState{Context: r.Context(), r: r, w: w}
 	s.enable(p.mw.Features())
 	outCtx, ctxNext, err := p.mw.HandleRequest(s)
-	cancel()
 	if err != nil {
 		h.failed(p, err)
 		if h.spec.deny {
@@ -233,9 +224,7 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 	if s.buf != nil && s.buf.overflow {
 		nextErr = fmt.Errorf("the response body is larger than the %d bytes buffer_response holds", maxBufferedBody)
 	}
-	rctx, rcancel := context.WithTimeout(parent, h.spec.timeout)
-	defer rcancel()
-	if err := p.mw.HandleResponse(valuesFrom{rctx, outCtx}, uint32(ctxNext>>32), nextErr); err != nil {
+	if err := p.mw.HandleResponse(outCtx, uint32(ctxNext>>32), nextErr); err != nil {
 		h.failed(p, err)
 		if s.buf != nil && h.spec.deny {
 			clear(w.Header())

@@ -49,8 +49,7 @@ func (w *responseWriter) WriteHeader(code int) {
 // run calls on_response for status code and writes the header (and a replaced body).
 func (w *responseWriter) run(code int) {
 	e := w.e
-	c, cancel := e.newCall(w.r)
-	defer cancel()
+	c := e.newCall(w.r)
 	h := w.ResponseWriter.Header()
 	c.response, c.hdr, c.status = true, h, code
 	c.bodyIgnored = !bodyAllowed(code) || h.Get("Content-Length") == "0"

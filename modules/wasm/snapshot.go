@@ -201,21 +201,26 @@ func exportGlobals(code []byte) ([]byte, []string, error) {
 }
 
 func countImportedGlobals(r *reader) (uint64, error) {
+	globals, _, err := countImports(r)
+	return globals, err
+}
+
+// countImports counts the globals and memories an import section imports.
+func countImports(r *reader) (globals, memories uint64, err error) {
 	n, err := r.uleb()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var globals uint64
 	for range n {
 		if err := r.name(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if err := r.name(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		switch kind {
 		case 0: // function
@@ -226,19 +231,20 @@ func countImportedGlobals(r *reader) (uint64, error) {
 			}
 		case 2: // memory
 			err = r.limits()
+			memories++
 		case 3: // global
 			if _, err = r.byte(); err == nil {
 				_, err = r.byte()
 			}
 			globals++
 		default:
-			return 0, fmt.Errorf("%w: unsupported import kind %d", errMalformed, kind)
+			return 0, 0, fmt.Errorf("%w: unsupported import kind %d", errMalformed, kind)
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return globals, nil
+	return globals, memories, nil
 }
 
 func mutableGlobals(r *reader, imported uint64) ([]uint64, error) {

@@ -1,0 +1,174 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// guestRuntime is the wazero.Runtime of one entry (or one http-wasm pool). It
+//   - closes the modules it compiled when it is closed: a shared compilation cache keeps a
+//     compiled module until every CompileModule of it is matched by a Close (wazero's
+//     engine counts them), so without this every reload that changed a .wasm would keep
+//     the old code for the life of the process;
+//   - starts the guest instances it makes itself, running the module's start function
+//     (which instrument turned into the export startExport), then `_start` and
+//     `_initialize` as Traefik does (a TinyGo http-wasm guest registers its handlers in
+//     main), under the watchdog, and hands out their functions wrapped so each call is
+//     bounded by it.
+type guestRuntime struct {
+	wazero.Runtime
+	wd *watchdog
+
+	mu       sync.Mutex
+	compiled []wazero.CompiledModule
+	closed   bool
+}
+
+// startExport names the export instrument gives the module's start function.
+const startExport = "conduit:start"
+
+// errInterrupted is the error of a call the watchdog stopped.
+var errInterrupted = errors.New("ran for longer than timeoutMs")
+
+// newGuestRuntime returns a runtime with the entry's memory cap and the shared compilation
+// cache, whose calls wd bounds.
+func newGuestRuntime(cache wazero.CompilationCache, es *entrySpec, wd *watchdog) *guestRuntime {
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(es.memPages)
+	return &guestRuntime{Runtime: wazero.NewRuntimeWithConfig(context.Background(), cfg), wd: wd}
+}
+
+// compile compiles code in rt; a panic in wazero's validator (FuzzInstrument found one
+// in v1.12.0 for a malformed function body) is returned as an error.
+func compile(ctx context.Context, rt wazero.Runtime, code []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cm, err = nil, fmt.Errorf("invalid module (wazero panicked: %v)", p)
+		}
+	}()
+	return rt.CompileModule(ctx, code)
+}
+
+// CompileModule implements wazero.Runtime; the module is closed with the runtime.
+func (r *guestRuntime) CompileModule(ctx context.Context, code []byte) (wazero.CompiledModule, error) {
+	cm, err := compile(ctx, r.Runtime, code)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		_ = cm.Close(ctx)
+		return nil, errors.New("compiling a guest: the runtime is closed")
+	}
+	r.compiled = append(r.compiled, cm)
+	return cm, nil
+}
+
+// InstantiateModule implements wazero.Runtime: it instantiates cm (which must come from
+// instrument's code, with no start functions in mc), runs its start functions under the
+// watchdog, and returns the instance wrapped as a *guestModule.
+func (r *guestRuntime) InstantiateModule(ctx context.Context, cm wazero.CompiledModule, mc wazero.ModuleConfig) (api.Module, error) {
+	m, err := r.Runtime.InstantiateModule(ctx, cm, mc)
+	if err != nil {
+		return nil, err
+	}
+	g, ok := m.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	if !ok {
+		_ = m.Close(ctx)
+		return nil, errors.New("the guest was not instrumented for timeoutMs")
+	}
+	gm := &guestModule{Module: m, wd: r.wd, slot: slot{intr: g}}
+	for _, name := range []string{startExport, "_start", "_initialize"} {
+		fn := m.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if err := gm.call(ctx, fn, nil); err != nil {
+			_ = m.Close(ctx)
+			return nil, fmt.Errorf("running %s: %w", name, err)
+		}
+	}
+	return gm, nil
+}
+
+// Close implements wazero.Runtime.
+func (r *guestRuntime) Close(ctx context.Context) error { return r.CloseWithExitCode(ctx, 0) }
+
+// CloseWithExitCode implements wazero.Runtime: it closes the runtime's instances, then the
+// modules it compiled.
+func (r *guestRuntime) CloseWithExitCode(ctx context.Context, code uint32) error {
+	err := r.Runtime.CloseWithExitCode(ctx, code)
+	r.mu.Lock()
+	compiled := r.compiled
+	r.compiled, r.closed = nil, true
+	r.mu.Unlock()
+	for _, cm := range compiled {
+		_ = cm.Close(ctx)
+	}
+	return err
+}
+
+// guestModule is a guest instance whose calls the watchdog bounds. It runs one call at a
+// time (an instance is never shared by two requests).
+type guestModule struct {
+	api.Module
+	wd   *watchdog
+	slot slot
+}
+
+// call runs fn with stack under the watchdog. A call the watchdog interrupted closes the
+// instance and returns an error wrapping errInterrupted and sys.ExitError (so every
+// caller sees that the instance is gone).
+func (m *guestModule) call(ctx context.Context, fn api.Function, stack []uint64) error {
+	m.wd.begin(&m.slot)
+	err := fn.CallWithStack(ctx, stack)
+	if m.wd.end(&m.slot) {
+		_ = m.Module.CloseWithExitCode(ctx, sys.ExitCodeDeadlineExceeded)
+		return fmt.Errorf("%w (%v): %w", errInterrupted, m.wd.timeout, sys.NewExitError(sys.ExitCodeDeadlineExceeded))
+	}
+	return err
+}
+
+// ExportedFunction implements api.Module: the function's calls are bounded by the
+// watchdog.
+func (m *guestModule) ExportedFunction(name string) api.Function {
+	fn := m.Module.ExportedFunction(name)
+	if fn == nil {
+		return nil
+	}
+	return &guestFunction{Function: fn, m: m}
+}
+
+// guestFunction is an exported function of a guestModule.
+type guestFunction struct {
+	api.Function
+	m *guestModule
+}
+
+// CallWithStack implements api.Function.
+func (f *guestFunction) CallWithStack(ctx context.Context, stack []uint64) error {
+	return f.m.call(ctx, f.Function, stack)
+}
+
+// Call implements api.Function.
+func (f *guestFunction) Call(ctx context.Context, params ...uint64) ([]uint64, error) {
+	def := f.Function.Definition()
+	if len(params) != len(def.ParamTypes()) {
+		return nil, fmt.Errorf("%s takes %d parameters, got %d", def.Name(), len(def.ParamTypes()), len(params))
+	}
+	n := max(len(def.ParamTypes()), len(def.ResultTypes()))
+	stack := make([]uint64, n)
+	copy(stack, params)
+	if err := f.m.call(ctx, f.Function, stack); err != nil {
+		return nil, err
+	}
+	return stack[:len(def.ResultTypes())], nil
+}
