@@ -41,7 +41,7 @@ func (e *BatchEntry) Result(i int64) Result {
 
 // BatchStore is a Store that decides the requests of many buckets in one round trip,
 // atomically per bucket. The limiter coalesces concurrent requests into such calls (see
-// coalescer), so a busy key costs one round trip per batch instead of one per request.
+// Coalescer), so a busy key costs one round trip per batch instead of one per request.
 type BatchStore interface {
 	Store
 	// TakeBatch decides every entry (setting Granted, Ahead and Used) in one round trip.
@@ -54,14 +54,14 @@ type BatchStore interface {
 // more buckets queue for the next call.
 const maxBatchEntries = 256
 
-// coalescer makes a BatchStore serve Take with group commit: while one TakeBatch call is in
+// Coalescer makes a BatchStore serve Take with group commit: while one TakeBatch call is in
 // flight, arriving requests queue in the next group; when the call returns, the whole group
 // goes in one call. A request never waits for more than the call in flight plus its own.
 // With nothing in flight the request makes the call itself, in its own goroutine; a queued
 // group is run by a goroutine started for it, which keeps running groups while they queue.
 // Decisions stay exact: the store decides each bucket's N requests atomically, as N
 // consecutive takes at its own clock.
-type coalescer struct {
+type Coalescer struct {
 	st BatchStore
 
 	mu    sync.Mutex
@@ -82,11 +82,13 @@ type batchKey struct {
 	p   Policy
 }
 
-func newCoalescer(st BatchStore) *coalescer { return &coalescer{st: st} }
+// NewCoalescer wraps st. The limiter wraps every BatchStore it is given in one (one per
+// limiter).
+func NewCoalescer(st BatchStore) *Coalescer { return &Coalescer{st: st} }
 
 // Take implements Store. ctx bounds only this request's wait: the store call it joins runs
 // to completion for the other requests of its group, bounded by the store's own timeouts.
-func (c *coalescer) Take(ctx context.Context, key string, p Policy) (Result, error) {
+func (c *Coalescer) Take(ctx context.Context, key string, p Policy) (Result, error) {
 	c.mu.Lock()
 	if !c.busy {
 		c.busy = true
@@ -119,7 +121,7 @@ func (c *coalescer) Take(ctx context.Context, key string, p Policy) (Result, err
 
 // joinLocked returns the queued group the request for (key, p) joins, making its entry
 // (with N = 0) if needed. The caller holds c.mu.
-func (c *coalescer) joinLocked(key string, p Policy) *group {
+func (c *Coalescer) joinLocked(key string, p Policy) *group {
 	bk := batchKey{key, p}
 	if n := len(c.queue); n > 0 {
 		g := c.queue[n-1]
@@ -139,13 +141,13 @@ func (c *coalescer) joinLocked(key string, p Policy) *group {
 
 // run makes g's store call. The call is not tied to any one request's context: the
 // store's own timeouts bound it.
-func (c *coalescer) run(g *group) {
+func (c *Coalescer) run(g *group) {
 	g.err = c.st.TakeBatch(context.Background(), g.entries)
 }
 
 // next ends the call in flight, whose error is err: with groups queued, a goroutine runs
 // them in order; otherwise the coalescer is idle.
-func (c *coalescer) next(err error) {
+func (c *Coalescer) next(err error) {
 	c.mu.Lock()
 	if err != nil {
 		c.failQueuedLocked(err)
@@ -163,7 +165,7 @@ func (c *coalescer) next(err error) {
 // behind, without a call of their own: their requests arrived while the store was failing,
 // and the limiter's onStoreError and retry pause apply to them. Groups that queue later
 // make their own call. The caller holds c.mu.
-func (c *coalescer) failQueuedLocked(err error) {
+func (c *Coalescer) failQueuedLocked(err error) {
 	for _, g := range c.queue {
 		g.err = err
 		close(g.done)
@@ -171,8 +173,29 @@ func (c *coalescer) failQueuedLocked(err error) {
 	c.queue = nil
 }
 
+// Queued counts the requests waiting behind the call in flight (tests use it to queue
+// requests deterministically).
+func (c *Coalescer) Queued() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for _, g := range c.queue {
+		for i := range g.entries {
+			n += g.entries[i].N
+		}
+	}
+	return n
+}
+
+// Busy reports whether a store call is in flight.
+func (c *Coalescer) Busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy
+}
+
 // drain runs queued groups until none is left.
-func (c *coalescer) drain() {
+func (c *Coalescer) drain() {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {

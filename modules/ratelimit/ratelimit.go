@@ -235,7 +235,7 @@ func build(ctx *core.SiteContext, node config.Node, path, scope, name string, ro
 			return nil, false
 		}
 		if bs, ok := l.remote.(BatchStore); ok {
-			l.remote = newCoalescer(bs)
+			l.remote = NewCoalescer(bs)
 		}
 	}
 	if c.OnStoreError != nil && l.remote == nil {

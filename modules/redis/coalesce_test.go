@@ -1,4 +1,4 @@
-package ratelimit_test
+package redis_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // pausedStore starts a redis-server and a coalescer on it whose calls can be held in
 // flight with CLIENT PAUSE … WRITE (scripts count as writes; CLIENT UNPAUSE and INFO still
 // run), so tests queue requests deterministically behind a call.
-func pausedStore(t *testing.T) (*redistest.Server, *goredis.Client, ratelimit.Coalescer) {
+func pausedStore(t *testing.T) (*redistest.Server, *goredis.Client, *ratelimit.Coalescer) {
 	t.Helper()
 	rs := redistest.Start(t)
 	c, err := redis.NewClient(rs.URL() + "?read_timeout=10s")
@@ -78,7 +78,7 @@ type outcome struct {
 }
 
 // takeAsync starts one Take and sends its outcome to out.
-func takeAsync(co ratelimit.Coalescer, ctx context.Context, key string, p ratelimit.Policy, out chan<- outcome) {
+func takeAsync(co *ratelimit.Coalescer, ctx context.Context, key string, p ratelimit.Policy, out chan<- outcome) {
 	go func() {
 		r, err := co.Take(ctx, key, p)
 		out <- outcome{key, r, err}
