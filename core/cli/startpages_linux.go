@@ -15,8 +15,8 @@ import (
 // random access. Most of an idle Conduit's RSS is not Go memory but the executable's text and
 // read-only data: every page fault maps the 64 KiB around the faulting page (the kernel's
 // fault-around) when the file is in the page cache, so start-up leaves nearly the whole binary
-// mapped (12 of 14 MiB for the standard bundle, measured with /proc/PID/smaps; Go's heap at
-// init is 0.3 MiB by GODEBUG=inittrace=1). MADV_DONTNEED on a read-only private file mapping
+// mapped (12.3 of 14.0 MiB for the standard bundle, measured with /proc/PID/smaps; its
+// package inits allocate 0.28 MiB by GODEBUG=inittrace=1). MADV_DONTNEED on a read-only private file mapping
 // only drops the page-table entries: the pages stay in the page cache, their contents cannot
 // differ from the file, and the next access maps them again with a minor fault. MADV_RANDOM
 // then keeps later faults to the page itself. Writable mappings (.data, .bss, the heap) are
