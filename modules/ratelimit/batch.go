@@ -56,7 +56,9 @@ const maxBatchEntries = 256
 
 // Coalescer makes a BatchStore serve Take with group commit: while one TakeBatch call is in
 // flight, arriving requests queue in the next group; when the call returns, the whole group
-// goes in one call. A request never waits for more than the call in flight plus its own.
+// goes in one call. A request waits for the call in flight, the calls of the groups queued
+// before its own (a group holds at most maxBatchEntries buckets, so there is more than one
+// only with that many distinct keys waiting), and its own call.
 // With nothing in flight the request makes the call itself, in its own goroutine; a queued
 // group is run by a goroutine started for it, which keeps running groups while they queue.
 // Decisions stay exact: the store decides each bucket's N requests atomically, as N
