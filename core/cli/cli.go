@@ -482,6 +482,7 @@ func runServe(env *Env, args []string) int {
 	}
 	server.Report(src, d, nil)
 	srv.LogStarted(g, src.String())
+	releaseStartupPages(logger)
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}

@@ -234,6 +234,9 @@ func build(ctx *core.SiteContext, node config.Node, path, scope, name string, ro
 		if l.remote == nil && len(ctx.Diag.Errors()) > before {
 			return nil, false
 		}
+		if bs, ok := l.remote.(BatchStore); ok {
+			l.remote = NewCoalescer(bs)
+		}
 	}
 	if c.OnStoreError != nil && l.remote == nil {
 		ctx.Warnf(config.Join(path, "onStoreError"), "has no effect with the in-memory store")
@@ -384,10 +387,15 @@ func (l *Limiter) takeRemote(r *http.Request, k bkey, now int64) Result {
 		if err == nil {
 			return res
 		}
-		l.downUntil.Store(now + storeRetry)
-		l.logf(now, "rate-limit store failed; onStoreError applies until it answers again", "store", l.storeURL, "error", err.Error())
+		if r.Context().Err() == nil {
+			l.downUntil.Store(now + storeRetry)
+			l.logf(now, "rate-limit store failed; onStoreError applies until it answers again", "store", l.storeURL, "error", err.Error())
+			l.storeErrs.Inc()
+		}
+		// else: the client went away while waiting; that says nothing about the store.
+	} else {
+		l.storeErrs.Inc()
 	}
-	l.storeErrs.Inc()
 	switch l.onErr {
 	case onErrAllow:
 		return Result{Allowed: true, Remaining: l.policy.Capacity - 1}

@@ -9,7 +9,6 @@ package redis
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -95,24 +94,33 @@ func redactErr(err error, url string) string {
 	return strings.ReplaceAll(err.Error(), url, config.RedactURL(url))
 }
 
-// gcraScript is GCRA (a token bucket stored as one timestamp) in one atomic step, using
-// Redis's own clock so that instances with skewed clocks agree. ARGV: emission interval and
-// tolerance (interval × capacity), both in microseconds. Reply: {allowed, remaining,
-// retry_after_us, reset_us}.
+// gcraScript is GCRA (a token bucket stored as one timestamp) for a batch of buckets in one
+// atomic step, using Redis's own clock so that instances with skewed clocks agree. For each
+// key KEYS[i], ARGV[3i-2..3i] are the emission interval and the tolerance (interval ×
+// capacity), both in microseconds, and n, the number of requests to decide; it grants the
+// first k of them that fit, as n consecutive single takes would. Reply: {k, ahead_us} per
+// key, where ahead_us is how far the bucket's TAT was ahead of now before the batch.
 var gcraScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local nxt = tat + interval
-local diff = nxt - now
-if diff > tolerance then
-  return {0, 0, diff - tolerance, tat - now}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[3*i-2])
+  local tolerance = tonumber(ARGV[3*i-1])
+  local n = tonumber(ARGV[3*i])
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local k = math.floor((tolerance - (tat - now)) / interval)
+  if k > n then k = n end
+  if k < 0 then k = 0 end
+  if k > 0 then
+    local nxt = tat + k * interval
+    redis.call('SET', key, string.format('%d', nxt), 'PX', math.max(1, math.ceil((nxt - now) / 1000)))
+  end
+  out[2*i-1] = k
+  out[2*i] = tat - now
 end
-redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.max(1, math.ceil(diff / 1000)))
-return {1, math.floor((tolerance - diff) / interval), 0, diff}
+return out
 `)
 
 // Store is a rate-limit store on one Redis client.
@@ -134,25 +142,51 @@ func rateLimitStore(ctx *core.SiteContext, url string) (ratelimit.Store, error) 
 // maxTolerance keeps the script's arithmetic within Lua's exact integer range (2^53).
 const maxTolerance = 1 << 50
 
-// Take implements ratelimit.Store with one EVALSHA round trip (EVAL when the script is not
-// cached yet, e.g. after Redis restarted).
-func (s *Store) Take(ctx context.Context, key string, p ratelimit.Policy) (ratelimit.Result, error) {
-	interval := max(p.Interval/1000, 1)
-	tolerance := min(interval*p.Capacity, maxTolerance)
+// usedPolicy is p in the script's microseconds, clamped to its exact integer range.
+func usedPolicy(p ratelimit.Policy) (interval, tolerance int64) {
+	interval = max(p.Interval/1000, 1)
 	if p.Capacity > maxTolerance/interval {
-		tolerance = maxTolerance
+		return interval, maxTolerance
 	}
-	v, err := gcraScript.Run(ctx, s.c, []string{key}, strconv.FormatInt(interval, 10), strconv.FormatInt(tolerance, 10)).Int64Slice()
+	return interval, min(interval*p.Capacity, maxTolerance)
+}
+
+// Take implements ratelimit.Store: a batch of one.
+func (s *Store) Take(ctx context.Context, key string, p ratelimit.Policy) (ratelimit.Result, error) {
+	e := []ratelimit.BatchEntry{{Key: key, Policy: p, N: 1}}
+	if err := s.TakeBatch(ctx, e); err != nil {
+		return ratelimit.Result{}, err
+	}
+	return e[0].Result(0), nil
+}
+
+// TakeBatch implements ratelimit.BatchStore with one EVALSHA round trip for every entry
+// (EVAL when the script is not cached yet, e.g. after Redis restarted).
+func (s *Store) TakeBatch(ctx context.Context, entries []ratelimit.BatchEntry) error {
+	keys := make([]string, len(entries))
+	args := make([]any, 0, 3*len(entries))
+	for i := range entries {
+		e := &entries[i]
+		interval, tolerance := usedPolicy(e.Policy)
+		keys[i] = e.Key
+		args = append(args, interval, tolerance, max(e.N, 1))
+	}
+	v, err := gcraScript.Run(ctx, s.c, keys, args...).Int64Slice()
 	if err != nil {
-		return ratelimit.Result{}, fmt.Errorf("redis rate-limit script: %w", err)
+		return fmt.Errorf("redis rate-limit script: %w", err)
 	}
-	if len(v) != 4 {
-		return ratelimit.Result{}, fmt.Errorf("redis rate-limit script: unexpected reply %v", v)
+	if len(v) != 2*len(entries) {
+		return fmt.Errorf("redis rate-limit script: %d values in the reply for %d keys", len(v), len(entries))
 	}
-	return ratelimit.Result{
-		Allowed:    v[0] == 1,
-		Remaining:  v[1],
-		RetryAfter: time.Duration(v[2]) * time.Microsecond,
-		Reset:      time.Duration(v[3]) * time.Microsecond,
-	}, nil
+	for i := range entries {
+		e := &entries[i]
+		interval, tolerance := usedPolicy(e.Policy)
+		granted, ahead := v[2*i], v[2*i+1]
+		if granted < 0 || granted > max(e.N, 1) || ahead < 0 {
+			return fmt.Errorf("redis rate-limit script: reply {%d, %d} out of range for key %d", granted, ahead, i)
+		}
+		e.Granted, e.Ahead = granted, ahead*1000
+		e.Used = ratelimit.Policy{Interval: interval * 1000, Capacity: e.Policy.Capacity, Tolerance: tolerance * 1000}
+	}
+	return nil
 }

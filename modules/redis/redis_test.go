@@ -87,6 +87,94 @@ func TestTwoInstancesShareOneLimit(t *testing.T) {
 	}
 }
 
+// TestTwoInstancesShareOneLimitUnderLoad: with many requests in flight on each instance
+// (so each limiter coalesces them into batched script calls), the two instances together
+// still admit exactly the limit, and each batch is one call: Redis serves fewer script
+// calls than there are requests.
+func TestTwoInstancesShareOneLimitUnderLoad(t *testing.T) {
+	rs := redistest.Start(t)
+	up := upstream(t)
+	cfg := `
+port: 8080
+proxy: "` + up.URL + `"
+rateLimit:
+  windowSecs: 3600
+  limit: 50
+  store: "` + rs.URL() + `"
+`
+	a := servertest.Start(t, cfg)
+	b := servertest.Start(t, cfg)
+	const perInstance, workers = 150, 15
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	for _, srv := range []*servertest.Server{a, b} {
+		for range workers {
+			wg.Go(func() {
+				for range perInstance / workers {
+					s := status(t, srv.URL(8080)+"/x")
+					mu.Lock()
+					counts[s]++
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if counts[200] != 50 || counts[429] != 2*perInstance-50 {
+		t.Fatalf("two instances admitted %v, want exactly 50×200 and %d×429", counts, 2*perInstance-50)
+	}
+	for _, srv := range []*servertest.Server{a, b} {
+		if e := srv.Metrics().Counter("conduit_rate_limit_store_errors_total", "", "site").With("*").Value(); e != 0 {
+			t.Errorf("store errors %v with a healthy Redis", e)
+		}
+	}
+}
+
+// TestTakeBatchMatchesSingleTakes: one TakeBatch call decides each key's n requests as n
+// single takes would: the same number granted, the same Remaining, Retry-After and Reset
+// (to Redis's microsecond clock and the time between the calls).
+func TestTakeBatchMatchesSingleTakes(t *testing.T) {
+	rs := redistest.Start(t)
+	c, err := redis.NewClient(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st := redis.NewStore(c)
+	ctx := context.Background()
+	p := ratelimit.NewPolicy(10, 2, 1)      // capacity 3, one token per 5 s
+	q := ratelimit.NewPolicy(3600, 1000, 0) // 3.6 s per token: no refill between the calls
+	batch := []ratelimit.BatchEntry{{Key: "b:p", Policy: p, N: 5}, {Key: "b:q", Policy: q, N: 4}}
+	if err := st.TakeBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range batch {
+		var single []ratelimit.Result
+		for range e.N {
+			r, err := st.Take(ctx, "s:"+e.Key, e.Policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			single = append(single, r)
+		}
+		for i, s := range single {
+			b := e.Result(int64(i))
+			near := func(x, y time.Duration) bool { return (x - y).Abs() < 100*time.Millisecond }
+			if b.Allowed != s.Allowed || b.Remaining != s.Remaining || !near(b.RetryAfter, s.RetryAfter) || !near(b.Reset, s.Reset) {
+				t.Errorf("%s request %d: batch %+v, single %+v", e.Key, i, b, s)
+			}
+		}
+	}
+	if batch[0].Granted != 3 || batch[1].Granted != 4 {
+		t.Errorf("granted %d and %d, want 3 (capacity) and 4", batch[0].Granted, batch[1].Granted)
+	}
+	// The batch's TAT is in Redis: the next single take on b:p is refused.
+	if r, err := st.Take(ctx, "b:p", p); err != nil || r.Allowed {
+		t.Errorf("take after the batch drained b:p: %+v %v", r, err)
+	}
+}
+
 // waitStatus polls until url answers want (the limiter retries a failed store after a
 // second), failing after a generous deadline.
 func waitStatus(t *testing.T, url string, want int) {
