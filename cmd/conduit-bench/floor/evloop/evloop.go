@@ -196,6 +196,7 @@ type conn struct {
 	bodyTotal  int64  // the request's Content-Length
 	reqHead    []byte // the request head sent upstream (resent once on a stale pooled connection)
 	answered   bool   // bytes of the current response reached c.out
+	rdEOF      bool   // the client shut down its sending side
 
 	// upstream side
 	connecting bool
@@ -239,25 +240,18 @@ func newLoop(lnfd, upFam int, upSA unix.Sockaddr) (*loop, error) {
 }
 
 // run is the loop: wait for events, handle them, recompute the interest of what changed.
-// After a batch it polls once more without blocking, and blocks only when that finds
-// nothing (so a busy loop makes one epoll_wait per batch and yields to the Go scheduler).
+// It blocks in epoll_wait whenever it has handled a batch (one system call per batch; a
+// non-blocking poll first, as gnet does, cost one more epoll_wait per wake-up here).
 func (l *loop) run() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer l.shutdown()
 	events := make([]unix.EpollEvent, 256)
-	msec := -1
 	for {
-		n, err := unix.EpollWait(l.epfd, events, msec)
+		n, err := unix.EpollWait(l.epfd, events, -1)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("evloop: epoll_wait: %w", err)
 		}
-		if n <= 0 {
-			msec = -1
-			runtime.Gosched()
-			continue
-		}
-		msec = 0
 		for i := 0; i < n; i++ {
 			fd, ev := int(events[i].Fd), events[i].Events
 			switch {
@@ -330,9 +324,14 @@ func (c *conn) want() uint32 {
 		if !c.connecting && (c.peer == nil || len(c.peer.out) < highWater) {
 			ev |= unix.EPOLLIN // idle: to notice the upstream closing it
 		}
-	case !c.busy && !c.closeAfter:
-		ev |= unix.EPOLLIN
-	case c.busy && c.bodyLeft > 0 && c.peer != nil && len(c.peer.out) < highWater:
+	case c.rdEOF || (c.closeAfter && !c.busy):
+	case c.bodyLeft > 0 && (c.peer == nil || len(c.peer.out) >= highWater):
+		// the upstream is not taking the body as fast as it comes
+	case c.busy && len(c.in) >= maxHead:
+		// enough pipelined bytes buffered behind the request in progress
+	default:
+		// Also while a bodyless request is in progress: pipelined bytes are buffered, and
+		// the interest does not change twice per request (two epoll_ctl calls).
 		ev |= unix.EPOLLIN
 	}
 	return ev
@@ -383,17 +382,18 @@ func (l *loop) handle(c *conn, ev uint32) {
 	}
 }
 
-// read reads once into c.in; ok is false on EOF or an error other than EAGAIN/EINTR.
-func (l *loop) read(c *conn) (got, ok bool) {
+// read reads once into c.in; ok is false on EOF or an error other than EAGAIN/EINTR, and
+// eof tells the two apart.
+func (l *loop) read(c *conn) (got, ok, eof bool) {
 	n, err := unix.Read(c.fd, l.buf)
 	switch {
 	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
-		return false, true
+		return false, true, false
 	case err != nil || n == 0:
-		return false, false
+		return false, false, err == nil
 	}
 	c.in = append(c.in, l.buf[:n]...)
-	return true, true
+	return true, true, false
 }
 
 // flush writes c.out until it is empty or the socket is full; a client whose last
@@ -451,7 +451,12 @@ func (l *loop) abort(c *conn) {
 
 // readClient reads a client's bytes and starts or continues its request.
 func (l *loop) readClient(c *conn) {
-	got, ok := l.read(c)
+	got, ok, eof := l.read(c)
+	if eof && c.busy && c.bodyLeft == 0 {
+		// The client shut down its sending side after a whole request: answer it, then close.
+		c.closeAfter, c.rdEOF = true, true
+		return
+	}
 	if !ok {
 		l.abort(c)
 		return
@@ -588,7 +593,7 @@ func (l *loop) forwardBody(c *conn) {
 
 // readUpstream reads an upstream's bytes and relays the response they continue.
 func (l *loop) readUpstream(u *conn) {
-	got, ok := l.read(u)
+	got, ok, _ := l.read(u)
 	if u.peer == nil { // idle: data or EOF on a pooled connection ends it
 		if got || !ok {
 			l.closeConn(u)

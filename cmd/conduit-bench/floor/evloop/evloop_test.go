@@ -265,6 +265,21 @@ func TestUpstreamClosesConnections(t *testing.T) {
 	}
 }
 
+func TestClientHalfClose(t *testing.T) {
+	up := upstream(t)
+	c := dial(t, serve(t, up.Listener.Addr().String(), 1))
+	c.send("GET /chunked HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	if err := c.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := c.response("GET"); body != "one two three" {
+		t.Fatalf("after the client's half-close: %q, want the whole answer", body)
+	}
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the answer: %v, want EOF (the proxy closes the connection)", err)
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	up := upstream(t)
 	addr := serve(t, up.Listener.Addr().String(), 1)
