@@ -370,6 +370,12 @@ func (l *loop) handle(c *conn, ev uint32) {
 		l.finishConnect(c)
 		return
 	}
+	if !c.upstream && ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		// The client closed both directions (or failed): nothing more can reach it. (Its
+		// half-close alone is only an EOF on read; see readClient.)
+		l.abort(c)
+		return
+	}
 	if ev&unix.EPOLLOUT != 0 {
 		l.flush(c)
 	}
