@@ -28,6 +28,7 @@ core_targets=(
   "./modules/envoyext FuzzMutations"
   "./modules/kubernetes FuzzHostFileKeys"
   "./cmd/conduit-full FuzzSchemaNeverStricterThanValidate"
+  "./cmd/conduit-bench/floor/evloop FuzzChunkScanner"
 )
 # deadline_flake: Go 1.26's fuzz coordinator can report a bare "context deadline exceeded"
 # when -fuzztime ends while a worker is mid-call (go.dev/issue/75804, fixed in Go 1.27). A

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -31,9 +30,7 @@ type bench struct {
 	conduitDesc   string                // which Conduit was built, recorded when it was built
 	rows          []row
 
-	floorOnce sync.Once // the floor rows' binary, built on first use
-	floorPath string
-	floorErr  error
+	helpers map[string]*builtBinary // the harness's own programs (floor, h3load), built on first use
 }
 
 // builtBinary is a Conduit binary built (or given) for this run.
@@ -213,14 +210,18 @@ func (b *bench) runTarget(round int, t Target) []row {
 		return b.allModes(round, t.Name, "failed", err.Error())
 	}
 	if t.h1Only {
-		d.H2CListen, d.H2CPort, d.TLSListen, d.TLSPort = "", 0, "", 0
+		d.H2CListen, d.H2CPort, d.TLSListen, d.TLSPort, d.H3 = "", 0, "", 0, false
 	}
+	d.H3 = d.H3 && t.h3
 	p, err := t.start(b, d)
 	if err != nil {
 		return b.allModes(round, t.Name, "failed", err.Error())
 	}
 	defer p.stop()
 	ep := endpointOf(d)
+	if d.H3 {
+		ep.h3 = d.TLSListen // UDP at the TLS port; h3load waits for it with its first request
+	}
 	for _, a := range []string{ep.h1, ep.h2c, ep.tls} {
 		if a == "" {
 			continue
@@ -282,7 +283,7 @@ func (b *bench) runModes(round int, target string, p *proc, ep endpoint) []row {
 		m, _ := findMode(name)
 		if ep.addr(m.Listener) == "" {
 			status := "failed"
-			if t, _ := findTarget(target); t.h1Only {
+			if t, _ := findTarget(target); t.h1Only || (m.Listener == "h3" && !t.h3) {
 				status = "skipped"
 			}
 			rows = append(rows, row{Round: round, Mode: m.Name, Target: target, Status: status, Reason: "no " + m.Listener + " listener"})

@@ -13,6 +13,7 @@ import (
 // listeners ("" when the selected modes need none), and the headers every request carries.
 type endpoint struct {
 	h1, h2c, tls string
+	h3           string   // UDP address of the HTTP/3 listener ("" for a row without HTTP/3)
 	headers      []string // "Name: value"
 }
 
@@ -23,6 +24,8 @@ func (e endpoint) addr(listener string) string {
 		return e.h2c
 	case "tls":
 		return e.tls
+	case "h3":
+		return e.h3
 	}
 	return e.h1
 }

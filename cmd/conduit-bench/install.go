@@ -29,7 +29,7 @@ func installMissing(cfg config) error {
 		}
 	}
 	for _, name := range cfg.modes {
-		if m, ok := findMode(name); ok {
+		if m, ok := findMode(name); ok && m.Tool != "" {
 			need = append(need, m.Tool)
 		}
 	}

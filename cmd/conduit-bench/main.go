@@ -74,7 +74,7 @@ func stopOnSignal() {
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("conduit-bench", flag.ContinueOnError)
-	peers := fs.String("peers", "peers", "rows to run, from: "+targetNames()+"; aliases: peers (direct,conduit,nginx,caddy,haproxy), floors (gostd,gofloor), variants (every conduit-* row), all")
+	peers := fs.String("peers", "peers", "rows to run, from: "+targetNames()+"; aliases: peers (direct,conduit,nginx,caddy,haproxy), floors (gostd,gofloor,goloop), variants (every conduit-* row), all")
 	modes := fs.String("modes", "h1,rate", "modes to run, from: "+modeNames())
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds; the report shows medians")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per run")
@@ -238,8 +238,9 @@ func (b *bench) startServices() error {
 func checkTools(cfg config) error {
 	need := []string{"taskset", "nginx"} // nginx is the upstream
 	for _, name := range cfg.modes {
-		m, _ := findMode(name)
-		need = append(need, m.Tool)
+		if m, _ := findMode(name); m.Tool != "" {
+			need = append(need, m.Tool)
+		}
 	}
 	var missing []string
 	for _, n := range need {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/conduitproxy/conduit/cmd/conduit-bench/loadstat"
 )
 
 // Mode is one way of loading a target. warmup runs unmeasured; measure runs the measured
@@ -13,8 +15,8 @@ import (
 type Mode struct {
 	Name      string
 	Desc      string
-	Tool      string // load generator binary
-	Listener  string // which listener of the target it loads: h1, h2c or tls
+	Tool      string // load generator binary on PATH; "" when the harness builds its own
+	Listener  string // which listener of the target it loads: h1, h2c, tls or h3 (UDP at the TLS port)
 	FixedRate bool   // latency at a fixed offered rate (added latency vs direct), not saturation
 	warmup    func(b *bench, ep endpoint) error
 	measure   func(b *bench, ep endpoint, tag string) (loadResult, float64, error)
@@ -48,6 +50,19 @@ var allModes = []Mode{
 		warmup: func(b *bench, ep endpoint) error { return h2Warmup(b, "https://"+ep.tls+"/", ep) },
 		measure: func(b *bench, ep endpoint, tag string) (loadResult, float64, error) {
 			return h2Measure(b, "https://"+ep.tls+"/", ep, tag)
+		},
+	},
+	{
+		Name: "h3", Listener: "h3",
+		Desc:   "HTTP/3 (QUIC, TLS 1.3) saturation: the harness's quic-go load generator (./h3load) -c<h2-clients> -m<h2-streams>, HTTP/1.1 to the upstream",
+		warmup: h3Warmup,
+		measure: func(b *bench, ep endpoint, tag string) (loadResult, float64, error) {
+			out, cpu, err := runH3load(b, ep, "h3load-"+tag, false)
+			if err != nil {
+				return loadResult{}, 0, err
+			}
+			r, err := parseWrk(out)
+			return r, cpu, err
 		},
 	},
 }
@@ -174,7 +189,7 @@ func h2loadWithLog(b *bench, tag, logPath string, args []string) (loadResult, fl
 	if err != nil {
 		return r, cpu, err
 	}
-	r.p50us, r.p99us, r.p999us = percentile(lat, 50), percentile(lat, 99), percentile(lat, 99.9)
+	r.p50us, r.p99us, r.p999us = loadstat.Percentile(lat, 50), loadstat.Percentile(lat, 99), loadstat.Percentile(lat, 99.9)
 	return r, cpu, os.Remove(logPath)
 }
 
@@ -195,4 +210,29 @@ func runLoad(b *bench, tag string, argv []string) (string, float64, error) {
 	}
 	st := p.cmd.ProcessState
 	return string(out), (st.UserTime() + st.SystemTime()).Seconds(), nil
+}
+
+// h3Args is the h3load command line for ep's HTTP/3 listener (the UDP port of its TLS one).
+func h3Args(b *bench, bin string, ep endpoint, dur string) []string {
+	args := []string{bin, "-url", "https://" + ep.h3 + "/", "-c", strconv.Itoa(b.cfg.h2Clients),
+		"-m", strconv.Itoa(b.cfg.h2Streams), "-d", dur + "s", "-ca", b.svc.cert, "-expect-bytes", strconv.Itoa(len(b.body))}
+	return append(args, headerArgs(ep)...)
+}
+
+// runH3load runs the harness's HTTP/3 load generator (built on first use) like the other
+// load generators: pinned to the load CPU, its CPU time taken from its process state.
+func runH3load(b *bench, ep endpoint, tag string, warm bool) (string, float64, error) {
+	bin, err := b.helperBinary("h3load", "./cmd/conduit-bench/h3load")
+	if err != nil {
+		return "", 0, err
+	}
+	return runLoad(b, tag, h3Args(b, bin, ep, secs(b, warm)))
+}
+
+func h3Warmup(b *bench, ep endpoint) error {
+	if b.cfg.warmup <= 0 {
+		return nil
+	}
+	_, _, err := runH3load(b, ep, "h3load-warmup", true)
+	return err
 }

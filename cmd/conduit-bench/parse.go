@@ -21,7 +21,9 @@ type loadResult struct {
 	p999us   float64
 }
 
-// parseWrk reads wrk's output with the "CB name value" lines that templates/wrk-report.lua prints.
+// parseWrk reads wrk's output with the "CB name value" lines that templates/wrk-report.lua
+// prints; the harness's own load generators (./h3load) print the same lines
+// (loadstat.Summary.WriteCB).
 func parseWrk(out string) (loadResult, error) {
 	vals := map[string]float64{}
 	for _, line := range strings.Split(out, "\n") {
@@ -119,19 +121,4 @@ func parseH2loadLog(rd io.Reader) ([]float64, error) {
 	}
 	sort.Float64s(lat)
 	return lat, nil
-}
-
-// percentile returns the p-th percentile (0–100) of sorted values, nearest-rank.
-func percentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(p/100*float64(len(sorted))+0.999999) - 1
-	if rank < 0 {
-		rank = 0
-	}
-	if rank >= len(sorted) {
-		rank = len(sorted) - 1
-	}
-	return sorted[rank]
 }

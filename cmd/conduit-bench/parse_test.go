@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/conduitproxy/conduit/cmd/conduit-bench/loadstat"
 )
 
 func readTestdata(t *testing.T, name string) string {
@@ -75,7 +78,7 @@ func TestParseH2loadLogPercentiles(t *testing.T) {
 		t.Fatalf("got %d latencies, min %v", len(lat), lat[0])
 	}
 	for _, c := range []struct{ p, want float64 }{{50, 205}, {99, 495}, {99.9, 502}, {100, 502}} {
-		if got := percentile(lat, c.p); got != c.want {
+		if got := loadstat.Percentile(lat, c.p); got != c.want {
 			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
 		}
 	}
@@ -122,5 +125,27 @@ func TestParseH2loadTimedRunStatusOvercount(t *testing.T) {
 	}
 	if r.requests != 12458 || r.errors != 0 {
 		t.Errorf("got %+v, want 12458 requests and 0 errors", r)
+	}
+}
+
+// TestParseWrkReadsLoadstat checks that the harness reads what its own load generators print
+// (h3load prints a loadstat.Summary with WriteCB) as it reads wrk's report lines.
+func TestParseWrkReadsLoadstat(t *testing.T) {
+	var rec loadstat.Recorder
+	for _, us := range []float64{900, 100, 500, 300, 700} {
+		rec.OK(us)
+	}
+	rec.Fail()
+	var out bytes.Buffer
+	if err := rec.Summarize(2.5).WriteCB(&out); err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseWrk("h3load banner\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := loadResult{requests: 5, errors: 1, seconds: 2.5, rps: 2, p50us: 500, p99us: 900, p999us: 900}
+	if r != want {
+		t.Fatalf("parsed %+v, want %+v", r, want)
 	}
 }

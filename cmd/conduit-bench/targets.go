@@ -30,6 +30,8 @@ type tmplData struct {
 	// one more (the cache row); each answers with an extra X-Upstream: "<port> <request id>".
 	Upstreams     []string
 	CacheUpstream string
+	// H3: the h3 mode runs and the row serves HTTP/3 on UDP at TLSPort.
+	H3 bool
 	// UpstreamH2C/UpstreamTLS are the upstream's own h2c and TLS listeners (direct rows).
 	UpstreamH2C, UpstreamTLS string
 	Cert, Key, CertKey       string // PEM files of the ECDSA P-256 certificate; CertKey has both
@@ -57,6 +59,7 @@ type Target struct {
 	start   func(b *bench, d tmplData) (*proc, error)
 	variant *conduitVariant // Conduit rows only
 	h1Only  bool            // serves HTTP/1.1 only: the h2c and h2tls modes skip it
+	h3      bool            // serves HTTP/3 at its TLS port when the h3 mode runs (else h3 skips it)
 }
 
 // allTargets is the ordered row list; -peers selects from it. The Conduit rows come from
@@ -68,11 +71,12 @@ func buildTargets() []Target {
 		{Name: "direct", Note: "no proxy: load generator straight to the upstream (baseline)"},
 		conduitTarget(conduitVariants[0]),
 		{Name: "nginx", Binary: "nginx", Note: "1 worker, upstream keepalive 64", start: startNginxProxy},
-		{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64", start: startCaddy},
+		{Name: "caddy", Binary: "caddy", Note: "reverse_proxy, keepalive_idle_conns_per_host 64; HTTP/3 on its TLS site in the h3 mode", start: startCaddy, h3: true},
 		{Name: "haproxy", Binary: "haproxy", Note: "nbthread 1, default connection reuse", start: startHAProxy},
 		{Name: "haproxy-tcp", Binary: "haproxy", Note: "nbthread 1, mode tcp: the peer of conduit-tcp", start: startHAProxyTCP, h1Only: true},
 		{Name: "gostd", Note: "floor: net/http server + httputil.ReverseProxy (the reference's Go stdlib peer)", start: startFloor("gostd"), h1Only: true},
 		{Name: "gofloor", Note: "floor: raw sockets, http.ReadRequest/ReadResponse, no net/http server or Transport (bench only)", start: startFloor("raw"), h1Only: true},
+		{Name: "goloop", Note: "floor: the gofloor proxy on epoll event loops (x/sys/unix), one per GOMAXPROCS, upstreams on the same loop (bench only)", start: startFloor("loop"), h1Only: true},
 	}
 	for _, v := range conduitVariants[1:] {
 		ts = append(ts, conduitTarget(v))
@@ -94,7 +98,7 @@ func peerAliases() map[string][]string {
 	}
 	return map[string][]string{
 		"peers":    {"direct", "conduit", "nginx", "caddy", "haproxy"},
-		"floors":   {"gostd", "gofloor"},
+		"floors":   {"gostd", "gofloor", "goloop"},
 		"variants": variants,
 		"all":      all,
 	}
@@ -213,22 +217,33 @@ func startHAProxyTCP(b *bench, d tmplData) (*proc, error) {
 // per run, like Conduit, static and stripped).
 func startFloor(mode string) func(b *bench, d tmplData) (*proc, error) {
 	return func(b *bench, d tmplData) (*proc, error) {
-		bin, err := b.floorBinary()
+		bin, err := b.helperBinary("floor", "./cmd/conduit-bench/floor")
 		if err != nil {
 			return nil, err
 		}
-		return startProc("go"+mode, b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
+		name := "go" + mode
+		if mode == "raw" {
+			name = "gofloor"
+		}
+		return startProc(name, b.cfg.cpuProxy, filepath.Join(d.Dir, "stderr.log"), nil,
 			bin, "-mode", mode, "-listen", d.Listen, "-upstream", d.Upstream)
 	}
 }
 
-// floorBinary builds ./cmd/conduit-bench/floor on first use.
-func (b *bench) floorBinary() (string, error) {
-	b.floorOnce.Do(func() {
-		b.floorPath = filepath.Join(b.workDir, "floor")
-		b.floorErr = goBuild(b.cfg.repo, b.floorPath, "./cmd/conduit-bench/floor")
-	})
-	return b.floorPath, b.floorErr
+// helperBinary builds one of the harness's own programs (pkg) as work/name on first use,
+// the way releases are built; a failed build is remembered and fails every row that needs it.
+func (b *bench) helperBinary(name, pkg string) (string, error) {
+	if b.helpers == nil {
+		b.helpers = map[string]*builtBinary{}
+	}
+	if hb := b.helpers[name]; hb != nil {
+		return hb.path, hb.err
+	}
+	hb := &builtBinary{path: filepath.Join(b.workDir, name)}
+	fmt.Printf("conduit-bench: building %s\n", pkg)
+	hb.err = goBuild(b.cfg.repo, hb.path, pkg)
+	b.helpers[name] = hb
+	return hb.path, hb.err
 }
 
 // logHints returns the first warning/error lines of a process log (or its tail), for reasons.
@@ -303,9 +318,10 @@ func (b *bench) tmplDataFor(name string) (tmplData, error) {
 	if b.wantsListener("h2c") {
 		d.H2CPort, d.H2CListen = ports[1], addrOf(ports[1])
 	}
-	if b.wantsListener("tls") {
+	if b.wantsListener("tls") || b.wantsListener("h3") {
 		d.TLSPort, d.TLSListen = ports[2], addrOf(ports[2])
 	}
+	d.H3 = b.wantsListener("h3")
 	return d, nil
 }
 

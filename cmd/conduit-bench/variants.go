@@ -212,7 +212,11 @@ func renderConduitConfig(v conduitVariant, d tmplData, path string) (string, err
 		fmt.Fprintf(&sb, "  - port: %d\n    http2: {h2c: true}\n%s\n", d.H2CPort, body)
 	}
 	if d.TLSPort != 0 && !v.H1Only {
-		fmt.Fprintf(&sb, "  - port: %d\n    tls: {cert: %q, key: %q}\n%s\n", d.TLSPort, d.Cert, d.Key, body)
+		h3 := ""
+		if d.H3 {
+			h3 = "    http3: true\n"
+		}
+		fmt.Fprintf(&sb, "  - port: %d\n    tls: {cert: %q, key: %q}\n%s%s\n", d.TLSPort, d.Cert, d.Key, h3, body)
 	}
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
@@ -241,6 +245,7 @@ func conduitTarget(v conduitVariant) Target {
 		Note:    v.Note,
 		variant: &v,
 		h1Only:  v.H1Only,
+		h3:      !v.H1Only,
 		start: func(b *bench, d tmplData) (*proc, error) {
 			bin, err := b.conduitBinary(v.Full)
 			if v.Alt {

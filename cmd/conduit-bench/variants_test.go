@@ -15,7 +15,7 @@ import (
 )
 
 // TestVariantConfigsValidate renders every Conduit row's config (with the h2c and TLS
-// listeners) and builds it with the full bundle: no error, no warning that a key was
+// listeners, and HTTP/3 on the TLS one as the h3 mode asks) and builds it with the full bundle: no error, no warning that a key was
 // ignored, and one site per listener.
 func TestVariantConfigsValidate(t *testing.T) {
 	dir := t.TempDir()
@@ -29,7 +29,7 @@ func TestVariantConfigsValidate(t *testing.T) {
 	}
 	d := tmplData{
 		Dir: dir, Listen: "127.0.0.1:18080", Port: 18080, Upstream: "127.0.0.1:19000", Body: "x",
-		H2CListen: "127.0.0.1:18081", H2CPort: 18081, TLSListen: "127.0.0.1:18443", TLSPort: 18443,
+		H2CListen: "127.0.0.1:18081", H2CPort: 18081, TLSListen: "127.0.0.1:18443", TLSPort: 18443, H3: true,
 		Upstreams:     []string{"127.0.0.1:19001", "127.0.0.1:19002", "127.0.0.1:19003"},
 		CacheUpstream: "127.0.0.1:19004",
 		Cert:          cert, Key: key, CertKey: both,

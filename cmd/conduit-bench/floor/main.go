@@ -1,4 +1,4 @@
-// Command floor is two reference proxies for conduit-bench's floor rows, so that Conduit's
+// Command floor is three reference proxies for conduit-bench's floor rows, so that Conduit's
 // numbers can be read against what Go itself costs on the same machine in the same run:
 //
 //   - -mode gostd: net/http's server and httputil.ReverseProxy with a keep-alive
@@ -7,7 +7,9 @@
 //     reads a request with http.ReadRequest, writes it to a pooled upstream connection,
 //     reads the answer with http.ReadResponse and writes it back. It supports only what the
 //     benchmark sends (bodyless keep-alive GETs answered with a Content-Length) and is the
-//     lowest a goroutine-per-connection Go proxy can go; it is not a proxy to use.
+//     lowest a goroutine-per-connection Go proxy can go; it is not a proxy to use;
+//   - -mode loop: the same minimal proxy on epoll event loops, GOMAXPROCS of them, each with
+//     its own SO_REUSEPORT listener and its own upstream keep-alive pool (package evloop).
 package main
 
 import (
@@ -21,12 +23,15 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
+
+	"github.com/conduitproxy/conduit/cmd/conduit-bench/floor/evloop"
 )
 
 func main() {
-	mode := flag.String("mode", "gostd", "gostd or raw")
+	mode := flag.String("mode", "gostd", "gostd, raw or loop")
 	listen := flag.String("listen", "127.0.0.1:0", "address to serve HTTP/1.1 on")
 	upstream := flag.String("upstream", "", "host:port of the upstream")
 	flag.Parse()
@@ -52,6 +57,12 @@ func main() {
 			}
 			go p.serve(c)
 		}
+	case "loop":
+		s, err := evloop.Listen(*listen, *upstream, runtime.GOMAXPROCS(0))
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Fatal(s.Serve())
 	default:
 		fmt.Fprintf(os.Stderr, "floor: unknown -mode %q\n", *mode)
 		os.Exit(2)
