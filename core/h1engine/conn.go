@@ -275,9 +275,8 @@ func (c *conn) answerError(err error) bool {
 	case errors.Is(err, errTooLarge):
 		c.writeRaw("431 Request Header Fields Too Large", "431 Request Header Fields Too Large")
 		return true
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne):
-		return false
+	case err == io.EOF, errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne):
+		return false // nothing to answer (net/http's isCommonNetReadError); a cut head is a 400
 	}
 	var se statusError
 	if errors.As(err, &se) {
