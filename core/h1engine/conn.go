@@ -67,7 +67,8 @@ type conn struct {
 	newAt int64        // Unix seconds of the accept
 
 	hijacked bool
-	rdl      bool // a read deadline is set
+	rdl      bool   // a read deadline is set
+	heads    uint64 // request heads read
 
 	// Client-gone detection (watch_*.go).
 	wfd      int    // the socket's descriptor, -1 when not watched

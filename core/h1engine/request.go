@@ -12,10 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/conduitproxy/conduit/core/h1guard"
 )
 
 // errTooLarge is a request head over Server.MaxHeaderBytes (answered 431).
 var errTooLarge = errors.New("h1engine: request head too large")
+
+// errUnvalidated is a request head the guard did not validate (answered 400).
+var errUnvalidated = errors.New("h1engine: request head not validated by the guard")
 
 // badRequestError is answered "400 Bad Request: <text>" as net/http does.
 type badRequestError string
@@ -111,6 +116,12 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 	major, minor, ok := parseVersion(proto)
 	if !ok {
 		return nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+	}
+	c.heads++
+	if h1guard.Heads(c.rwc) < c.heads {
+		// The guard passed these bytes through (an upgrade that was not performed, a TLS
+		// record on a plain port): they were not validated, so they are not served.
+		return nil, errUnvalidated
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {

@@ -638,3 +638,41 @@ func (w *response) reusable() bool {
 	}
 	return true
 }
+
+// sniffLen is how much of a body DetectContentType looks at.
+const sniffLen = 512
+
+// ReadFrom implements io.ReaderFrom as net/http's writer does: after the first 512 bytes
+// (for Content-Type sniffing) an unchunked body goes to the connection's ReadFrom, which
+// the guard keeps (sendfile, under the send timeout).
+func (w *response) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.c.rwc.(io.ReaderFrom)
+	if !ok || w.c.hijacked {
+		return io.Copy(writerOnly{w}, src)
+	}
+	var n int64
+	if !w.committed {
+		n0, err := io.Copy(writerOnly{w}, io.LimitReader(src, sniffLen))
+		n += n0
+		if err != nil || n0 < sniffLen {
+			return n, err
+		}
+	}
+	if err := w.FlushError(); err != nil {
+		return n, err
+	}
+	if !w.chunking && bodyAllowedForStatus(w.status) && !w.isHEAD {
+		n0, err := rf.ReadFrom(src)
+		n += n0
+		w.written += n0
+		if err != nil && w.werr == nil {
+			w.werr = err
+		}
+		return n, err
+	}
+	n0, err := io.Copy(writerOnly{w}, src)
+	return n + n0, err
+}
+
+// writerOnly hides ReadFrom so that io.Copy uses Write.
+type writerOnly struct{ io.Writer }
