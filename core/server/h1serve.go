@@ -153,3 +153,18 @@ func (h *handoffListener) Close() error {
 
 // Addr implements net.Listener.
 func (h *handoffListener) Addr() net.Addr { return h.addr }
+
+// ListenerEngine returns the HTTP/1 engine serving port's listener: EngineConduit,
+// EngineStd, or "" when the port has no HTTP listener (none, or raw connections).
+func (s *Server) ListenerEngine(port int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.listeners[port]
+	switch {
+	case !ok || l.conn != nil:
+		return ""
+	case l.engine != nil:
+		return EngineConduit
+	}
+	return EngineStd
+}
