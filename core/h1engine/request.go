@@ -19,6 +19,9 @@ import (
 // errTooLarge is a request head over Server.MaxHeaderBytes (answered 431).
 var errTooLarge = errors.New("h1engine: request head too large")
 
+// errTrailerEOF is the end of stream inside a trailer section (net/http's error).
+var errTrailerEOF = errors.New("http: unexpected EOF reading trailer")
+
 // errUnvalidated is a request head the guard did not validate (answered 400).
 var errUnvalidated = errors.New("h1engine: request head not validated by the guard")
 
@@ -343,7 +346,7 @@ func (b *body) readTrailer() error {
 		line, err := b.c.br.ReadSlice('\n')
 		if err != nil {
 			if err == io.EOF {
-				return io.ErrUnexpectedEOF
+				return errTrailerEOF
 			}
 			return err
 		}
