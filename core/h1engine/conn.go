@@ -201,8 +201,10 @@ func (c *conn) serve(base context.Context) {
 		c.bw.Reset(nil)
 		writerPool.Put(c.bw)
 	}()
-	for {
-		if c.br.Buffered() == 0 {
+	for first := true; ; first = false {
+		// Between requests net/http waits for 4 bytes (a shorter rest before the end of
+		// stream closes silently); the first request is read as it comes.
+		if c.br.Buffered() == 0 || !first && c.br.Buffered() < 4 {
 			st := c.state.Load()
 			if st != int64(http.StateNew) {
 				if !c.state.CompareAndSwap(st, int64(http.StateIdle)) {
@@ -216,7 +218,11 @@ func (c *conn) serve(base context.Context) {
 				}
 			}
 			c.setReadDeadline(c.srv.idleTimeout())
-			if _, err := c.br.Peek(1); err != nil {
+			want := 4
+			if first {
+				want = 1
+			}
+			if _, err := c.br.Peek(want); err != nil {
 				return
 			}
 		}
