@@ -16,6 +16,7 @@ import (
 // number, so an event that raced with a close and a reuse of the descriptor is ignored.
 type watcher struct {
 	epfd   int
+	wake   [2]int // a pipe whose read end is in the epoll set: stopWatch writes to end the loop
 	mu     sync.Mutex
 	seq    uint32
 	fds    map[int32]*conn
@@ -28,6 +29,17 @@ func newWatcher() *watcher {
 		return nil
 	}
 	w := &watcher{epfd: fd, fds: map[int32]*conn{}}
+	if err := syscall.Pipe2(w.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		_ = syscall.Close(fd)
+		return nil
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(w.wake[0]), Pad: -1}
+	if err := syscall.EpollCtl(fd, syscall.EPOLL_CTL_ADD, w.wake[0], &ev); err != nil {
+		_ = syscall.Close(fd)
+		_ = syscall.Close(w.wake[0])
+		_ = syscall.Close(w.wake[1])
+		return nil
+	}
 	go w.loop()
 	return w
 }
@@ -48,6 +60,12 @@ func (w *watcher) loop() {
 			return
 		}
 		for _, ev := range events[:n] {
+			if ev.Pad == -1 && ev.Fd == int32(w.wake[0]) {
+				// stopWatch: close what the loop owns and end.
+				_ = syscall.Close(w.epfd)
+				_ = syscall.Close(w.wake[0])
+				return
+			}
 			fd, seq := ev.Fd, uint32(ev.Pad)
 			w.mu.Lock()
 			c := w.fds[fd]
@@ -143,7 +161,10 @@ func (s *Server) stopWatch() {
 		defer w.mu.Unlock()
 		if !w.closed {
 			w.closed = true
-			_ = syscall.Close(w.epfd)
+			// The loop closes the epoll descriptor when it wakes: closing it here would
+			// leave the loop's thread blocked in epoll_wait.
+			_, _ = syscall.Write(w.wake[1], []byte{1})
+			_ = syscall.Close(w.wake[1])
 		}
 	}
 }
