@@ -244,9 +244,8 @@ func (c *conn) serve(base context.Context) {
 			closeWrite = w.werr == nil
 			return
 		}
-		if c.isGone() {
-			return
-		}
+		// A client reported gone is not closed on here: the next read sees its end of
+		// stream after what it sent (net/http reads on too).
 	}
 }
 
@@ -381,12 +380,6 @@ func (c *conn) clientGone(err error) {
 	if cancel != nil {
 		cancel()
 	}
-}
-
-func (c *conn) isGone() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gone
 }
 
 // serveGlobalOptions answers "OPTIONS *" as net/http's server does: 200, empty.
