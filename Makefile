@@ -58,8 +58,15 @@ test-deps:
 
 test: test-deps vet fmt-check test-go test-plugins fuzz-smoke
 
+# HTTP1_MATRIX are the packages whose HTTP/1 tests run a second time with the HTTP/1 engine
+# that is not the default (global.http1Engine; CONDUIT_HTTP1_ENGINE sets the default for
+# configurations without the key), so that both engines are tested.
+HTTP1_MATRIX ?= ./core/server/... ./core/h1guard/... ./core/h1engine/... ./modules/proxy/... ./test/...
+HTTP1_OTHER ?= conduit
+
 test-go:
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...
+	CONDUIT_HTTP1_ENGINE=$(HTTP1_OTHER) $(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) -count=1 $(HTTP1_MATRIX)
 
 # test-plugins builds, vets and tests plugins/example-header (its own Go module, which
 # `go test ./...` does not reach) with its go.mod and go.sum exactly as committed. The xbuild

@@ -8,6 +8,7 @@ set -euo pipefail
 dur="${1:-5s}"
 core_targets=(
   "./core/h1guard FuzzGuard"
+  "./core/h1engine FuzzEngines"
   "./core/canonical FuzzPath"
   "./core/canonical FuzzHost"
   "./test/security FuzzRequestIdentity"

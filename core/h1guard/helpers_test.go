@@ -126,11 +126,16 @@ func startServer(t testing.TB, h http.Handler, opts Options) (addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveHTTP1(t, h, Wrap(ln, opts))
+	return ln.Addr().String()
+}
+
+// serveHTTP1 serves h on a guarded listener until the test ends: with net/http's server, or
+// with core/h1engine when engine_matrix_test.go replaced it (CONDUIT_HTTP1_ENGINE=conduit).
+var serveHTTP1 = func(t testing.TB, h http.Handler, gl net.Listener) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: nil}
-	gl := Wrap(ln, opts)
 	go func() { _ = srv.Serve(gl) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
 }
 
 // exchange sends raw on a new connection and reads up to want responses; a status written

@@ -27,7 +27,7 @@ import (
 var coreSiteKeys = core.CoreSiteKeys()
 
 // coreGlobalKeys are the global keys the core itself owns.
-var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "admin", "providers", "pathNormalization", "allowMissingFeatures", "pidFile"}
+var coreGlobalKeys = []string{"workers", "backlog", "shutdownTimeoutSecs", "clientBodyTimeoutMs", "clientSendTimeoutMs", "http1Engine", "admin", "providers", "pathNormalization", "allowMissingFeatures", "pidFile"}
 
 // CoreSiteKeys returns the site keys the core decodes itself (every other key belongs to a
 // module).
@@ -51,6 +51,9 @@ type GlobalSettings struct {
 	// ClientSendTimeoutMs bounds the wait for a client to accept response bytes (nginx's
 	// send_timeout); 0 turns it off (cold). Default 60000.
 	ClientSendTimeoutMs *uint64 `json:"clientSendTimeoutMs"`
+	// HTTP1Engine is the HTTP/1 server: "conduit" (core/h1engine) or "std" (net/http);
+	// cold. Absent means DefaultHTTP1Engine (see HTTP1EngineEnv).
+	HTTP1Engine string `json:"http1Engine"`
 	// Admin configures the Admin API.
 	Admin *AdminSettings `json:"admin"`
 	// Providers is reserved in the config schema for Consul/etcd discovery; it is not
@@ -144,6 +147,8 @@ type Generation struct {
 	Doc *config.Document
 	// Global holds the core global settings.
 	Global GlobalSettings
+	// http1Engine is global.http1Engine resolved (EngineConduit or EngineStd; h1serve.go).
+	http1Engine string
 	// Sites are the built sites in file order.
 	Sites []*Site
 	// Warnings are the non-fatal diagnostics of the build.
@@ -318,6 +323,7 @@ func (g *Generation) buildGlobal(ctx *core.GlobalContext, d *config.Diagnostics)
 	}
 	g.Paths = gs.PathNormalization.options(d)
 	checkPIDFile(raw, gs.PIDFile, d)
+	g.http1Engine = checkHTTP1Engine(gs.HTTP1Engine, d)
 	if gs.Providers != nil {
 		d.Warnf("global.providers", "is reserved and not implemented; ignored")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
+	"github.com/conduitproxy/conduit/core/h1engine"
 	"github.com/conduitproxy/conduit/core/h1guard"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
@@ -87,6 +88,10 @@ type listener struct {
 	udp    net.PacketConn
 	packet core.PacketServer
 	conn   *connServer // instead of srv on a port whose site serves raw connections (conn.go)
+	// engine serves HTTP/1 instead of srv when global.http1Engine is conduit (h1serve.go);
+	// srv then serves the connections it hands over through fallback (HTTP/2 over TLS).
+	engine   *h1engine.Server
+	fallback *handoffListener
 }
 
 // New returns a server with no generation and no listeners.
@@ -169,6 +174,8 @@ func (s *Server) serve(l *listener) {
 	var err error
 	if l.conn != nil {
 		err = l.conn.serve(l.ln)
+	} else if l.engine != nil {
+		err = l.serveEngine()
 	} else {
 		err = l.srv.Serve(l.ln)
 	}
@@ -262,7 +269,11 @@ func (s *Server) openRedirectListener(g *Generation, port int) (*listener, error
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
 	srv.Protocols = protos
-	return &listener{port: port, ln: s.guard(conns.track(ln), g.Global.ClientSendTimeout()), base: base, srv: srv, conns: conns}, nil
+	l := &listener{port: port, ln: s.guard(conns.track(ln), g.Global.ClientSendTimeout()), base: base, srv: srv, conns: conns}
+	if s.useEngine(g, port) {
+		l.attachEngine(srv)
+	}
+	return l, nil
 }
 
 func (s *Server) openListener(g *Generation, port int) (*listener, error) {
@@ -307,7 +318,11 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 		srv.HTTP2.MaxConcurrentStreams = int(h2.MaxConcurrentStreams)
 		srv.HTTP2.MaxReceiveBufferPerStream = int(h2.InitialWindowSize)
 	}
-	return &listener{port: port, ln: ln, base: base, srv: srv, conns: conns}, nil
+	l := &listener{port: port, ln: ln, base: base, srv: srv, conns: conns}
+	if s.useEngine(g, port) {
+		l.attachEngine(srv)
+	}
+	return l, nil
 }
 
 // tlsConfig builds the listener's TLS configuration. Each handshake takes the port's
@@ -399,6 +414,9 @@ func coldChanges(old, g *Generation) []string {
 	}
 	if old.Global.ClientSendTimeout() != g.Global.ClientSendTimeout() {
 		out = append(out, "global.clientSendTimeoutMs")
+	}
+	if old.http1Engine != g.http1Engine {
+		out = append(out, "global.http1Engine")
 	}
 	ob, nb := "", ""
 	if old.Global.Admin != nil {
@@ -508,10 +526,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				return
 			}
 			l.srv.SetKeepAlivesEnabled(false)
+			if l.engine != nil {
+				l.engine.SetKeepAlivesEnabled(false)
+			}
 			if d, ok := l.base.(*drainListener); ok {
 				d.drain(time.Second)
 			}
 			l.conns.waitFresh(2 * time.Second)
+			if l.engine != nil {
+				if err := l.shutdownEngine(ctx); err != nil {
+					errs <- err
+				}
+				return
+			}
 			if err := l.srv.Shutdown(ctx); err != nil {
 				_ = l.srv.Close()
 				errs <- fmt.Errorf("port %d: %w", l.port, err)
