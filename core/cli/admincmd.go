@@ -61,7 +61,7 @@ func (a *AdminFlags) loadConfig(env *Env) error {
 		return err
 	}
 	var d config.Diagnostics
-	d.Track(doc.Substitutions)
+	d.TrackDocument(doc)
 	if n, ok := doc.Global["admin"]; ok {
 		config.Decode(n, "global.admin", &a.fromConfig, &d)
 	}
