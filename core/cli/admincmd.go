@@ -46,8 +46,9 @@ type AdminFlags struct {
 func (a *AdminFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&a.Addr, "admin", "", "Admin API address (default: global.admin.bind of -c FILE, then $CONDUIT_ADMIN, then 127.0.0.1:2019)")
 	fs.BoolVar(&a.JSON, "json", false, "print the raw JSON answer")
-	fs.StringVar(&a.Config.Path, "c", "", "config `FILE` of the running Conduit: its global.admin.bind and global.admin.token ($VARs resolved) are used")
-	fs.StringVar(&a.Config.Path, "config", "", "config `FILE` (same as -c)")
+	v := pathList{&a.Config}
+	fs.Var(v, "c", "config `FILE` or directory of the running Conduit (repeatable): its global.admin.bind and global.admin.token ($VARs resolved) are used")
+	fs.Var(v, "config", "config `FILE` (same as -c)")
 }
 
 // loadConfig reads global.admin from the -c file, if one was given. A config that does not
@@ -66,6 +67,9 @@ func (a *AdminFlags) loadConfig(env *Env) error {
 		config.Decode(n, "global.admin", &a.fromConfig, &d)
 	}
 	if errs := d.Errors(); len(errs) > 0 {
+		if errs[0].File != "" {
+			return fmt.Errorf("%s", errs[0].String())
+		}
 		return fmt.Errorf("%s: %s", doc.Path, errs[0].String())
 	}
 	return nil

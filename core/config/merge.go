@@ -59,7 +59,7 @@ func dirFiles(dir string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !hasConfigExtension(name) {
+		if !IsConfigFileName(name) {
 			continue
 		}
 		p := filepath.Join(dir, name)
@@ -79,7 +79,12 @@ func dirFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-func hasConfigExtension(name string) bool {
+// IsConfigFileName reports whether a config directory's entry called name is read: not
+// hidden (no leading "."), and ending in one of ConfigExtensions.
+func IsConfigFileName(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return false
+	}
 	ext := strings.ToLower(filepath.Ext(name))
 	for _, e := range ConfigExtensions {
 		if ext == e {

@@ -164,11 +164,12 @@ func (doc *Document) Apply(a Assignment) error {
 	}
 	var path string
 	var err error
+	v := normalize(a.Value) // a copy: the assignment is applied to each load
 	if a.segs[0].key == "global" {
 		if doc.Global == nil {
 			doc.Global = map[string]Node{}
 		}
-		_, path, err = put(doc.Global, "global", a.segs[1:], a.Value)
+		_, path, err = put(doc.Global, "global", a.segs[1:], v)
 	} else {
 		i := a.segs[1].index
 		if i > len(doc.Sites) {
@@ -181,7 +182,7 @@ func (doc *Document) Apply(a Assignment) error {
 			}
 		}
 		var site Node
-		site, path, err = put(doc.Sites[i], doc.SitePath(i), a.segs[2:], a.Value)
+		site, path, err = put(doc.Sites[i], doc.SitePath(i), a.segs[2:], v)
 		if m, ok := site.(map[string]Node); ok && err == nil {
 			doc.Sites[i] = m
 		} else if err == nil {
