@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -286,12 +285,13 @@ func runStatus(env *Env, args []string) int {
 		if code, done := af.fetch(env, http.MethodGet, "/upstreams", &out); done {
 			return code
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "URL\tHEALTHY\tSTATE\tLATENCY\tEJECTED\t5XX")
+		tb := NewTable(env, env.Stdout, "URL", "HEALTHY", "STATE", "LATENCY", "EJECTED", "5XX")
+		st := tb.Style()
+		paint := []func(string) string{nil, st.Status, st.Status, nil, ejectedPaint(st), nil}
 		for _, u := range out.Upstreams {
-			fmt.Fprintf(tw, "%v\t%v\t%v\t%vms\t%v\t%v\n", u["url"], u["healthy"], u["state"], u["latency_ms"], u["ejected"], u["consecutive_5xx"])
+			tb.PaintedRow(paint, u["url"], u["healthy"], u["state"], fmt.Sprintf("%vms", u["latency_ms"]), u["ejected"], u["consecutive_5xx"])
 		}
-		_ = tw.Flush()
+		_ = tb.Flush()
 		return 0
 	}
 	var out map[string]any
@@ -303,10 +303,21 @@ func runStatus(env *Env, args []string) int {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	tb := NewTable(env, env.Stdout)
+	bold := []func(string) string{tb.Style().Bold}
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%v\n", k, out[k])
+		tb.PaintedRow(bold, k, out[k])
 	}
-	_ = tw.Flush()
+	_ = tb.Flush()
 	return 0
+}
+
+// ejectedPaint colours an "ejected" cell: true (ejected) red, false unchanged.
+func ejectedPaint(st Style) func(string) string {
+	return func(s string) string {
+		if s == "true" {
+			return st.Red(s)
+		}
+		return s
+	}
 }

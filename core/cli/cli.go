@@ -43,6 +43,8 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
+	// NoColor turns colour off whatever the streams are (--no-color; see Style).
+	NoColor bool
 	// Environ lists the environment as "NAME=value" entries (for the CONDUIT_SET_*
 	// overrides); nil is an environment without them.
 	Environ func() []string
@@ -84,6 +86,7 @@ func Main() {
 
 // Run executes a command line (without the program name) and returns the exit code.
 func Run(env *Env, args []string) int {
+	args = stripNoColor(env, args)
 	args = hoistGlobalOptions(args)
 	if len(args) > 0 {
 		switch args[0] {
@@ -102,6 +105,23 @@ func Run(env *Env, args []string) int {
 		}
 	}
 	return runServe(env, args)
+}
+
+// stripNoColor removes the global --no-color option (anywhere before a "--") from args and
+// records it in env.
+func stripNoColor(env *Env, args []string) []string {
+	out := args[:0:0]
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "--no-color" || a == "-no-color" {
+			env.NoColor = true
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // configOptions are the spellings of the global config option.
@@ -234,19 +254,20 @@ func runValidate(env *Env, args []string) int {
 		return 1
 	}
 	g, d := server.Build(context.Background(), doc, server.BuildOptions{Logger: slog.New(slog.DiscardHandler)})
+	errStyle, outStyle := StyleFor(env, env.Stderr), StyleFor(env, env.Stdout)
 	for _, w := range d.Warnings() {
-		fmt.Fprintln(env.Stderr, w.String())
+		fmt.Fprintln(env.Stderr, errStyle.Diagnostic(w))
 	}
 	if errs := d.Errors(); len(errs) > 0 {
 		for _, e := range errs {
-			fmt.Fprintln(env.Stdout, e.String())
+			fmt.Fprintln(env.Stdout, outStyle.Diagnostic(e))
 		}
 		// The wording docs/configuration.md quotes ("validate footer"); scripts may match on it.
-		fmt.Fprintf(env.Stdout, "%d errors found.\n", len(errs))
+		fmt.Fprintln(env.Stdout, outStyle.Red(fmt.Sprintf("%d errors found.", len(errs))))
 		return 1
 	}
 	g.Stop(context.Background())
-	fmt.Fprintf(env.Stdout, "Config is valid — %d sites, %d routes.\n", len(g.Sites), g.Routes)
+	fmt.Fprintln(env.Stdout, outStyle.Green(fmt.Sprintf("Config is valid — %d sites, %d routes.", len(g.Sites), g.Routes)))
 	return 0
 }
 
@@ -327,6 +348,7 @@ func runHelp(env *Env, args []string) int {
 // globalNotes are the sentences about the global options help and the man page print.
 var globalNotes = []string{
 	"-c FILE goes before or after the command; a config-reading command also takes FILE by name.",
+	"--no-color (anywhere) turns colour off; it is on only when the output is a terminal.",
 	"Without either, conduit looks for conduit.json, conduit.yaml, then conduit.yml.",
 	"-c repeats and takes directories (their *.yaml, *.yml, *.json files in name order): the files are merged.",
 	"--set PATH=VALUE overrides one key (global.admin.bind=127.0.0.1:9901, sites[0].port=8081).",
