@@ -269,10 +269,19 @@ type part struct {
 	first, count int
 }
 
-// fileOf returns the file that set the global path p or a key under it or above it.
+// fileOf returns the files that set the global path p, a key under it or above it; for a
+// key no file sets, those of its closest enclosing object below "global".
 func (o *Origins) fileOf(p string) string {
-	files := o.filesOf(p)
-	return strings.Join(files, " and ")
+	for {
+		if files := o.filesOf(p); len(files) > 0 {
+			return strings.Join(files, " and ")
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 || p[:i] == "global" {
+			return ""
+		}
+		p = p[:i]
+	}
 }
 
 // filesOf returns, in file order, the files that set the global path p, a key above it or

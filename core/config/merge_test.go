@@ -69,6 +69,8 @@ func TestLoadFilesMergesTheThreeShapes(t *testing.T) {
 		{"global.admin.bind", "10-base.yaml", "global.admin.bind"},
 		{"global.admin", "10-base.yaml and 40-admin.yaml", "global.admin"},
 		{"sites", "", "sites"},
+		{"global.admin.tls.cert", "10-base.yaml and 40-admin.yaml", "global.admin.tls.cert"},
+		{"global.metrics", "", "global.metrics"},
 	}
 	for _, tt := range tests {
 		file, local := doc.Origins.Locate(tt.path)
