@@ -80,6 +80,7 @@ var globalFlags = []FlagInfo{
 	{Names: []string{"c", "config"}, Value: "FILE", Files: true},
 	{Names: []string{"h", "help"}},
 	{Names: []string{"V", "version"}},
+	{Names: []string{"no-color"}},
 }
 
 // Complete completes a command line: words are the words after the program name, the last
