@@ -89,6 +89,11 @@ func TestSeveralConfigFilesServeReloadAndOverride(t *testing.T) {
 	waitLog(t, p, "keeping the running config")
 	waitLog(t, p, bad+": proxy")
 	serves(t, p, fmt.Sprintf("http://127.0.0.1:%d/", p1), "b")
+	// The Admin API's answer to a refused reload names the file too.
+	if code, out, errOut := runCLI(t, dir, nil, "reload", "-c", confd); code != 1 || !strings.Contains(errOut, bad+": error at proxy") {
+		t.Fatalf("conduit reload with a bad file: exit %d\n%s%s", code, out, errOut)
+	}
+	serves(t, p, fmt.Sprintf("http://127.0.0.1:%d/", p1), "b")
 
 	// Fixing the directory is picked up by the watch alone.
 	if err := os.Remove(bad); err != nil {
