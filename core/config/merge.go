@@ -150,8 +150,7 @@ func Merge(parts []*Document, label string) (*Document, error) {
 	if g, ok := merged["global"].(map[string]Node); ok {
 		out.Global = g
 	}
-	list, _ := merged["sites"].([]Node)
-	for _, s := range list {
+	for _, s := range m.siteList {
 		out.Sites = append(out.Sites, s.(map[string]Node))
 	}
 	for _, doc := range parts {
@@ -174,19 +173,21 @@ func (mapProvider) ReadBytes() ([]byte, error) { return nil, errors.New("mapProv
 // Read implements koanf.Provider.
 func (p mapProvider) Read() (map[string]any, error) { return p, nil }
 
-// merger is koanf's merge function for config files: sites are appended, global keys merged
-// key by key, and a key two files set is recorded as a conflict.
+// merger is koanf's merge function for config files: sites are appended to siteList, global
+// keys merged key by key, and a key two files set is recorded as a conflict.
 type merger struct {
 	file      string
+	siteList  []any
 	sites     int
 	origins   *Origins
 	conflicts []Conflict
 }
 
 func (m *merger) merge(src, dest map[string]any) error {
+	// The sites are kept beside koanf's map, not in it: koanf copies its whole map on each
+	// merge with a merge function, which made loading n files O(n²) in their sites.
 	if s, ok := src["sites"].([]any); ok {
-		prev, _ := dest["sites"].([]any)
-		dest["sites"] = append(prev, s...)
+		m.siteList = append(m.siteList, s...)
 	}
 	g, _ := src["global"].(map[string]any)
 	dg, _ := dest["global"].(map[string]any)

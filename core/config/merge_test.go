@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -165,5 +166,26 @@ func TestDiagnosticsOfAMergedDocumentNameTheFile(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+// BenchmarkLoadFiles loads a directory of n files of one site each (n = 1, 20, 200):
+// `go test -run X -bench LoadFiles ./core/config/`.
+func BenchmarkLoadFiles(b *testing.B) {
+	for _, n := range []int{1, 20, 200} {
+		dir := b.TempDir()
+		for i := 0; i < n; i++ {
+			src := fmt.Sprintf("sites:\n  - host: s%d.example\n    port: 8080\n    proxy:\n      /api: { targets: [\"http://10.0.0.1:4000\"], strategy: least-conn }\n", i)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d.yaml", i)), []byte(src), 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := LoadFiles([]string{dir}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
