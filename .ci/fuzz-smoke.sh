@@ -14,6 +14,7 @@ core_targets=(
   "./test/security FuzzRequestIdentity"
   "./core/config FuzzParse"
   "./core/config FuzzSubstitute"
+  "./core/config FuzzAssignment"
   "./core/router FuzzGlobMatch"
   "./core/admin FuzzOriginNames"
   "./core/handoff FuzzParse"

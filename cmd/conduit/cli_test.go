@@ -72,10 +72,14 @@ func TestGlobalOptionsBeforeOrAfterCommand(t *testing.T) {
 			t.Errorf("conduit %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant exit 0 and %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
 		}
 	}
-	// Two files, or one by -c and another by name, are a mistake.
-	for _, args := range [][]string{{"validate", f, f + "2"}, {"-c", f, "validate", f + "2"}} {
-		if code, _, errOut := runCLI(t, dir, nil, args...); code != 1 || !strings.Contains(errOut, "unexpected argument") {
-			t.Errorf("conduit %s: exit %d, stderr %q; want exit 1 and unexpected argument", strings.Join(args, " "), code, errOut)
+	// One file by -c and another by name are a mistake; several by name are merged (the
+	// second here does not exist).
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{[]string{"-c", f, "validate", f + "2"}, "unexpected argument"}, {[]string{"validate", f, f + "2"}, "app.yaml2: no such file"}} {
+		if code, _, errOut := runCLI(t, dir, nil, tc.args...); code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("conduit %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(tc.args, " "), code, errOut, tc.want)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/conduitproxy/conduit/core/config"
@@ -46,8 +45,9 @@ type AdminFlags struct {
 func (a *AdminFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&a.Addr, "admin", "", "Admin API address (default: global.admin.bind of -c FILE, then $CONDUIT_ADMIN, then 127.0.0.1:2019)")
 	fs.BoolVar(&a.JSON, "json", false, "print the raw JSON answer")
-	fs.StringVar(&a.Config.Path, "c", "", "config `FILE` of the running Conduit: its global.admin.bind and global.admin.token ($VARs resolved) are used")
-	fs.StringVar(&a.Config.Path, "config", "", "config `FILE` (same as -c)")
+	v := pathList{&a.Config}
+	fs.Var(v, "c", "config `FILE` or directory of the running Conduit (repeatable): its global.admin.bind and global.admin.token ($VARs resolved) are used")
+	fs.Var(v, "config", "config `FILE` (same as -c)")
 }
 
 // loadConfig reads global.admin from the -c file, if one was given. A config that does not
@@ -61,11 +61,14 @@ func (a *AdminFlags) loadConfig(env *Env) error {
 		return err
 	}
 	var d config.Diagnostics
-	d.Track(doc.Substitutions)
+	d.TrackDocument(doc)
 	if n, ok := doc.Global["admin"]; ok {
 		config.Decode(n, "global.admin", &a.fromConfig, &d)
 	}
 	if errs := d.Errors(); len(errs) > 0 {
+		if errs[0].File != "" {
+			return fmt.Errorf("%s", errs[0].String())
+		}
 		return fmt.Errorf("%s: %s", doc.Path, errs[0].String())
 	}
 	return nil
@@ -282,12 +285,13 @@ func runStatus(env *Env, args []string) int {
 		if code, done := af.fetch(env, http.MethodGet, "/upstreams", &out); done {
 			return code
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "URL\tHEALTHY\tSTATE\tLATENCY\tEJECTED\t5XX")
+		tb := NewTable(env, env.Stdout, "URL", "HEALTHY", "STATE", "LATENCY", "EJECTED", "5XX")
+		st := tb.Style()
+		paint := []func(string) string{nil, st.Status, st.Status, nil, ejectedPaint(st), nil}
 		for _, u := range out.Upstreams {
-			fmt.Fprintf(tw, "%v\t%v\t%v\t%vms\t%v\t%v\n", u["url"], u["healthy"], u["state"], u["latency_ms"], u["ejected"], u["consecutive_5xx"])
+			tb.PaintedRow(paint, u["url"], u["healthy"], u["state"], fmt.Sprintf("%vms", u["latency_ms"]), u["ejected"], u["consecutive_5xx"])
 		}
-		_ = tw.Flush()
+		_ = tb.Flush()
 		return 0
 	}
 	var out map[string]any
@@ -299,10 +303,21 @@ func runStatus(env *Env, args []string) int {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	tb := NewTable(env, env.Stdout)
+	bold := []func(string) string{tb.Style().Bold}
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%v\n", k, out[k])
+		tb.PaintedRow(bold, k, out[k])
 	}
-	_ = tw.Flush()
+	_ = tb.Flush()
 	return 0
+}
+
+// ejectedPaint colours an "ejected" cell: true (ejected) red, false unchanged.
+func ejectedPaint(st Style) func(string) string {
+	return func(s string) string {
+		if s == "true" {
+			return st.Red(s)
+		}
+		return s
+	}
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/admin"
-	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server"
 )
 
@@ -44,6 +43,11 @@ type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
+	// NoColor turns colour off whatever the streams are (--no-color; see Style).
+	NoColor bool
+	// Environ lists the environment as "NAME=value" entries (for the CONDUIT_SET_*
+	// overrides); nil is an environment without them.
+	Environ func() []string
 	// Dir is the working directory used for config discovery.
 	Dir string
 	// describe, when set, receives the flag set ParseFlags was given instead of parsing it
@@ -77,11 +81,12 @@ func init() {
 // Main runs the command line and exits.
 func Main() {
 	wd, _ := os.Getwd()
-	os.Exit(Run(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Dir: wd}, os.Args[1:]))
+	os.Exit(Run(&Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv, Environ: os.Environ, Dir: wd}, os.Args[1:]))
 }
 
 // Run executes a command line (without the program name) and returns the exit code.
 func Run(env *Env, args []string) int {
+	args = stripNoColor(env, args)
 	args = hoistGlobalOptions(args)
 	if len(args) > 0 {
 		switch args[0] {
@@ -100,6 +105,23 @@ func Run(env *Env, args []string) int {
 		}
 	}
 	return runServe(env, args)
+}
+
+// stripNoColor removes the global --no-color option (anywhere before a "--") from args and
+// records it in env.
+func stripNoColor(env *Env, args []string) []string {
+	out := args[:0:0]
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a == "--no-color" || a == "-no-color" {
+			env.NoColor = true
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // configOptions are the spellings of the global config option.
@@ -187,53 +209,6 @@ func ParseFlags(env *Env, fs *flag.FlagSet, args []string) (pos []string, code i
 	}
 }
 
-// ConfigFlags are the flags every config-reading command takes.
-type ConfigFlags struct {
-	Path string
-}
-
-// Register adds -c/--config to fs.
-func (c *ConfigFlags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&c.Path, "c", "", "config `FILE` (default: conduit.json, conduit.yaml or conduit.yml)")
-	fs.StringVar(&c.Path, "config", "", "config `FILE` (same as -c)")
-}
-
-// Parse parses a config-reading command's arguments (see ParseFlags); one positional
-// argument is the config file, the same as -c. ok is false when the command should exit
-// with code.
-func (c *ConfigFlags) Parse(env *Env, fs *flag.FlagSet, args []string) (code int, ok bool) {
-	pos, code, ok := ParseFlags(env, fs, args)
-	if !ok {
-		return code, false
-	}
-	if len(pos) == 1 && c.Path == "" {
-		c.Path = pos[0]
-		return 0, true
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(env.Stderr, "%s: unexpected argument %q (one config file, by -c or by name)\n", fs.Name(), pos[len(pos)-1])
-		return 1, false
-	}
-	return 0, true
-}
-
-// Resolve returns the config path: the flag, or discovery in env.Dir.
-func (c *ConfigFlags) Resolve(env *Env) (string, error) {
-	if c.Path != "" {
-		return c.Path, nil
-	}
-	return config.Discover(env.Dir)
-}
-
-// Load reads the config file named by the flags.
-func (c *ConfigFlags) Load(env *Env) (*config.Document, error) {
-	p, err := c.Resolve(env)
-	if err != nil {
-		return nil, err
-	}
-	return config.LoadFile(p, env.LookupEnv)
-}
-
 // NewFlagSet returns a flag set for a subcommand that reports errors to env.Stderr.
 func NewFlagSet(env *Env, name string) *flag.FlagSet { return newFlagSet(env, name) }
 
@@ -279,19 +254,20 @@ func runValidate(env *Env, args []string) int {
 		return 1
 	}
 	g, d := server.Build(context.Background(), doc, server.BuildOptions{Logger: slog.New(slog.DiscardHandler)})
+	errStyle, outStyle := StyleFor(env, env.Stderr), StyleFor(env, env.Stdout)
 	for _, w := range d.Warnings() {
-		fmt.Fprintln(env.Stderr, w.String())
+		fmt.Fprintln(env.Stderr, errStyle.Diagnostic(w))
 	}
 	if errs := d.Errors(); len(errs) > 0 {
 		for _, e := range errs {
-			fmt.Fprintln(env.Stdout, e.String())
+			fmt.Fprintln(env.Stdout, outStyle.Diagnostic(e))
 		}
 		// The wording docs/configuration.md quotes ("validate footer"); scripts may match on it.
-		fmt.Fprintf(env.Stdout, "%d errors found.\n", len(errs))
+		fmt.Fprintln(env.Stdout, outStyle.Red(fmt.Sprintf("%d errors found.", len(errs))))
 		return 1
 	}
 	g.Stop(context.Background())
-	fmt.Fprintf(env.Stdout, "Config is valid — %d sites, %d routes.\n", len(g.Sites), g.Routes)
+	fmt.Fprintln(env.Stdout, outStyle.Green(fmt.Sprintf("Config is valid — %d sites, %d routes.", len(g.Sites), g.Routes)))
 	return 0
 }
 
@@ -372,7 +348,10 @@ func runHelp(env *Env, args []string) int {
 // globalNotes are the sentences about the global options help and the man page print.
 var globalNotes = []string{
 	"-c FILE goes before or after the command; a config-reading command also takes FILE by name.",
+	"--no-color (anywhere) turns colour off; it is on only when the output is a terminal.",
 	"Without either, conduit looks for conduit.json, conduit.yaml, then conduit.yml.",
+	"-c repeats and takes directories (their *.yaml, *.yml, *.json files in name order): the files are merged.",
+	"--set PATH=VALUE overrides one key (global.admin.bind=127.0.0.1:9901, sites[0].port=8081).",
 }
 
 // environment lists the variables conduit reads, for help and the man page.
@@ -380,6 +359,8 @@ var environment = []struct{ name, text string }{
 	{"CONDUIT_LOG", "debug|info|warn|error (default info); RUST_LOG is read when it is unset"},
 	{"CONDUIT_ADMIN", "Admin API address for reload, status, shutdown, tap, top, upstreams (default 127.0.0.1:2019; --admin, then global.admin.bind of -c FILE win)"},
 	{"CONDUIT_ADMIN_TOKEN", "bearer token for those commands (global.admin.token of -c FILE wins)"},
+	{"CONDUIT_SET_*", "each holds one PATH=VALUE override, like --set (applied in name order, before --set)"},
+	{"NO_COLOR", "when set (to anything but empty), no colour in the output even on a terminal"},
 	{"CONDUIT_PPROF", "address of a Go pprof listener the server starts (debugging)"},
 }
 
@@ -411,9 +392,13 @@ func runServe(env *Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "conduit: %v\n", err)
 		return 1
 	}
-	path := ""
-	if !fromModule {
-		if path, err = cf.Resolve(env); err != nil {
+	var files *FilesSource
+	switch {
+	case fromModule && len(cf.Sets) > 0:
+		fmt.Fprintf(env.Stderr, "conduit: --set overrides keys of config files; --%s reads no file\n", sourceFlag.Name)
+		return 1
+	case !fromModule:
+		if files, err = cf.Source(env); err != nil {
 			logger.Error("config", "err", err)
 			return 1
 		}
@@ -443,7 +428,7 @@ func runServe(env *Env, args []string) int {
 	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
-	var src core.ConfigSource = server.FileSource(path)
+	var src core.ConfigSource = files
 	if fromModule {
 		src, err = sourceFlag.Open(SourceContext{Env: env, Logger: logger, Done: serveCtx.Done()}, sourceValue)
 		if err != nil {
@@ -466,7 +451,7 @@ func runServe(env *Env, args []string) int {
 		plog.useJSON()
 	}
 	for _, w := range d.Warnings() {
-		logger.Warn(w.Message, "path", w.Path)
+		logger.Warn(w.Message, "path", w.Where())
 	}
 	if d.HasErrors() {
 		server.Report(src, d, d.Err())
@@ -518,8 +503,8 @@ func runServe(env *Env, args []string) int {
 			_ = srv.Shutdown(context.Background())
 			return 1
 		}
-	} else if watchesConfig(g) {
-		stopWatch, err := watchConfig(path, func() { reload(serveCtx, srv) }, logger)
+	} else if files != nil && watchesConfig(g) {
+		stopWatch, err := watchConfig(files.Paths, func() { reload(serveCtx, srv) }, logger)
 		if err != nil {
 			logger.Warn("config file watch not started", "err", err)
 		} else {

@@ -66,7 +66,7 @@ func runComplete(env *Env, args []string) int {
 			}
 		}
 	}
-	c := Complete(ws, shell == "bash")
+	c := CompleteLive(ws, shell == "bash", func(flag string, done []string) []string { return liveNames(env, flag, done) })
 	fmt.Fprintln(env.Stdout, c.Kind)
 	for _, w := range c.Words {
 		fmt.Fprintln(env.Stdout, w)
@@ -80,6 +80,7 @@ var globalFlags = []FlagInfo{
 	{Names: []string{"c", "config"}, Value: "FILE", Files: true},
 	{Names: []string{"h", "help"}},
 	{Names: []string{"V", "version"}},
+	{Names: []string{"no-color"}},
 }
 
 // Complete completes a command line: words are the words after the program name, the last
@@ -87,6 +88,13 @@ var globalFlags = []FlagInfo{
 // and replaces only the part after `=`; with splitEquals the candidates for such a word are
 // values alone, otherwise `--flag=value`.
 func Complete(words []string, splitEquals bool) Completion {
+	return CompleteLive(words, splitEquals, nil)
+}
+
+// CompleteLive is Complete that also completes the values of --route, --target and --site
+// with the names live returns (nil: none): given the flag's name and the words typed before
+// the one being completed, it asks a running instance.
+func CompleteLive(words []string, splitEquals bool, live func(flag string, done []string) []string) Completion {
 	if len(words) == 0 {
 		words = []string{""}
 	}
@@ -134,12 +142,12 @@ func Complete(words []string, splitEquals bool) Completion {
 		if splitEquals && joined {
 			prefix = ""
 		}
-		return valueCompletion(f, val, prefix)
+		return valueCompletion(f, val, prefix, liveFor(live, done))
 	}
 	if len(done) > 0 {
 		prev := done[len(done)-1]
 		if f, ok := findFlag(flags, prev); ok && f.Value != "" && !strings.Contains(prev, "=") {
-			return valueCompletion(f, cur, "")
+			return valueCompletion(f, cur, "", liveFor(live, done))
 		}
 	}
 	if strings.HasPrefix(cur, "-") {
@@ -236,7 +244,14 @@ func findFlag(flags []FlagInfo, w string) (FlagInfo, bool) {
 
 // valueCompletion completes the value of flag f from the typed prefix cur; prefix is put
 // before each candidate (`--format=`).
-func valueCompletion(f FlagInfo, cur, prefix string) Completion {
+func valueCompletion(f FlagInfo, cur, prefix string, live func(string) []string) Completion {
+	if live != nil && liveFlags[f.Names[0]] {
+		out := filterPrefix(live(f.Names[0]), cur)
+		for i := range out {
+			out[i] = prefix + out[i]
+		}
+		return wordList(out)
+	}
 	switch {
 	case len(f.Choices) > 0:
 		out := filterPrefix(f.Choices, cur)

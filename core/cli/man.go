@@ -143,9 +143,10 @@ func wrap(s string, width int) []string {
 
 // globalFlagText describes the global options for the man page.
 var globalFlagText = map[string]string{
-	"c": "The config file; a config-reading command also takes it by name. Without it, conduit looks for conduit.json, conduit.yaml, then conduit.yml.",
-	"h": "Print the list of commands and exit.",
-	"V": "Print the version and the compiled-in modules and exit.",
+	"c":        "The config file, or a directory of *.yaml, *.yml and *.json files; repeatable, the files are merged in order. A config-reading command also takes files by name. Without it, conduit looks for conduit.json, conduit.yaml, then conduit.yml.",
+	"no-color": "No colour in the output, even on a terminal (as NO_COLOR does).",
+	"h":        "Print the list of commands and exit.",
+	"V":        "Print the version and the compiled-in modules and exit.",
 }
 
 // flagHead is a .TP head line: the flag's spellings in bold, its value in italics.

@@ -17,18 +17,38 @@ type Diagnostic struct {
 	Path    string
 	Message string
 	Warning bool
+	// File is the config file the diagnostic is about when the configuration was merged
+	// from several files ("" otherwise); Path is then the path inside that file.
+	File string
 }
 
-// String renders the diagnostic the way `conduit validate` prints it.
+// String renders the diagnostic the way `conduit validate` prints it, after "FILE: " when
+// it names a file.
 func (d Diagnostic) String() string {
 	kind := "error"
 	if d.Warning {
 		kind = "warning"
 	}
-	if d.Path == "" {
-		return kind + ": " + d.Message
+	prefix := ""
+	if d.File != "" {
+		prefix = d.File + ": "
 	}
-	return kind + " at " + d.Path + ": " + d.Message
+	if d.Path == "" {
+		return prefix + kind + ": " + d.Message
+	}
+	return prefix + kind + " at " + d.Path + ": " + d.Message
+}
+
+// Where is the diagnostic's place for a log line: "FILE: PATH" when it names a file,
+// otherwise its path.
+func (d Diagnostic) Where() string {
+	if d.File == "" {
+		return d.Path
+	}
+	if d.Path == "" {
+		return d.File
+	}
+	return d.File + ": " + d.Path
 }
 
 // Diagnostics collects errors and warnings while a configuration is decoded and provisioned.
@@ -37,6 +57,24 @@ type Diagnostics struct {
 	items []Diagnostic
 	// subs is what $VAR substitution did to the document being checked (see Track).
 	subs *Substitutions
+	// origins names the file of each diagnostic of a merged document (see TrackDocument).
+	origins *Origins
+}
+
+// TrackDocument is Track of doc's substitutions; for a document merged from several files
+// it also makes every diagnostic name its file and the path inside it (Origins.Locate).
+func (d *Diagnostics) TrackDocument(doc *Document) {
+	d.subs = doc.Substitutions
+	d.origins = doc.Origins
+}
+
+// record appends it, locating it in its file when d tracks a merged document.
+func (d *Diagnostics) record(it Diagnostic) {
+	if d.origins != nil && it.File == "" {
+		it.File, it.Path = d.origins.Locate(it.Path)
+		it.Message = d.origins.rewriteMessage(it.Message)
+	}
+	d.items = append(d.items, it)
 }
 
 // Track tells d what $VAR substitution did to the document being checked: messages then
@@ -50,12 +88,12 @@ func (d *Diagnostics) Unset(s string) []string { return d.subs.Unset(s) }
 
 // Errorf records an error at path.
 func (d *Diagnostics) Errorf(path, format string, args ...any) {
-	d.items = append(d.items, Diagnostic{Path: path, Message: d.subs.scrub(fmt.Sprintf(format, args...))})
+	d.record(Diagnostic{Path: path, Message: d.subs.scrub(fmt.Sprintf(format, args...))})
 }
 
 // Warnf records a warning at path.
 func (d *Diagnostics) Warnf(path, format string, args ...any) {
-	d.items = append(d.items, Diagnostic{Path: path, Message: d.subs.scrub(fmt.Sprintf(format, args...)), Warning: true})
+	d.record(Diagnostic{Path: path, Message: d.subs.scrub(fmt.Sprintf(format, args...)), Warning: true})
 }
 
 // describe is Describe, except that a string holding a value from the environment is
@@ -74,7 +112,7 @@ func (d *Diagnostics) Merge(other *Diagnostics) {
 	}
 	for _, it := range other.items {
 		it.Message = d.subs.scrub(it.Message)
-		d.items = append(d.items, it)
+		d.record(it)
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
 	yamlv3 "go.yaml.in/yaml/v3"
@@ -72,6 +74,11 @@ type Document struct {
 	// Substitutions records what $VAR substitution did (nil for a document built in
 	// memory); Diagnostics.Track uses it.
 	Substitutions *Substitutions
+	// Files are the files a merged document was read from, in order (nil for one file).
+	Files []string
+	// Origins says which file each part of a merged document came from (nil for one file);
+	// Diagnostics.TrackDocument uses it to name the file of each diagnostic.
+	Origins *Origins
 }
 
 // SitePath returns the diagnostic path prefix of site i: "sites[i]" for the Full and Sites
@@ -99,12 +106,13 @@ func Discover(dir string) (string, error) {
 
 // LoadFile reads and parses the file at path, then substitutes $VAR references in its
 // scalars. lookup resolves them; pass os.LookupEnv for the process environment.
+// The file is read by koanf's file provider.
 func LoadFile(path string, lookup func(string) (string, bool)) (*Document, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	doc, err := parseFrom(file.Provider(path), FormatOf(path), lookup)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	doc, err := Parse(data, FormatOf(path), lookup)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -116,11 +124,16 @@ func LoadFile(path string, lookup func(string) (string, bool)) (*Document, error
 // (see Expand; the text itself is never changed, so a value cannot alter the structure) and
 // sorts it into one of the three shapes. Errors quote the file, never a substituted value.
 func Parse(data []byte, format Format, lookup func(string) (string, bool)) (*Document, error) {
+	return parseFrom(rawbytes.Provider(data), format, lookup)
+}
+
+// parseFrom is Parse of the bytes p provides.
+func parseFrom(p koanf.Provider, format Format, lookup func(string) (string, bool)) (*Document, error) {
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
 	}
 	subs := &Substitutions{}
-	root, err := parseNode(data, format, lookup, subs)
+	root, err := parseNode(p, format, lookup, subs)
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +163,12 @@ type rootParser struct {
 
 const rootKey = "\x1eroot"
 
-// Unmarshal implements koanf.Parser.
+// Unmarshal implements koanf.Parser. Data that is only blanks is a nil root.
 func (p rootParser) Unmarshal(b []byte) (map[string]any, error) {
 	var v any
+	if strings.TrimSpace(string(b)) == "" {
+		return map[string]any{rootKey: nil}, nil
+	}
 	if p.format == FormatJSON {
 		quoted := quoteBareReferences(b)
 		if err := stdjson.Unmarshal(quoted, &v); err != nil {
@@ -185,19 +201,18 @@ func (p rootParser) Marshal(m map[string]any) ([]byte, error) {
 	return yamlv3.Marshal(m[rootKey])
 }
 
-// parseNode parses data, substitutes references (recording them in subs) and returns the
+// parseNode parses what p provides, substitutes references (recording them in subs) and returns the
 // root node.
-func parseNode(data []byte, format Format, lookup func(string) (string, bool), subs *Substitutions) (Node, error) {
-	if strings.TrimSpace(string(data)) == "" {
-		return nil, nil
-	}
-	// The delimiter is a byte that never appears in keys, so keys that contain dots (such as
-	// the proxy prefix "/v1.2") are kept whole.
-	k := koanf.New("\x1f")
-	if err := k.Load(rawbytes.Provider(data), rootParser{format: format, lookup: lookup, subs: subs}); err != nil {
+func parseNode(p koanf.Provider, format Format, lookup func(string) (string, bool), subs *Substitutions) (Node, error) {
+	k := koanf.New(keyDelim)
+	if err := k.Load(p, rootParser{format: format, lookup: lookup, subs: subs}); err != nil {
 		var se *SyntaxError
+		var pe *fs.PathError
 		if errors.As(err, &se) {
 			return nil, se
+		}
+		if errors.As(err, &pe) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("parse error: %w", cleanParseError(err))
 	}

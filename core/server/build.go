@@ -207,7 +207,7 @@ type BuildOptions struct {
 // sockets. On errors the returned generation is nil and every error is in the diagnostics.
 func Build(ctx context.Context, doc *config.Document, opts BuildOptions) (*Generation, *config.Diagnostics) {
 	d := &config.Diagnostics{}
-	d.Track(doc.Substitutions)
+	d.TrackDocument(doc)
 	gctx, cancel := context.WithCancel(ctx)
 	g := &Generation{Doc: doc, ctx: gctx, cancel: cancel, ports: map[int]*portTable{}, drained: make(chan struct{})}
 	shared := opts.Shared

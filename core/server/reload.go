@@ -77,10 +77,10 @@ func (s *Server) reload(ctx context.Context) (src core.ConfigSource, d *config.D
 func (s *Server) logReload(path string, d *config.Diagnostics, err error) {
 	if d != nil {
 		for _, w := range d.Warnings() {
-			s.log.Warn(w.Message, "path", w.Path)
+			s.log.Warn(w.Message, "path", w.Where())
 		}
 		for _, e := range d.Errors() {
-			s.log.Error(e.Message, "path", e.Path)
+			s.log.Error(e.Message, "path", e.Where())
 		}
 	}
 	var cold *ColdFieldsError

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/conduitproxy/conduit/core/cli"
@@ -64,8 +63,8 @@ func runProbe(env *cli.Env, args []string) int {
 	}
 	wg.Wait()
 	sort.SliceStable(results, func(i, j int) bool { return results[i].failed() && !results[j].failed() })
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPSTREAM\tRESULT\tLATENCY")
+	tb := cli.NewTable(env, env.Stdout, "UPSTREAM", "RESULT", "LATENCY")
+	st := tb.Style()
 	failed := false
 	for _, r := range results {
 		res := fmt.Sprint(r.status)
@@ -75,12 +74,14 @@ func runProbe(env *cli.Env, args []string) int {
 		case r.status == 0:
 			res = "connect ok"
 		}
+		paint := []func(string) string{nil, st.Green}
 		if r.failed() {
 			failed = true
+			paint[1] = st.Red
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.url, res, r.latency.Round(time.Millisecond))
+		tb.PaintedRow(paint, r.url, res, r.latency.Round(time.Millisecond))
 	}
-	_ = tw.Flush()
+	_ = tb.Flush()
 	if failed {
 		return 1
 	}
@@ -190,14 +191,15 @@ type upstreamsRoute struct {
 
 // printUpstreams prints the listing as a table.
 func printUpstreams(env *cli.Env, out upstreamsListing) {
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tROUTE\tSTRATEGY\tTARGET\tWEIGHT\tHEALTHY\tDRAINED")
+	tb := cli.NewTable(env, env.Stdout, "SITE", "ROUTE", "STRATEGY", "TARGET", "WEIGHT", "HEALTHY", "DRAINED")
+	st := tb.Style()
+	paint := []func(string) string{nil, st.Bold, nil, nil, nil, st.Status, nil}
 	for _, r := range out.Routes {
 		for _, t := range r.Targets {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%v\t%v\t%v\n", r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"], t["drained"] == true)
+			tb.PaintedRow(paint, r.Site, r.Path, r.Strategy, t["url"], t["weight"], t["healthy"], t["drained"] == true)
 		}
 	}
-	_ = tw.Flush()
+	_ = tb.Flush()
 }
 
 // upstreamFlags are the flags of `conduit upstreams add|remove|weight|drain|undrain`.
