@@ -1,0 +1,95 @@
+package docs_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/conduitproxy/conduit/core/cli"
+)
+
+// TestDocConfigBlocksMatchSchema: every config block of docs/*.md and README.md that is not
+// marked invalid (the configs TestDocConfigBlocksValidate builds, by the same rules) validates
+// against contrib/conduit.schema.json with an independent validator
+// (santhosh-tekuri/jsonschema), as an editor sees it: before $VAR substitution.
+func TestDocConfigBlocksMatchSchema(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := compileCheckedInSchema(t, filepath.Join(root, "contrib", "conduit.schema.json"))
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages = append(pages, filepath.Join(root, "README.md"))
+	checked := 0
+	for _, p := range pages {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		for _, b := range extractBlocks(filepath.ToSlash(rel), string(data)) {
+			if b.invalid != "" || (b.lang == "json" && !isWholeJSON(b.text)) {
+				continue
+			}
+			for _, c := range configsOf(b) {
+				v, err := jsonValue(c)
+				if err != nil {
+					t.Errorf("%s:%d: %v", b.page, b.line, err)
+					continue
+				}
+				checked++
+				if err := schema.Validate(v); err != nil {
+					t.Errorf("%s:%d does not validate against the schema: %v\n--- config ---\n%s", b.page, b.line, err, c)
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("checked %d config blocks of docs/*.md; want at least 20", checked)
+	}
+}
+
+// compileCheckedInSchema compiles the schema file at path.
+func compileCheckedInSchema(t *testing.T, path string) *jsonschema.Schema {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(cli.SchemaID, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(cli.SchemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// jsonValue reads a YAML (or JSON) config as the JSON value the validator takes.
+func jsonValue(text string) (any, error) {
+	var v any
+	if err := yaml.Unmarshal([]byte(text), &v); err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("json: %w", err)
+	}
+	return jsonschema.UnmarshalJSON(bytes.NewReader(b))
+}
