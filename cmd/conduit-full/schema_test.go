@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/conduitproxy/conduit/core/cli"
+	"github.com/conduitproxy/conduit/core/cli/schematest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -37,24 +38,7 @@ func TestSchemaFileIsCurrent(t *testing.T) {
 // compileSchema compiles the checked-in schema with an independent JSON Schema validator.
 func compileSchema(t testing.TB) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open(schemaFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(cli.SchemaID, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(cli.SchemaID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return schematest.Compile(t, schemaFile)
 }
 
 // asJSONValue reads a YAML or JSON config as the JSON value the validator takes.

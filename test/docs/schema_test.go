@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/conduitproxy/conduit/core/cli"
+	"github.com/conduitproxy/conduit/core/cli/schematest"
 )
 
 // TestDocConfigBlocksMatchSchema: every config block of docs/*.md and README.md that is not
@@ -23,62 +22,27 @@ func TestDocConfigBlocksMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := compileCheckedInSchema(t, filepath.Join(root, "contrib", "conduit.schema.json"))
-	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages = append(pages, filepath.Join(root, "README.md"))
+	schema := schematest.Compile(t, filepath.Join(root, "contrib", "conduit.schema.json"))
 	checked := 0
-	for _, p := range pages {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
+	for _, b := range docBlocks(t, root) {
+		if b.invalid != "" {
+			continue
 		}
-		rel, _ := filepath.Rel(root, p)
-		for _, b := range extractBlocks(filepath.ToSlash(rel), string(data)) {
-			if b.invalid != "" || (b.lang == "json" && !isWholeJSON(b.text)) {
+		for _, c := range configsOf(b) {
+			v, err := jsonValue(c)
+			if err != nil {
+				t.Errorf("%s:%d: %v", b.page, b.line, err)
 				continue
 			}
-			for _, c := range configsOf(b) {
-				v, err := jsonValue(c)
-				if err != nil {
-					t.Errorf("%s:%d: %v", b.page, b.line, err)
-					continue
-				}
-				checked++
-				if err := schema.Validate(v); err != nil {
-					t.Errorf("%s:%d does not validate against the schema: %v\n--- config ---\n%s", b.page, b.line, err, c)
-				}
+			checked++
+			if err := schema.Validate(v); err != nil {
+				t.Errorf("%s:%d does not validate against the schema: %v\n--- config ---\n%s", b.page, b.line, err, c)
 			}
 		}
 	}
 	if checked < 20 {
 		t.Fatalf("checked %d config blocks of docs/*.md; want at least 20", checked)
 	}
-}
-
-// compileCheckedInSchema compiles the schema file at path.
-func compileCheckedInSchema(t *testing.T, path string) *jsonschema.Schema {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(cli.SchemaID, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(cli.SchemaID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // jsonValue reads a YAML (or JSON) config as the JSON value the validator takes.
