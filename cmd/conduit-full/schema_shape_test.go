@@ -218,6 +218,13 @@ var badShapes = []struct{ name, doc string }{
 	{"wasm entry instances enum", `{"port": 8080, "middleware": [{"type": "wasm", "path": "g.wasm", "instances": "pooled"}]}`},
 	{"wasm entry env list", `{"port": 8080, "middleware": [{"type": "wasm", "path": "g.wasm", "env": ["A=1"]}]}`},
 	{"wasm entry timeoutMs string", `{"port": 8080, "middleware": [{"type": "wasm", "path": "g.wasm", "timeoutMs": "1s"}]}`},
+	// fallback and redirects
+	{"fallback string", `{"port": 8080, "fallback": "index.html"}`},
+	{"fallback status string", `{"port": 8080, "fallback": {"status": "404"}}`},
+	{"fallback byAccept rule string", `{"port": 8080, "fallback": {"byAccept": {"html": "index.html"}}}`},
+	{"redirects object", `{"port": 8080, "redirects": {"from": "/a", "to": "/b"}}`},
+	{"redirect without to", `{"port": 8080, "redirects": [{"from": "/a"}]}`},
+	{"redirect status string", `{"port": 8080, "redirects": [{"from": "/a", "to": "/b", "status": "301"}]}`},
 	// script and traefik
 	{"script entry without path", `{"port": 8080, "middleware": [{"type": "script"}]}`},
 	{"script entry unknown key", `{"port": 8080, "middleware": [{"type": "script", "path": "s.go", "onerror": "deny"}]}`},
@@ -267,6 +274,8 @@ var goodShapes = []string{
 	`{"port": 8080, "middleware": [{"type": "wasm", "path": "g.wasm", "phase": "response", "abi": "http-wasm", "onError": "deny", "instances": "fresh", "env": {"A": "1"}, "config": {"any": [1]}}]}`,
 	`{"port": 8080, "middleware": [{"type": "script", "path": "s.go", "phase": "response", "timeoutMs": 0, "config": 3}, {"type": "traefik", "path": "p", "onError": "deny"}]}`,
 	`{"port": 8080, "middleware": [{"type": "headers"}]}`,
+	`{"port": 8080, "fallback": null, "redirects": null}`,
+	`{"port": 8080, "fallback": {"status": 404, "body": {"error": "not found"}, "headers": {"x": "y"}, "byAccept": {"html": {"file": "index.html"}}}, "redirects": [{"from": "/old/:id", "to": "/new/:id", "status": 308}]}`,
 }
 
 // TestSchemaAcceptsGoodShapes: see goodShapes.
