@@ -182,10 +182,11 @@ type Module struct {
 	// recorded, or the entry is disabled). The core composes the entries of a site in
 	// declaration order at StageScripts (see MiddlewareSpec).
 	MiddlewareEntry func(ctx *SiteContext, spec MiddlewareSpec) Middleware
-	// ConfigTypes maps some of the module's keys (site, global, route or handler keys) to a
-	// value of the type its constructor decodes that key into (`"responseTime":
-	// ResponseTime{}`); `conduit schema` reflects over it (config.Schema). A key without an
-	// entry is in the schema with any value.
+	// ConfigTypes maps some of the module's keys (site, global, route or handler keys, and
+	// "middleware.<type>" for a `middleware[]` entry of one of MiddlewareTypes) to a value of
+	// the type its constructor decodes that key into (`"responseTime": ResponseTime{}`);
+	// `conduit schema` reflects over it (config.Schema). A key without an entry is in the
+	// schema with any value.
 	ConfigTypes map[string]any
 }
 

@@ -3,8 +3,10 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/config"
@@ -46,11 +48,14 @@ func SchemaJSON() ([]byte, error) {
 
 // BuildSchema returns the schema SchemaJSON prints, as a JSON value.
 func BuildSchema() map[string]any {
-	site := map[string]any{}
-	// The core's own global keys, from the struct the server decodes them into.
+	// The core's own keys, from the types the server decodes them into.
+	site := server.SiteCoreSchema()
 	global, _ := config.Schema(server.GlobalSettings{})["properties"].(map[string]any)
+	tlsProps, _ := site["tls"].(map[string]any)["properties"].(map[string]any)
+	routeItems, _ := site["routes"].(map[string]any)["items"].(map[string]any)
+	handler, _ := routeItems["properties"].(map[string]any)
 	route := map[string]any{}
-	handler := map[string]any{}
+	entries := map[string]any{} // middleware[] entry schemas by type
 	compiled := map[string]bool{}
 	for _, m := range core.Modules() {
 		compiled[m.Feature] = true
@@ -59,18 +64,29 @@ func BuildSchema() map[string]any {
 			desc = m.ID
 		}
 		desc += " (feature " + m.Feature + ")"
+		keyed := func(key string) map[string]any {
+			s := map[string]any{}
+			if v, ok := m.ConfigTypes[key]; ok {
+				s = config.Schema(v)
+			}
+			s["description"] = desc
+			return s
+		}
 		for _, set := range []struct {
 			keys []string
 			into map[string]any
-		}{{m.SiteKeys, site}, {m.GlobalKeys, global}, {m.RouteKeys, route}, {m.HandlerKeys, handler}} {
+			site bool
+		}{{m.SiteKeys, site, true}, {m.GlobalKeys, global, false}, {m.RouteKeys, route, false}, {m.HandlerKeys, handler, false}} {
 			for _, k := range set.keys {
-				s := map[string]any{}
-				if v, ok := m.ConfigTypes[k]; ok {
-					s = config.Schema(v)
+				if sub, ok := strings.CutPrefix(k, "tls."); ok && set.site && tlsProps != nil {
+					tlsProps[sub] = keyed(k) // tls.acme: a key inside the core's tls block
+					continue
 				}
-				s["description"] = desc
-				set.into[k] = s
+				set.into[k] = keyed(k)
 			}
+		}
+		for _, t := range m.MiddlewareTypes {
+			entries[t] = keyed(core.MiddlewareCatalogKey(t))
 		}
 	}
 	for _, e := range core.CatalogEntries() {
@@ -89,25 +105,7 @@ func BuildSchema() map[string]any {
 			handler[key] = note
 		}
 	}
-	routeEntry := map[string]any{"type": "object", "properties": handler}
-	site["host"] = map[string]any{"description": "the host names the site answers (a name or a list)", "anyOf": []any{
-		map[string]any{"type": "string"},
-		map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
-	}}
-	site["port"] = map[string]any{"description": "the port the site listens on", "anyOf": []any{
-		map[string]any{"type": "integer", "minimum": 0, "maximum": 65535},
-		map[string]any{"type": "string", "description": "$VAR or a number"},
-	}}
-	site["bind"] = map[string]any{"type": "string", "description": "the address the site's listener binds to"}
-	site["tls"] = map[string]any{"description": "TLS: certificate files or ACME", "anyOf": []any{
-		map[string]any{"type": "object"}, map[string]any{"type": "boolean"},
-	}}
-	site["http2"] = map[string]any{"description": "HTTP/2 settings"}
-	site["routes"] = map[string]any{"type": "array", "description": "routes matched in order", "items": routeEntry}
-	site["middleware"] = map[string]any{"type": "array", "description": "middleware entries, each with a type", "items": map[string]any{
-		"type": "object", "properties": map[string]any{"type": map[string]any{"type": "string", "examples": middlewareTypes()}},
-		"required": []any{"type"},
-	}}
+	site["middleware"].(map[string]any)["items"] = middlewareEntrySchema(entries)
 	siteSchema := map[string]any{"type": "object", "properties": site}
 	return map[string]any{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",
@@ -117,6 +115,9 @@ func BuildSchema() map[string]any {
 		"$defs": map[string]any{
 			"site":   siteSchema,
 			"global": map[string]any{"type": "object", "properties": global},
+			// The keys other modules own inside a proxy route object (cache, rateLimit,
+			// extAuthz), for the proxy's route schema to refer to.
+			"routeKeys": map[string]any{"type": "object", "properties": route},
 		},
 		"anyOf": []any{
 			map[string]any{"type": "object", "required": []any{"sites"}, "properties": map[string]any{
@@ -132,6 +133,30 @@ func BuildSchema() map[string]any {
 			map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/site"}},
 		},
 	}
+}
+
+// middlewareEntrySchema is the schema of one `middleware[]` entry: an object whose type is
+// one of the known types (buildMiddlewareList refuses any other, except the reserved
+// "headers", which it accepts with a warning), and whose other keys follow the schema of the
+// module that builds that type (its ConfigTypes["middleware.<type>"]).
+func middlewareEntrySchema(entries map[string]any) map[string]any {
+	types := append(middlewareTypes(), "headers")
+	var cases []any
+	for _, t := range slices.Sorted(maps.Keys(entries)) {
+		cases = append(cases, map[string]any{
+			"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": t}}, "required": []any{"type"}},
+			"then": entries[t],
+		})
+	}
+	s := map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"type": map[string]any{"type": "string", "enum": types, "description": "the module that builds the entry"}},
+		"required":   []any{"type"},
+	}
+	if len(cases) > 0 {
+		s["allOf"] = cases
+	}
+	return s
 }
 
 // middlewareTypes lists every `middleware[]` type the catalog and this binary know.

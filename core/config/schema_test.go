@@ -52,3 +52,41 @@ func TestSchemaFollowsDecode(t *testing.T) {
 		t.Errorf("%d properties, want %d", len(props), len(want)+1)
 	}
 }
+
+type schemaTagged struct {
+	Mode    string  `json:"mode" enum:"|fast|slow" default:"\"fast\"" doc:"how fast"`
+	Proto   string  `json:"proto" enum:"v1|v-2" enumcase:"fold"`
+	Limit   *uint32 `json:"limit" minimum:"1" maximum:"10"`
+	Small   int8    `json:"small"`
+	Counter uint16  `json:"counter"`
+}
+
+// TestSchemaTags: doc, default, enum (with "" and case folding), minimum and maximum tags,
+// and the exact bounds of integers of 32 bits or fewer.
+func TestSchemaTags(t *testing.T) {
+	props := Schema(schemaTagged{})["properties"].(map[string]any)
+	want := map[string]string{
+		"mode":    `{"default":"fast","description":"how fast","enum":["","fast","slow"],"type":"string"}`,
+		"proto":   `{"examples":["v1","v-2"],"pattern":"^(?:[vV]1|[vV]\\x2d2)$","type":"string"}`,
+		"limit":   `{"maximum":10,"minimum":1,"type":"integer"}`,
+		"small":   `{"maximum":127,"minimum":-128,"type":"integer"}`,
+		"counter": `{"maximum":65535,"minimum":0,"type":"integer"}`,
+	}
+	for k, w := range want {
+		b, _ := json.Marshal(props[k])
+		if string(b) != w {
+			t.Errorf("%s: %s, want %s", k, b, w)
+		}
+	}
+}
+
+// TestAnnotatePropertiesRefusesUnknownNames: a doc for a property the schema lacks is a
+// programming error.
+func TestAnnotatePropertiesRefusesUnknownNames(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic for a missing property")
+		}
+	}()
+	AnnotateProperties(Schema(schemaInner{}), map[string]FieldDoc{"nmae": {Description: "x"}})
+}

@@ -42,11 +42,7 @@ func (h *HTTP2Bool) UnmarshalConfig(n config.Node, path string, d *config.Diagno
 	case bool:
 		h.Disabled = !v
 	case map[string]config.Node:
-		var o struct {
-			MaxConcurrentStreams *uint32 `json:"maxConcurrentStreams"`
-			InitialWindowSize    *uint32 `json:"initialWindowSize"`
-			H2C                  bool    `json:"h2c"`
-		}
+		var o http2Options
 		config.Decode(v, path, &o, d)
 		h.H2C = o.H2C
 		if o.MaxConcurrentStreams != nil {

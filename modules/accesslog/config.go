@@ -54,12 +54,7 @@ func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnosti
 		c.Format = parseFormat(v, path, d)
 	case map[string]config.Node:
 		c.Enabled = true
-		var o struct {
-			Format     *string  `json:"format"`
-			File       *string  `json:"file"`
-			SkipPaths  []string `json:"skipPaths"`
-			StripQuery bool     `json:"stripQuery"`
-		}
+		var o options
 		config.Decode(v, path, &o, d)
 		if o.Format != nil {
 			c.Format = parseFormat(*o.Format, config.Join(path, "format"), d)

@@ -30,13 +30,13 @@ import (
 type TLSConfig struct {
 	// CA is a PEM file of the CAs that sign the service's certificate; the system roots
 	// without it.
-	CA string `json:"ca"`
+	CA string `json:"ca" doc:"a PEM file of the CAs that sign the service's certificate; the system roots without it"`
 	// Cert and Key are the PEM client certificate and key presented to the service (mTLS).
-	Cert string `json:"cert"`
-	Key  string `json:"key"`
+	Cert string `json:"cert" doc:"the PEM client certificate presented to the service (mTLS)"`
+	Key  string `json:"key" doc:"the PEM key of cert"`
 	// ServerName is the name verified in the service's certificate; the target's host by
 	// default.
-	ServerName string `json:"serverName"`
+	ServerName string `json:"serverName" doc:"the name verified in the service's certificate; the target's host by default"`
 }
 
 // ValidateTarget checks a `grpc` target: "host:port" or "dns:///host:port", never the

@@ -18,43 +18,43 @@ import (
 type Config struct {
 	// GRPC is the authorization service: "host:port", or "dns:///host:port" to balance
 	// round-robin across every address the name resolves to.
-	GRPC string `json:"grpc" cfg:"required"`
+	GRPC string `json:"grpc" cfg:"required" doc:"the authorization service: host:port, or dns:///host:port to balance round-robin across every address the name resolves to"`
 	// TimeoutMs bounds each Check call; default 200, as Envoy's.
-	TimeoutMs *uint64 `json:"timeoutMs"`
+	TimeoutMs *uint64 `json:"timeoutMs" default:"200" minimum:"1" doc:"bounds each Check call"`
 	// FailureModeAllow lets requests through when the service fails; default false.
-	FailureModeAllow bool `json:"failureModeAllow"`
+	FailureModeAllow bool `json:"failureModeAllow" default:"false" doc:"lets requests through when the service fails"`
 	// FailureModeAllowHeaderAdd adds x-envoy-auth-failure-mode-allowed: true to a request
 	// let through on failure.
-	FailureModeAllowHeaderAdd bool `json:"failureModeAllowHeaderAdd"`
+	FailureModeAllowHeaderAdd bool `json:"failureModeAllowHeaderAdd" default:"false" doc:"adds x-envoy-auth-failure-mode-allowed: true to a request let through on failure"`
 	// StatusOnError is the status of a request denied because the service failed; default
 	// 403, as Envoy's.
-	StatusOnError *uint64 `json:"statusOnError"`
+	StatusOnError *uint64 `json:"statusOnError" default:"403" minimum:"400" maximum:"599" doc:"the status of a request denied because the service failed"`
 	// WithRequestBody sends (the start of) the request body in the CheckRequest.
-	WithRequestBody *BodyConfig `json:"withRequestBody"`
+	WithRequestBody *BodyConfig `json:"withRequestBody" doc:"sends (the start of) the request body in the CheckRequest"`
 	// IncludePeerCertificate sends the client's verified mTLS certificate.
-	IncludePeerCertificate bool `json:"includePeerCertificate"`
+	IncludePeerCertificate bool `json:"includePeerCertificate" default:"false" doc:"sends the client's verified mTLS certificate"`
 	// ContextExtensions are sent as the CheckRequest's context_extensions.
-	ContextExtensions map[string]string `json:"contextExtensions"`
+	ContextExtensions map[string]string `json:"contextExtensions" doc:"sent as the CheckRequest's context_extensions"`
 	// Metadata is sent as the CheckRequest's metadata_context.filter_metadata: namespace →
 	// object.
-	Metadata map[string]map[string]any `json:"metadata"`
+	Metadata map[string]map[string]any `json:"metadata" doc:"sent as the CheckRequest's metadata_context.filter_metadata: namespace → object"`
 	// DecisionCache reuses decisions for identical requests (off without it).
-	DecisionCache *CacheConfig `json:"decisionCache"`
+	DecisionCache *CacheConfig `json:"decisionCache" doc:"reuses decisions for identical requests (off without it)"`
 	// SkipPaths are exempt paths (core/skippaths).
-	SkipPaths []string `json:"skipPaths"`
+	SkipPaths []string `json:"skipPaths" doc:"exempt paths: exact paths and /** prefixes"`
 	// TLS configures TLS (and mTLS) to the service; plaintext without it.
-	TLS *envoyext.TLSConfig `json:"tls"`
+	TLS *envoyext.TLSConfig `json:"tls" doc:"TLS (and mTLS) to the service; plaintext without it"`
 }
 
 // BodyConfig is `withRequestBody`, Envoy's with_request_body.
 type BodyConfig struct {
 	// MaxBytes is the most body bytes sent.
-	MaxBytes *uint64 `json:"maxBytes" cfg:"required"`
+	MaxBytes *uint64 `json:"maxBytes" cfg:"required" minimum:"1" maximum:"4194304" doc:"the most body bytes sent"`
 	// AllowPartial sends the first MaxBytes of a longer body; without it such a request is
 	// answered 413.
-	AllowPartial bool `json:"allowPartial"`
+	AllowPartial bool `json:"allowPartial" default:"false" doc:"sends the first maxBytes of a longer body; without it such a request is answered 413"`
 	// PackAsBytes sends the body in raw_body (bytes) instead of body (UTF-8 text).
-	PackAsBytes bool `json:"packAsBytes"`
+	PackAsBytes bool `json:"packAsBytes" default:"false" doc:"sends the body in raw_body (bytes) instead of body (UTF-8 text)"`
 }
 
 // CacheConfig is `decisionCache`.
@@ -62,9 +62,9 @@ type CacheConfig struct {
 	// TTLMs is how long a decision is reused when the service names no TTL in its
 	// dynamic_metadata (CacheTTLKey); 0 (the default) reuses only decisions the service
 	// gives a TTL.
-	TTLMs uint64 `json:"ttlMs"`
+	TTLMs uint64 `json:"ttlMs" default:"0" doc:"how long a decision is reused when the service names no TTL; 0 reuses only decisions the service gives a TTL"`
 	// MaxEntries bounds the decisions kept; default 10000.
-	MaxEntries *uint64 `json:"maxEntries"`
+	MaxEntries *uint64 `json:"maxEntries" default:"10000" minimum:"1" doc:"bounds the decisions kept"`
 }
 
 // Defaults and limits.

@@ -37,6 +37,7 @@ func init() {
 		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector,
 		Site:        provisionSite,
 		Route:       provisionRoute,
+		ConfigTypes: map[string]any{"extAuthz": Config{}},
 	})
 }
 

@@ -35,36 +35,37 @@ func init() {
 		SiteKeys:    []string{"extProc"},
 		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
+		ConfigTypes: map[string]any{"extProc": Config{}},
 	})
 }
 
 // Config is the site's `extProc` block.
 type Config struct {
 	// GRPC is the processing service: "host:port" or "dns:///host:port".
-	GRPC string `json:"grpc" cfg:"required"`
+	GRPC string `json:"grpc" cfg:"required" doc:"the processing service: host:port, or dns:///host:port to balance round-robin across every address the name resolves to"`
 	// TimeoutMs bounds the wait for each answer of the service; default 200, as Envoy's
 	// message_timeout.
-	TimeoutMs *uint64 `json:"timeoutMs"`
+	TimeoutMs *uint64 `json:"timeoutMs" default:"200" minimum:"1" doc:"bounds each answer of the service"`
 	// FailureModeAllow lets requests go on unprocessed when the service fails; default false.
-	FailureModeAllow bool `json:"failureModeAllow"`
+	FailureModeAllow bool `json:"failureModeAllow" default:"false" doc:"lets requests through when the service fails"`
 	// StatusOnError is the status of a request failed because the service failed; default
 	// 500, and 504 when it did not answer in time.
-	StatusOnError *uint64 `json:"statusOnError"`
+	StatusOnError *uint64 `json:"statusOnError" minimum:"400" maximum:"599" doc:"the status of a request refused because the service failed; without it 500, or 504 for a timeout"`
 	// ProcessingMode says which header phases are sent.
-	ProcessingMode *ModeConfig `json:"processingMode"`
+	ProcessingMode *ModeConfig `json:"processingMode" doc:"which header phases are sent to the service"`
 	// SkipPaths are paths not processed (core/skippaths).
-	SkipPaths []string `json:"skipPaths"`
+	SkipPaths []string `json:"skipPaths" doc:"exempt paths: exact paths and /** prefixes"`
 	// TLS configures TLS (and mTLS) to the service; plaintext without it.
-	TLS *envoyext.TLSConfig `json:"tls"`
+	TLS *envoyext.TLSConfig `json:"tls" doc:"TLS (and mTLS) to the service; plaintext without it"`
 }
 
 // ModeConfig is `processingMode`: SEND or SKIP for each header phase (Envoy's
 // ProcessingMode.request_header_mode and response_header_mode).
 type ModeConfig struct {
 	// RequestHeaderMode is "send" (default) or "skip".
-	RequestHeaderMode string `json:"requestHeaderMode"`
+	RequestHeaderMode string `json:"requestHeaderMode" enum:"|send|SEND|default|DEFAULT|skip|SKIP" default:"\"send\"" doc:"send the request headers to the service, or skip them"`
 	// ResponseHeaderMode is "send" (default) or "skip".
-	ResponseHeaderMode string `json:"responseHeaderMode"`
+	ResponseHeaderMode string `json:"responseHeaderMode" enum:"|send|SEND|default|DEFAULT|skip|SKIP" default:"\"send\"" doc:"send the response headers to the service, or skip them"`
 }
 
 // DefaultTimeout is Envoy's default ext_proc message timeout.

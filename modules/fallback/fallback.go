@@ -30,6 +30,7 @@ func init() {
 		SiteKeys:    []string{"fallback"},
 		SiteRoles:   core.RoleRouter,
 		Site:        provision,
+		ConfigTypes: map[string]any{"fallback": configSchema{}},
 	})
 }
 

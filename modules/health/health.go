@@ -36,10 +36,7 @@ type Config struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	var o struct {
-		Path             string `json:"path"`
-		IncludeUpstreams bool   `json:"includeUpstreams"`
-	}
+	var o options
 	if !config.DecodeToggle(n, path, d, "true, false or {path, includeUpstreams}", &c.Enabled, &o) {
 		return
 	}

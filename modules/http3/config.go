@@ -40,15 +40,23 @@ func defaults() Config {
 	return Config{Enabled: true, MaxStreams: DefaultMaxStreams, IdleTimeout: DefaultIdleTimeout, Advertise: true}
 }
 
+// options is the object shape of the key.
+type options struct {
+	Enabled         *bool   `json:"enabled" default:"true" doc:"serves HTTP/3 on the site's port over UDP"`
+	MaxStreams      *uint32 `json:"maxStreams" default:"100" minimum:"1" maximum:"10000" doc:"concurrent request streams per connection"`
+	IdleTimeoutSecs *uint32 `json:"idleTimeoutSecs" default:"30" minimum:"1" maximum:"3600" doc:"closes a connection without a request in progress, or whose peer sent nothing, for this long"`
+	Advertise       *bool   `json:"advertise" default:"true" doc:"adds Alt-Svc to the site's HTTP/1.1 and HTTP/2 answers"`
+}
+
+// ConfigSchema implements config.SchemaProvider: a boolean or the options object.
+func (Config) ConfigSchema() map[string]any {
+	return config.Toggle(config.Schema(options{}))
+}
+
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
 	*c = defaults()
-	var o struct {
-		Enabled         *bool   `json:"enabled"`
-		MaxStreams      *uint32 `json:"maxStreams"`
-		IdleTimeoutSecs *uint32 `json:"idleTimeoutSecs"`
-		Advertise       *bool   `json:"advertise"`
-	}
+	var o options
 	if !config.DecodeToggle(n, path, d, want, &c.Enabled, &o) {
 		return
 	}

@@ -35,6 +35,7 @@ func init() {
 		Global:      provisionGlobal,
 		SiteRoles:   core.RoleMiddleware | core.RolePacketService,
 		Site:        provision,
+		ConfigTypes: map[string]any{"http3": Config{}},
 	})
 }
 

@@ -45,10 +45,7 @@ type Config struct {
 
 // UnmarshalConfig implements config.Unmarshaler.
 func (c *Config) UnmarshalConfig(n config.Node, path string, d *config.Diagnostics) {
-	var o struct {
-		Path  *string        `json:"path"`
-		Token *config.Secret `json:"token"`
-	}
+	var o options
 	if !config.DecodeToggle(n, path, d, "an object {path, token} or a boolean", &c.Enabled, &o) {
 		return
 	}

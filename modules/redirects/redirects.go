@@ -23,6 +23,7 @@ func init() {
 		SiteKeys:    []string{"redirects"},
 		SiteRoles:   core.RoleMiddleware,
 		Site:        provision,
+		ConfigTypes: map[string]any{"redirects": []Rule{}},
 	})
 }
 

@@ -28,6 +28,7 @@ func init() {
 		Stage:           core.StageScripts,
 		MiddlewareTypes: []string{"script", "traefik"},
 		MiddlewareEntry: build,
+		ConfigTypes:     configTypes,
 	})
 }
 

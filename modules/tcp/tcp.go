@@ -31,6 +31,7 @@ func init() {
 		SiteKeys:    []string{"tcp"},
 		SiteRoles:   core.RoleConnHandler,
 		Site:        provision,
+		ConfigTypes: map[string]any{"tcp": Config{}},
 		Provides: []core.SiteValueProvider{core.RawConnections.Provide(func(ctx *core.SiteContext) (bool, bool) {
 			_, ok := ctx.Section("tcp")
 			return ok, ok
@@ -41,28 +42,28 @@ func init() {
 // Config is the site's `tcp` block.
 type Config struct {
 	// Targets are the upstreams, "host:port" each (required).
-	Targets []string `json:"targets" cfg:"required"`
+	Targets []string `json:"targets" cfg:"required" doc:"the upstreams, host:port each (a port from 1 to 65535, no scheme)"`
 	// Strategy picks a target: round-robin (default), random or least-conn.
-	Strategy string `json:"strategy"`
+	Strategy string `json:"strategy" enum:"|round-robin|roundrobin|random|least-conn|leastconn|least-connections" enumcase:"fold" default:"\"round-robin\"" doc:"how a target is picked"`
 	// ConnectTimeoutMs bounds each connection attempt to a target. Default 5000.
-	ConnectTimeoutMs *uint64 `json:"connectTimeoutMs"`
+	ConnectTimeoutMs *uint64 `json:"connectTimeoutMs" default:"5000" minimum:"1" doc:"bounds each connection attempt to a target"`
 	// IdleTimeoutMs closes a connection when no byte moved in either direction for this
 	// long, and bounds each write. Default 600000 (10 minutes).
-	IdleTimeoutMs *uint64 `json:"idleTimeoutMs"`
+	IdleTimeoutMs *uint64 `json:"idleTimeoutMs" default:"600000" minimum:"1" doc:"closes a connection when no byte moved in either direction for this long, and bounds each write"`
 	// MaxDurationMs closes a connection this long after it was accepted; 0 (default) means
 	// no limit.
-	MaxDurationMs uint64 `json:"maxDurationMs"`
+	MaxDurationMs uint64 `json:"maxDurationMs" default:"0" doc:"closes a connection this long after it was accepted; 0 means no limit"`
 	// ProxyProtocol sends a PROXY protocol header ("v1" or "v2") to the upstream first.
-	ProxyProtocol string `json:"proxyProtocol"`
+	ProxyProtocol string `json:"proxyProtocol" enum:"|v1|v2" enumcase:"fold" doc:"sends a PROXY protocol header (v1 or v2) to the upstream first"`
 	// MaxConnections caps the site's concurrent connections (over reloads); 0 means no cap.
-	MaxConnections uint32 `json:"maxConnections"`
+	MaxConnections uint32 `json:"maxConnections" default:"0" doc:"caps the site's concurrent connections (over reloads); 0 means no cap"`
 	// MaxFails failed connection attempts in a row mark a target down for FailTimeoutMs;
 	// 0 never marks one down. Default 1.
-	MaxFails *uint32 `json:"maxFails"`
+	MaxFails *uint32 `json:"maxFails" default:"1" doc:"failed connection attempts in a row that mark a target down for failTimeoutMs; 0 never marks one down"`
 	// FailTimeoutMs is how long a target marked down is skipped. Default 10000.
-	FailTimeoutMs *uint64 `json:"failTimeoutMs"`
+	FailTimeoutMs *uint64 `json:"failTimeoutMs" default:"10000" doc:"how long a target marked down is skipped"`
 	// AccessLog logs one line per connection (default true).
-	AccessLog *bool `json:"accessLog"`
+	AccessLog *bool `json:"accessLog" default:"true" doc:"logs one line per connection"`
 }
 
 // Defaults of the tcp block.

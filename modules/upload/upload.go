@@ -27,6 +27,7 @@ func init() {
 		SiteKeys:    []string{"upload"},
 		SiteRoles:   core.RoleRouter | core.RoleStarter,
 		Site:        provision,
+		ConfigTypes: map[string]any{"upload": Config{}},
 	})
 }
 
@@ -34,20 +35,20 @@ func init() {
 type Config struct {
 	// Path is the URL path uploads are posted to; it matches itself and everything below
 	// it (required).
-	Path string `json:"path" cfg:"required"`
+	Path string `json:"path" cfg:"required" doc:"the URL path uploads are posted to; it matches itself and everything below it (absolute, no query, glob or dot segment)"`
 	// Dir is the directory files are stored in, created when absent (required).
-	Dir string `json:"dir" cfg:"required"`
+	Dir string `json:"dir" cfg:"required" doc:"the directory files are stored in, created when absent"`
 	// MaxFileSizeBytes caps each file. Default 100 MiB; 0 means no cap.
-	MaxFileSizeBytes *uint64 `json:"maxFileSizeBytes"`
+	MaxFileSizeBytes *uint64 `json:"maxFileSizeBytes" default:"104857600" doc:"caps each file; 0 means no cap"`
 	// MaxTotalSizeBytes caps the files of one request together; 0 (default) means only
 	// MaxFiles × MaxFileSizeBytes.
-	MaxTotalSizeBytes uint64 `json:"maxTotalSizeBytes"`
+	MaxTotalSizeBytes uint64 `json:"maxTotalSizeBytes" default:"0" doc:"caps the files of one request together; 0 means only maxFiles × maxFileSizeBytes"`
 	// MaxFiles caps the files of one request. Default 20.
-	MaxFiles *uint32 `json:"maxFiles"`
+	MaxFiles *uint32 `json:"maxFiles" default:"20" minimum:"1" doc:"caps the files of one request"`
 	// AllowedMimeTypes lists the accepted types ("image/png", "image/*"); empty accepts all.
-	AllowedMimeTypes []string `json:"allowedMimeTypes"`
+	AllowedMimeTypes []string `json:"allowedMimeTypes" doc:"the accepted media types (image/png, image/*); empty accepts all"`
 	// FieldName is the form field that carries the files. Default "file".
-	FieldName string `json:"fieldName"`
+	FieldName string `json:"fieldName" default:"\"file\"" doc:"the form field that carries the files"`
 }
 
 // Defaults of the upload block.

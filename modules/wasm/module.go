@@ -36,6 +36,7 @@ func init() {
 		Global:          provisionGlobal,
 		MiddlewareTypes: []string{"wasm"},
 		MiddlewareEntry: newEntry,
+		ConfigTypes:     configTypes,
 	})
 }
 

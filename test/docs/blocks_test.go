@@ -198,11 +198,6 @@ func TestDocConfigBlocksValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages = append(pages, filepath.Join(root, "README.md"))
 	tmp := t.TempDir()
 	placeholders := docFiles(t, tmp)
 	t.Chdir(filepath.Join(tmp, "work"))
@@ -216,7 +211,44 @@ func TestDocConfigBlocksValidate(t *testing.T) {
 		return v, ok
 	}
 	checked := 0
-	for _, p := range pages {
+	for _, b := range docBlocks(t, root) {
+		format := config.FormatYAML
+		if b.lang == "json" {
+			format = config.FormatJSON
+		}
+		var problems []string
+		for _, c := range configsOf(b) {
+			unknownVars = nil
+			problems = append(problems, validate(placeholders.Replace(c), format, lookup)...)
+			for _, v := range unknownVars {
+				problems = append(problems, fmt.Sprintf("$%s is not in docEnv of test/docs/blocks_test.go", v))
+			}
+			checked++
+		}
+		where := fmt.Sprintf("%s:%d", b.page, b.line)
+		switch {
+		case b.invalid != "" && len(problems) == 0:
+			t.Errorf("%s is marked invalid (%s) but validates", where, b.invalid)
+		case b.invalid == "" && len(problems) > 0:
+			t.Errorf("%s does not validate:\n  %s\n--- block ---\n%s", where, strings.Join(problems, "\n  "), b.text)
+		}
+	}
+	// The docs hold more than 20 config blocks; far fewer means the extraction broke.
+	if checked < 20 {
+		t.Fatalf("checked %d config blocks of docs/*.md; want at least 20", checked)
+	}
+}
+
+// docBlocks returns the config blocks of docs/*.md and README.md: their ```yaml blocks and
+// the ```json blocks that are whole configs.
+func docBlocks(t *testing.T, root string) []docBlock {
+	t.Helper()
+	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []docBlock
+	for _, p := range append(pages, filepath.Join(root, "README.md")) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -226,32 +258,10 @@ func TestDocConfigBlocksValidate(t *testing.T) {
 			if b.lang == "json" && !isWholeJSON(b.text) {
 				continue
 			}
-			format := config.FormatYAML
-			if b.lang == "json" {
-				format = config.FormatJSON
-			}
-			var problems []string
-			for _, c := range configsOf(b) {
-				unknownVars = nil
-				problems = append(problems, validate(placeholders.Replace(c), format, lookup)...)
-				for _, v := range unknownVars {
-					problems = append(problems, fmt.Sprintf("$%s is not in docEnv of test/docs/blocks_test.go", v))
-				}
-				checked++
-			}
-			where := fmt.Sprintf("%s:%d", b.page, b.line)
-			switch {
-			case b.invalid != "" && len(problems) == 0:
-				t.Errorf("%s is marked invalid (%s) but validates", where, b.invalid)
-			case b.invalid == "" && len(problems) > 0:
-				t.Errorf("%s does not validate:\n  %s\n--- block ---\n%s", where, strings.Join(problems, "\n  "), b.text)
-			}
+			out = append(out, b)
 		}
 	}
-	// The docs hold more than 20 config blocks; far fewer means the extraction broke.
-	if checked < 20 {
-		t.Fatalf("checked %d config blocks of docs/*.md; want at least 20", checked)
-	}
+	return out
 }
 
 // docFiles creates the files the docs' paths name under dir and returns the replacer that

@@ -1,0 +1,8 @@
+package headers
+
+import "github.com/conduitproxy/conduit/core/config"
+
+// ConfigSchema implements config.SchemaProvider: a boolean or the object UnmarshalConfig decodes.
+func (Security) ConfigSchema() map[string]any {
+	return config.Toggle(config.Schema(securityObject{}))
+}
