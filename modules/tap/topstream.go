@@ -57,7 +57,9 @@ func parseTopQuery(q url.Values) (*topQuery, error) {
 	if tq.interval, err = dur("interval", DefaultTopInterval, MinTopInterval, MaxTopInterval); err != nil {
 		return nil, err
 	}
-	if tq.window, err = dur("window", DefaultTopWindow, tq.interval, MaxTopWindow); err != nil {
+	// The window is never shorter than the interval: without ?window=, an interval above
+	// DefaultTopWindow makes the window one interval long.
+	if tq.window, err = dur("window", max(DefaultTopWindow, tq.interval), tq.interval, MaxTopWindow); err != nil {
 		return nil, err
 	}
 	if tq.filter, err = ParseFilter(rest); err != nil {

@@ -20,6 +20,7 @@ func TestParseTopQuery(t *testing.T) {
 		{query: "", interval: DefaultTopInterval, window: DefaultTopWindow},
 		{query: "interval=500ms&window=1m", interval: 500 * time.Millisecond, window: time.Minute},
 		{query: "route=/api&status=5xx", interval: DefaultTopInterval, window: DefaultTopWindow, routes: []string{"/api"}},
+		{query: "interval=1m", interval: time.Minute, window: time.Minute}, // default window grows to one interval
 		{query: "interval=10ms", err: "interval"},
 		{query: "interval=2m", err: "interval"},
 		{query: "interval=2s&window=1s", err: "window"},
