@@ -232,7 +232,7 @@ func runTop(env *cli.Env, args []string) int {
 	af, code, ok := cli.FlagsOnlyAdminCommand(env, "top", args, func(fs cli.FlagAdder) {
 		ff.register(fs, false)
 		fs.StringVar(&interval, "interval", "1s", "redraw interval")
-		fs.StringVar(&window, "window", "10s", "sliding window the rates and percentiles cover")
+		fs.StringVar(&window, "window", "", "sliding window the rates and percentiles cover (default 10s, or one interval when that is longer)")
 		fs.BoolVar(&once, "once", false, "print one report after one interval and exit")
 	})
 	if !ok {
@@ -243,7 +243,10 @@ func runTop(env *cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "conduit top: --interval %q: want a duration of at least 100ms\n", interval)
 		return 1
 	}
-	span, err := time.ParseDuration(window)
+	span := max(DefaultTopWindow, every)
+	if window != "" {
+		span, err = time.ParseDuration(window)
+	}
 	if err != nil || span < every {
 		fmt.Fprintf(env.Stderr, "conduit top: --window %q: want a duration of at least the interval\n", window)
 		return 1
