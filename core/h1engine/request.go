@@ -28,6 +28,7 @@ var errUnvalidated = errors.New("h1engine: request head not validated by the gua
 // badRequestError is answered "400 Bad Request: <text>" as net/http does.
 type badRequestError string
 
+// Error returns the text written after the 400 status line.
 func (e badRequestError) Error() string { return "Bad Request: " + string(e) }
 
 // statusError is answered "<code> <text>: <detail>" as net/http does.
@@ -36,6 +37,7 @@ type statusError struct {
 	text string
 }
 
+// Error returns the status code and its text.
 func (e statusError) Error() string { return itoa(e.code) + " " + e.text }
 
 func itoa(n int) string { return strconv.Itoa(n) }

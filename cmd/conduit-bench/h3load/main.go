@@ -29,8 +29,10 @@ import (
 // headerFlags collects repeated -H "Name: value" flags.
 type headerFlags []string
 
+// String returns the flags given so far (flag.Value).
 func (h *headerFlags) String() string { return strings.Join(*h, ", ") }
 
+// Set adds one "Name: value" header; a value without a name is an error (flag.Value).
 func (h *headerFlags) Set(v string) error {
 	if k, _, ok := strings.Cut(v, ":"); !ok || strings.TrimSpace(k) == "" {
 		return fmt.Errorf("-H %q: want \"Name: value\"", v)

@@ -21,6 +21,7 @@ type reqInfo struct {
 // statusError is a request the proxy refuses with status.
 type statusError int
 
+// Error names the status the loop refuses the request with.
 func (e statusError) Error() string { return "refused with " + strconv.Itoa(int(e)) }
 
 // hopByHop reports whether name is a hop-by-hop field the proxy does not forward.
