@@ -32,9 +32,9 @@ var spinWasm = []byte{
 	0x00, 0x0b, 0x20, 0x01, 0x0b,
 }
 
-// guardedSpin instantiates spinWasm, instrumented, in a guestRuntime whose watchdog
-// allows timeout.
-func guardedSpin(t *testing.T, timeout time.Duration) (*guestModule, *watchdog) {
+// spinRuntime compiles the instrumented spin.wat guest in a guest runtime whose watchdog
+// allows timeout; both are closed when the test ends.
+func spinRuntime(t *testing.T, timeout time.Duration) (*guestRuntime, wazero.CompiledModule, *watchdog) {
 	t.Helper()
 	code, err := instrument(spinWasm)
 	if err != nil {
@@ -50,6 +50,14 @@ func guardedSpin(t *testing.T, timeout time.Duration) (*guestModule, *watchdog) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rt, cm, wd
+}
+
+// guardedSpin instantiates spinWasm, instrumented, in a guestRuntime whose watchdog
+// allows timeout.
+func guardedSpin(t *testing.T, timeout time.Duration) (*guestModule, *watchdog) {
+	t.Helper()
+	rt, cm, wd := spinRuntime(t, timeout)
 	m, err := rt.InstantiateModule(context.Background(), cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		t.Fatal(err)
@@ -92,18 +100,7 @@ func TestWatchdogStopsEndlessLoop(t *testing.T) {
 // TestWatchdogConcurrent runs short calls on many instances while others loop forever:
 // only the loops are interrupted. Run with -race.
 func TestWatchdogConcurrent(t *testing.T) {
-	code, err := instrument(spinWasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wd := newWatchdog(30 * time.Millisecond)
-	defer wd.close()
-	rt := newGuestRuntime(wazero.NewCompilationCache(), &entrySpec{memPages: 16}, wd)
-	defer rt.Close(context.Background())
-	cm, err := rt.CompileModule(context.Background(), code)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, cm, _ := spinRuntime(t, 30*time.Millisecond)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 8 {

@@ -16,18 +16,7 @@ import (
 // not starve the watchdog: its loop's `memory.grow 0` lets the scheduler preempt it.
 func TestWatchdogOnOneP(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	code, err := instrument(spinWasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wd := newWatchdog(20 * time.Millisecond)
-	defer wd.close()
-	rt := newGuestRuntime(wazero.NewCompilationCache(), &entrySpec{memPages: 16}, wd)
-	defer rt.Close(context.Background())
-	cm, err := rt.CompileModule(context.Background(), code)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt, cm, _ := spinRuntime(t, 20*time.Millisecond)
 	m, err := rt.InstantiateModule(context.Background(), cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		t.Fatal(err)
