@@ -18,36 +18,61 @@ import (
 //   - Forwarded (RFC 7239) gets this hop's element `for=<peer>;proto=<http|https>;host=<Host>`,
 //     appended to the prior value when the peer is a trusted proxy (core.PeerTrusted), and
 //     replacing it otherwise, since an untrusted client can write anything there.
-func (rt *route) setClientIdentity(r *http.Request, h http.Header, proto string) {
-	peer := peerAddr(r)
-	var peerText string // formatted once: usually the client address too
-	if peer.IsValid() {
-		peerText = peer.WithZone("").String()
-	}
+//
+// The values come from vals, the request's slab of forwarding-header values.
+func (rt *route) setClientIdentity(r *http.Request, h http.Header, proto string, vals *valueSlab) {
+	peer, peerText := peerAddr(r)
 	switch client := core.ClientIP(r); {
 	case !client.IsValid():
 		delete(h, "X-Real-Ip")
 	case client == peer:
-		h["X-Real-Ip"] = []string{peerText}
+		h["X-Real-Ip"] = vals.one(peerText)
 	default:
-		h["X-Real-Ip"] = []string{client.String()}
+		h["X-Real-Ip"] = vals.one(client.String())
 	}
 	elem := forwardedElement(peer, peerText, proto, r.Host)
 	if prior := h["Forwarded"]; len(prior) > 0 && core.PeerTrusted(r) {
-		h["Forwarded"] = []string{strings.Join(prior, ", ") + ", " + elem}
+		h["Forwarded"] = vals.one(strings.Join(prior, ", ") + ", " + elem)
 		return
 	}
-	h["Forwarded"] = []string{elem}
+	h["Forwarded"] = vals.one(elem)
 }
 
-// peerAddr is the TCP peer's address (IPv4-mapped addresses unmapped); invalid for a peer
-// that is not an IP endpoint.
-func peerAddr(r *http.Request) netip.Addr {
+// peerAddr is the TCP peer's address (IPv4-mapped addresses unmapped) and its text without
+// a zone; invalid and "" for a peer that is not an IP endpoint. A plain IPv4 peer's text is
+// the host part of RemoteAddr itself (netip accepts only the canonical dotted form there,
+// which is what String would format), so the common case formats nothing.
+func peerAddr(r *http.Request) (netip.Addr, string) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		return netip.Addr{}
+		return netip.Addr{}, ""
 	}
-	return ap.Addr().Unmap()
+	if a := ap.Addr(); a.Is4() {
+		if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 {
+			return a, r.RemoteAddr[:i]
+		}
+	}
+	peer := ap.Addr().Unmap()
+	return peer, peer.WithZone("").String()
+}
+
+// valueSlab hands out one-element header value slices cut from one backing array, so that
+// the forwarding headers of a request cost one allocation rather than one each. Each slice
+// has its length as capacity: appending to it copies, it never writes into a neighbour.
+type valueSlab []string
+
+// forwardingValues is how many values upstreamHeader takes from a slab: X-Forwarded-For,
+// X-Forwarded-Host, X-Real-IP and Forwarded.
+const forwardingValues = 4
+
+// one returns a slice holding only v.
+func (s *valueSlab) one(v string) []string {
+	if len(*s) == cap(*s) {
+		*s = make(valueSlab, 0, forwardingValues)
+	}
+	*s = append(*s, v)
+	n := len(*s)
+	return (*s)[n-1 : n : n]
 }
 
 // forwardedElement formats one RFC 7239 forwarded-element for the peer (peerText is its

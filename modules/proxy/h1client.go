@@ -430,8 +430,9 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	if _, err := pc.br.Peek(1); err != nil {
 		return fail(err, isStaleRead(err))
 	}
+	var fast *h1Response
 	for n1xx := 0; ; n1xx++ {
-		resp, err = http.ReadResponse(pc.br, req)
+		resp, fast, err = pc.readResponse(req)
 		if err != nil {
 			if pc.lim.n <= 0 {
 				err = fmt.Errorf("upstream response header over %d bytes", h1MaxHeaderBytes)
@@ -459,6 +460,11 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	}
 	if resp.Body == http.NoBody {
 		pc.finish(resp, watch, true)
+		return resp, nil, false
+	}
+	if fast != nil {
+		fast.body = h1Body{pc: pc, resp: resp, watch: watch, remaining: resp.ContentLength}
+		resp.Body = &fast.body
 		return resp, nil, false
 	}
 	resp.Body = &h1Body{pc: pc, resp: resp, body: resp.Body, watch: watch}
@@ -495,9 +501,11 @@ func (pc *h1Conn) finish(resp *http.Response, watch clientWatch, clean bool) {
 type h1Body struct {
 	pc    *h1Conn
 	resp  *http.Response
-	body  io.ReadCloser
+	body  io.ReadCloser // net/http's body reader; nil on the fast path (h1response.go)
 	watch clientWatch
 	done  bool
+	// remaining is what is left of a fast-path body (Content-Length), read by readDirect.
+	remaining int64
 }
 
 // Read implements io.Reader.
@@ -505,7 +513,13 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
-	n, err := b.body.Read(p)
+	var n int
+	var err error
+	if b.body != nil {
+		n, err = b.body.Read(p)
+	} else {
+		n, err = b.readDirect(p)
+	}
 	if err != nil {
 		b.done = true
 		b.pc.finish(b.resp, b.watch, err == io.EOF)
@@ -583,10 +597,9 @@ func writeH1Request(bw *bufio.Writer, req *http.Request) error {
 	if !httpguts.ValidHostHeader(host) {
 		return fmt.Errorf("invalid Host %q for the upstream request", host)
 	}
-	uri := req.URL.RequestURI()
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(uri)
+	writeRequestURI(bw, req.URL)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
@@ -640,6 +653,24 @@ func writeH1Request(bw *bufio.Writer, req *http.Request) error {
 		return &h1WriteError{err}
 	}
 	return nil
+}
+
+// writeRequestURI writes u.RequestURI() without building it: the escaped path ("/" when
+// empty) and "?query" when there is one. An opaque URL takes RequestURI itself.
+func writeRequestURI(bw *bufio.Writer, u *url.URL) {
+	if u.Opaque != "" {
+		bw.WriteString(u.RequestURI())
+		return
+	}
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	bw.WriteString(p)
+	if u.ForceQuery || u.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(u.RawQuery)
+	}
 }
 
 // bodySource remembers a failure of the request body it reads (other than its end), to tell

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -25,7 +26,8 @@ func (rt *route) sendMirror(r *http.Request, body []byte, bodyOmitted bool) {
 		return
 	}
 	up := rt.mirror
-	u := rt.upstreamURL(up, r)
+	u := new(url.URL)
+	rt.upstreamURL(u, up, r)
 	h := r.Header.Clone()
 	for _, k := range hopHeaders {
 		h.Del(k)

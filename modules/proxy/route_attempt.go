@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -60,7 +61,9 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 // without a body, otherwise the client's body streamed once through the trailer filter and
 // a bodyErrRecorder.
 func (rt *route) outboundRequest(r *http.Request, up *upstream, h http.Header, trailers *requestTrailers, body []byte) *http.Request {
-	outURL := rt.upstreamURL(up, r)
+	out := &outbound{}
+	outURL := &out.url
+	rt.upstreamURL(outURL, up, r)
 	outTrailer := trailers.header()
 	var reqBody io.ReadCloser
 	contentLength := r.ContentLength
@@ -73,14 +76,21 @@ func (rt *route) outboundRequest(r *http.Request, up *upstream, h http.Header, t
 	default:
 		reqBody = &bodyErrRecorder{ReadCloser: trailers.body(r.Body, outTrailer)}
 	}
-	outreq := &http.Request{
+	out.req = http.Request{
 		Method: r.Method, URL: outURL, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: reqBody, ContentLength: contentLength, Host: r.Host, Trailer: outTrailer,
 	}
+	outreq := &out.req
 	if outreq.ContentLength < 0 {
 		outreq.ContentLength = -1
 	}
 	return outreq
+}
+
+// outbound is an upstream request and its URL, allocated together.
+type outbound struct {
+	req http.Request
+	url url.URL
 }
 
 // attemptDeadline is the earlier of the request's deadline (limits) and the retry policy's

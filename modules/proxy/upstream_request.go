@@ -16,9 +16,9 @@ import (
 // This file builds the upstream request's URL (stripPrefix, rewrite, the target's base path)
 // and header (hop-by-hop fields removed, forwarding headers added, requestTransform).
 
-// upstreamURL builds the outbound URL: the target's scheme and host, the target's base path
-// joined with the (stripped, rewritten) request path, and the query.
-func (rt *route) upstreamURL(up *upstream, r *http.Request) *url.URL {
+// upstreamURL builds the outbound URL into u: the target's scheme and host, the target's
+// base path joined with the (stripped, rewritten) request path, and the query.
+func (rt *route) upstreamURL(u *url.URL, up *upstream, r *http.Request) {
 	path, rawPath := r.URL.Path, r.URL.RawPath
 	query := r.URL.RawQuery
 	if rt.stripPrefix != "" {
@@ -46,7 +46,7 @@ func (rt *route) upstreamURL(up *upstream, r *http.Request) *url.URL {
 			break
 		}
 	}
-	u := &url.URL{Scheme: up.url.Scheme, Host: up.url.Host, RawQuery: query}
+	*u = url.URL{Scheme: up.url.Scheme, Host: up.url.Host, RawQuery: query}
 	if bp := up.url.Path; bp != "" && bp != "/" {
 		u.Path = joinPath(bp, path)
 		if rawPath != "" {
@@ -55,7 +55,6 @@ func (rt *route) upstreamURL(up *upstream, r *http.Request) *url.URL {
 	} else {
 		u.Path, u.RawPath = path, rawPath
 	}
-	return u
 }
 
 // joinPath joins two URL paths with exactly one slash between them.
@@ -126,11 +125,12 @@ func dropHopHeaders(h http.Header) {
 // (https for a TLS site or connection) and X-Forwarded-Host, then the client identity
 // headers (setClientIdentity: X-Real-IP, Forwarded).
 func (rt *route) addForwardedHeaders(r *http.Request, h http.Header) {
+	vals := make(valueSlab, 0, forwardingValues)
 	if ip := clientIP(r); ip != "" {
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+			h["X-Forwarded-For"] = vals.one(strings.Join(prior, ", ") + ", " + ip)
 		} else {
-			h["X-Forwarded-For"] = []string{ip}
+			h["X-Forwarded-For"] = vals.one(ip)
 		}
 	}
 	if rt.site.site != nil && rt.site.site.TLS || r.TLS != nil {
@@ -138,8 +138,8 @@ func (rt *route) addForwardedHeaders(r *http.Request, h http.Header) {
 	} else {
 		h["X-Forwarded-Proto"] = protoHTTP
 	}
-	h["X-Forwarded-Host"] = []string{r.Host}
-	rt.setClientIdentity(r, h, h["X-Forwarded-Proto"][0])
+	h["X-Forwarded-Host"] = vals.one(r.Host)
+	rt.setClientIdentity(r, h, h["X-Forwarded-Proto"][0], &vals)
 }
 
 // setClientCertHeaders replaces any client-sent X-Client-Cert-Subject and
