@@ -468,6 +468,8 @@ func runServe(env *Env, args []string) int {
 	server.Report(src, d, nil)
 	srv.LogStarted(g, src.String())
 	releaseStartupPages(logger)
+	stopGCFloor := startGCFloor(env.LookupEnv, logger)
+	defer stopGCFloor()
 	if addr, ok := env.LookupEnv("CONDUIT_PPROF"); ok && addr != "" {
 		startPprof(addr, logger)
 	}
