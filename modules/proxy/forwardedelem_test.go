@@ -100,3 +100,45 @@ func FuzzWebsocketToken(f *testing.F) {
 		}
 	})
 }
+
+// TestPeerAddr checks the peer's address and text: a plain IPv4 peer's text is RemoteAddr's
+// host part, every other form is formatted from the parsed address (unmapped, no zone).
+func TestPeerAddr(t *testing.T) {
+	tests := []struct {
+		remote, addr, text string
+	}{
+		{"192.0.2.7:4321", "192.0.2.7", "192.0.2.7"},
+		{"[2001:db8::1]:443", "2001:db8::1", "2001:db8::1"},
+		{"[::ffff:192.0.2.7]:80", "192.0.2.7", "192.0.2.7"},
+		{"[fe80::1%eth0]:80", "fe80::1%eth0", "fe80::1"},
+		{"[2001:DB8:0::1]:443", "2001:db8::1", "2001:db8::1"},
+		{"192.0.2.07:80", "invalid IP", ""},
+		{"@", "invalid IP", ""},
+		{"", "invalid IP", ""},
+	}
+	for _, tc := range tests {
+		addr, text := peerAddr(&http.Request{RemoteAddr: tc.remote})
+		if addr.String() != tc.addr || text != tc.text {
+			t.Errorf("peerAddr(%q) = %s, %q; want %s, %q", tc.remote, addr, text, tc.addr, tc.text)
+		}
+	}
+}
+
+// TestValueSlab checks that the slices cut from one slab are independent: appending to one
+// copies it and leaves its neighbour alone, and a full slab starts a new array.
+func TestValueSlab(t *testing.T) {
+	var s valueSlab
+	vals := make([][]string, forwardingValues+1)
+	for i := range vals {
+		vals[i] = s.one(string(rune('a' + i)))
+	}
+	grown := append(vals[0], "x")
+	if vals[1][0] != "b" || len(vals[0]) != 1 || grown[1] != "x" {
+		t.Fatalf("append to one value changed its neighbour: %q %q %q", vals[0], vals[1], grown)
+	}
+	for i, v := range vals {
+		if len(v) != 1 || cap(v) != 1 || v[0] != string(rune('a'+i)) {
+			t.Fatalf("value %d = %q (cap %d)", i, v, cap(v))
+		}
+	}
+}
