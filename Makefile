@@ -62,7 +62,7 @@ test: test-deps vet fmt-check test-go test-plugins fuzz-smoke
 # that is not the default (global.http1Engine; CONDUIT_HTTP1_ENGINE sets the default for
 # configurations without the key), so that both engines are tested.
 HTTP1_MATRIX ?= ./core/server/... ./core/h1guard/... ./core/h1engine/... ./modules/proxy/... ./test/...
-HTTP1_OTHER ?= conduit
+HTTP1_OTHER ?= std
 
 test-go:
 	$(GO) test -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) ./...

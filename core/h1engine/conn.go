@@ -74,7 +74,8 @@ type conn struct {
 	wfd      int    // the socket's descriptor, -1 when not watched
 	wseq     uint32 // registration number (epoll data)
 	mu       sync.Mutex
-	cancel   context.CancelFunc // the request in flight; nil between requests
+	cancel   context.CancelFunc // the request in flight (context.WithCancel); nil between requests
+	rctx     *reqContext        // the request in flight (own context); nil between requests
 	bodyDone bool               // the request in flight has no unread body
 	buffered bool               // bytes of a next request were buffered when bodyDone was set
 	finSeen  bool               // the client half-closed (EPOLLRDHUP)
@@ -320,9 +321,9 @@ func (c *conn) closeWriteAndWait() {
 }
 
 // beginRequest records the request in flight for client-gone reports.
-func (c *conn) beginRequest(cancel context.CancelFunc, bodyDone bool) {
+func (c *conn) beginRequest(cancel context.CancelFunc, rctx *reqContext, bodyDone bool) {
 	c.mu.Lock()
-	c.cancel = cancel
+	c.cancel, c.rctx = cancel, rctx
 	c.bodyDone = bodyDone
 	c.buffered = c.br.Buffered() > 0
 	c.mu.Unlock()
@@ -334,12 +335,20 @@ func (c *conn) beginRequest(cancel context.CancelFunc, bodyDone bool) {
 // endRequest cancels the request's context (as net/http does when the handler returns).
 func (c *conn) endRequest() {
 	c.mu.Lock()
-	cancel := c.cancel
-	c.cancel = nil
+	cancel, rctx := c.cancel, c.rctx
+	c.cancel, c.rctx = nil, nil
 	c.bodyDone = false
 	c.mu.Unlock()
+	cancelRequest(cancel, rctx)
+}
+
+// cancelRequest cancels a request's context, whichever kind it is.
+func cancelRequest(cancel context.CancelFunc, rctx *reqContext) {
 	if cancel != nil {
 		cancel()
+	}
+	if rctx != nil {
+		rctx.cancel()
 	}
 }
 
@@ -357,7 +366,7 @@ func (c *conn) bodyFinished() {
 // what net/http's background read would see as end of stream.
 func (c *conn) checkFin() {
 	c.mu.Lock()
-	fin, ready := c.finSeen, c.bodyDone && !c.buffered && c.cancel != nil
+	fin, ready := c.finSeen, c.bodyDone && !c.buffered && (c.cancel != nil || c.rctx != nil)
 	c.mu.Unlock()
 	if fin && ready && c.unreadBytes() == 0 {
 		c.clientGone(io.EOF)
@@ -372,14 +381,12 @@ func (c *conn) clientGone(err error) {
 		return
 	}
 	c.gone = true
-	cancel := c.cancel
+	cancel, rctx := c.cancel, c.rctx
 	c.mu.Unlock()
 	if fn := c.hook.onReadError; fn != nil {
 		fn(err)
 	}
-	if cancel != nil {
-		cancel()
-	}
+	cancelRequest(cancel, rctx)
 }
 
 // serveGlobalOptions answers "OPTIONS *" as net/http's server does: 200, empty.

@@ -39,7 +39,9 @@
 //
 // A connection's goroutine reads a request, runs the handler and writes the response
 // through a pooled 4 KiB writer; the response header is serialized at WriteHeader (no header
-// clone). Nothing reads the connection while the handler runs: on Linux, a client that goes
+// clone). A request's URL (origin-form targets without escapes, parsed without net/url),
+// header value storage, body reader and context share one allocation (reqMem); the context
+// is the engine's own (reqContext) unless the connection's context can be cancelled. Nothing reads the connection while the handler runs: on Linux, a client that goes
 // away is reported by one epoll instance per server that watches every connection for
 // EPOLLRDHUP/EPOLLHUP/EPOLLERR (two epoll_ctl calls per connection, none per request). A
 // half-close counts as gone once the request body was read and nothing the client sent is

@@ -128,13 +128,21 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 		// record on a plain port): they were not validated, so they are not served.
 		return nil, errUnvalidated
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, err
+	m := new(reqMem)
+	u := &m.url
+	if !parseOrigin(u, target) {
+		pu, err := url.ParseRequestURI(target)
+		if err != nil {
+			return nil, err
+		}
+		u = pu
 	}
 	n := strings.Count(rest, "\n")
 	hdr := make(http.Header, n)
-	strs := make([]string, n)
+	strs := m.strs[:]
+	if n > len(strs) {
+		strs = make([]string, n)
+	}
 	var host string
 	hosts := 0
 	for rest != "" {
@@ -195,21 +203,42 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 	} else {
 		r.Close = hasClose
 	}
-	if err := c.setBody(r); err != nil {
+	if err := c.setBody(r, m); err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	req := r.WithContext(rctx)
+	var req *http.Request
+	var cancel context.CancelFunc
+	var rc *reqContext
+	if ctx.Done() == nil {
+		rc = &m.ctx
+		rc.parent = ctx
+		req = r.WithContext(rc)
+	} else {
+		var rctx context.Context
+		rctx, cancel = context.WithCancel(ctx)
+		req = r.WithContext(rctx)
+	}
 	c.res.reset(req)
 	if b, ok := req.Body.(*body); ok {
 		b.req = req
 	}
-	c.beginRequest(cancel, req.Body == http.NoBody)
+	c.beginRequest(cancel, rc, req.Body == http.NoBody)
 	return req, nil
 }
 
+// reqMem is what a request points to beyond its head string, header map and
+// *http.Request, in one allocation: the URL of an origin-form target, the storage of up to
+// eight header values, the body reader and the context. A new one is made for every
+// request (a handler may keep what it was given).
+type reqMem struct {
+	url  url.URL
+	strs [8]string
+	body body
+	ctx  reqContext
+}
+
 // setBody sets the request's body, length, transfer coding and declared trailers.
-func (c *conn) setBody(r *http.Request) error {
+func (c *conn) setBody(r *http.Request, m *reqMem) error {
 	chunked := false
 	if te, ok := r.Header["Transfer-Encoding"]; ok {
 		if len(te) != 1 || !strings.EqualFold(trimOWS(te[0]), "chunked") {
@@ -250,10 +279,12 @@ func (c *conn) setBody(r *http.Request) error {
 	switch {
 	case chunked:
 		r.ContentLength = -1
-		r.Body = &body{c: c, chunked: true, src: httputil.NewChunkedReader(c.br)}
+		m.body = body{c: c, chunked: true, src: httputil.NewChunkedReader(c.br)}
+		r.Body = &m.body
 	case cl > 0:
 		r.ContentLength = cl
-		r.Body = &body{c: c, remaining: cl}
+		m.body = body{c: c, remaining: cl}
+		r.Body = &m.body
 	default:
 		r.Body = http.NoBody
 	}

@@ -431,24 +431,46 @@ func (w *response) writeBody(p []byte) {
 	}
 }
 
-// Write implements http.ResponseWriter.
-func (w *response) Write(p []byte) (int, error) {
+// startWrite does what precedes the writing of n body bytes: the implicit WriteHeader(200)
+// and net/http's checks, which count the bytes as written.
+func (w *response) startWrite(n int) error {
 	if w.c.hijacked {
 		w.c.logf("http: response.Write on hijacked connection")
-		return 0, http.ErrHijacked
+		return http.ErrHijacked
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if len(p) == 0 {
-		return 0, nil
+	if n == 0 {
+		return nil
 	}
 	if !bodyAllowedForStatus(w.status) {
-		return 0, http.ErrBodyNotAllowed
+		return http.ErrBodyNotAllowed
 	}
-	w.written += int64(len(p))
+	w.written += int64(n)
 	if w.contentLength != -1 && w.written > w.contentLength {
-		return 0, http.ErrContentLength
+		return http.ErrContentLength
+	}
+	return nil
+}
+
+// WriteString implements io.StringWriter: a string that fits before the header is
+// committed is buffered without the []byte copy io.WriteString would make.
+func (w *response) WriteString(s string) (int, error) {
+	if w.committed || w.c.hijacked || len(w.pend)+len(s) > bufferBeforeChunking {
+		return w.Write([]byte(s))
+	}
+	if err := w.startWrite(len(s)); err != nil || len(s) == 0 {
+		return 0, err
+	}
+	w.pend = append(w.pend, s...)
+	return len(s), nil
+}
+
+// Write implements http.ResponseWriter.
+func (w *response) Write(p []byte) (int, error) {
+	if err := w.startWrite(len(p)); err != nil || len(p) == 0 {
+		return 0, err
 	}
 	n := len(p)
 	if !w.committed {

@@ -22,8 +22,8 @@ const (
 )
 
 // DefaultHTTP1Engine is global.http1Engine when the key is absent and the environment
-// variable HTTP1EngineEnv is not set.
-const DefaultHTTP1Engine = EngineStd
+// variable HTTP1EngineEnv is not set. EngineStd remains the fallback (http1Engine: std).
+const DefaultHTTP1Engine = EngineConduit
 
 // HTTP1EngineEnv names the environment variable that, when set, replaces DefaultHTTP1Engine
 // for configurations without global.http1Engine; the test matrix runs the HTTP/1 test
