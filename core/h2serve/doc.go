@@ -16,8 +16,10 @@
 // # Stack growth of stream handlers
 //
 // net/http runs every HTTP/2 stream's handler on a new goroutine. Conduit's request
-// pipeline then grows that goroutine's stack several times, each time deep in the call
-// chain (the upstream write), where copying the stack means walking and adjusting every
-// frame. Handler grows the stack once, at the shallow top of the handler, to a size that
-// holds the proxy path (StackReserve), so that the deep growths do not happen.
+// pipeline then grows that goroutine's stack deep in the call chain (mostly at the upstream
+// write), where copying the stack means walking and adjusting every frame. Handler grows the
+// stack once, at the shallow top of the handler, to a size that holds the proxy path
+// (StackReserve), so that the deep growths do not happen. (BenchmarkStreamGoroutine compares
+// this with handing the work to a parked goroutine that kept its stack: about the same cost,
+// without the hand-off.)
 package h2serve

@@ -138,3 +138,41 @@ func TestHandlerPassesPanicsAndWriter(t *testing.T) {
 		t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// stackWork needs about 12 KiB of stack, as Conduit's proxy path does below the handler.
+func stackWork() { deep(40, io.Discard, "") }
+
+// BenchmarkStreamGoroutine compares what a new goroutine per stream costs when its work
+// needs a grown stack: growing on the way down (as net/http's stream goroutines did), growing
+// once up front (Handler), and handing the work to a parked goroutine that kept its stack.
+func BenchmarkStreamGoroutine(b *testing.B) {
+	b.Run("grow-deep", func(b *testing.B) {
+		done := make(chan struct{})
+		for b.Loop() {
+			go func() { stackWork(); done <- struct{}{} }()
+			<-done
+		}
+	})
+	b.Run("grow-up-front", func(b *testing.B) {
+		done := make(chan struct{})
+		for b.Loop() {
+			go func() { growStack(); stackWork(); done <- struct{}{} }()
+			<-done
+		}
+	})
+	b.Run("parked-worker", func(b *testing.B) {
+		jobs, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			for range jobs {
+				stackWork()
+				done <- struct{}{}
+			}
+		}()
+		defer close(jobs)
+		for b.Loop() {
+			// The stream goroutine net/http starts, handing its work to the worker.
+			go func() { jobs <- struct{}{}; <-done; done <- struct{}{} }()
+			<-done
+		}
+	})
+}
