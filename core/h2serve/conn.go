@@ -125,7 +125,5 @@ func (c *conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
-	return errNoCloseWrite
+	return errors.ErrUnsupported
 }
-
-var errNoCloseWrite = errors.New("h2serve: the wrapped connection cannot half-close")
