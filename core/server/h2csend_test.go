@@ -125,7 +125,10 @@ func TestH2CSendTimeoutOnTheConnection(t *testing.T) {
 		want  ending
 	}{
 		{"reading client", 0, streamEnded},
-		{"client stops reading", 1500 * time.Millisecond, connClosed},
+		// A stalled connection write can only end with the connection; a stream reset read
+		// here would mean the bound did not fire before the client read again. The pause is
+		// ten times the timeout so that a loaded machine's late timers do not matter.
+		{"client stops reading", 3 * time.Second, connClosed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, got := h2cDownload(t, srv.HostPort(8080), tc.pause)
