@@ -19,6 +19,7 @@ import (
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/h1engine"
 	"github.com/conduitproxy/conduit/core/h1guard"
+	"github.com/conduitproxy/conduit/core/h2serve"
 	"github.com/conduitproxy/conduit/core/telemetry"
 )
 
@@ -311,6 +312,10 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	}
 	sendTimeout := g.Global.ClientSendTimeout()
 	ln = s.guard(ln, sendTimeout)
+	if protos.UnencryptedHTTP2() {
+		// net/http reads h2c frames straight from the connection: buffer them (core/h2serve).
+		ln = h2serve.WrapListener(ln)
+	}
 	srv.Protocols = protos
 	// HTTP/2 over TLS bypasses the guard: its connection writes get the same bound.
 	srv.HTTP2 = &http.HTTP2Config{WriteByteTimeout: sendTimeout}
@@ -321,6 +326,10 @@ func (s *Server) openListener(g *Generation, port int) (*listener, error) {
 	l := &listener{port: port, ln: ln, base: base, srv: srv, conns: conns}
 	if s.useEngine(g, port) {
 		l.attachEngine(srv)
+	}
+	if protos.HTTP2() || protos.UnencryptedHTTP2() {
+		// After attachEngine: the HTTP/1 engine keeps the plain handler.
+		srv.Handler = h2serve.Handler(srv.Handler)
 	}
 	return l, nil
 }
