@@ -20,6 +20,7 @@ type responseWriter struct {
 	r       *http.Request
 	decided bool // the final header went out (or the connection was hijacked)
 	discard bool // the body was replaced: drop what the handler writes
+	c       call // the on_response call, allocated with the writer
 }
 
 // bodyDropped are the header fields a replaced body makes wrong.
@@ -49,7 +50,8 @@ func (w *responseWriter) WriteHeader(code int) {
 // run calls on_response for status code and writes the header (and a replaced body).
 func (w *responseWriter) run(code int) {
 	e := w.e
-	c := e.newCall(w.r)
+	w.c = call{Context: w.r.Context(), e: e, r: w.r}
+	c := &w.c
 	h := w.ResponseWriter.Header()
 	c.response, c.hdr, c.status = true, h, code
 	c.bodyIgnored = !bodyAllowed(code) || h.Get("Content-Length") == "0"

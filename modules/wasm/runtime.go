@@ -144,13 +144,21 @@ func (m *guestModule) ExportedFunction(name string) api.Function {
 	if fn == nil {
 		return nil
 	}
-	return &guestFunction{Function: fn, m: m}
+	def := fn.Definition()
+	params, results := len(def.ParamTypes()), len(def.ResultTypes())
+	return &guestFunction{Function: fn, m: m, params: params, results: results,
+		stack: make([]uint64, max(params, results))}
 }
 
-// guestFunction is an exported function of a guestModule.
+// guestFunction is an exported function of a guestModule. Its parameter and result counts
+// are read once and Call reuses one stack, so a call through Call allocates nothing here:
+// the http-wasm host library calls each instance's handle_request and handle_response
+// through Call on every request.
 type guestFunction struct {
 	api.Function
-	m *guestModule
+	m               *guestModule
+	params, results int
+	stack           []uint64 // Call's parameters and results; the module runs one call at a time
 }
 
 // CallWithStack implements api.Function.
@@ -158,17 +166,18 @@ func (f *guestFunction) CallWithStack(ctx context.Context, stack []uint64) error
 	return f.m.call(ctx, f.Function, stack)
 }
 
-// Call implements api.Function.
+// Call implements api.Function. The results it returns are valid until the function's next
+// call (the caller, the http-wasm host library, reads them at once).
 func (f *guestFunction) Call(ctx context.Context, params ...uint64) ([]uint64, error) {
-	def := f.Function.Definition()
-	if len(params) != len(def.ParamTypes()) {
-		return nil, fmt.Errorf("%s takes %d parameters, got %d", def.Name(), len(def.ParamTypes()), len(params))
+	if len(params) != f.params {
+		def := f.Function.Definition()
+		return nil, fmt.Errorf("%s takes %d parameters, got %d", def.Name(), f.params, len(params))
 	}
-	n := max(len(def.ParamTypes()), len(def.ResultTypes()))
-	stack := make([]uint64, n)
+	stack := f.stack
+	clear(stack)
 	copy(stack, params)
 	if err := f.m.call(ctx, f.Function, stack); err != nil {
 		return nil, err
 	}
-	return stack[:len(def.ResultTypes())], nil
+	return stack[:f.results], nil
 }
