@@ -23,6 +23,7 @@ import (
 	"testing/fstest"
 
 	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib/generic"
 )
 
 // program is one compiled script or plugin: an interpreter holding the evaluated package.
@@ -133,16 +134,25 @@ func packageName(name string, src []byte) (string, error) {
 // newInterpreter returns an interpreter with the conduit/script package and either the
 // sandbox's symbols or the whole standard library. goPath is where `import` finds source
 // packages ("" finds none: a script is one package and imports only compiled ones).
-func newInterpreter(goPath string, sources fs.FS, unrestrictedStd bool, stdout io.Writer) (*interp.Interpreter, error) {
+// generics compiles yaegi's source of the generic packages (cmp, maps, slices) into a
+// sandboxed interpreter; the whole standard library always has them.
+func newInterpreter(goPath string, sources fs.FS, unrestrictedStd, generics bool, stdout io.Writer) (*interp.Interpreter, error) {
 	i := interp.New(interp.Options{GoPath: goPath, SourcecodeFilesystem: sources, Unrestricted: unrestrictedStd, Stdout: stdout, Stderr: stdout, Env: []string{}, Args: []string{}})
-	sets := []interp.Exports{sandboxSymbols()}
+	sets := []interp.Exports{sandboxSymbols(stdout)}
 	if unrestrictedStd {
-		sets = fullSymbols()
+		sets, generics = fullSymbols(), false // Use compiles them for the standard library
 	}
 	sets = append(sets, scriptSymbols())
 	for _, s := range sets {
 		if err := i.Use(s); err != nil {
 			return nil, fmt.Errorf("load symbols: %w", err)
+		}
+	}
+	if generics {
+		for _, src := range generic.Sources {
+			if _, err := i.Compile(src); err != nil {
+				return nil, fmt.Errorf("load the generic packages: %w", err)
+			}
 		}
 	}
 	return i, nil
@@ -167,10 +177,14 @@ func compileScript(src *source, unrestrictedStd bool, stdout io.Writer) (p *prog
 		return nil, err
 	}
 	fsys := fstest.MapFS{}
+	generics := false
 	for name, b := range src.data {
 		fsys[path.Join("src", scriptImport, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
+		if g, err := importsGeneric(name, b); err == nil && g {
+			generics = true
+		} // a file that does not parse fails the import below, with yaegi's message
 	}
-	i, err := newInterpreter(".", fsys, unrestrictedStd, stdout)
+	i, err := newInterpreter(".", fsys, unrestrictedStd, generics, stdout)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"io"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestSandboxTables(t *testing.T) {
 			}
 		}
 	}
-	box := sandboxSymbols()
+	box := sandboxSymbols(io.Discard)
 	if _, ok := box["net/http/http"]["Get"]; ok {
 		t.Error("the sandbox offers http.Get")
 	}
