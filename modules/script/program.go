@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,11 +135,17 @@ func packageName(name string, src []byte) (string, error) {
 // newInterpreter returns an interpreter with the conduit/script package and either the
 // sandbox's symbols or the whole standard library. goPath is where `import` finds source
 // packages ("" finds none: a script is one package and imports only compiled ones).
-// generics compiles yaegi's source of the generic packages (cmp, maps, slices) into a
-// sandboxed interpreter; the whole standard library always has them.
-func newInterpreter(goPath string, sources fs.FS, unrestrictedStd, generics bool, stdout io.Writer) (*interp.Interpreter, error) {
+// imports are the packages the code imports (nil: unknown): a sandboxed interpreter gets
+// the symbols of those only, and yaegi's source of the generic packages (cmp, maps,
+// slices) compiled in when one of them is imported, with every sandbox package, which
+// their sources may import. The whole standard library always has them.
+func newInterpreter(goPath string, sources fs.FS, unrestrictedStd bool, imports []string, stdout io.Writer) (*interp.Interpreter, error) {
 	i := interp.New(interp.Options{GoPath: goPath, SourcecodeFilesystem: sources, Unrestricted: unrestrictedStd, Stdout: stdout, Stderr: stdout, Env: []string{}, Args: []string{}})
-	sets := []interp.Exports{sandboxSymbols(stdout)}
+	generics := imports == nil || slices.ContainsFunc(imports, func(p string) bool { return slices.Contains(genericPackages, p) })
+	if generics {
+		imports = nil
+	}
+	sets := []interp.Exports{sandboxSymbols(stdout, imports)}
 	if unrestrictedStd {
 		sets, generics = fullSymbols(), false // Use compiles them for the standard library
 	}
@@ -177,14 +184,10 @@ func compileScript(src *source, unrestrictedStd bool, stdout io.Writer) (p *prog
 		return nil, err
 	}
 	fsys := fstest.MapFS{}
-	generics := false
 	for name, b := range src.data {
 		fsys[path.Join("src", scriptImport, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
-		if g, err := importsGeneric(name, b); err == nil && g {
-			generics = true
-		} // a file that does not parse fails the import below, with yaegi's message
 	}
-	i, err := newInterpreter(".", fsys, unrestrictedStd, generics, stdout)
+	i, err := newInterpreter(".", fsys, unrestrictedStd, sourceImports(src.data), stdout)
 	if err != nil {
 		return nil, err
 	}

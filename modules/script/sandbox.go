@@ -71,11 +71,16 @@ const sandboxFmtKey = "fmt/./fmt"
 var genericPackages = []string{"cmp", "maps", "slices"}
 
 // sandboxSymbols builds the symbol set of a sandboxed script from yaegi's standard-library
-// tables: the allowed packages, less the denied symbols, with fmt's printing functions
-// writing to stdout and its scanning functions reading nothing.
-func sandboxSymbols(stdout io.Writer) interp.Exports {
+// tables: the allowed packages among imports (nil: all of them), less the denied symbols,
+// with fmt's printing functions writing to stdout and its scanning functions reading
+// nothing. A package left out is one the script does not import, so its import error is
+// the same either way.
+func sandboxSymbols(stdout io.Writer, imports []string) interp.Exports {
 	out := interp.Exports{}
 	for _, p := range sandboxPackages {
+		if imports != nil && !slices.Contains(imports, p) {
+			continue
+		}
 		key := p + "/" + p[strings.LastIndex(p, "/")+1:]
 		syms, ok := stdlib.Symbols[key]
 		if !ok {
@@ -100,7 +105,11 @@ func sandboxSymbols(stdout io.Writer) interp.Exports {
 	for k, v := range stdlib.MapTypes {
 		types[k] = v
 	}
-	fmtSyms := out[sandboxFmtKey]
+	out["."] = map[string]reflect.Value{"MapTypes": reflect.ValueOf(types)}
+	fmtSyms, ok := out[sandboxFmtKey]
+	if !ok {
+		return out
+	}
 	stdin := strings.NewReader("")
 	for name, fn := range map[string]any{
 		"Print":   func(a ...any) (int, error) { return fmt.Fprint(stdout, a...) },
@@ -114,22 +123,26 @@ func sandboxSymbols(stdout io.Writer) interp.Exports {
 		types[v] = stdlib.MapTypes[fmtSyms[name]]
 		fmtSyms[name] = v
 	}
-	out["."] = map[string]reflect.Value{"MapTypes": reflect.ValueOf(types)}
 	return out
 }
 
-// importsGeneric reports whether a Go source file imports one of genericPackages.
-func importsGeneric(name string, src []byte) (bool, error) {
-	f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
-	if err != nil {
-		return false, err
-	}
-	for _, imp := range f.Imports {
-		if p, err := strconv.Unquote(imp.Path.Value); err == nil && slices.Contains(genericPackages, p) {
-			return true, nil
+// sourceImports returns the import paths of a script's files, sorted and without
+// duplicates; a file that does not parse adds none (its import fails with yaegi's message).
+func sourceImports(files map[string][]byte) []string {
+	out := []string{}
+	for name, src := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
+		if err != nil {
+			continue
+		}
+		for _, imp := range f.Imports {
+			if p, err := strconv.Unquote(imp.Path.Value); err == nil {
+				out = append(out, p)
+			}
 		}
 	}
-	return false, nil
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // fullSymbols is the whole standard library, for an entry with `unrestricted: true`.
