@@ -46,6 +46,8 @@ func BenchmarkEntry(b *testing.B) {
 		{"none", nil},
 		{"script", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go"}},
 		{"script-inline", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "timeoutMs": 0.0}},
+		// The default budget's code with a budget a loaded machine cannot run out of.
+		{"script-60s", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "timeoutMs": 60000.0}},
 		{"response-phase", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "phase": "response"}},
 		{"response-phase-inline", map[string]config.Node{"type": "script", "path": "testdata/scripts/oneheader.go", "phase": "response", "timeoutMs": 0.0}},
 		{"traefik-plugin", map[string]config.Node{"type": "traefik", "path": "../../plugins/plugins-local/src/github.com/conduitproxy/conduit-plugin-stamp",
@@ -99,4 +101,9 @@ func benchChain(b *testing.B, mw core.Middleware) {
 		h.ServeHTTP(w, r)
 	}
 	b.ReportMetric(float64((cpuNow(b)-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	// A call past its budget (a stall of the loaded machine) sends the request on without
+	// the script, and enough of them disable the entry: the figures would not be the script's.
+	if e, ok := mw.(*entry); ok && e.m.timeouts.Value() > 0 {
+		b.Fatalf("%v calls ran past their budget of %v: the figures are not the script's; use the row with the larger budget", e.m.timeouts.Value(), e.budget)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"testing/fstest"
 
 	"github.com/traefik/yaegi/interp"
+	"github.com/traefik/yaegi/stdlib/generic"
 )
 
 // program is one compiled script or plugin: an interpreter holding the evaluated package.
@@ -133,16 +135,31 @@ func packageName(name string, src []byte) (string, error) {
 // newInterpreter returns an interpreter with the conduit/script package and either the
 // sandbox's symbols or the whole standard library. goPath is where `import` finds source
 // packages ("" finds none: a script is one package and imports only compiled ones).
-func newInterpreter(goPath string, sources fs.FS, unrestrictedStd bool, stdout io.Writer) (*interp.Interpreter, error) {
+// imports are the packages the code imports (nil: unknown): a sandboxed interpreter gets
+// the symbols of those only, and yaegi's source of the generic packages (cmp, maps,
+// slices) compiled in when one of them is imported, with every sandbox package, which
+// their sources may import. The whole standard library always has them.
+func newInterpreter(goPath string, sources fs.FS, unrestrictedStd bool, imports []string, stdout io.Writer) (*interp.Interpreter, error) {
 	i := interp.New(interp.Options{GoPath: goPath, SourcecodeFilesystem: sources, Unrestricted: unrestrictedStd, Stdout: stdout, Stderr: stdout, Env: []string{}, Args: []string{}})
-	sets := []interp.Exports{sandboxSymbols()}
+	generics := imports == nil || slices.ContainsFunc(imports, func(p string) bool { return slices.Contains(genericPackages, p) })
+	if generics {
+		imports = nil
+	}
+	sets := []interp.Exports{sandboxSymbols(stdout, imports)}
 	if unrestrictedStd {
-		sets = fullSymbols()
+		sets, generics = fullSymbols(), false // Use compiles them for the standard library
 	}
 	sets = append(sets, scriptSymbols())
 	for _, s := range sets {
 		if err := i.Use(s); err != nil {
 			return nil, fmt.Errorf("load symbols: %w", err)
+		}
+	}
+	if generics {
+		for _, src := range generic.Sources {
+			if _, err := i.Compile(src); err != nil {
+				return nil, fmt.Errorf("load the generic packages: %w", err)
+			}
 		}
 	}
 	return i, nil
@@ -170,7 +187,7 @@ func compileScript(src *source, unrestrictedStd bool, stdout io.Writer) (p *prog
 	for name, b := range src.data {
 		fsys[path.Join("src", scriptImport, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
 	}
-	i, err := newInterpreter(".", fsys, unrestrictedStd, stdout)
+	i, err := newInterpreter(".", fsys, unrestrictedStd, sourceImports(src.data), stdout)
 	if err != nil {
 		return nil, err
 	}

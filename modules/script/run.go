@@ -254,44 +254,42 @@ type respCall struct {
 	e    *entry
 	req  http.Request
 	url  url.URL
+	hdr  http.Header // the header of the script's request, kept across calls
 	resp script.Response
+	out  http.Header // the response header the script changes, kept across calls
 }
 
 // acquireResponse takes a response call from the pool and copies what the script sees.
 func (e *entry) acquireResponse(r *http.Request, h http.Header, status int, start time.Time) *respCall {
 	c, _ := e.respPool.Get().(*respCall)
 	if c == nil {
-		c = &respCall{e: e, guard: guard{done: make(chan struct{}, 1)}}
-		c.resp.Header = http.Header{}
-		c.resp.Config = e.config
+		c = &respCall{e: e, guard: guard{done: make(chan struct{}, 1)}, out: http.Header{}}
 	}
 	c.state, c.start = stateRunning, e.wd.since(start)
 	c.panicked = nil
-	hdr := c.req.Header
 	c.req = *r
 	c.url = *r.URL
 	c.req.URL = &c.url
-	if hdr == nil {
-		hdr = make(http.Header, len(r.Header))
+	if c.hdr == nil {
+		c.hdr = make(http.Header, len(r.Header))
 	}
-	clear(hdr)
+	clear(c.hdr)
 	for k, v := range r.Header {
-		hdr[k] = v[:len(v):len(v)] // an append by the script copies
+		c.hdr[k] = v[:len(v):len(v)] // an append by the script copies
 	}
-	c.req.Header = hdr
+	c.req.Header = c.hdr
 	c.req.Body = http.NoBody
-	c.resp.Status = status
-	clear(c.resp.Header)
+	clear(c.out)
 	for k, v := range h {
-		c.resp.Header[k] = v[:len(v):len(v)]
+		c.out[k] = v[:len(v):len(v)]
 	}
+	c.resp = script.Response{Status: status, Header: c.out, Config: e.config}
 	return c
 }
 
-// releaseResponse returns a finished response call to the pool.
+// releaseResponse returns a finished response call to the pool; its header maps are reused.
 func (e *entry) releaseResponse(c *respCall) {
-	hdr := c.req.Header
-	c.req = http.Request{Header: hdr}
+	c.req = http.Request{}
 	e.respPool.Put(c)
 }
 
@@ -333,6 +331,7 @@ type call struct {
 	ctx  context.Context
 	req  http.Request // the script's copy
 	url  url.URL
+	hdr  http.Header // the header of the script's copy, kept across calls
 	gw   guardWriter
 	body guardBody
 
@@ -370,10 +369,14 @@ func (e *entry) acquire(w http.ResponseWriter, r *http.Request, start time.Time)
 	c.req = *r.WithContext(c)
 	c.url = *r.URL
 	c.req.URL = &c.url
-	c.req.Header = make(http.Header, len(r.Header))
-	for k, v := range r.Header {
-		c.req.Header[k] = v[:len(v):len(v)] // an append by the script copies
+	if c.hdr == nil {
+		c.hdr = make(http.Header, len(r.Header))
 	}
+	clear(c.hdr)
+	for k, v := range r.Header {
+		c.hdr[k] = v[:len(v):len(v)] // an append by the script copies
+	}
+	c.req.Header = c.hdr
 	if r.Body != nil && r.Body != http.NoBody {
 		c.body.rc = r.Body
 		c.req.Body = &c.body
@@ -386,7 +389,8 @@ func (e *entry) acquire(w http.ResponseWriter, r *http.Request, start time.Time)
 	return c
 }
 
-// release returns a call whose script has returned to the pool.
+// release returns a call whose script has returned to the pool. Its header map is reused by
+// the next call: like any handler, a script must not keep the request once it returned.
 func (e *entry) release(c *call) {
 	c.w, c.r, c.ctx, c.req, c.body.rc = nil, nil, nil, http.Request{}, nil
 	e.pool.Put(c)

@@ -1,8 +1,14 @@
 package script
 
 import (
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/traefik/yaegi/interp"
@@ -50,11 +56,31 @@ func scriptSymbols() interp.Exports {
 	return out
 }
 
+// sandboxFmtKey is the key fmt's symbols are handed to yaegi under in the sandbox. yaegi's
+// Use takes the key "fmt/fmt" as the sign of its whole standard library: it then binds
+// fmt's Print and Scan functions to the interpreter's streams and compiles the source of
+// its generic packages (cmp, maps, slices) into the interpreter, about 0.8 MB of
+// interpreter state per program whether the script imports them or not. "fmt/./fmt" names
+// the same import path and package (yaegi splits the key with path.Dir and path.Base), so
+// sandboxSymbols binds fmt's functions itself and newInterpreter compiles the generic
+// packages only for a script that imports one.
+const sandboxFmtKey = "fmt/./fmt"
+
+// genericPackages are the packages yaegi has as source (stdlib/generic) and compiles into an
+// interpreter instead of taking them from symbol tables.
+var genericPackages = []string{"cmp", "maps", "slices"}
+
 // sandboxSymbols builds the symbol set of a sandboxed script from yaegi's standard-library
-// tables: the allowed packages, less the denied symbols.
-func sandboxSymbols() interp.Exports {
+// tables: the allowed packages among imports (nil: all of them), less the denied symbols,
+// with fmt's printing functions writing to stdout and its scanning functions reading
+// nothing. A package left out is one the script does not import, so its import error is
+// the same either way.
+func sandboxSymbols(stdout io.Writer, imports []string) interp.Exports {
 	out := interp.Exports{}
 	for _, p := range sandboxPackages {
+		if imports != nil && !slices.Contains(imports, p) {
+			continue
+		}
 		key := p + "/" + p[strings.LastIndex(p, "/")+1:]
 		syms, ok := stdlib.Symbols[key]
 		if !ok {
@@ -68,13 +94,55 @@ func sandboxSymbols() interp.Exports {
 			delete(m, name)
 			delete(m, "_"+name)
 		}
+		if p == "fmt" {
+			key = sandboxFmtKey
+		}
 		out[key] = m
 	}
-	// The wrappers yaegi uses for interfaces with special behaviour (fmt.Stringer …).
-	if mt, ok := stdlib.Symbols["."]; ok {
-		out["."] = mt
+	// The wrappers yaegi uses for interfaces with special behaviour (fmt.Stringer …), for
+	// the standard functions and the bound ones alike.
+	types := make(map[reflect.Value][]reflect.Type, len(stdlib.MapTypes)+6)
+	for k, v := range stdlib.MapTypes {
+		types[k] = v
+	}
+	out["."] = map[string]reflect.Value{"MapTypes": reflect.ValueOf(types)}
+	fmtSyms, ok := out[sandboxFmtKey]
+	if !ok {
+		return out
+	}
+	stdin := strings.NewReader("")
+	for name, fn := range map[string]any{
+		"Print":   func(a ...any) (int, error) { return fmt.Fprint(stdout, a...) },
+		"Printf":  func(f string, a ...any) (int, error) { return fmt.Fprintf(stdout, f, a...) },
+		"Println": func(a ...any) (int, error) { return fmt.Fprintln(stdout, a...) },
+		"Scan":    func(a ...any) (int, error) { return fmt.Fscan(stdin, a...) },
+		"Scanf":   func(f string, a ...any) (int, error) { return fmt.Fscanf(stdin, f, a...) },
+		"Scanln":  func(a ...any) (int, error) { return fmt.Fscanln(stdin, a...) },
+	} {
+		v := reflect.ValueOf(fn)
+		types[v] = stdlib.MapTypes[fmtSyms[name]]
+		fmtSyms[name] = v
 	}
 	return out
+}
+
+// sourceImports returns the import paths of a script's files, sorted and without
+// duplicates; a file that does not parse adds none (its import fails with yaegi's message).
+func sourceImports(files map[string][]byte) []string {
+	out := []string{}
+	for name, src := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ImportsOnly)
+		if err != nil {
+			continue
+		}
+		for _, imp := range f.Imports {
+			if p, err := strconv.Unquote(imp.Path.Value); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // fullSymbols is the whole standard library, for an entry with `unrestricted: true`.

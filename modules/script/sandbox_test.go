@@ -1,6 +1,9 @@
 package script
 
 import (
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,8 +14,9 @@ import (
 )
 
 // TestSandboxTables: every package the sandbox offers and every symbol it removes exists in
-// yaegi's tables (a typo would silently offer nothing, or remove nothing), and the script
-// package is keyed by the import path scripts use.
+// yaegi's tables (a typo would silently offer nothing, or remove nothing), a script gets the
+// symbols of the sandbox packages it imports only, and the script package is keyed by the
+// import path scripts use.
 func TestSandboxTables(t *testing.T) {
 	for _, p := range sandboxPackages {
 		if _, ok := stdlib.Symbols[p+"/"+p[strings.LastIndex(p, "/")+1:]]; !ok {
@@ -27,12 +31,19 @@ func TestSandboxTables(t *testing.T) {
 			}
 		}
 	}
-	box := sandboxSymbols()
+	box := sandboxSymbols(io.Discard, nil)
 	if _, ok := box["net/http/http"]["Get"]; ok {
 		t.Error("the sandbox offers http.Get")
 	}
 	if _, ok := box["os/os"]; ok {
 		t.Error("the sandbox offers os")
+	}
+	only := sandboxSymbols(io.Discard, []string{"net/http", "os/exec", "strings"})
+	if _, ok := only["strings/strings"]; !ok || len(only) != 3 { // with ".", the interface wrappers
+		t.Errorf("the symbols for imports net/http, os/exec and strings: %v", slices.Sorted(maps.Keys(only)))
+	}
+	if got := sourceImports(map[string][]byte{"a.go": []byte("package a\nimport (\"fmt\"\n\"strings\")\n"), "b.go": []byte("package a\nimport \"fmt\"\n")}); !slices.Equal(got, []string{"fmt", "strings"}) {
+		t.Errorf("sourceImports: %q", got)
 	}
 	if _, ok := scriptSymbols()[ImportPath+"/script"]["Abort"]; !ok {
 		t.Errorf("conduit/script is not keyed as %s/script: %v", ImportPath, scriptSymbols())

@@ -179,9 +179,13 @@ type scriptOutput struct {
 	dir    string // a script's directory, for the in-memory paths yaegi prints
 }
 
-// Write implements io.Writer.
+// Write implements io.Writer. A write of only a newline (yaegi's println writes its line
+// end separately) logs nothing.
 func (o scriptOutput) Write(b []byte) (int, error) {
 	msg := strings.TrimRight(string(b), "\n")
+	if msg == "" {
+		return len(b), nil
+	}
 	if o.dir != "" {
 		msg = realPaths(msg, o.dir)
 	}

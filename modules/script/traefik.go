@@ -79,7 +79,7 @@ func compilePlugin(m *Manifest, goPath string, unrestrictedStd bool, out scriptO
 			p, err = nil, fmt.Errorf("load plugin: %v", r)
 		}
 	}()
-	i, err := newInterpreter(goPath, nil, unrestrictedStd, out)
+	i, err := newInterpreter(goPath, nil, unrestrictedStd, nil, out) // a plugin's packages may import any
 	if err != nil {
 		return nil, err
 	}
