@@ -21,6 +21,8 @@ core_targets=(
   "./modules/tap FuzzParseFilter"
   "./modules/tap FuzzTopQuery"
   "./modules/proxy FuzzH1ClientResponse"
+  "./modules/proxy FuzzFastResponse"
+  "./core/h1engine FuzzParseOrigin"
   "./modules/http3 FuzzHTTP3RequestIdentity"
   "./modules/upload FuzzStoredName"
   "./modules/wasm FuzzExportGlobals"
