@@ -278,7 +278,6 @@ var badShapes = []struct{ name, doc string }{
 	// otlp
 	{"global otlp string", `{"global": {"otlp": "http://127.0.0.1:4317"}, "sites": [{"port": 8080}]}`},
 	{"global otlp without endpoint", `{"global": {"otlp": {"serviceName": "x"}}, "sites": [{"port": 8080}]}`},
-	{"global otlp protocol enum", `{"global": {"otlp": {"endpoint": "http://127.0.0.1:4317", "protocol": "thrift"}}, "sites": [{"port": 8080}]}`},
 	{"global otlp sampleRate string", `{"global": {"otlp": {"endpoint": "http://127.0.0.1:4317", "sampleRate": "all"}}, "sites": [{"port": 8080}]}`},
 	// tls.acme
 	{"acme string", `{"host": "a.example", "port": 8443, "tls": {"acme": "me@a.example"}}`},
