@@ -185,8 +185,9 @@ type Module struct {
 	// ConfigTypes maps some of the module's keys (site, global, route or handler keys, and
 	// "middleware.<type>" for a `middleware[]` entry of one of MiddlewareTypes) to a value of
 	// the type its constructor decodes that key into (`"responseTime": ResponseTime{}`);
-	// `conduit schema` reflects over it (config.Schema). A key without an entry is in the
-	// schema with any value.
+	// `conduit schema` reflects over it (config.Schema). A handler key whose routes[] value
+	// differs from the site key's has its own entry, "handler.<key>". A key without an entry
+	// is in the schema with any value.
 	ConfigTypes map[string]any
 }
 

@@ -233,6 +233,56 @@ var badShapes = []struct{ name, doc string }{
 	{"script entry unrestricted string", `{"port": 8080, "middleware": [{"type": "script", "path": "s.go", "unrestricted": "yes"}]}`},
 	{"traefik entry unknown key", `{"port": 8080, "middleware": [{"type": "traefik", "path": "p", "plugin": "x"}]}`},
 	{"traefik entry timeoutMs string", `{"port": 8080, "middleware": [{"type": "traefik", "path": "p", "timeoutMs": "1s"}]}`},
+	// proxy
+	{"proxy number", `{"port": 8080, "proxy": 3}`},
+	{"proxy null", `{"port": 8080, "proxy": null}`},
+	{"proxy prefix target number", `{"port": 8080, "proxy": {"/api": 5}}`},
+	{"proxy target object without url", `{"port": 8080, "proxy": {"/api": [{"weight": 2}]}}`},
+	{"proxy route targets string", `{"port": 8080, "proxy": {"/api": {"targets": "http://127.0.0.1:9"}}}`},
+	{"proxy route object targets string", `{"port": 8080, "proxy": {"targets": "http://127.0.0.1:9"}}`},
+	{"proxy route retry without attempts", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "retry": {"conditions": ["5xx"]}}}}`},
+	{"proxy route retry attempts null", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "retry": {"attempts": null, "conditions": ["5xx"]}}}}`},
+	{"proxy route websocket string", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "websocket": "yes"}}}`},
+	{"proxy route healthCheck list", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "healthCheck": []}}}`},
+	{"proxy route groups without name", `{"port": 8080, "proxy": {"/": {"groups": [{"targets": ["http://127.0.0.1:9"]}]}}}`},
+	{"proxy route sticky without cookie", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "sticky": {"strict": true}}}}`},
+	{"routes proxy number", `{"port": 8080, "routes": [{"match": {"path": "/a"}, "proxy": 5}]}`},
+	{"routes proxy route timeout string", `{"port": 8080, "routes": [{"match": {"path": "/a"}, "proxy": {"targets": ["http://127.0.0.1:9"], "timeout": "5s"}}]}`},
+	{"requestTransform list", `{"port": 8080, "requestTransform": ["x"]}`},
+	{"responseTransform removeHeaders string", `{"port": 8080, "responseTransform": {"removeHeaders": "Server"}}`},
+	{"maskErrors string", `{"port": 8080, "maskErrors": "yes"}`},
+	{"allowDuplicateChunked number", `{"port": 8080, "allowDuplicateChunked": 1}`},
+	{"outlierDetection boolean", `{"port": 8080, "outlierDetection": true}`},
+	{"outlierDetection consecutive5xx string", `{"port": 8080, "outlierDetection": {"consecutive5xx": "five"}}`},
+	// static
+	{"static number", `{"port": 8080, "static": 3}`},
+	{"static null", `{"port": 8080, "static": null}`},
+	{"static list of numbers", `{"port": 8080, "static": [1]}`},
+	{"static prefix number", `{"port": 8080, "static": {"/docs": 1}}`},
+	{"routes static number", `{"port": 8080, "routes": [{"match": {"path": "/a"}, "static": 3}]}`},
+	// rateLimit
+	{"rateLimit string", `{"port": 8080, "rateLimit": "10/s"}`},
+	{"rateLimit without limit", `{"port": 8080, "rateLimit": {"windowSecs": 1}}`},
+	{"rateLimit windowSecs null", `{"port": 8080, "rateLimit": {"windowSecs": null, "limit": 5}}`},
+	{"rateLimit onStoreError enum", `{"port": 8080, "rateLimit": {"windowSecs": 1, "limit": 5, "onStoreError": "retry"}}`},
+	{"route rateLimit without windowSecs", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "rateLimit": {"limit": 5}}}}`},
+	// cache
+	{"route cache boolean", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "cache": true}}}`},
+	{"route cache without store", `{"port": 8080, "proxy": {"/": {"targets": ["http://127.0.0.1:9"], "cache": {"ttlSecs": 60}}}}`},
+	{"route cache methods string", `{"port": 8080, "routes": [{"match": {"path": "/a"}, "proxy": {"targets": ["http://127.0.0.1:9"], "cache": {"store": "memory", "methods": "GET"}}}]}`},
+	// consumers
+	{"consumers list", `{"port": 8080, "consumers": [{"username": "a"}]}`},
+	{"consumer without username", `{"port": 8080, "consumers": {"consumers": [{"apiKey": "k-0123456789abcdef"}]}}`},
+	{"consumer rateLimit string", `{"port": 8080, "consumers": {"consumers": [{"username": "a", "apiKey": "k-0123456789abcdef", "rateLimit": "5"}]}}`},
+	{"consumers sharedJwt string", `{"port": 8080, "consumers": {"sharedJwt": "s", "consumers": [{"username": "a"}]}}`},
+	// otlp
+	{"global otlp string", `{"global": {"otlp": "http://127.0.0.1:4317"}, "sites": [{"port": 8080}]}`},
+	{"global otlp without endpoint", `{"global": {"otlp": {"serviceName": "x"}}, "sites": [{"port": 8080}]}`},
+	{"global otlp sampleRate string", `{"global": {"otlp": {"endpoint": "http://127.0.0.1:4317", "sampleRate": "all"}}, "sites": [{"port": 8080}]}`},
+	// tls.acme
+	{"acme string", `{"host": "a.example", "port": 8443, "tls": {"acme": "me@a.example"}}`},
+	{"acme without email", `{"host": "a.example", "port": 8443, "tls": {"acme": {"storage": "/tmp/acme"}}}`},
+	{"acme challenge enum", `{"host": "a.example", "port": 8443, "tls": {"acme": {"email": "me@a.example", "challenge": "http-02"}}}`},
 }
 
 // TestSchemaRefusesShapeErrors: for every document of badShapes, validate reports an error
@@ -276,6 +326,15 @@ var goodShapes = []string{
 	`{"port": 8080, "middleware": [{"type": "headers"}]}`,
 	`{"port": 8080, "fallback": null, "redirects": null}`,
 	`{"port": 8080, "fallback": {"status": 404, "body": {"error": "not found"}, "headers": {"x": "y"}, "byAccept": {"html": {"file": "index.html"}}}, "redirects": [{"from": "/old/:id", "to": "/new/:id", "status": 308}]}`,
+	`{"port": 8080, "proxy": "http://127.0.0.1:9", "maskErrors": true, "allowDuplicateChunked": false, "requestTransform": {"setHeaders": {"X-A": "1"}, "removeHeaders": ["Cookie"]}, "outlierDetection": {"consecutive5xx": 3, "maxEjectionPercent": 50}}`,
+	`{"port": 8080, "proxy": ["http://127.0.0.1:9", {"url": "http://127.0.0.1:10", "weight": 2}]}`,
+	`{"port": 8080, "proxy": {"targets": ["http://127.0.0.1:9"], "strategy": "p2c"}}`,
+	`{"port": 8080, "proxy": {"/api": {"targets": [{"url": "http://127.0.0.1:9", "weight": 3}], "strategy": "weighted-round-robin", "retry": {"attempts": 2, "conditions": ["5xx", "timeout"]}, "timeout": {"connectMs": 100}, "healthCheck": {"path": "/h", "intervalSecs": 5, "unhealthyStatus": [503]}, "cache": {"store": "memory", "ttlSecs": 60}, "rateLimit": {"windowSecs": 1, "limit": 5}, "extAuthz": null, "sticky": {"cookie": "s"}, "priority": 10}, "/b": "http://127.0.0.1:11"}}`,
+	`{"port": 8080, "routes": [{"match": {"path": "/a"}, "proxy": {"targets": ["http://127.0.0.1:9"], "cache": null}, "static": 5}, {"match": {"path": "/b"}, "proxy": null, "static": ["."]}, {"match": {"path": "/c"}, "static": {"/": "."}}]}`,
+	`{"port": 8080, "static": {"/": ".", "/docs": [".", "/tmp"]}, "rateLimit": {"windowSecs": 1, "limit": 5, "onStoreError": null, "algorithm": "token-bucket"}}`,
+	`{"port": 8080, "consumers": {"consumers": [{"username": "a", "apiKey": "k-0123456789abcdef", "rateLimit": {"windowSecs": 1, "limit": 2}}, {"username": "b", "apiKey": "k-fedcba9876543210", "rateLimit": null}]}}`,
+	`{"global": {"otlp": {"endpoint": "http://127.0.0.1:4318", "protocol": "HTTP/protobuf", "sampleRate": 0.5}, "providers": {"consul": true}}, "sites": [{"host": "a.example", "port": 8443, "tls": {"acme": {"email": "me@a.example", "challenge": "TLS-ALPN-01"}}}]}`,
+	`{"host": "a.example", "port": 8443, "tls": {"cert": "c.pem", "key": "k.pem", "acme": null}}`,
 }
 
 // TestSchemaAcceptsGoodShapes: see goodShapes.

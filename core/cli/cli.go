@@ -351,7 +351,7 @@ var globalNotes = []string{
 	"--no-color (anywhere) turns colour off; it is on only when the output is a terminal.",
 	"Without either, conduit looks for conduit.json, conduit.yaml, then conduit.yml.",
 	"-c repeats and takes directories (their *.yaml, *.yml, *.json files in name order): the files are merged.",
-	"--set PATH=VALUE overrides one key (global.admin.bind=127.0.0.1:9901, sites[0].port=8081).",
+	"--set PATH=VALUE overrides one key (global.admin.bind=127.0.0.1:9901, sites[0].port=8081); --unset PATH removes one (global.otlp).",
 }
 
 // environment lists the variables conduit reads, for help and the man page.
@@ -359,7 +359,8 @@ var environment = []struct{ name, text string }{
 	{"CONDUIT_LOG", "debug|info|warn|error (default info); RUST_LOG is read when it is unset"},
 	{"CONDUIT_ADMIN", "Admin API address for reload, status, shutdown, tap, top, upstreams (default 127.0.0.1:2019; --admin, then global.admin.bind of -c FILE win)"},
 	{"CONDUIT_ADMIN_TOKEN", "bearer token for those commands (global.admin.token of -c FILE wins)"},
-	{"CONDUIT_SET_*", "each holds one PATH=VALUE override, like --set (applied in name order, before --set)"},
+	{"CONDUIT_SET_*", "each holds one PATH=VALUE override, like --set (applied in name order, before --set and --unset)"},
+	{"CONDUIT_UNSET_*", "each holds one PATH to remove, like --unset (applied in name order, after CONDUIT_SET_*, before the flags)"},
 	{"NO_COLOR", "when set (to anything but empty), no colour in the output even on a terminal"},
 	{"CONDUIT_PPROF", "address of a Go pprof listener the server starts (debugging)"},
 }
@@ -394,8 +395,8 @@ func runServe(env *Env, args []string) int {
 	}
 	var files *FilesSource
 	switch {
-	case fromModule && len(cf.Sets) > 0:
-		fmt.Fprintf(env.Stderr, "conduit: --set overrides keys of config files; --%s reads no file\n", sourceFlag.Name)
+	case fromModule && cf.HasOverrides():
+		fmt.Fprintf(env.Stderr, "conduit: --set and --unset override keys of config files; --%s reads no file\n", sourceFlag.Name)
 		return 1
 	case !fromModule:
 		if files, err = cf.Source(env); err != nil {

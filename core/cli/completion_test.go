@@ -76,7 +76,7 @@ func TestDescribeReadsTheParsedFlagSet(t *testing.T) {
 			t.Errorf("--log-level choices %q", f.Choices)
 		}
 	}
-	if want := []string{"--bind", "-c,--config", "--log-level", "--set"}; !slices.Equal(spell, want) {
+	if want := []string{"--bind", "-c,--config", "--log-level", "--set", "--unset"}; !slices.Equal(spell, want) {
 		t.Errorf("run flags %q, want %q", spell, want)
 	}
 	if !info.Args.Files {

@@ -12,7 +12,7 @@ import (
 
 // ConfigFlags are the flags every config-reading command takes: -c/--config, once or more
 // (a file or a directory of *.yaml, *.yml and *.json files; docs/configuration.md, "Several
-// files"), and, with Register, --set PATH=VALUE.
+// files"), and, with Register, --set PATH=VALUE and --unset PATH.
 type ConfigFlags struct {
 	// Path is the first config path given (by -c or by name), "" when none.
 	Path string
@@ -20,7 +20,28 @@ type ConfigFlags struct {
 	Paths []string
 	// Sets are the --set assignments, in order.
 	Sets []string
+	// Unsets are the --unset paths, in order.
+	Unsets []string
+	// overrides are the --set and --unset values in command-line order, as they apply.
+	overrides []flagOverride
 }
+
+// flagOverride is one --set (PATH=VALUE) or --unset (PATH) as written.
+type flagOverride struct {
+	text  string
+	unset bool
+}
+
+// parse reads the override (config.ParseAssignment or config.ParseUnset).
+func (o flagOverride) parse() (config.Assignment, error) {
+	if o.unset {
+		return config.ParseUnset(o.text, "--unset")
+	}
+	return config.ParseAssignment(o.text, "--set")
+}
+
+// HasOverrides reports whether any --set or --unset was given.
+func (c *ConfigFlags) HasOverrides() bool { return len(c.overrides) > 0 }
 
 // pathList is the flag.Value of -c/--config: each use appends a path.
 type pathList struct{ c *ConfigFlags }
@@ -56,17 +77,42 @@ func (s setList) String() string {
 
 // Set implements flag.Value.
 func (s setList) Set(v string) error {
-	if _, err := config.ParseAssignment(v, "--set"); err != nil {
+	o := flagOverride{text: v}
+	if _, err := o.parse(); err != nil {
 		return err
 	}
 	s.c.Sets = append(s.c.Sets, v)
+	s.c.overrides = append(s.c.overrides, o)
 	return nil
 }
 
-// Register adds -c/--config and --set to fs.
+// unsetList is the flag.Value of --unset: each use appends a path, checked at once.
+type unsetList struct{ c *ConfigFlags }
+
+// String implements flag.Value.
+func (u unsetList) String() string {
+	if u.c == nil {
+		return ""
+	}
+	return strings.Join(u.c.Unsets, " ")
+}
+
+// Set implements flag.Value.
+func (u unsetList) Set(v string) error {
+	o := flagOverride{text: v, unset: true}
+	if _, err := o.parse(); err != nil {
+		return err
+	}
+	u.c.Unsets = append(u.c.Unsets, v)
+	u.c.overrides = append(u.c.overrides, o)
+	return nil
+}
+
+// Register adds -c/--config, --set and --unset to fs.
 func (c *ConfigFlags) Register(fs *flag.FlagSet) {
 	c.RegisterFiles(fs)
-	fs.Var(setList{c}, "set", "override one key: `PATH=VALUE`, e.g. global.admin.bind=127.0.0.1:9901 or sites[0].port=8081 (VALUE is YAML; repeatable; after the CONDUIT_SET_* variables)")
+	fs.Var(setList{c}, "set", "override one key: `PATH=VALUE`, e.g. global.admin.bind=127.0.0.1:9901 or sites[0].port=8081 (VALUE is YAML; PATH= sets null; repeatable; after the CONDUIT_SET_* and CONDUIT_UNSET_* variables, in order with --unset)")
+	fs.Var(unsetList{c}, "unset", "remove one key: `PATH`, e.g. global.otlp or sites[0].rateLimit (an error when the key is not there; repeatable; in order with --set)")
 }
 
 // RegisterFiles adds -c/--config (no --set) to fs.
@@ -118,8 +164,9 @@ func (c *ConfigFlags) ResolveAll(env *Env) ([]string, error) {
 }
 
 // Source returns the configuration source the flags name: their files merged, then the
-// CONDUIT_SET_* variables of env and the --set flags applied. The assignments are checked
-// here, once; each Load reads the files again.
+// CONDUIT_SET_* and CONDUIT_UNSET_* variables of env and the --set and --unset flags applied
+// (config.EnvAssignments, then the flags in command-line order). The assignments are
+// checked here, once; each Load reads the files again.
 func (c *ConfigFlags) Source(env *Env) (*FilesSource, error) {
 	paths, err := c.ResolveAll(env)
 	if err != nil {
@@ -133,8 +180,8 @@ func (c *ConfigFlags) Source(env *Env) (*FilesSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range c.Sets {
-		a, err := config.ParseAssignment(s, "--set")
+	for _, o := range c.overrides {
+		a, err := o.parse()
 		if err != nil {
 			return nil, err
 		}

@@ -64,29 +64,39 @@ func BuildSchema() map[string]any {
 			desc = m.ID
 		}
 		desc += " (feature " + m.Feature + ")"
-		keyed := func(key string) map[string]any {
+		keyed := func(key string, place string) map[string]any {
 			s := map[string]any{}
-			if v, ok := m.ConfigTypes[key]; ok {
+			if v, ok := m.ConfigTypes[place+key]; ok && place != "" {
+				s = config.Schema(v) // a handler key typed apart from the site key
+			} else if v, ok := m.ConfigTypes[key]; ok {
 				s = config.Schema(v)
 			}
 			s["description"] = desc
 			return s
 		}
 		for _, set := range []struct {
-			keys []string
-			into map[string]any
-			site bool
-		}{{m.SiteKeys, site, true}, {m.GlobalKeys, global, false}, {m.RouteKeys, route, false}, {m.HandlerKeys, handler, false}} {
+			keys  []string
+			into  map[string]any
+			site  bool
+			route bool
+			place string
+		}{{m.SiteKeys, site, true, false, ""}, {m.GlobalKeys, global, false, false, ""}, {m.RouteKeys, route, false, true, ""}, {m.HandlerKeys, handler, false, false, "handler."}} {
 			for _, k := range set.keys {
 				if sub, ok := strings.CutPrefix(k, "tls."); ok && set.site && tlsProps != nil {
-					tlsProps[sub] = keyed(k) // tls.acme: a key inside the core's tls block
+					tlsProps[sub] = keyed(k, "") // tls.acme: a key inside the core's tls block
 					continue
 				}
-				set.into[k] = keyed(k)
+				if set.route {
+					// The proxy builds a route key's stage only when its value is not
+					// null (modules/proxy, buildHandler).
+					set.into[k] = config.Nullable(keyed(k, set.place))
+					continue
+				}
+				set.into[k] = keyed(k, set.place)
 			}
 		}
 		for _, t := range m.MiddlewareTypes {
-			entries[t] = keyed(core.MiddlewareCatalogKey(t))
+			entries[t] = keyed(core.MiddlewareCatalogKey(t), "")
 		}
 	}
 	for _, e := range core.CatalogEntries() {
@@ -105,6 +115,7 @@ func BuildSchema() map[string]any {
 			handler[key] = note
 		}
 	}
+	proxyFirst(routeItems, handler)
 	site["middleware"].(map[string]any)["items"] = middlewareEntrySchema(entries)
 	siteSchema := map[string]any{"type": "object", "properties": site}
 	return map[string]any{
@@ -133,6 +144,23 @@ func BuildSchema() map[string]any {
 			map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/site"}},
 		},
 	}
+}
+
+// proxyFirst makes the schema of a routes[] entry's static apply only when the entry has no
+// proxy (absent or null): with both, the server builds the proxy and ignores static with a
+// warning (core/server/site.go, buildRoutes), so static's value is never decoded.
+func proxyFirst(entry, handler map[string]any) {
+	st, ok := handler["static"].(map[string]any)
+	if _, proxy := handler["proxy"]; !ok || !proxy {
+		return
+	}
+	open := map[string]any{}
+	if d, ok := st["description"]; ok {
+		open["description"] = d
+	}
+	handler["static"] = open
+	entry["if"] = map[string]any{"properties": map[string]any{"proxy": map[string]any{"type": "null"}}}
+	entry["then"] = map[string]any{"properties": map[string]any{"static": st}}
 }
 
 // middlewareEntrySchema is the schema of one `middleware[]` entry: an object whose type is

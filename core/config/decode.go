@@ -23,7 +23,7 @@ type Unmarshaler interface {
 // Rules, chosen so that existing Conduit files keep loading:
 //   - an unknown key in an object is a warning that suggests the nearest known key;
 //   - a wrong type or out-of-range number is an error;
-//   - a field tagged `cfg:"required"` that is absent is an error;
+//   - a field tagged `cfg:"required"` that is absent or null is an error;
 //   - scalars decode into string fields as their text ("2" from 2), as YAML users expect.
 func Decode(node Node, path string, out any, d *Diagnostics) {
 	v := reflect.ValueOf(out)
@@ -205,6 +205,11 @@ func decodeStruct(m map[string]Node, path string, v reflect.Value, d *Diagnostic
 			if f.required {
 				d.Errorf(Join(path, f.name), "is required")
 			}
+			continue
+		}
+		if node == nil && f.required {
+			// null would leave a required pointer nil, which the module then trusts.
+			d.Errorf(Join(path, f.name), "is required (got null)")
 			continue
 		}
 		decodeValue(node, Join(path, f.name), v.FieldByIndex(f.index), d)

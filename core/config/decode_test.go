@@ -192,3 +192,32 @@ func TestSecretWithUnsetVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRequiredNull: null for a required key is the error of a missing key (a required
+// pointer left nil would reach the module's code as if it were set), and null for an optional
+// pointer leaves it nil without a diagnostic.
+func TestDecodeRequiredNull(t *testing.T) {
+	tests := []struct {
+		name string
+		node Node
+		want string // "" for no error
+	}{
+		{"required null", map[string]Node{"attempts": nil}, "error at r.attempts: is required (got null)"},
+		{"required absent", map[string]Node{}, "error at r.attempts: is required"},
+		{"optional null", map[string]Node{"attempts": 1, "conditions": nil}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d Diagnostics
+			var r retryT
+			Decode(tt.node, "r", &r, &d)
+			errs := d.Errors()
+			switch {
+			case tt.want == "" && len(errs) > 0:
+				t.Fatalf("errors %v", errs)
+			case tt.want != "" && (len(errs) != 1 || errs[0].String() != tt.want):
+				t.Fatalf("errors %v, want %q", errs, tt.want)
+			}
+		})
+	}
+}

@@ -20,7 +20,8 @@ var schemaProviderType = reflect.TypeFor[SchemaProvider]()
 // v's type (v may be a pointer). It follows Decode's rules, never stricter: struct fields by
 // their `json` names, `cfg:"required"` fields required, unknown keys allowed (Decode warns
 // about them), any scalar accepted for a string (Decode takes its text), integers of 32 bits
-// or fewer within their range. A type that implements SchemaProvider describes itself; an
+// or fewer within their range, null accepted for a pointer that is not required (Decode leaves
+// it nil) and for a slice or a map. A type that implements SchemaProvider describes itself; an
 // Unmarshaler that does not is accepted in any shape (its own checks run when the config
 // loads).
 //
@@ -34,12 +35,16 @@ func Schema(v any) map[string]any {
 	if t == nil {
 		return map[string]any{}
 	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	return schemaOf(t, map[reflect.Type]bool{})
 }
 
 func schemaOf(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
+	if t.Kind() == reflect.Pointer {
+		// Decode leaves a pointer nil for null.
+		return Nullable(schemaOf(t.Elem(), seen))
 	}
 	if t.Implements(schemaProviderType) {
 		return reflect.Zero(t).Interface().(SchemaProvider).ConfigSchema()
@@ -85,7 +90,18 @@ func schemaOf(t reflect.Type, seen map[reflect.Type]bool) map[string]any {
 		var required []any
 		for _, f := range structFields(t) {
 			sf := t.FieldByIndex(f.index)
-			props[f.name] = Annotate(schemaOf(sf.Type, seen), FieldDoc{
+			ft := sf.Type
+			if f.required {
+				// Decode refuses null for a required key, pointer or not.
+				for ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+			}
+			fs := schemaOf(ft, seen)
+			if f.required {
+				fs = nonNull(fs)
+			}
+			props[f.name] = Annotate(fs, FieldDoc{
 				Description: sf.Tag.Get("doc"), Default: tagJSON(sf.Tag, "default"), Enum: tagEnum(sf.Tag),
 				FoldCase: sf.Tag.Get("enumcase") == "fold",
 				Minimum:  tagJSON(sf.Tag, "minimum"), Maximum: tagJSON(sf.Tag, "maximum"),
@@ -151,12 +167,20 @@ func Annotate(s map[string]any, doc FieldDoc) map[string]any {
 	if doc.Enum == nil {
 		return s
 	}
+	null := admitsNull(s)
 	s["type"] = "string"
 	values := make([]any, len(doc.Enum))
 	for i, v := range doc.Enum {
 		values[i] = v
 	}
+	if null {
+		// A nullable value (a pointer) keeps null besides its strings.
+		s["type"] = []any{"string", "null"}
+	}
 	if !doc.FoldCase {
+		if null {
+			values = append(values, nil)
+		}
 		s["enum"] = values
 		return s
 	}
@@ -182,6 +206,82 @@ func AnnotateProperties(s map[string]any, docs map[string]FieldDoc) map[string]a
 		Annotate(p, doc)
 	}
 	return s
+}
+
+// Nullable returns s admitting null too, for a value Decode leaves unset on null (a pointer,
+// a slice, a map, or a key a module skips when it is null).
+func Nullable(s map[string]any) map[string]any {
+	switch t := s["type"].(type) {
+	case string:
+		if t != "null" {
+			s["type"] = []any{t, "null"}
+		}
+		addNullToEnum(s)
+		return s
+	case []any:
+		for _, e := range t {
+			if e == "null" {
+				return s
+			}
+		}
+		s["type"] = append(t, "null")
+		addNullToEnum(s)
+		return s
+	}
+	if isOpen(s) {
+		return s
+	}
+	return map[string]any{"anyOf": []any{s, map[string]any{"type": "null"}}}
+}
+
+// nonNull returns s without null in its type (a slice or a map that is required).
+func nonNull(s map[string]any) map[string]any {
+	t, ok := s["type"].([]any)
+	if !ok {
+		return s
+	}
+	var kept []any
+	for _, e := range t {
+		if e != "null" {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == 1 {
+		s["type"] = kept[0]
+	} else {
+		s["type"] = kept
+	}
+	return s
+}
+
+// addNullToEnum adds null to the enumeration of s, if it has one.
+func addNullToEnum(s map[string]any) {
+	if e, ok := s["enum"].([]any); ok {
+		s["enum"] = append(e, nil)
+	}
+}
+
+// admitsNull reports whether the type of s includes null.
+func admitsNull(s map[string]any) bool {
+	t, _ := s["type"].([]any)
+	for _, e := range t {
+		if e == "null" {
+			return true
+		}
+	}
+	return false
+}
+
+// isOpen reports whether s constrains nothing (only annotations).
+func isOpen(s map[string]any) bool {
+	for k := range s {
+		switch k {
+		case "description", "default", "examples", "title":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Toggle returns the schema of a key that is a boolean or an object (DecodeToggle's shapes),

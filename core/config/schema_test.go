@@ -30,12 +30,12 @@ func TestSchemaFollowsDecode(t *testing.T) {
 	want := map[string]string{
 		"port":    `{"type":"integer"}`,
 		"ratio":   `{"type":"number"}`,
-		"on":      `{"type":"boolean"}`,
+		"on":      `{"type":["boolean","null"]}`,
 		"tags":    `{"items":{"type":["string","number","boolean"]},"type":["array","null"]}`,
 		"headers": `{"additionalProperties":{"properties":{"name":{"type":["string","number","boolean"]}},"required":["name"],"type":"object"},"type":["object","null"]}`,
 		"timeout": `{"anyOf":[{"minimum":0,"type":"number"},{"description":"a duration: 30s, 5m, 12h, 7d, 1y","type":"string"}]}`,
 		"any":     `{}`,
-		"self":    `{"type":"object"}`,
+		"self":    `{"type":["object","null"]}`,
 	}
 	for k, w := range want {
 		b, _ := json.Marshal(props[k])
@@ -55,6 +55,8 @@ func TestSchemaFollowsDecode(t *testing.T) {
 
 type schemaTagged struct {
 	Mode    string  `json:"mode" enum:"|fast|slow" default:"\"fast\"" doc:"how fast"`
+	Level   *string `json:"level" enum:"low|high"`
+	Need    *string `json:"need" cfg:"required" enum:"a|b"`
 	Proto   string  `json:"proto" enum:"v1|v-2" enumcase:"fold"`
 	Limit   *uint32 `json:"limit" minimum:"1" maximum:"10"`
 	Small   int8    `json:"small"`
@@ -68,8 +70,10 @@ func TestSchemaTags(t *testing.T) {
 	want := map[string]string{
 		"mode":    `{"default":"fast","description":"how fast","enum":["","fast","slow"],"type":"string"}`,
 		"proto":   `{"examples":["v1","v-2"],"pattern":"^(?:[vV]1|[vV]\\x2d2)$","type":"string"}`,
-		"limit":   `{"maximum":10,"minimum":1,"type":"integer"}`,
+		"limit":   `{"maximum":10,"minimum":1,"type":["integer","null"]}`,
 		"small":   `{"maximum":127,"minimum":-128,"type":"integer"}`,
+		"level":   `{"enum":["low","high",null],"type":["string","null"]}`,
+		"need":    `{"enum":["a","b"],"type":"string"}`,
 		"counter": `{"maximum":65535,"minimum":0,"type":"integer"}`,
 	}
 	for k, w := range want {
@@ -89,4 +93,26 @@ func TestAnnotatePropertiesRefusesUnknownNames(t *testing.T) {
 		}
 	}()
 	AnnotateProperties(Schema(schemaInner{}), map[string]FieldDoc{"nmae": {Description: "x"}})
+}
+
+// TestNullable: null joins a type, a type list or an enumeration; a union is wrapped; an open
+// schema stays open.
+func TestNullable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"type":"boolean"}`, `{"type":["boolean","null"]}`},
+		{`{"type":["array","null"]}`, `{"type":["array","null"]}`},
+		{`{"enum":["a"],"type":"string"}`, `{"enum":["a",null],"type":["string","null"]}`},
+		{`{"anyOf":[{"type":"number"}]}`, `{"anyOf":[{"anyOf":[{"type":"number"}]},{"type":"null"}]}`},
+		{`{"description":"any"}`, `{"description":"any"}`},
+	}
+	for _, tt := range tests {
+		var s map[string]any
+		if err := json.Unmarshal([]byte(tt.in), &s); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(Nullable(s))
+		if string(b) != tt.want {
+			t.Errorf("Nullable(%s) = %s, want %s", tt.in, b, tt.want)
+		}
+	}
 }

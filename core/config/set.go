@@ -20,6 +20,10 @@ import (
 //   - VALUE is read as YAML: 8081 is a number, true a boolean, 127.0.0.1:9901 or a URL a
 //     string, '8081' (quoted) the string "8081", [a, b] an array, {a: 1} an object, and
 //     nothing at all is null. $VAR references are not substituted.
+//
+// An Assignment may instead remove a key (Unset; the --unset flag, CONDUIT_UNSET_*
+// variables), written PATH alone: see ParseUnset. Setting a key to null (PATH=) keeps the key,
+// with the value null.
 type Assignment struct {
 	// Path is the path as written; Value the value read from VALUE.
 	Path  string
@@ -29,7 +33,9 @@ type Assignment struct {
 	Source string
 	// FromEnvironment marks a value taken from the environment: diagnostics never print it.
 	FromEnvironment bool
-	segs            []segment
+	// Unset removes the key Path names instead of setting it (Value is unused).
+	Unset bool
+	segs  []segment
 }
 
 // segment is one step of an assignment's path: a key, or an index when isIndex.
@@ -54,6 +60,25 @@ func ParseAssignment(s, source string) (Assignment, error) {
 		return Assignment{}, fmt.Errorf("%s %s: the value is not YAML: %v", source, s[:len(s)-len(rest)], cleanParseError(err))
 	}
 	return Assignment{Path: s[:len(s)-len(rest)], Value: normalize(v), Source: source, segs: segs}, nil
+}
+
+// ParseUnset reads the PATH of an --unset (see Assignment for the syntax): the key of an
+// object to remove, such as global.otlp or sites[0].proxy["/v1.2"].retry. The last step is a
+// key, not an index: an array element or a whole site is not removed (set the array whole
+// instead), since removing one would renumber the elements after it. source names where it
+// was written.
+func ParseUnset(s, source string) (Assignment, error) {
+	segs, rest, err := parseSetPath(s)
+	if err == nil && rest != "" {
+		err = errors.New("want PATH alone (no =VALUE), e.g. global.otlp or sites[0].rateLimit")
+	}
+	if err == nil && segs[len(segs)-1].isIndex {
+		err = errors.New("an --unset path ends with a key, not an index: an array element or a site is not removed (set the whole array instead)")
+	}
+	if err != nil {
+		return Assignment{}, fmt.Errorf("%s %q: %w", source, s, err)
+	}
+	return Assignment{Path: s, Source: source, Unset: true, segs: segs}, nil
 }
 
 // parseSetPath reads the path at the start of s and returns its segments and the rest of s
@@ -131,21 +156,27 @@ func quotedKey(s string) (string, int, error) {
 }
 
 // EnvAssignments reads the assignments of the CONDUIT_SET and CONDUIT_SET_* variables of
-// environ ("NAME=value" entries, as os.Environ returns them), in the order of their names:
-// CONDUIT_SET_ADMIN='global.admin.bind=0.0.0.0:2019'.
+// environ ("NAME=value" entries, as os.Environ returns them), then the removals of the
+// CONDUIT_UNSET and CONDUIT_UNSET_* variables, each in the order of their names:
+// CONDUIT_SET_ADMIN='global.admin.bind=0.0.0.0:2019', CONDUIT_UNSET_OTLP='global.otlp'.
 func EnvAssignments(environ []string) ([]Assignment, error) {
 	type kv struct{ name, value string }
 	var vars []kv
 	for _, e := range environ {
 		name, value, _ := strings.Cut(e, "=")
-		if name == "CONDUIT_SET" || strings.HasPrefix(name, "CONDUIT_SET_") {
+		if isOverrideVar(name, "CONDUIT_SET") || isOverrideVar(name, "CONDUIT_UNSET") {
 			vars = append(vars, kv{name, value})
 		}
 	}
+	// By name, every CONDUIT_SET* sorts before every CONDUIT_UNSET*.
 	sort.Slice(vars, func(i, j int) bool { return vars[i].name < vars[j].name })
 	out := make([]Assignment, 0, len(vars))
 	for _, v := range vars {
-		a, err := ParseAssignment(v.value, v.name)
+		parse := ParseAssignment
+		if isOverrideVar(v.name, "CONDUIT_UNSET") {
+			parse = ParseUnset
+		}
+		a, err := parse(v.value, v.name)
 		if err != nil {
 			return nil, err
 		}
@@ -155,12 +186,21 @@ func EnvAssignments(environ []string) ([]Assignment, error) {
 	return out, nil
 }
 
+// isOverrideVar reports whether the variable name is prefix or prefix_*.
+func isOverrideVar(name, prefix string) bool {
+	return name == prefix || strings.HasPrefix(name, prefix+"_")
+}
+
 // Apply sets the key a names in doc to a's value, creating the objects on its way. An index
 // must name an element that exists or the one just past the end (which it adds). The
-// diagnostics of the key and of everything under it then name a.Source as their file.
+// diagnostics of the key and of everything under it then name a.Source as their file. An
+// Unset assignment removes the key instead; a key that is not there is an error naming it.
 func (doc *Document) Apply(a Assignment) error {
 	if len(a.segs) < 2 {
 		return fmt.Errorf("%s: empty assignment", a.Source)
+	}
+	if a.Unset {
+		return doc.unset(a)
 	}
 	var path string
 	var err error
@@ -194,6 +234,59 @@ func (doc *Document) Apply(a Assignment) error {
 	}
 	doc.noteOverride(path, a)
 	return nil
+}
+
+// unset removes the key a names (a.Unset).
+func (doc *Document) unset(a Assignment) error {
+	var cur Node
+	var path string
+	segs := a.segs[1:]
+	if a.segs[0].key == "global" {
+		cur, path = doc.Global, "global"
+	} else {
+		i := a.segs[1].index
+		if i >= len(doc.Sites) {
+			return fmt.Errorf("%s %s: there is no site %d (the config has %d sites)", a.Source, a.Path, i, len(doc.Sites))
+		}
+		cur, path, segs = doc.Sites[i], doc.SitePath(i), a.segs[2:]
+	}
+	if err := remove(cur, path, segs); err != nil {
+		return fmt.Errorf("%s %s: %w", a.Source, a.Path, err)
+	}
+	return nil
+}
+
+// remove deletes the key segs names under cur (at path); segs is not empty and ends with a
+// key (ParseUnset).
+func remove(cur Node, path string, segs []segment) error {
+	s := segs[0]
+	switch c := cur.(type) {
+	case map[string]Node:
+		if s.isIndex {
+			return fmt.Errorf("%s is an object: write .key, not [%d]", describePath(path), s.index)
+		}
+		next, ok := c[s.key]
+		if !ok {
+			return fmt.Errorf("%s has no key %q: nothing to unset", describePath(path), s.key)
+		}
+		if len(segs) == 1 {
+			delete(c, s.key)
+			return nil
+		}
+		return remove(next, Join(path, s.key), segs[1:])
+	case []Node:
+		if !s.isIndex {
+			return fmt.Errorf("%s is an array: write [N], not .%s", path, s.key)
+		}
+		if s.index >= len(c) {
+			return fmt.Errorf("%s has %d elements: there is no [%d] to unset from", path, len(c), s.index)
+		}
+		return remove(c[s.index], Index(path, s.index), segs[1:])
+	case nil:
+		return fmt.Errorf("%s does not exist (or is null): nothing to unset", describePath(path))
+	default:
+		return fmt.Errorf("%s is %s, not an object or array", describePath(path), kindOf(c))
+	}
 }
 
 // put sets the element segs names under cur (at path) to v and returns the new cur and the

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -132,6 +133,125 @@ func FuzzAssignment(f *testing.F) {
 			return
 		}
 		doc, err := Parse([]byte("sites:\n  - port: 8080\n    proxy: { /a: { targets: [http://x] } }\n"), FormatYAML, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = doc.Apply(a)
+	})
+}
+
+// TestUnset: --unset removes an object's key, at any depth and in either shape; a key that
+// is not there is an error that names the path, as is a path that ends with an index.
+func TestUnset(t *testing.T) {
+	const full = "global:\n  admin: { bind: \"127.0.0.1:2019\" }\n  otlp: { endpoint: \"http://c:4317\" }\nsites:\n  - port: 8080\n    proxy:\n      /v1.2: { targets: [\"http://a\"], retry: { attempts: 2 } }\n    routes:\n      - { match: { path: /a }, static: ., proxy: \"http://b\" }\n"
+	tests := []struct {
+		name, src, path string
+		gone            func(*Document) bool // reports the key is gone
+		err             string               // "" when the removal succeeds
+	}{
+		{"global key", full, "global.otlp", func(d *Document) bool { _, ok := d.Global["otlp"]; return !ok }, ""},
+		{"nested global key", full, "global.admin.bind", func(d *Document) bool { return len(d.Global["admin"].(map[string]Node)) == 0 }, ""},
+		{"quoted key", full, `sites[0].proxy["/v1.2"].retry`, func(d *Document) bool {
+			_, ok := d.Sites[0]["proxy"].(map[string]Node)["/v1.2"].(map[string]Node)["retry"]
+			return !ok
+		}, ""},
+		{"key in an array element", full, "sites[0].routes[0].static", func(d *Document) bool {
+			_, ok := d.Sites[0]["routes"].([]Node)[0].(map[string]Node)["static"]
+			return !ok
+		}, ""},
+		{"single shape", "port: 80\nstatic: .\n", "sites[0].static", func(d *Document) bool { _, ok := d.Sites[0]["static"]; return !ok }, ""},
+		{"missing key", full, "global.admin.token", nil, `global.admin has no key "token": nothing to unset`},
+		{"missing global", "port: 80\n", "global.otlp", nil, `global has no key "otlp"`},
+		{"missing parent", full, "sites[0].rateLimit.limit", nil, `sites[0] has no key "rateLimit"`},
+		{"missing top-level key of a single site", "port: 80\n", "sites[0].proxy", nil, `the site has no key "proxy"`},
+		{"no such site", full, "sites[3].port", nil, "there is no site 3"},
+		{"past an array", full, "sites[0].routes[4].static", nil, "has 1 elements: there is no [4]"},
+		{"through a scalar", full, "sites[0].port.x", nil, "sites[0].port is a number, not an object or array"},
+		{"index on an object", full, "sites[0].proxy[0].x", nil, "is an object: write .key"},
+		{"ends with an index", full, "sites[0].routes[0]", nil, "ends with a key, not an index"},
+		{"a whole site", full, "sites[0]", nil, "ends with a key, not an index"},
+		{"with a value", full, "global.otlp=1", nil, "want PATH alone"},
+		{"bad start", full, "otlp", nil, `starts with "global" or "sites[N]"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Parse([]byte(tt.src), FormatYAML, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := ParseUnset(tt.path, "--unset")
+			if err == nil {
+				err = doc.Apply(a)
+			}
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || !strings.HasPrefix(err.Error(), "--unset ") {
+					t.Fatalf("error %v, want one with %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.gone(doc) {
+				t.Fatalf("%s is still there", tt.path)
+			}
+		})
+	}
+}
+
+// TestUnsetThenSetAndNull: overrides apply in order, and PATH= keeps the key with null.
+func TestUnsetThenSetAndNull(t *testing.T) {
+	doc, err := Parse([]byte("port: 80\nrateLimit: { windowSecs: 1, limit: 5, burst: 2 }\n"), FormatYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	un, _ := ParseUnset("sites[0].rateLimit", "--unset")
+	set, _ := ParseAssignment("sites[0].rateLimit.limit=9", "--set")
+	null, _ := ParseAssignment("sites[0].static=", "--set")
+	for _, a := range []Assignment{un, set, null} {
+		if err := doc.Apply(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := doc.Sites[0]["rateLimit"]; !reflect.DeepEqual(got, map[string]Node{"limit": 9}) {
+		t.Fatalf("rateLimit %#v", got)
+	}
+	if v, ok := doc.Sites[0]["static"]; !ok || v != nil {
+		t.Fatalf("static = %#v, %v; want a null value", v, ok)
+	}
+}
+
+func TestEnvUnsetsFollowSets(t *testing.T) {
+	as, err := EnvAssignments([]string{"CONDUIT_UNSET_A=global.otlp", "CONDUIT_SET_Z=global.otlp.endpoint=http://c", "CONDUIT_UNSET=global.x", "CONDUIT_UNSETTLE=global.y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range as {
+		got = append(got, a.Source+":"+a.Path+":"+strconv.FormatBool(a.Unset))
+	}
+	want := []string{"CONDUIT_SET_Z:global.otlp.endpoint:false", "CONDUIT_UNSET:global.x:true", "CONDUIT_UNSET_A:global.otlp:true"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if _, err := EnvAssignments([]string{"CONDUIT_UNSET_B=global.a=1"}); err == nil || !strings.Contains(err.Error(), "CONDUIT_UNSET_B") {
+		t.Fatalf("error %v does not name the variable", err)
+	}
+}
+
+func FuzzUnset(f *testing.F) {
+	for _, s := range []string{"global.admin", "sites[0].proxy", `sites[0].proxy["/a"].targets`, "sites[0].routes[0].static", `global["a\"b"]`, "sites[0]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseUnset(s, "--unset")
+		if err != nil {
+			return
+		}
+		if !a.Unset || a.Path != s {
+			t.Fatalf("ParseUnset(%q) = %+v", s, a)
+		}
+		doc, err := Parse([]byte("global: { admin: { bind: x } }\nsites:\n  - port: 8080\n    proxy: { /a: { targets: [http://x] } }\n    routes: [ { match: {}, static: . } ]\n"), FormatYAML, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

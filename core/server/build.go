@@ -58,7 +58,7 @@ type GlobalSettings struct {
 	Admin *AdminSettings `json:"admin"`
 	// Providers is reserved in the config schema for Consul/etcd discovery; it is not
 	// implemented and loads with a warning (docs/compatibility.md).
-	Providers config.Node `json:"providers"`
+	Providers config.Node `json:"providers" doc:"reserved (service discovery); not implemented: ignored with a warning"`
 	// AllowMissingFeatures names features whose guards may be dropped when the binary lacks
 	// them: a guard key of such a feature is a warning instead of an error (docs/features.md).
 	AllowMissingFeatures []string `json:"allowMissingFeatures"`

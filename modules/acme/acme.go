@@ -37,7 +37,7 @@ type Config struct {
 	// $XDG_DATA_HOME/conduit/acme (~/.local/share/conduit/acme).
 	Storage string `json:"storage"`
 	// Challenge restricts validation to "http-01" or "tls-alpn-01"; empty allows both.
-	Challenge string `json:"challenge"`
+	Challenge string `json:"challenge" enum:"|http-01|tls-alpn-01" enumcase:"fold"`
 	// Directory is the ACME directory URL. Default: Let's Encrypt production.
 	Directory string `json:"directory"`
 	// OnDemand lists host patterns ("shop.example.com", "*.example.com") for which a
@@ -54,10 +54,11 @@ func init() {
 		// tls.acme is not a top-level site key: the site func runs for every site and
 		// provisions only those whose tls block has acme. Claiming the key tells the core the
 		// feature is compiled in.
-		SiteKeys:  []string{"tls.acme"},
-		AlwaysOn:  true,
-		SiteRoles: core.RoleCertificates | core.RoleALPN | core.RoleHTTPChallenge | core.RoleStarter | core.RoleStopper,
-		Site:      provision,
+		SiteKeys:    []string{"tls.acme"},
+		AlwaysOn:    true,
+		SiteRoles:   core.RoleCertificates | core.RoleALPN | core.RoleHTTPChallenge | core.RoleStarter | core.RoleStopper,
+		Site:        provision,
+		ConfigTypes: map[string]any{"tls.acme": schemaConfig{}},
 	})
 }
 

@@ -45,6 +45,7 @@ func init() {
 		AdminPaths:  []string{"DELETE /cache/purge"},
 		AdminUnused: "no route has a cache (add `cache` to a proxy route)",
 		Route:       provisionRoute,
+		ConfigTypes: map[string]any{"cache": Config{}},
 	})
 }
 
@@ -52,9 +53,9 @@ func init() {
 type Config struct {
 	// Store is "memory", "disk:/path" or a store URL; a Secret because Redis URLs carry
 	// passwords.
-	Store                    *config.Secret `json:"store" cfg:"required"`
-	TTLSecs                  *uint64        `json:"ttlSecs"`
-	MaxSizeMb                *uint64        `json:"maxSizeMb"`
+	Store                    *config.Secret `json:"store" cfg:"required" doc:"memory, disk:/path, or a store URL (redis://…)"`
+	TTLSecs                  *uint64        `json:"ttlSecs" doc:"freshness when the response gives none"`
+	MaxSizeMb                *uint64        `json:"maxSizeMb" minimum:"1" default:"256"`
 	StaleWhileRevalidateSecs uint32         `json:"staleWhileRevalidateSecs"`
 	StaleIfErrorSecs         uint32         `json:"staleIfErrorSecs"`
 	EarlyRefreshSecs         uint32         `json:"earlyRefreshSecs"`

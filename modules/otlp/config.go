@@ -24,16 +24,16 @@ const (
 type Config struct {
 	// Endpoint is the collector: "http://collector:4317", "https://…", "collector:4317", or an
 	// OTLP/HTTP URL such as "http://collector:4318/v1/traces".
-	Endpoint string `json:"endpoint" cfg:"required"`
+	Endpoint string `json:"endpoint" cfg:"required" doc:"the collector: http(s)://host:port[/path] or host:port"`
 	// ServiceName is the resource's service.name (default "conduit").
 	ServiceName *string `json:"serviceName"`
 	// SampleRate is the head-sampling ratio for traces that start here, 0–1 (default 1).
-	SampleRate *float64 `json:"sampleRate"`
+	SampleRate *float64 `json:"sampleRate" minimum:"0" maximum:"1" default:"1"`
 	// TimeoutMs bounds one export (default 5000).
-	TimeoutMs *uint64 `json:"timeoutMs"`
+	TimeoutMs *uint64 `json:"timeoutMs" minimum:"1" default:"5000"`
 	// Protocol forces "grpc" or "http/protobuf"; without it the endpoint decides (see
 	// resolve).
-	Protocol *string `json:"protocol"`
+	Protocol *string `json:"protocol" enum:"grpc|http/protobuf|http" enumcase:"fold"`
 
 	present bool // endpoint was given (possibly empty)
 }

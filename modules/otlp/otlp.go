@@ -44,6 +44,7 @@ func init() {
 		Global:      provisionGlobal,
 		SiteRoles:   core.RoleMiddleware,
 		Site:        provisionSite,
+		ConfigTypes: map[string]any{"otlp": Config{}},
 	})
 }
 

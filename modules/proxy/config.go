@@ -87,7 +87,7 @@ type RouteConfig struct {
 	UpstreamTLS   *UpstreamTLS   `json:"upstreamTls"`
 	Backup        string         `json:"backup"`
 	Mirror        string         `json:"mirror"`
-	Priority      *uint8         `json:"priority"`
+	Priority      *uint8         `json:"priority" maximum:"100" doc:"load-shedding priority, 0–100 (default 50)"`
 	GroupStrategy string         `json:"groupStrategy"`
 
 	Retry       *RetryConfig       `json:"retry"`
@@ -106,24 +106,24 @@ type RouteConfig struct {
 
 // RetryConfig is a route's `retry` block.
 type RetryConfig struct {
-	Attempts      *uint32  `json:"attempts" cfg:"required"`
+	Attempts      *uint32  `json:"attempts" cfg:"required" minimum:"1"`
 	Conditions    []string `json:"conditions" cfg:"required"`
 	BackoffMs     uint64   `json:"backoffMs"`
 	BackoffJitter bool     `json:"backoffJitter"`
-	BudgetPercent *float64 `json:"budgetPercent"`
+	BudgetPercent *float64 `json:"budgetPercent" minimum:"0" maximum:"100"`
 }
 
 // HealthCheckConfig is a route's `healthCheck` block: active probes, passive failure
 // statuses, slow start and the circuit breaker.
 type HealthCheckConfig struct {
 	Path                      string   `json:"path"`
-	IntervalSecs              *uint64  `json:"intervalSecs"`
+	IntervalSecs              *uint64  `json:"intervalSecs" minimum:"1"`
 	TimeoutMs                 *uint64  `json:"timeoutMs"`
-	UnhealthyThreshold        *uint32  `json:"unhealthyThreshold"`
-	HealthyThreshold          *uint32  `json:"healthyThreshold"`
+	UnhealthyThreshold        *uint32  `json:"unhealthyThreshold" minimum:"1"`
+	HealthyThreshold          *uint32  `json:"healthyThreshold" minimum:"1"`
 	SlowStartSecs             uint64   `json:"slowStartSecs"`
 	MaxConnectionsPerUpstream *uint64  `json:"maxConnectionsPerUpstream"`
-	PrewarmConnections        *uint8   `json:"prewarmConnections"`
+	PrewarmConnections        *uint8   `json:"prewarmConnections" maximum:"8"`
 	UnhealthyStatus           []uint16 `json:"unhealthyStatus"`
 	UnhealthyLatencyMs        *uint64  `json:"unhealthyLatencyMs"`
 }
@@ -144,10 +144,10 @@ type GroupConfig struct {
 
 // OutlierConfig is the site's `outlierDetection` block.
 type OutlierConfig struct {
-	Consecutive5xx       *uint32  `json:"consecutive5xx"`
-	BaseEjectionTimeSecs *uint64  `json:"baseEjectionTimeSecs"`
-	MaxEjectionTimeSecs  *uint64  `json:"maxEjectionTimeSecs"`
-	MaxEjectionPercent   *float64 `json:"maxEjectionPercent"`
+	Consecutive5xx       *uint32  `json:"consecutive5xx" minimum:"1" default:"5"`
+	BaseEjectionTimeSecs *uint64  `json:"baseEjectionTimeSecs" default:"30"`
+	MaxEjectionTimeSecs  *uint64  `json:"maxEjectionTimeSecs" default:"300"`
+	MaxEjectionPercent   *float64 `json:"maxEjectionPercent" minimum:"0" maximum:"100" default:"10"`
 }
 
 // maxPrewarm bounds healthCheck.prewarmConnections (docs/proxy.md: at most 8, the bound of
@@ -357,6 +357,6 @@ func isSelf(u *url.URL, ports []int) bool {
 
 // Transform is requestTransform / responseTransform.
 type Transform struct {
-	SetHeaders    map[string]string `json:"setHeaders"`
-	RemoveHeaders []string          `json:"removeHeaders"`
+	SetHeaders    map[string]string `json:"setHeaders" doc:"headers to set: name → value"`
+	RemoveHeaders []string          `json:"removeHeaders" doc:"header names to remove"`
 }

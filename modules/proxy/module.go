@@ -27,6 +27,7 @@ func init() {
 		SiteRoles:    core.RoleRouter | core.RoleRouteCounter,
 		Site:         provisionSite,
 		Handler:      buildHandler,
+		ConfigTypes:  configTypes,
 	})
 }
 

@@ -42,6 +42,7 @@ func init() {
 		SiteRoles:   core.RoleMiddleware,
 		Site:        provisionSite,
 		Route:       provisionRoute,
+		ConfigTypes: map[string]any{"rateLimit": Config{}},
 	})
 }
 
@@ -51,16 +52,16 @@ const ScopeConsumer = "consumer"
 
 // Config is one rateLimit block (site, route or consumer level).
 type Config struct {
-	WindowSecs *uint64 `json:"windowSecs" cfg:"required"`
-	Limit      *uint64 `json:"limit" cfg:"required"`
-	Burst      uint64  `json:"burst"`
-	Algorithm  *string `json:"algorithm"`
-	KeyBy      *string `json:"keyBy"`
+	WindowSecs *uint64 `json:"windowSecs" cfg:"required" minimum:"1" doc:"the window in seconds"`
+	Limit      *uint64 `json:"limit" cfg:"required" minimum:"1" doc:"requests allowed per window"`
+	Burst      uint64  `json:"burst" doc:"extra requests allowed at once"`
+	Algorithm  *string `json:"algorithm" enum:"token-bucket"`
+	KeyBy      *string `json:"keyBy" doc:"ip (the default) or header:<Name>"`
 	// Store is "memory" or a store URL; a Secret because Redis URLs carry passwords.
-	Store        *config.Secret `json:"store"`
+	Store        *config.Secret `json:"store" doc:"memory (the default), redis://… or rediss://…"`
 	SkipPaths    []string       `json:"skipPaths"`
-	DryRun       *bool          `json:"dryRun"`
-	OnStoreError *string        `json:"onStoreError"`
+	DryRun       *bool          `json:"dryRun" doc:"count without refusing (site and consumer levels only)"`
+	OnStoreError *string        `json:"onStoreError" enum:"memory|allow|deny" default:"\"memory\""`
 	Headers      bool           `json:"headers"`
 }
 

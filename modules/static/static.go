@@ -24,7 +24,7 @@ import (
 
 func init() {
 	core.Register(core.Module{
-		ConfigTypes: map[string]any{"staticOptions": Options{}},
+		ConfigTypes: configTypes,
 		ID:          "http.handlers.static",
 		Feature:     "static",
 		Description: "static files: directories, prefix maps, pre-compressed sidecars, ranges, conditional GET",

@@ -43,6 +43,7 @@ func init() {
 		SiteKeys:    []string{"consumers"},
 		SiteRoles:   core.RoleMiddleware | core.RoleHeaderInjector | core.RoleStopper,
 		Site:        provision,
+		ConfigTypes: map[string]any{"consumers": schemaConfig{}},
 	})
 }
 
