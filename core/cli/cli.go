@@ -363,6 +363,8 @@ var environment = []struct{ name, text string }{
 	{"CONDUIT_UNSET_*", "each holds one PATH to remove, like --unset (applied in name order, after CONDUIT_SET_*, before the flags)"},
 	{"NO_COLOR", "when set (to anything but empty), no colour in the output even on a terminal"},
 	{"CONDUIT_PPROF", "address of a Go pprof listener the server starts (debugging)"},
+	{"CONDUIT_GC_FLOOR_MIB", "heap size in MiB below which the server does not start a GC cycle (default 16; 0 turns it off; ignored when GOGC or GOMEMLIMIT is set)"},
+	{"CONDUIT_HTTP1_ENGINE", "conduit|std: the HTTP/1 engine of configurations without global.http1Engine (default conduit)"},
 }
 
 func runServe(env *Env, args []string) int {
