@@ -19,10 +19,12 @@ var forbiddenInStandard = []string{"k8s.io/", "github.com/traefik/yaegi", "githu
 // Size budgets for stripped binaries (-trimpath -ldflags "-s -w" -tags grpcnotrace), in bytes
 // (10^6 per MB, as docs/benchmarks.md counts).
 const (
-	// budgetMinimal was 12 MB until this release's core additions (the dashboard embedded in
-	// the Admin API, raw-connection and UDP listeners, the middleware[] list, module roles)
-	// took minimal + example-header to 12.07 MB (docs/building.md).
-	budgetMinimal  = 12_500_000
+	// budgetMinimal was 12 MB until the dashboard embedded in the Admin API, raw-connection
+	// and UDP listeners, the middleware[] list and module roles took minimal + example-header
+	// to 12.07 MB, then 12.5 MB until the HTTP/1 engine's own target parse, core/h2serve, the
+	// GC heap floor, the typed schema keys and --unset took minimal alone from 12.45 to
+	// 12.53 MB (docs/building.md).
+	budgetMinimal  = 13_000_000
 	budgetStandard = 20_000_000
 	// budgetFull was 60 MB until the script (yaegi, +19.1 MB) and kubernetes (client-go,
 	// +18.1 MB) modules joined the full bundle (docs/building.md); 71.5 MB when raised.
