@@ -274,6 +274,8 @@ var badShapes = []struct{ name, doc string }{
 	{"consumers list", `{"port": 8080, "consumers": [{"username": "a"}]}`},
 	{"consumer without username", `{"port": 8080, "consumers": {"consumers": [{"apiKey": "k-0123456789abcdef"}]}}`},
 	{"consumer rateLimit string", `{"port": 8080, "consumers": {"consumers": [{"username": "a", "apiKey": "k-0123456789abcdef", "rateLimit": "5"}]}}`},
+	{"jwtAuth audience number", `{"port": 8080, "jwtAuth": {"secret": "s", "audience": 5}}`},
+	{"jwtAuth audience list of objects", `{"port": 8080, "jwtAuth": {"secret": "s", "audience": [{"a": 1}]}}`},
 	{"consumers sharedJwt string", `{"port": 8080, "consumers": {"sharedJwt": "s", "consumers": [{"username": "a"}]}}`},
 	// otlp
 	{"global otlp string", `{"global": {"otlp": "http://127.0.0.1:4317"}, "sites": [{"port": 8080}]}`},
@@ -314,6 +316,8 @@ func TestSchemaRefusesShapeErrors(t *testing.T) {
 // not exist, which validate reports; that is not a shape error): the schema accepts them and
 // validate reports no shape error.
 var goodShapes = []string{
+	`{"port": 8080, "jwtAuth": {"secret": "s", "audience": "api"}}`,
+	`{"port": 8080, "jwtAuth": {"secret": "s", "audience": ["api", "web", 5]}}`,
 	`{"port": 9000, "tcp": {"targets": ["127.0.0.1:6379"], "strategy": "Least-Conn", "proxyProtocol": "V2", "connectTimeoutMs": 100, "maxFails": 0, "accessLog": false}}`,
 	`{"port": 8080, "upload": {"path": "/upload", "dir": "/tmp/conduit-upload-schema", "maxFiles": 3, "allowedMimeTypes": ["image/*"], "fieldName": "f"}}`,
 	`{"port": 8080, "extAuthz": {"grpc": "dns:///authz:9001", "timeoutMs": 50, "statusOnError": 503, "withRequestBody": {"maxBytes": 1024}, "contextExtensions": {"a": "b"}, "metadata": {"ns": {"k": [1, "x"]}}, "decisionCache": {"ttlMs": 1000}, "skipPaths": ["/health"]}}`,
