@@ -98,7 +98,7 @@ func YAMLSyntaxError(data []byte, err error) error {
 		// Not a syntax error (a duplicate key): yaml.v3 names the exact lines.
 		return &SyntaxError{Msg: msg}
 	}
-	lines := strings.SplitAfter(string(data), "\n")
+	lines := yamlLines(string(data))
 	line, col := reported, 0
 	if len(data) <= maxLocateBytes {
 		line, col = locateYAML(lines, msg, reported)
@@ -116,6 +116,10 @@ func YAMLSyntaxError(data []byte, err error) error {
 // starts just before the reported line when the text before it parses. It returns the
 // reported line and no column when no prefix fails the same way.
 func locateYAML(lines []string, msg string, reported int) (line, col int) {
+	if reported > len(lines) {
+		// yaml.v3 reports the line after the last one for a mistake at the end of the file.
+		reported = len(lines)
+	}
 	ends := make([]int, len(lines)+1) // ends[i] is the byte length of lines[:i]
 	for i, l := range lines {
 		ends[i+1] = ends[i] + len(l)
@@ -197,4 +201,25 @@ func JSONSyntaxError(orig, parsed []byte, err error) error {
 		}
 	}
 	return e
+}
+
+// yamlLines splits text after each line break as YAML counts them ("\r\n", "\n", or a "\r"
+// alone), so that index i-1 is the line yaml.v3 reports as line i; every line keeps its break.
+func yamlLines(text string) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '\n':
+		case '\r':
+			if i+1 < len(text) && text[i+1] == '\n' {
+				continue
+			}
+		default:
+			continue
+		}
+		lines = append(lines, text[start:i+1])
+		start = i + 1
+	}
+	return append(lines, text[start:])
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -56,4 +57,37 @@ func TestSyntaxErrorLocateIsBounded(t *testing.T) {
 		t.Errorf("err %v, want the last line", err)
 	}
 	t.Logf("%d KiB file, mistake on the last line: located in %v", maxLocateBytes>>10, time.Since(start))
+}
+
+// TestYAMLLinesCountsBreaksAsYAML checks that yamlLines splits where yaml.v3 counts a new
+// line, so a reported line number indexes the right text.
+func TestYAMLLinesCountsBreaksAsYAML(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"", []string{""}},
+		{"a", []string{"a"}},
+		{"a\n", []string{"a\n", ""}},
+		{"a\r\nb", []string{"a\r\n", "b"}},
+		{"a\rb\rc", []string{"a\r", "b\r", "c"}},
+		{"\r\r\r\"", []string{"\r", "\r", "\r", "\""}},
+	} {
+		if got := yamlLines(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("yamlLines(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestYAMLSyntaxErrorCarriageReturns is the fuzz finding of FuzzParse: lines broken by a lone
+// "\r" made the reported line point past the "\n"-split lines and panicked.
+func TestYAMLSyntaxErrorCarriageReturns(t *testing.T) {
+	_, err := Parse([]byte("a: 1\r  b: [\r"), FormatYAML, nil)
+	var se *SyntaxError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *SyntaxError, got %v", err)
+	}
+	if se.Line < 1 || se.Line > 3 {
+		t.Errorf("line %d, want 1–3 (%v)", se.Line, err)
+	}
 }
