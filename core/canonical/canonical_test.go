@@ -117,6 +117,11 @@ func TestPath(t *testing.T) {
 		{in: "/a/%252e%252e/b", rejected: true},
 		{in: "/a/%252F", rejected: true},
 		{in: "/a/%255c", rejected: true},
+		{in: "/%252%450", rejected: true},  // "%25" "2" "%45": once decoded, "%2E"
+		{in: "/%25%32%65", rejected: true}, // every hex digit of the dot escaped
+		{in: "/%25%32%46x", rejected: true},
+		{in: "/%25%35c", rejected: true},
+		{in: "/%25%32%30", escaped: "/%2520", decoded: "/%20"},
 		{in: "/100%25", escaped: "/100%25", decoded: "/100%"},
 		{in: "/100%2525", escaped: "/100%2525", decoded: "/100%25"},
 		{in: "/a%00b", rejected: true},

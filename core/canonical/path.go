@@ -36,6 +36,7 @@ func Path(raw string, opts PathOptions) (escaped, decoded string, err error) {
 	// Pass 1: one byte form per input byte or escape, with separators marked.
 	segs := make([]string, 0, 8)
 	var cur strings.Builder
+	sawPercent := false // an escaped "%" was kept: the segments need the double-encoding check
 	endSeg := func() {
 		segs = append(segs, cur.String())
 		cur.Reset()
@@ -86,8 +87,9 @@ func Path(raw string, opts PathOptions) (escaped, decoded string, err error) {
 			if !slash(v) {
 				return "", "", ErrPath
 			}
-		case v == '%' && doubleEncoded(raw[i+1:]):
-			return "", "", ErrPath
+		case v == '%':
+			sawPercent = true
+			writeEscape(&cur, v)
 		case unreserved(v):
 			cur.WriteByte(v)
 		default:
@@ -95,6 +97,13 @@ func Path(raw string, opts PathOptions) (escaped, decoded string, err error) {
 		}
 	}
 	endSeg()
+	if sawPercent {
+		for _, s := range segs {
+			if doubleEncoded(s) {
+				return "", "", ErrPath
+			}
+		}
+	}
 
 	// Pass 2: dot-segments and empty segments.
 	out := make([]string, 0, len(segs))
@@ -179,18 +188,23 @@ func isCanonical(raw string, opts PathOptions) bool {
 	return true
 }
 
-// doubleEncoded reports whether s (what follows a decoded "%") spells an escaped dot, slash
-// or backslash: "%252e" decodes once to "%2e", which a second decoding upstream would turn
-// into a dot-segment that no check saw.
-func doubleEncoded(s string) bool {
-	if len(s) < 2 {
-		return false
+// doubleEncoded reports whether seg (one segment after pass 1: escapes of unreserved
+// characters decoded, so hex digits stand raw) holds "%25" followed by "2e", "2f" or "5c" in
+// either case: decoded once more upstream that is a dot, slash or backslash no check saw.
+// It runs on the once-decoded segment, not on the raw bytes, because the digits after "%25"
+// may themselves be escaped ("%252%45" is "%252E" once decoded).
+func doubleEncoded(seg string) bool {
+	for {
+		i := strings.Index(seg, "%25")
+		if i < 0 || len(seg) < i+5 {
+			return false
+		}
+		switch strings.ToLower(seg[i+3 : i+5]) {
+		case "2e", "2f", "5c":
+			return true
+		}
+		seg = seg[i+3:]
 	}
-	switch strings.ToLower(s[:2]) {
-	case "2e", "2f", "5c":
-		return true
-	}
-	return false
 }
 
 // unescape decodes every escape of a canonical escaped path (which holds only valid ones).
