@@ -517,7 +517,7 @@ func (w *response) Flush() { _ = w.FlushError() }
 
 // SetReadDeadline sets the connection's read deadline (http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error {
-	w.c.rdl = w.c.rdl || !t.IsZero()
+	w.c.rdl = t
 	return w.c.rwc.SetReadDeadline(t)
 }
 
@@ -554,6 +554,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.hijacked = true
 	c.srv.unwatchConn(c)
 	_ = c.rwc.SetDeadline(time.Time{})
+	c.rdl = time.Time{}
 	c.setState(http.StateHijacked)
 	rw := bufio.NewReadWriter(c.br, bufio.NewWriter(c.rwc))
 	return c.rwc, rw, nil
