@@ -77,6 +77,7 @@ type conn struct {
 	mu       sync.Mutex
 	cancel   context.CancelFunc // the request in flight (context.WithCancel); nil between requests
 	rctx     *reqContext        // the request in flight (own context); nil between requests
+	userCtx  context.Context    // what Server.RequestContext returned for the request in flight
 	bodyDone bool               // the request in flight has no unread body
 	buffered bool               // bytes of a next request were buffered when bodyDone was set
 	finSeen  bool               // the client half-closed (EPOLLRDHUP)
@@ -378,6 +379,12 @@ func (c *conn) endRequest() {
 	c.bodyDone = false
 	c.mu.Unlock()
 	cancelRequest(cancel, rctx)
+	if uc := c.userCtx; uc != nil {
+		c.userCtx = nil
+		if f := c.srv.EndRequestContext; f != nil {
+			f(uc)
+		}
+	}
 }
 
 // cancelRequest cancels a request's context, whichever kind it is.

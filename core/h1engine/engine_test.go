@@ -16,7 +16,8 @@ import (
 	"github.com/conduitproxy/conduit/core/h1guard"
 )
 
-// startWith serves h with the named engine and core.WithConnInfo as ConnContext (what
+// startWith serves h with the named engine, core.WithConnInfo as ConnContext and (engine)
+// core.BeginRequest/EndRequest as the request context hooks (what
 // core/server installs), returning the address and the engine server (nil for std).
 func startWith(t testing.TB, engine string, h http.Handler) (string, func(context.Context) error) {
 	t.Helper()
@@ -27,7 +28,8 @@ func startWith(t testing.TB, engine string, h http.Handler) (string, func(contex
 	gl := h1guard.Wrap(ln, h1guard.Options{})
 	var shutdown func(context.Context) error
 	if engine == "conduit" {
-		srv := &Server{Handler: h, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, ConnContext: core.WithConnInfo, ErrorLog: quietLog}
+		srv := &Server{Handler: h, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, ConnContext: core.WithConnInfo,
+			RequestContext: core.BeginRequest, EndRequestContext: core.EndRequest, ErrorLog: quietLog}
 		go func() { _ = srv.Serve(gl) }()
 		t.Cleanup(func() { _ = srv.Close() })
 		shutdown = srv.Shutdown

@@ -206,18 +206,21 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 	if err := c.setBody(r, m); err != nil {
 		return nil, err
 	}
-	var req *http.Request
 	var cancel context.CancelFunc
 	var rc *reqContext
+	var rctx context.Context
 	if ctx.Done() == nil {
 		rc = &m.ctx
 		rc.parent = ctx
-		req = r.WithContext(rc)
+		rctx = rc
 	} else {
-		var rctx context.Context
 		rctx, cancel = context.WithCancel(ctx)
-		req = r.WithContext(rctx)
 	}
+	if f := c.srv.RequestContext; f != nil {
+		rctx = f(rctx)
+		c.userCtx = rctx
+	}
+	req := r.WithContext(rctx)
 	c.res.reset(req)
 	if b, ok := req.Body.(*body); ok {
 		b.req = req
