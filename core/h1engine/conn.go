@@ -61,6 +61,9 @@ type conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	head     []byte
+	chunk    []byte       // the unused rest of the string chunk request heads are carved from
+	dateSec  int64        // Unix second of date
+	date     []byte       // the Date header value of dateSec
 	tmpl     http.Request // filled per request; the handler gets a copy (WithContext)
 	res      response     // reused for every request of the connection
 

@@ -346,7 +346,7 @@ func (w *response) commit(p []byte) {
 	}
 	if !w.hasDate {
 		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, w.c.dateValue()...)
 		b = append(b, "\r\n"...)
 	}
 	if autoCL {
@@ -510,6 +510,17 @@ func (w *response) FlushError() error {
 		w.werr = err
 	}
 	return w.werr
+}
+
+// dateValue returns the Date header value for now, formatted once per second per
+// connection.
+func (c *conn) dateValue() []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
+		c.dateSec = sec
+		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+	}
+	return c.date
 }
 
 // Flush implements http.Flusher.
