@@ -254,6 +254,12 @@ func (c *conn) serve(base context.Context) {
 				}
 			}
 			c.armReadDeadline(time.Now(), c.srv.idleTimeout())
+			if !first && c.br.Buffered() == 0 {
+				// Let the client's next request arrive before reading: a keep-alive client
+				// usually sends it as soon as it has the response, and a read that finds it
+				// does not park the goroutine on the poller (an EAGAIN read, then a wake-up).
+				runtime.Gosched()
+			}
 			want := 4
 			if first {
 				want = 1
