@@ -58,6 +58,8 @@ type RequestState struct {
 	clientIP    netip.Addr
 	peerTrusted bool      // the TCP peer is a proxy the site trusts (SetPeerTrusted)
 	conn        *connInfo // the connection's state, looked up on first use
+	begun       bool      // taken by BeginRequest: EndRequest, not ReleaseState, returns it
+	acquired    bool      // AcquireState filled it in
 }
 
 type stateKey struct{}
@@ -71,6 +73,17 @@ func (s *RequestState) Done() <-chan struct{} { return s.parent.Done() }
 // Err implements context.Context.
 func (s *RequestState) Err() error { return s.parent.Err() }
 
+// AfterFunc arranges for f to run after the state's parent is done, through the parent's
+// own AfterFunc when it has one (core/h1engine's request context does): the context package
+// then attaches a context derived from the state without a goroutine of its own, and runs
+// its cancellation while the engine ends the request, before EndRequest recycles the state.
+func (s *RequestState) AfterFunc(f func()) (stop func() bool) {
+	if a, ok := s.parent.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(s.parent, f)
+}
+
 // Value implements context.Context; the state answers for its own key.
 func (s *RequestState) Value(key any) any {
 	if _, ok := key.(stateKey); ok {
@@ -83,7 +96,16 @@ var statePool = sync.Pool{New: func() any { return new(RequestState) }}
 
 // AcquireState takes a state from the pool for a request arriving on site, wraps w, and
 // returns the request rebound to the state. Call ReleaseState when the request is done.
+// When r's context is a state that BeginRequest made and no stage acquired yet, that state
+// is filled in and r is returned as it is (no request copy).
 func AcquireState(w http.ResponseWriter, r *http.Request, site *Site, now time.Time) (*RequestState, *http.Request) {
+	if st, ok := r.Context().(*RequestState); ok && st.begun && !st.acquired {
+		st.acquired = true
+		st.Start = now
+		st.Site = site
+		st.Writer.reset(w)
+		return st, r
+	}
 	st := statePool.Get().(*RequestState)
 	st.parent = r.Context()
 	st.Start = now
@@ -93,11 +115,45 @@ func AcquireState(w http.ResponseWriter, r *http.Request, site *Site, now time.T
 }
 
 // ReleaseState returns st to the pool. A late caller that still holds the state as a
-// context sees a plain background context, never a nil parent.
+// context sees a plain background context, never a nil parent. A state made by
+// BeginRequest is left to EndRequest.
 func ReleaseState(st *RequestState) {
+	if st.begun {
+		return
+	}
 	*st = RequestState{parent: context.Background()}
 	statePool.Put(st)
 }
+
+// BeginRequest takes a state from the pool to be the context of a request a server is
+// about to build, over parent (the request's cancellable context): the server builds the
+// request with it, so that AcquireState need not copy the request to attach a state. The
+// server calls EndRequest with the returned context once the handler has returned.
+// core/h1engine does (Server.RequestContext).
+func BeginRequest(parent context.Context) context.Context {
+	st := statePool.Get().(*RequestState)
+	st.parent = parent
+	st.begun = true
+	return st
+}
+
+// EndRequest returns a context made by BeginRequest to the pool; any other context is left
+// alone. Until the pool hands the state out again, it reads as a cancelled context.
+func EndRequest(ctx context.Context) {
+	if st, ok := ctx.(*RequestState); ok && st.begun {
+		*st = RequestState{parent: endedContext}
+		statePool.Put(st)
+	}
+}
+
+// endedContext is the parent of a state EndRequest recycled: a late caller that still holds
+// the state sees an ended context (Err is context.Canceled), never a nil parent or an error
+// of nil after Done.
+var endedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // Base returns the connection-level request context the state wraps. Hand it (not the state)
 // to anything that may outlive the handler, such as an HTTP transport.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 type recordHook struct {
@@ -183,5 +184,43 @@ func TestClientIPCanonical(t *testing.T) {
 		if ip.String() != tc.want || !netip.MustParsePrefix(tc.prefix).Contains(ip) {
 			t.Errorf("ClientIP(%q) = %v, want %s inside %s", tc.remote, ip, tc.want, tc.prefix)
 		}
+	}
+}
+
+// TestBeginRequest: a state BeginRequest made is the request's context; AcquireState fills
+// it in without copying the request (once: a nested AcquireState takes its own state),
+// ReleaseState leaves it to EndRequest, its Done and Err are its parent's, and once
+// recycled it reads as cancelled.
+func TestBeginRequest(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	ctx := BeginRequest(parent)
+	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	w := httptest.NewRecorder()
+	site := &Site{Label: "a"}
+	st, r2 := AcquireState(w, r, site, time.Now())
+	if r2 != r || st != ctx || State(r) != st || st.Site != site {
+		t.Fatalf("AcquireState copied the request or took another state: %p %p %v", r2, r, st.Site)
+	}
+	inner, r3 := AcquireState(w, r, site, time.Now())
+	if inner == st || r3 == r || State(r3) != inner {
+		t.Fatal("a second AcquireState reused the begun state")
+	}
+	ReleaseState(inner)
+	ReleaseState(st)
+	if st.Site != site {
+		t.Fatal("ReleaseState reset a begun state")
+	}
+	cancel()
+	select {
+	case <-st.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent's cancellation did not reach the state")
+	}
+	if st.Err() != context.Canceled {
+		t.Fatalf("Err %v", st.Err())
+	}
+	EndRequest(ctx)
+	if st.Site != nil || st.Err() != context.Canceled {
+		t.Fatalf("EndRequest did not reset the state to an ended context: site %v err %v", st.Site, st.Err())
 	}
 }

@@ -31,7 +31,7 @@ func BenchmarkEngines(b *testing.B) {
 			}
 			gl := h1guard.Wrap(ln, h1guard.Options{})
 			if engine == "conduit" {
-				srv := &Server{Handler: h, ConnContext: core.WithConnInfo}
+				srv := &Server{Handler: h, ConnContext: core.WithConnInfo, RequestContext: core.BeginRequest, EndRequestContext: core.EndRequest}
 				go func() { _ = srv.Serve(gl) }()
 				defer srv.Close()
 			} else {

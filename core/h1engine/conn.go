@@ -2,6 +2,7 @@ package h1engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -60,6 +61,9 @@ type conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	head     []byte
+	chunk    []byte       // the unused rest of the string chunk request heads are carved from
+	dateSec  int64        // Unix second of date
+	date     []byte       // the Date header value of dateSec
 	tmpl     http.Request // filled per request; the handler gets a copy (WithContext)
 	res      response     // reused for every request of the connection
 
@@ -67,8 +71,8 @@ type conn struct {
 	newAt int64        // Unix seconds of the accept
 
 	hijacked bool
-	rdl      bool   // a read deadline is set
-	heads    uint64 // request heads read
+	rdl      time.Time // the read deadline set on rwc; zero: none
+	heads    uint64    // request heads read
 
 	// Client-gone detection (watch_*.go).
 	wfd      int    // the socket's descriptor, -1 when not watched
@@ -76,6 +80,7 @@ type conn struct {
 	mu       sync.Mutex
 	cancel   context.CancelFunc // the request in flight (context.WithCancel); nil between requests
 	rctx     *reqContext        // the request in flight (own context); nil between requests
+	userCtx  context.Context    // what Server.RequestContext returned for the request in flight
 	bodyDone bool               // the request in flight has no unread body
 	buffered bool               // bytes of a next request were buffered when bodyDone was set
 	finSeen  bool               // the client half-closed (EPOLLRDHUP)
@@ -160,15 +165,45 @@ func (c *conn) logf(format string, args ...any) {
 	log.Printf(format, args...)
 }
 
-func (c *conn) setReadDeadline(d time.Duration) {
-	if d > 0 {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
-		c.rdl = true
-	} else if c.rdl {
+// deadlineSlack is the most a read deadline may be set later than wanted, for a timeout d:
+// min(1s, d/4). It lets armReadDeadline leave a deadline in place for up to that long
+// instead of setting it for every request.
+func deadlineSlack(d time.Duration) time.Duration { return min(time.Second, d/4) }
+
+// armReadDeadline makes the connection's read deadline fall between now+d and
+// now+d+deadlineSlack(d), setting it only when the one already set is outside that window:
+// on a busy keep-alive connection at most once per slack. A timeout therefore fires up to
+// the slack late, never early. d <= 0 clears the deadline.
+func (c *conn) armReadDeadline(now time.Time, d time.Duration) {
+	if d <= 0 {
+		c.clearReadDeadline()
+		return
+	}
+	want := now.Add(d)
+	slack := deadlineSlack(d)
+	if !c.rdl.IsZero() && !c.rdl.Before(want) && c.rdl.Sub(want) <= slack {
+		return
+	}
+	c.rdl = want.Add(slack)
+	_ = c.rwc.SetReadDeadline(c.rdl)
+}
+
+// clearReadDeadline removes the read deadline, if one is set.
+func (c *conn) clearReadDeadline() {
+	if !c.rdl.IsZero() {
 		_ = c.rwc.SetReadDeadline(time.Time{})
-		c.rdl = false
+		c.rdl = time.Time{}
 	}
 }
+
+// headBuffered reports whether the buffered bytes hold a whole request head (up to its
+// empty line): reading it then cannot block, so it needs no header deadline.
+func (c *conn) headBuffered() bool {
+	buf, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(buf, crlfcrlf)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 func (c *conn) serve(base context.Context) {
 	c.srv.trackConn(c, true)
@@ -218,7 +253,13 @@ func (c *conn) serve(base context.Context) {
 					return
 				}
 			}
-			c.setReadDeadline(c.srv.idleTimeout())
+			c.armReadDeadline(time.Now(), c.srv.idleTimeout())
+			if !first && c.br.Buffered() == 0 {
+				// Let the client's next request arrive before reading: a keep-alive client
+				// usually sends it as soon as it has the response, and a read that finds it
+				// does not park the goroutine on the poller (an EAGAIN read, then a wake-up).
+				runtime.Gosched()
+			}
 			want := 4
 			if first {
 				want = 1
@@ -230,13 +271,20 @@ func (c *conn) serve(base context.Context) {
 		if !c.toActive() {
 			return
 		}
-		c.setReadDeadline(c.srv.ReadHeaderTimeout)
+		if !c.headBuffered() {
+			c.armReadDeadline(time.Now(), c.srv.ReadHeaderTimeout)
+		}
 		req, err := c.readRequest(ctx)
 		if err != nil {
 			closeWrite = c.answerError(err)
 			return
 		}
-		c.setReadDeadline(0)
+		if req.Body != http.NoBody {
+			// The body is read without a deadline, as net/http without ReadTimeout does
+			// (core's body timeout bounds it); a bodyless request keeps the idle deadline
+			// armed for the next one, since nothing reads the connection meanwhile.
+			c.clearReadDeadline()
+		}
 		w := &c.res
 		if !c.serveRequest(w, req) {
 			return
@@ -340,6 +388,12 @@ func (c *conn) endRequest() {
 	c.bodyDone = false
 	c.mu.Unlock()
 	cancelRequest(cancel, rctx)
+	if uc := c.userCtx; uc != nil {
+		c.userCtx = nil
+		if f := c.srv.EndRequestContext; f != nil {
+			f(uc)
+		}
+	}
 }
 
 // cancelRequest cancels a request's context, whichever kind it is.

@@ -52,8 +52,10 @@
 //
 // # Server behaviour
 //
-// ReadHeaderTimeout bounds a request head from its first byte, IdleTimeout the wait for the
-// next request; the send timeout is the guard's (h1guard.Options.WriteTimeout). ConnState
+// ReadHeaderTimeout bounds a request head from its first byte (unless the whole head was
+// already buffered), IdleTimeout the wait for the next request; both may fire up to
+// min(1s, timeout/4) late, never early, because a connection's read deadline is re-armed at
+// most that often (armReadDeadline); the send timeout is the guard's (h1guard.Options.WriteTimeout). ConnState
 // reports net/http's states. Shutdown closes the listeners, then idle connections (and new
 // ones idle for 5 s) until none is left; requests in flight finish with Connection: close.
 package h1engine

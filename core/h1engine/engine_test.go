@@ -16,7 +16,8 @@ import (
 	"github.com/conduitproxy/conduit/core/h1guard"
 )
 
-// startWith serves h with the named engine and core.WithConnInfo as ConnContext (what
+// startWith serves h with the named engine, core.WithConnInfo as ConnContext and (engine)
+// core.BeginRequest/EndRequest as the request context hooks (what
 // core/server installs), returning the address and the engine server (nil for std).
 func startWith(t testing.TB, engine string, h http.Handler) (string, func(context.Context) error) {
 	t.Helper()
@@ -27,7 +28,8 @@ func startWith(t testing.TB, engine string, h http.Handler) (string, func(contex
 	gl := h1guard.Wrap(ln, h1guard.Options{})
 	var shutdown func(context.Context) error
 	if engine == "conduit" {
-		srv := &Server{Handler: h, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, ConnContext: core.WithConnInfo, ErrorLog: quietLog}
+		srv := &Server{Handler: h, ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 2 * time.Second, ConnContext: core.WithConnInfo,
+			RequestContext: core.BeginRequest, EndRequestContext: core.EndRequest, ErrorLog: quietLog}
 		go func() { _ = srv.Serve(gl) }()
 		t.Cleanup(func() { _ = srv.Close() })
 		shutdown = srv.Shutdown
@@ -255,4 +257,62 @@ func TestResponseController(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTimeoutsBounded: with the read deadline re-armed at most once per slack
+// (armReadDeadline), the idle timeout still closes a keep-alive connection after its last
+// request, and the header timeout a head that stops arriving, no earlier than the timeout
+// and at most the slack (min(1s, timeout/4)) plus scheduling later.
+func TestTimeoutsBounded(t *testing.T) {
+	const idle, header = 800 * time.Millisecond, 400 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+		ReadHeaderTimeout: header, IdleTimeout: idle, ErrorLog: quietLog}
+	go func() { _ = srv.Serve(h1guard.Wrap(ln, h1guard.Options{})) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	closedAfter := func(br *bufio.Reader, start time.Time) time.Duration {
+		t.Helper()
+		if _, err := br.ReadByte(); err == nil {
+			t.Fatal("the server sent more than its responses")
+		}
+		return time.Since(start)
+	}
+	check := func(what string, got, timeout time.Duration) {
+		t.Helper()
+		if got < timeout || got > timeout+deadlineSlack(timeout)+300*time.Millisecond {
+			t.Errorf("%s timeout %v closed the connection after %v", what, timeout, got)
+		}
+	}
+	t.Run("idle", func(t *testing.T) {
+		c := dial(t, ln.Addr().String())
+		br := bufio.NewReader(c)
+		var last time.Time
+		// Requests spread over more than one slack, so that the deadline is re-armed.
+		for i := 0; i < 6; i++ {
+			_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			last = time.Now()
+			time.Sleep(100 * time.Millisecond)
+		}
+		check("idle", closedAfter(br, last), idle)
+	})
+	t.Run("header", func(t *testing.T) {
+		c := dial(t, ln.Addr().String())
+		br := bufio.NewReader(c)
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+		check("header", closedAfter(br, time.Now()), header)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/h1guard"
 )
 
@@ -67,7 +68,8 @@ func startCounted(t testing.TB, engine string, h http.Handler, opts h1guard.Opti
 	gl := h1guard.Wrap(ln, opts)
 	switch engine {
 	case "conduit":
-		srv := &Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, ConnState: cl.hook, ErrorLog: quietLog}
+		srv := &Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, ConnState: cl.hook, ErrorLog: quietLog,
+			RequestContext: core.BeginRequest, EndRequestContext: core.EndRequest} // as core/server
 		go func() { _ = srv.Serve(gl) }()
 		t.Cleanup(func() { _ = srv.Close() })
 	default:

@@ -21,6 +21,7 @@ var closedDone = func() chan struct{} {
 // goroutine.
 type reqContext struct {
 	parent context.Context
+	runMu  sync.Mutex // held by cancel while it runs the registered functions
 	mu     sync.Mutex
 	done   chan struct{} // made at the first Done call, or closedDone
 	err    error
@@ -89,8 +90,12 @@ func (c *reqContext) AfterFunc(f func()) func() bool {
 }
 
 // cancel ends c with context.Canceled and runs the registered functions; later calls do
-// nothing.
+// nothing but wait until the first call has run them, so that once the engine's own cancel
+// returns, no registered function (which may read a context wrapping c, recycled by
+// Server.EndRequestContext next) still runs from a client-gone report.
 func (c *reqContext) cancel() {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/conduitproxy/conduit/core/h1guard"
 )
@@ -111,7 +112,7 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 	if err := c.readHead(); err != nil {
 		return nil, err
 	}
-	s := string(c.head)
+	s := c.headString(c.head)
 	line, rest := nextLine(s)
 	method, after, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(after, " ")
@@ -138,7 +139,10 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 		u = pu
 	}
 	n := strings.Count(rest, "\n")
-	hdr := make(http.Header, n)
+	// Room for what the pipeline adds to a proxied request (X-Request-Id, then the proxy's
+	// X-Forwarded-For, -Proto, -Host, X-Real-Ip, Forwarded and Via; n counts Host, which
+	// is not kept): the map does not grow, which costs three allocations past 8 keys.
+	hdr := make(http.Header, n+headerRoom)
 	strs := m.strs[:]
 	if n > len(strs) {
 		strs = make([]string, n)
@@ -206,24 +210,54 @@ func (c *conn) readRequest(ctx context.Context) (*http.Request, error) {
 	if err := c.setBody(r, m); err != nil {
 		return nil, err
 	}
-	var req *http.Request
 	var cancel context.CancelFunc
 	var rc *reqContext
+	var rctx context.Context
 	if ctx.Done() == nil {
 		rc = &m.ctx
 		rc.parent = ctx
-		req = r.WithContext(rc)
+		rctx = rc
 	} else {
-		var rctx context.Context
 		rctx, cancel = context.WithCancel(ctx)
-		req = r.WithContext(rctx)
 	}
+	if f := c.srv.RequestContext; f != nil {
+		rctx = f(rctx)
+		c.userCtx = rctx
+	}
+	req := r.WithContext(rctx)
 	c.res.reset(req)
 	if b, ok := req.Body.(*body); ok {
 		b.req = req
 	}
 	c.beginRequest(cancel, rc, req.Body == http.NoBody)
 	return req, nil
+}
+
+// headerRoom is how many keys beyond the request's header lines its header map is made
+// for; see readRequest.
+const headerRoom = 6
+
+// headChunk is the size of the string chunks request heads are carved from.
+const headChunk = 1024
+
+// headString returns b as a string. Heads up to half a chunk share the connection's
+// current chunk, a fresh one being made when the rest is too short: one allocation for
+// several requests' heads instead of one each. Chunk bytes are written once and never
+// changed, so the strings stay immutable; a handler that keeps one keeps its chunk alive.
+func (c *conn) headString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > headChunk/2 {
+		return string(b)
+	}
+	if len(b) > len(c.chunk) {
+		c.chunk = make([]byte, headChunk)
+	}
+	n := copy(c.chunk, b)
+	s := unsafe.String(&c.chunk[0], n)
+	c.chunk = c.chunk[n:]
+	return s
 }
 
 // reqMem is what a request points to beyond its head string, header map and

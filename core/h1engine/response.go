@@ -346,7 +346,7 @@ func (w *response) commit(p []byte) {
 	}
 	if !w.hasDate {
 		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		b = append(b, w.c.dateValue()...)
 		b = append(b, "\r\n"...)
 	}
 	if autoCL {
@@ -512,12 +512,23 @@ func (w *response) FlushError() error {
 	return w.werr
 }
 
+// dateValue returns the Date header value for now, formatted once per second per
+// connection.
+func (c *conn) dateValue() []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
+		c.dateSec = sec
+		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+	}
+	return c.date
+}
+
 // Flush implements http.Flusher.
 func (w *response) Flush() { _ = w.FlushError() }
 
 // SetReadDeadline sets the connection's read deadline (http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error {
-	w.c.rdl = w.c.rdl || !t.IsZero()
+	w.c.rdl = t
 	return w.c.rwc.SetReadDeadline(t)
 }
 
@@ -554,6 +565,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.hijacked = true
 	c.srv.unwatchConn(c)
 	_ = c.rwc.SetDeadline(time.Time{})
+	c.rdl = time.Time{}
 	c.setState(http.StateHijacked)
 	rw := bufio.NewReadWriter(c.br, bufio.NewWriter(c.rwc))
 	return c.rwc, rw, nil

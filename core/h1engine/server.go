@@ -41,6 +41,14 @@ type Server struct {
 	// a *tls.Conn returned by the guard (ALPN "h2", or a failed handshake). Without it such
 	// connections are closed.
 	Fallback func(net.Conn)
+	// RequestContext, when set, wraps each request's context (cancelled when the handler
+	// returns or the client goes away) into the context the request is built with;
+	// core/server installs core.BeginRequest, so that the pipeline's request state is the
+	// request's context without a second request copy.
+	RequestContext func(ctx context.Context) context.Context
+	// EndRequestContext, when set, is given what RequestContext returned once the handler
+	// has returned and the request's context is cancelled (core.EndRequest).
+	EndRequestContext func(ctx context.Context)
 	// ErrorLog receives handler panics; nil means the log package's standard logger.
 	ErrorLog *log.Logger
 

@@ -82,6 +82,8 @@ func (l *listener) attachEngine(srv *http.Server) {
 		MaxHeaderBytes:    srv.MaxHeaderBytes,
 		ErrorLog:          srv.ErrorLog,
 		ConnContext:       core.WithConnInfo,
+		RequestContext:    core.BeginRequest,
+		EndRequestContext: core.EndRequest,
 		ConnState:         srv.ConnState,
 		Fallback:          fb.deliver,
 	}

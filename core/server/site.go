@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/canonical"
@@ -540,7 +541,7 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, nominated []string)
 	// (an allocation each) on every request.
 	ids := r.Header[requestIDKey]
 	if len(ids) == 0 || ids[0] == "" || len(ids[0]) > 200 {
-		ids = []string{newRequestID()}
+		ids = newRequestID()
 		r.Header[requestIDKey] = ids
 	} else if len(ids) > 1 {
 		ids = ids[:1:1]
@@ -556,14 +557,24 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, nominated []string)
 // requestIDKey is X-Request-ID in net/http's canonical form.
 const requestIDKey = "X-Request-Id"
 
-// newRequestID returns a random UUID v4.
-func newRequestID() string {
+// requestID is a generated X-Request-ID and the one-element value slice that holds it,
+// in one allocation.
+type requestID struct {
+	vals [1]string
+	text [36]byte
+}
+
+// newRequestID returns a random UUID v4 as a header value slice. Its string points into the
+// same allocation as the slice; the bytes are written before the string is made and never
+// after.
+func newRequestID() []string {
 	var u [16]byte
 	_, _ = rand.Read(u[:])
 	u[6] = (u[6] & 0x0f) | 0x40
 	u[8] = (u[8] & 0x3f) | 0x80
 	const hexdig = "0123456789abcdef"
-	var b [36]byte
+	id := new(requestID)
+	b := &id.text
 	j := 0
 	for i, c := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
@@ -574,5 +585,6 @@ func newRequestID() string {
 		b[j+1] = hexdig[c&0xf]
 		j += 2
 	}
-	return string(b[:])
+	id.vals[0] = unsafe.String(&b[0], len(b))
+	return id.vals[:]
 }
