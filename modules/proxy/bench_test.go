@@ -22,20 +22,27 @@ var benchBody = strings.Repeat("x", 128)
 // allocation per request, so that a benchmark's allocations are the proxy's.
 func rawUpstream(tb testing.TB) string {
 	tb.Helper()
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+		strconv.Itoa(len(benchBody)) + "\r\n\r\n" + benchBody)
+	return listenRaw(tb, func(c net.Conn) { serveRaw(c, resp) })
+}
+
+// listenRaw listens on 127.0.0.1 and serves each accepted connection with serve in its own
+// goroutine until the test ends; it returns the http:// URL.
+func listenRaw(tb testing.TB, serve func(net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-		strconv.Itoa(len(benchBody)) + "\r\n\r\n" + benchBody)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go serveRaw(c, resp)
+			go serve(c)
 		}
 	}()
 	return "http://" + ln.Addr().String()

@@ -341,8 +341,9 @@ type h1Conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	pool   *h1Pool
-	idleAt time.Time // when it went back to the pool
-	usedAt time.Time // start of the exchange using it
+	hdr    http.Header // fast-path response header map, reused (h1response.go)
+	idleAt time.Time   // when it went back to the pool
+	usedAt time.Time   // start of the exchange using it
 
 	writeBy  time.Time   // the write deadline last set on nc
 	readBy   time.Time   // the read deadline last set on nc
@@ -510,7 +511,7 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 		return resp, nil, false
 	}
 	if fast != nil {
-		fast.body = h1Body{pc: pc, resp: resp, watch: watch, remaining: resp.ContentLength}
+		fast.body = h1Body{pc: pc, resp: resp, watch: watch, remaining: resp.ContentLength, connHeader: true}
 		resp.Body = &fast.body
 		return resp, nil, false
 	}
@@ -553,6 +554,19 @@ type h1Body struct {
 	done  bool
 	// remaining is what is left of a fast-path body (Content-Length), read by readDirect.
 	remaining int64
+	// connHeader: resp.Header is the connection's map (h1Conn.hdr), which the next exchange
+	// clears and fills: resp drops it when the body ends, so no late reader sees another
+	// response's fields.
+	connHeader bool
+}
+
+// end ends the body: the connection goes back to the pool (clean) or is closed.
+func (b *h1Body) end(clean bool) {
+	b.done = true
+	if b.connHeader {
+		b.resp.Header = nil
+	}
+	b.pc.finish(b.resp, b.watch, clean)
 }
 
 // Read implements io.Reader.
@@ -568,8 +582,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		n, err = b.readDirect(p)
 	}
 	if err != nil {
-		b.done = true
-		b.pc.finish(b.resp, b.watch, err == io.EOF)
+		b.end(err == io.EOF)
 	}
 	return n, err
 }
@@ -577,8 +590,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 // Close implements io.Closer.
 func (b *h1Body) Close() error {
 	if !b.done {
-		b.done = true
-		b.pc.finish(b.resp, b.watch, false)
+		b.end(false)
 	}
 	return nil
 }
