@@ -350,6 +350,7 @@ type h1Conn struct {
 	bodyBy   time.Time   // the read deadline of the body, set before a body read reaches nc
 	bodyWait bool        // bodyBy is still to be set
 	poisoned atomic.Bool // the client went away: deadlines are in the past for good
+	gone     func()      // ClientGone as a func value, for context.AfterFunc (watchClient)
 }
 
 func (pc *h1Conn) close() { pc.nc.Close() }
@@ -427,7 +428,10 @@ func watchClient(client *http.Request, base context.Context, pc *h1Conn) clientW
 		return clientWatch{client: client, pc: pc}
 	}
 	if base.Done() != nil {
-		return clientWatch{stop: context.AfterFunc(base, pc.ClientGone)}
+		if pc.gone == nil {
+			pc.gone = pc.ClientGone // bound once per connection, not per request
+		}
+		return clientWatch{stop: context.AfterFunc(base, pc.gone)}
 	}
 	return clientWatch{}
 }
