@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-
 	"strconv"
 	"strings"
 	"testing"
@@ -23,20 +22,27 @@ var benchBody = strings.Repeat("x", 128)
 // allocation per request, so that a benchmark's allocations are the proxy's.
 func rawUpstream(tb testing.TB) string {
 	tb.Helper()
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+		strconv.Itoa(len(benchBody)) + "\r\n\r\n" + benchBody)
+	return listenRaw(tb, func(c net.Conn) { serveRaw(c, resp) })
+}
+
+// listenRaw listens on 127.0.0.1 and serves each accepted connection with serve in its own
+// goroutine until the test ends; it returns the http:// URL.
+func listenRaw(tb testing.TB, serve func(net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-		strconv.Itoa(len(benchBody)) + "\r\n\r\n" + benchBody)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go serveRaw(c, resp)
+			go serve(c)
 		}
 	}()
 	return "http://" + ln.Addr().String()
@@ -67,7 +73,10 @@ func serveRaw(c net.Conn, resp []byte) {
 // pipeline, proxy handler) to a real upstream on 127.0.0.1, as the bench harness's plain
 // proxy row does. allocs/op counts the whole process; the client and upstream add none
 // per request (fixed byte slices, bufio). gc/10k-req is the collector's cycles per 10,000
-// requests (under the test binary's GOGC, not conduit serve's heap floor).
+// requests (under the test binary's GOGC, not conduit serve's heap floor). cpu-ns/req is
+// the process's user and system CPU time per request (client, proxy and upstream: the
+// client's and upstream's share is the same in every build), steadier than ns/op on a
+// shared machine.
 func BenchmarkProxyKeepAliveGET(b *testing.B) {
 	up := rawUpstream(b)
 	srv := servertest.Start(b, fmt.Sprintf("port: 8080\nproxy: %q\n", up))
@@ -120,11 +129,16 @@ func BenchmarkProxyKeepAliveGET(b *testing.B) {
 	b.ReportAllocs()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		roundTrip()
 	}
 	b.StopTimer()
+	cpu := processCPU(b) - cpu0
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.NumGC-before.NumGC)*10000/float64(b.N), "gc/10k-req")
+	if cpu0 >= 0 {
+		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/req")
+	}
 }

@@ -213,6 +213,10 @@ func (p *h1Pool) get(ctx context.Context, deadline, now time.Time, check bool) (
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		if p.client.idleTimeout <= 0 || now.Sub(pc.idleAt) < p.client.idleTimeout {
+			if check && !pc.readBy.IsZero() && !pc.readBy.After(now) {
+				// A read deadline in the past would fail the liveness check's read.
+				pc.setDeadline(true, time.Time{}, now)
+			}
 			if check && !connectionAlive(pc.raw) {
 				pc.nc.Close()
 				continue
@@ -260,7 +264,7 @@ func (p *h1Pool) dial(ctx context.Context, deadline time.Time) (*h1Conn, error) 
 		nc = tc
 	}
 	pc := &h1Conn{nc: nc, raw: raw, pool: p}
-	pc.lim.r = nc
+	pc.lim.r, pc.lim.pc = nc, pc
 	pc.br = bufio.NewReaderSize(&pc.lim, h1BufferSize)
 	pc.bw = bufio.NewWriterSize(nc, h1BufferSize)
 	return pc, nil
@@ -337,11 +341,16 @@ type h1Conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	pool   *h1Pool
-	idleAt time.Time // when it went back to the pool
-	usedAt time.Time // start of the exchange using it
+	hdr    http.Header // fast-path response header map, reused (h1response.go)
+	idleAt time.Time   // when it went back to the pool
+	usedAt time.Time   // start of the exchange using it
 
-	writeBy  time.Time   // the write deadline set on nc
+	writeBy  time.Time   // the write deadline last set on nc
+	readBy   time.Time   // the read deadline last set on nc
+	bodyBy   time.Time   // the read deadline of the body, set before a body read reaches nc
+	bodyWait bool        // bodyBy is still to be set
 	poisoned atomic.Bool // the client went away: deadlines are in the past for good
+	gone     func()      // ClientGone as a func value, for context.AfterFunc (watchClient)
 }
 
 func (pc *h1Conn) close() { pc.nc.Close() }
@@ -353,12 +362,56 @@ func (pc *h1Conn) ClientGone() {
 	_ = pc.nc.SetDeadline(aLongTimeAgo)
 }
 
-// setReadDeadline sets the read deadline without undoing a ClientGone that raced with it.
-func (pc *h1Conn) setReadDeadline(t time.Time) {
-	_ = pc.nc.SetReadDeadline(t)
+// setDeadline makes t (zero: none) the read (read) or write deadline from now on, without
+// undoing a ClientGone that raced with it. The connection's deadline is left as it is when
+// it is within deadlineSlack of t: back-to-back exchanges on one connection then set it
+// once in a while rather than twice per exchange (each set takes the poller's lock and
+// moves a timer).
+func (pc *h1Conn) setDeadline(read bool, t, now time.Time) {
+	last := &pc.writeBy
+	if read {
+		last = &pc.readBy
+		pc.bodyWait = false
+	}
+	if closeEnough(*last, t, now) {
+		return
+	}
+	if read {
+		_ = pc.nc.SetReadDeadline(t)
+	} else {
+		_ = pc.nc.SetWriteDeadline(t)
+	}
+	*last = t
 	if pc.poisoned.Load() {
 		_ = pc.nc.SetDeadline(aLongTimeAgo)
 	}
+}
+
+// deadlineSlack is the fraction of a timeout by which a deadline already set may differ
+// from the one asked for and be kept: a timeout may end up to 1/64 of its length early or
+// late (about 0.5 s of the default 30 s first-byte timeout). docs/proxy.md says so.
+const deadlineSlack = 64
+
+// closeEnough reports whether the deadline set may stand for want, asked for at now: equal,
+// or both set and within (want-now)/deadlineSlack of each other. A set deadline that close
+// to a future want is itself in the future, so it never fails a read at once.
+func closeEnough(set, want, now time.Time) bool {
+	if set.Equal(want) {
+		return true
+	}
+	if set.IsZero() || want.IsZero() {
+		return false
+	}
+	slack := want.Sub(now) / deadlineSlack
+	d := set.Sub(want)
+	return slack > 0 && d <= slack && d >= -slack
+}
+
+// bodyDeadline makes t the read deadline of the body: set before the first body read that
+// reaches the connection (headerLimitReader), so a body that came in with the head sets none.
+func (pc *h1Conn) bodyDeadline(t time.Time) {
+	pc.bodyBy = t
+	pc.bodyWait = true
 }
 
 // clientWatch is how an exchange hears that the client went away: a core.WatchClient
@@ -375,7 +428,10 @@ func watchClient(client *http.Request, base context.Context, pc *h1Conn) clientW
 		return clientWatch{client: client, pc: pc}
 	}
 	if base.Done() != nil {
-		return clientWatch{stop: context.AfterFunc(base, pc.ClientGone)}
+		if pc.gone == nil {
+			pc.gone = pc.ClientGone // bound once per connection, not per request
+		}
+		return clientWatch{stop: context.AfterFunc(base, pc.gone)}
 	}
 	return clientWatch{}
 }
@@ -399,11 +455,7 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	// Writing is bounded by the whole-request deadline and the send timeout; the
 	// response-header timeout starts once the request is written (as the Transport's
 	// ResponseHeaderTimeout), so a slow client body does not use it up.
-	writeBy := pc.pool.client.writeDeadline(deadline)
-	if !writeBy.Equal(pc.writeBy) {
-		_ = pc.nc.SetWriteDeadline(writeBy)
-		pc.writeBy = writeBy
-	}
+	pc.setDeadline(false, pc.pool.client.writeDeadline(deadline, now), now)
 	watch := watchClient(client, base, pc)
 	fail := func(e error, stale bool) (*http.Response, error, bool) {
 		watch.end()
@@ -425,7 +477,7 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 			headerBy = t
 		}
 	}
-	pc.setReadDeadline(headerBy)
+	pc.setDeadline(true, headerBy, sent)
 	pc.lim.n = h1MaxHeaderBytes
 	if _, err := pc.br.Peek(1); err != nil {
 		return fail(err, isStaleRead(err))
@@ -456,14 +508,14 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 	}
 	pc.lim.n = -1
 	if !headerBy.Equal(deadline) {
-		pc.setReadDeadline(deadline)
+		pc.bodyDeadline(deadline)
 	}
 	if resp.Body == http.NoBody {
 		pc.finish(resp, watch, true)
 		return resp, nil, false
 	}
 	if fast != nil {
-		fast.body = h1Body{pc: pc, resp: resp, watch: watch, remaining: resp.ContentLength}
+		fast.body = h1Body{pc: pc, resp: resp, watch: watch, remaining: resp.ContentLength, connHeader: true}
 		resp.Body = &fast.body
 		return resp, nil, false
 	}
@@ -473,11 +525,11 @@ func (pc *h1Conn) exchange(client *http.Request, base context.Context, req *http
 
 // writeDeadline is when writing a request that starts now must end: the send timeout or the
 // request's deadline, whichever comes first (zero: no limit).
-func (c *h1Client) writeDeadline(deadline time.Time) time.Time {
+func (c *h1Client) writeDeadline(deadline, now time.Time) time.Time {
 	if c.send <= 0 {
 		return deadline
 	}
-	if t := time.Now().Add(c.send); deadline.IsZero() || t.Before(deadline) {
+	if t := now.Add(c.send); deadline.IsZero() || t.Before(deadline) {
 		return t
 	}
 	return deadline
@@ -506,6 +558,19 @@ type h1Body struct {
 	done  bool
 	// remaining is what is left of a fast-path body (Content-Length), read by readDirect.
 	remaining int64
+	// connHeader: resp.Header is the connection's map (h1Conn.hdr), which the next exchange
+	// clears and fills: resp drops it when the body ends, so no late reader sees another
+	// response's fields.
+	connHeader bool
+}
+
+// end ends the body: the connection goes back to the pool (clean) or is closed.
+func (b *h1Body) end(clean bool) {
+	b.done = true
+	if b.connHeader {
+		b.resp.Header = nil
+	}
+	b.pc.finish(b.resp, b.watch, clean)
 }
 
 // Read implements io.Reader.
@@ -521,8 +586,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		n, err = b.readDirect(p)
 	}
 	if err != nil {
-		b.done = true
-		b.pc.finish(b.resp, b.watch, err == io.EOF)
+		b.end(err == io.EOF)
 	}
 	return n, err
 }
@@ -530,17 +594,18 @@ func (b *h1Body) Read(p []byte) (int, error) {
 // Close implements io.Closer.
 func (b *h1Body) Close() error {
 	if !b.done {
-		b.done = true
-		b.pc.finish(b.resp, b.watch, false)
+		b.end(false)
 	}
 	return nil
 }
 
 // headerLimitReader sits between the connection and its bufio.Reader: while n > 0 it
 // counts down and fails when a response header would exceed the limit; n < 0 is unlimited.
+// It sets the body's read deadline (h1Conn.bodyDeadline) before the read that needs it.
 type headerLimitReader struct {
-	r net.Conn
-	n int64
+	r  net.Conn
+	n  int64
+	pc *h1Conn // nil in tests without a connection
 }
 
 var errHeaderLimit = errors.New("response header limit reached")
@@ -552,6 +617,9 @@ func (l *headerLimitReader) Read(p []byte) (int, error) {
 	}
 	if l.n > 0 && int64(len(p)) > l.n {
 		p = p[:l.n]
+	}
+	if pc := l.pc; pc != nil && pc.bodyWait {
+		pc.setDeadline(true, pc.bodyBy, pc.usedAt)
 	}
 	n, err := l.r.Read(p)
 	if l.n > 0 {

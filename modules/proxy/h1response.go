@@ -12,9 +12,13 @@ import (
 // This file reads the common upstream response head without net/http: an HTTP/1.1 response
 // with a 2xx–5xx status (not 204 or 304), one Content-Length and no Transfer-Encoding,
 // Trailer or `Connection: close`, to a request that is not HEAD, whose whole head is already
-// in the connection's read buffer. Such a response costs three allocations (the head as one
-// string, the header map, and an h1Response holding the Response, its body reader and the
-// values of up to h1InlineFields fields) where http.ReadResponse and the body wrapper take nine. Anything else, and
+// in the connection's read buffer. Such a response costs two allocations (the head as one
+// string, and an h1Response holding the Response, its body reader and the values of up to
+// h1InlineFields fields) where http.ReadResponse and the body wrapper take nine: its header
+// map is the connection's, cleared for each response (h1Conn.hdr), since the connection
+// and its map belong to the response until its body ends. A response without a body ends
+// its exchange at once (the connection may serve another while the caller still copies the
+// header), so it keeps the map, and the connection makes a new one next time. Anything else, and
 // any byte the fast path does not expect (a bare LF, a control character, a non-token byte
 // in a name, a folded line), leaves the buffer untouched for http.ReadResponse, which then
 // accepts or rejects the response exactly as before.
@@ -44,7 +48,7 @@ func (pc *h1Conn) readResponse(req *http.Request) (resp *http.Response, fast *h1
 		buf, _ := pc.br.Peek(pc.br.Buffered())
 		if end := bytes.Index(buf, crlfcrlf); end >= 0 {
 			fr := &h1Response{}
-			if parseH1Head(string(buf[:end]), fr) {
+			if parseH1Head(string(buf[:end]), fr, &pc.hdr) {
 				_, _ = pc.br.Discard(end + len(crlfcrlf))
 				fr.resp.Request = req
 				return &fr.resp, fr, nil
@@ -58,8 +62,9 @@ func (pc *h1Conn) readResponse(req *http.Request) (resp *http.Response, fast *h1
 // parseH1Head parses a response head (the status line and the field lines, CRLF-separated,
 // without the empty line) into fr, as http.ReadResponse would for the responses the fast
 // path takes. It reports false for any other response, leaving the choice to
-// http.ReadResponse.
-func parseH1Head(s string, fr *h1Response) bool {
+// http.ReadResponse. The header goes into *reuse, cleared first (a new map when nil); a
+// response without a body takes that map for good: *reuse becomes nil.
+func parseH1Head(s string, fr *h1Response, reuse *http.Header) bool {
 	line, rest, _ := strings.Cut(s, "\r\n")
 	code, ok := fastStatus(line)
 	if !ok {
@@ -76,7 +81,13 @@ func parseH1Head(s string, fr *h1Response) bool {
 	if n > len(vals) {
 		vals = make([]string, n)
 	}
-	h := make(http.Header, n)
+	h := *reuse
+	if h == nil {
+		h = make(http.Header, n)
+		*reuse = h
+	} else {
+		clear(h)
+	}
 	for i := 0; i < n; i++ {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		name, value, ok := fastField(line)
@@ -113,6 +124,7 @@ func parseH1Head(s string, fr *h1Response) bool {
 	}
 	if length == 0 {
 		fr.resp.Body = http.NoBody
+		*reuse = nil
 	}
 	return true
 }

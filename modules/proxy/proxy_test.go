@@ -631,3 +631,40 @@ func TestValidationErrorsHavePaths(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGoneCancelsUpstreamH2C is TestClientGoneCancelsUpstream for an HTTP/2 client
+// (h2c): the h1Client hears of the reset stream through context.AfterFunc on the stream's
+// context rather than through core.WatchClient, which only HTTP/1 connections have.
+func TestClientGoneCancelsUpstreamH2C(t *testing.T) {
+	sent := make(chan struct{})
+	cancelled := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(sent)
+		<-r.Context().Done()
+		close(cancelled)
+	}))
+	t.Cleanup(up.Close)
+	srv := servertest.Start(t, fmt.Sprintf("sites:\n  - port: 8080\n    http2: { h2c: true }\n    proxy: %q\n", up.URL))
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: protos}}
+	t.Cleanup(client.CloseIdleConnections)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sent
+		cancel() // resets the stream; the client's connection stays open
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL(8080)+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the cancelled request got a response")
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream request was not cancelled after the client reset its stream")
+	}
+}

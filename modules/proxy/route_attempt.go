@@ -39,6 +39,10 @@ func (rt *route) attempt(w http.ResponseWriter, r *http.Request, st *core.Reques
 	if up.h1 != nil && h1Eligible(r.Method, outreq.ContentLength, outreq.Body != nil, upgrade) {
 		resp, err = up.h1.roundTrip(r, base, outreq, deadline, start, w)
 	} else {
+		if _, ok := h["User-Agent"]; !ok {
+			// Keep Go's Transport from adding its own User-Agent (the h1Client adds none).
+			h["User-Agent"] = emptyValue
+		}
 		ctx, cancel := transportContext(base, w, up, upgrade, deadline)
 		defer cancel() // after the response body has been copied
 		resp, err = up.transport.RoundTrip(outreq.WithContext(ctx))

@@ -84,10 +84,6 @@ func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade 
 	rt.addForwardedHeaders(r, h)
 	setClientCertHeaders(r, h)
 	appendVia(r, h)
-	if _, ok := h["User-Agent"]; !ok {
-		// Keep Go's transport from adding its own User-Agent.
-		h["User-Agent"] = emptyValue
-	}
 	if tr := rt.site.requestTransform; tr != nil {
 		var claims map[string]any
 		if st != nil {
@@ -100,7 +96,9 @@ func (rt *route) upstreamHeader(r *http.Request, st *core.RequestState, upgrade 
 
 // dropHopHeaders removes the hop-by-hop fields, those the Connection header names, and
 // Expect. "TE: trailers" survives: gRPC and others rely on it, and it is the one TE value
-// forwarded.
+// forwarded. The fields Connection names are deleted by their canonical names first (as
+// before); the fixed list and Expect go in one pass over the map, which holds a handful of
+// fields where the list has eleven names to hash.
 func dropHopHeaders(h http.Header) {
 	keepTrailers := false
 	for _, v := range h["Te"] {
@@ -108,14 +106,17 @@ func dropHopHeaders(h http.Header) {
 			keepTrailers = true
 		}
 	}
-	eachConnectionToken(h, func(name string) bool {
-		delete(h, name)
-		return true
-	})
-	for _, k := range hopHeaders {
-		delete(h, k)
+	if _, ok := h["Connection"]; ok {
+		eachConnectionToken(h, func(name string) bool {
+			delete(h, name)
+			return true
+		})
 	}
-	delete(h, "Expect")
+	for k := range h {
+		if isHopHeader(k) || k == "Expect" {
+			delete(h, k)
+		}
+	}
 	if keepTrailers {
 		h["Te"] = teTrailers
 	}
