@@ -16,8 +16,9 @@ const Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // net/http's HTTP/2 server holds per connection.
 const ReadBufferSize = 4 << 10
 
-// WrapListener returns ln with connections that buffer their reads once the HTTP/2
-// connection preface has been read from them (see the package documentation).
+// WrapListener returns ln with connections that, once the HTTP/2 connection preface has been
+// read from them, buffer their reads and hold a response's HEADERS frame back to join it with
+// the next write (see the package documentation).
 func WrapListener(ln net.Listener) net.Listener { return &listener{Listener: ln, hold: HoldDelay} }
 
 type listener struct {
