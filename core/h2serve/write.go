@@ -48,8 +48,6 @@ type writer struct {
 	err error
 	// closed is set by Close; the timer then writes nothing.
 	closed bool
-	// writes counts the writes on the wrapped connection (tests and benchmarks read it).
-	writes int
 }
 
 // write writes p for the connection c, holding it back or joining it with held bytes.
@@ -72,7 +70,6 @@ func (c *conn) write(p []byte) (int, error) {
 			}
 			return len(p), nil
 		}
-		w.writes++
 		return c.Conn.Write(p)
 	}
 	held := *w.held
@@ -95,7 +92,6 @@ func (c *conn) write(p []byte) (int, error) {
 	if _, err := c.send(held); err != nil {
 		return 0, err
 	}
-	w.writes++
 	return c.Conn.Write(p)
 }
 
@@ -104,7 +100,6 @@ func (c *conn) write(p []byte) (int, error) {
 // connection after a failed write).
 func (c *conn) send(b []byte) (int, error) {
 	w := &c.wr
-	w.writes++
 	n, err := c.Conn.Write(b)
 	*w.held = b[:0]
 	holdBufs.Put(w.held)
