@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
+	"time"
 )
 
 // Preface is the HTTP/2 client connection preface (RFC 9113, section 3.4).
@@ -14,11 +16,16 @@ const Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // net/http's HTTP/2 server holds per connection.
 const ReadBufferSize = 4 << 10
 
-// WrapListener returns ln with connections that buffer their reads once the HTTP/2
-// connection preface has been read from them (see the package documentation).
-func WrapListener(ln net.Listener) net.Listener { return &listener{ln} }
+// WrapListener returns ln with connections that, once the HTTP/2 connection preface has been
+// read from them, buffer their reads and hold a response's HEADERS frame back to join it with
+// the next write (see the package documentation).
+func WrapListener(ln net.Listener) net.Listener { return &listener{Listener: ln, hold: HoldDelay} }
 
-type listener struct{ net.Listener }
+type listener struct {
+	net.Listener
+	// hold is how long its connections hold a write back (0: never).
+	hold time.Duration
+}
 
 // Accept implements net.Listener.
 func (l *listener) Accept() (net.Conn, error) {
@@ -26,7 +33,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c}, nil
+	return &conn{Conn: c, hold: l.hold}, nil
 }
 
 // sniffOff marks a connection whose first bytes were not the preface.
@@ -34,8 +41,13 @@ const sniffOff = -1
 
 // conn is a connection of a WrapListener. Reads come from one goroutine at a time (net/http's
 // HTTP/1 connection goroutine, then its HTTP/2 frame reader), so its read state has no lock.
+// Once the preface has been read (h2), writes go through wr (write.go).
 type conn struct {
 	net.Conn
+	h2 atomic.Bool
+	wr writer
+	// hold is the listener's: how long a write may be held back.
+	hold time.Duration
 	// seen counts the preface bytes read so far (sniffOff: not HTTP/2).
 	seen int
 	// buf is the read buffer, set once the preface has passed; buf[r:w] is unread.
@@ -92,9 +104,26 @@ func (c *conn) sniff(b []byte) {
 		if c.seen == len(Preface) {
 			c.seen = sniffOff
 			c.buf = make([]byte, ReadBufferSize)
+			c.h2.Store(true)
 			return
 		}
 	}
+}
+
+// Write implements net.Conn: on an HTTP/2 connection it may hold p back (write.go).
+func (c *conn) Write(p []byte) (int, error) {
+	if !c.h2.Load() {
+		return c.Conn.Write(p)
+	}
+	return c.write(p)
+}
+
+// Close implements net.Conn: on an HTTP/2 connection it writes held bytes first.
+func (c *conn) Close() error {
+	if c.h2.Load() {
+		c.closeWrites()
+	}
+	return c.Conn.Close()
 }
 
 // Buffered reports how many bytes were read from the connection and not yet returned.
@@ -111,8 +140,12 @@ func (c *conn) OnReadError(fn func(error)) {
 	}
 }
 
-// ReadFrom keeps the wrapped connection's ReadFrom (sendfile for HTTP/1 responses).
+// ReadFrom keeps the wrapped connection's ReadFrom (sendfile for HTTP/1 responses). On an
+// HTTP/2 connection it goes through Write, behind any held bytes.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if c.h2.Load() {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
