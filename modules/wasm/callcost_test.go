@@ -52,7 +52,7 @@ func BenchmarkCallCost(b *testing.B) {
 					cancel()
 				}
 			})
-			snap, err := takeSnapshot(m, nil)
+			snap, err := takeSnapshot(m, nil, true)
 			if err != nil {
 				b.Fatal(err)
 			}

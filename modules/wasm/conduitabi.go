@@ -164,7 +164,10 @@ type hdrOp struct {
 }
 
 // call is one call into a guest: the request it serves and what the guest asked for.
-// It is the context the guest runs with (Value answers callKey with the call itself).
+// It is the context the guest runs with (Value answers callKey with the call itself); its
+// parent is context.Background, not the request's context: the watchdog bounds the call,
+// and wazero reads the context's values on every call (a request's context is a chain of
+// several). Request-phase calls come from the entry's pool (newCall, free).
 type call struct {
 	context.Context
 	e        *conduitEntry
@@ -184,6 +187,33 @@ type call struct {
 	bodySet bool
 	// Response phase: set_response_body is ignored (1xx, 204, 304, Content-Length: 0).
 	bodyIgnored bool
+}
+
+// maxPooledBody is the largest body buffer a pooled call or hwState keeps.
+const maxPooledBody = 64 << 10
+
+// newCall returns a request-phase call of e serving r; free returns it.
+func newCall(e *conduitEntry, r *http.Request) *call {
+	c, ok := e.calls.Get().(*call)
+	if !ok {
+		c = new(call)
+	}
+	c.Context, c.e, c.r = context.Background(), e, r
+	return c
+}
+
+// free clears c (keeping its buffers) and returns it to its entry's pool: nothing may use
+// it afterwards.
+func (c *call) free() {
+	calls := &c.e.calls
+	body, ops, hdr := c.body[:0], c.reqOps[:0], c.abortHdr
+	if cap(body) > maxPooledBody {
+		body = nil
+	}
+	clear(ops[:cap(ops)])
+	clear(hdr)
+	*c = call{body: body, reqOps: ops, abortHdr: hdr}
+	calls.Put(c)
 }
 
 // Value implements context.Context.
@@ -435,8 +465,8 @@ func guestLog(c *call, m api.Module, s []uint64) int32 {
 		msg = msg[:maxLogBytes]
 	}
 	l := guestLevels[min(max(level, 0), int32(len(guestLevels)-1))]
-	if c.e.logger.Enabled(c, l) {
-		c.e.logger.Log(c, l, "wasm guest: "+strings.ToValidUTF8(string(msg), "\uFFFD"), "guest", c.e.spec.file)
+	if ctx := c.r.Context(); c.e.logger.Enabled(ctx, l) {
+		c.e.logger.Log(ctx, l, "wasm guest: "+strings.ToValidUTF8(string(msg), "\uFFFD"), "guest", c.e.spec.file)
 	}
 	return 0
 }

@@ -273,19 +273,25 @@ func mutableGlobals(r *reader, imported uint64) ([]uint64, error) {
 
 // snapshot is an instance's state right after instantiation.
 type snapshot struct {
-	memory []byte
+	size   uint32 // of the memory, in bytes
+	memory []byte // nil when the guest cannot write its memory (guestFacts.pureMemory)
 	values []uint64
 	names  []string
 }
 
-// takeSnapshot records m's memory and the values of the globals exportGlobals exported.
-func takeSnapshot(m api.Module, names []string) (*snapshot, error) {
+// takeSnapshot records m's memory (when withMemory) and the values of the globals
+// exportGlobals exported. A guest that cannot write its memory (analysis.go) needs no
+// copy of it: only its globals change.
+func takeSnapshot(m api.Module, names []string, withMemory bool) (*snapshot, error) {
 	mem := m.Memory()
 	b, ok := mem.Read(0, mem.Size())
 	if !ok {
 		return nil, errors.New("cannot read the guest's memory")
 	}
-	s := &snapshot{memory: append([]byte(nil), b...), names: names}
+	s := &snapshot{size: mem.Size(), names: names}
+	if withMemory {
+		s.memory = append([]byte(nil), b...)
+	}
 	for _, n := range names {
 		g, ok := m.ExportedGlobal(n).(api.MutableGlobal)
 		if !ok {
@@ -300,14 +306,16 @@ func takeSnapshot(m api.Module, names []string) (*snapshot, error) {
 // memory grew, so the instance must be dropped.
 func (s *snapshot) restore(m api.Module) bool {
 	mem := m.Memory()
-	if mem.Size() != uint32(len(s.memory)) {
+	if mem.Size() != s.size {
 		return false
 	}
-	b, ok := mem.Read(0, mem.Size())
-	if !ok {
-		return false
+	if s.memory != nil {
+		b, ok := mem.Read(0, mem.Size())
+		if !ok {
+			return false
+		}
+		copy(b, s.memory)
 	}
-	copy(b, s.memory)
 	for i, n := range s.names {
 		g, ok := m.ExportedGlobal(n).(api.MutableGlobal)
 		if !ok {
