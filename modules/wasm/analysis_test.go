@@ -173,3 +173,32 @@ func TestConstantExportNotCalled(t *testing.T) {
 		t.Fatal("hwprobe.wasm's handle_response does something, but was taken for empty")
 	}
 }
+
+// TestHeaderNameCache checks that the entry remembers only the names it accepted, so a
+// refused name (a framing field, an invalid token) is refused every time, and that the
+// cache stops growing at maxNames.
+func TestHeaderNameCache(t *testing.T) {
+	e := testEntry(t, "wat/header.wasm", "", DefaultTimeout).(*conduitEntry)
+	c := &call{e: e}
+	for range 2 {
+		if canon, ok := c.headerName("test", []byte("x-wasm")); !ok || canon != "X-Wasm" {
+			t.Fatalf("x-wasm: %q %v, want X-Wasm", canon, ok)
+		}
+		for _, bad := range []string{"content-length", "Host", "bad name", ""} {
+			if canon, ok := c.headerName("test", []byte(bad)); ok {
+				t.Fatalf("%q accepted as %q", bad, canon)
+			}
+		}
+	}
+	if n := len(*e.names.Load()); n != 1 {
+		t.Fatalf("%d names remembered, want 1", n)
+	}
+	for i := range 2 * maxNames {
+		if _, ok := c.headerName("test", []byte("x-n"+strings.Repeat("a", i))); !ok {
+			t.Fatal("a valid name was refused")
+		}
+	}
+	if n := len(*e.names.Load()); n != maxNames {
+		t.Fatalf("%d names remembered, want the bound %d", n, maxNames)
+	}
+}

@@ -56,9 +56,10 @@ func BenchmarkCallCost(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			globals, _ := snap.globals(m)
 			b.Run("reset", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					snap.restore(m)
+					snap.restore(m, globals)
 				}
 			})
 		})

@@ -326,9 +326,15 @@ func getHeader(c *call, m api.Module, s []uint64) int32 {
 var framingHeaders = []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
 	"Upgrade", "Te", "Trailer", "Proxy-Connection", "Host"}
 
-// headerName checks a name a guest gave: a token, not a framing field. It logs and
-// reports false otherwise.
-func (c *call) headerName(fn, name string) (string, bool) {
+// headerName checks a name a guest gave (b, a view of its memory): a token, not a framing
+// field, and returns its canonical form. It logs and reports false otherwise. Names that
+// passed are remembered by the entry (names), so a guest that sets the same header on
+// every request costs no allocation or check for its name.
+func (c *call) headerName(fn string, b []byte) (string, bool) {
+	if canon, ok := (*c.e.names.Load())[string(b)]; ok {
+		return canon, true
+	}
+	name := string(b)
 	if !core.IsToken(name) {
 		c.e.logger.Warn("wasm: guest gave an invalid header name; ignored", "function", fn, "name", strconv.Quote(name))
 		return "", false
@@ -338,6 +344,7 @@ func (c *call) headerName(fn, name string) (string, bool) {
 		c.e.logger.Warn("wasm: guest may not change this header; ignored", "function", fn, "name", canon)
 		return "", false
 	}
+	c.e.rememberName(name, canon)
 	return canon, true
 }
 
@@ -354,7 +361,7 @@ func (c *call) headerValue(fn, name, value string) bool {
 const refused = -1
 
 func setRequestHeader(c *call, m api.Module, s []uint64) int32 {
-	name, value := readString(m, s[0], s[1]), readString(m, s[2], s[3])
+	name, value := read(m, s[0], s[1]), readString(m, s[2], s[3])
 	if c.response {
 		return refused
 	}
@@ -367,7 +374,7 @@ func setRequestHeader(c *call, m api.Module, s []uint64) int32 {
 }
 
 func removeRequestHeader(c *call, m api.Module, s []uint64) int32 {
-	name := readString(m, s[0], s[1])
+	name := read(m, s[0], s[1])
 	if c.response {
 		return refused
 	}
@@ -391,7 +398,7 @@ func setResponseStatus(c *call, _ api.Module, s []uint64) int32 {
 }
 
 func setResponseHeader(c *call, m api.Module, s []uint64) int32 {
-	name, value := readString(m, s[0], s[1]), readString(m, s[2], s[3])
+	name, value := read(m, s[0], s[1]), readString(m, s[2], s[3])
 	canon, ok := c.headerName("conduit_set_response_header", name)
 	if !ok || !c.headerValue("conduit_set_response_header", canon, value) {
 		return refused
@@ -443,7 +450,7 @@ func getResponseHeader(c *call, m api.Module, s []uint64) int32 {
 }
 
 func removeResponseHeader(c *call, m api.Module, s []uint64) int32 {
-	name := readString(m, s[0], s[1])
+	name := read(m, s[0], s[1])
 	if !c.response {
 		return refused
 	}

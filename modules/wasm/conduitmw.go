@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/tetratelabs/wazero"
@@ -30,6 +31,30 @@ type conduitEntry struct {
 	constant bool
 	rc       int32
 	calls    sync.Pool // idle request-phase calls (newCall)
+	// names maps header names the guest gave, as it gave them, to their canonical form,
+	// for the names that passed call.headerName's checks (at most maxNames; copied on
+	// write, so guest calls read it without a lock).
+	names   atomic.Pointer[map[string]string]
+	namesMu sync.Mutex
+}
+
+// maxNames bounds the header names an entry remembers.
+const maxNames = 64
+
+// rememberName adds name (valid, with its canonical form canon) to e.names.
+func (e *conduitEntry) rememberName(name, canon string) {
+	e.namesMu.Lock()
+	defer e.namesMu.Unlock()
+	old := *e.names.Load()
+	if len(old) >= maxNames {
+		return
+	}
+	m := make(map[string]string, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = canon
+	e.names.Store(&m)
 }
 
 var (
@@ -42,6 +67,9 @@ type instance struct {
 	m     *guestModule
 	fn    api.Function // the export itself: calls go through m.call
 	stack [1]uint64    // on_response's argument in, the result out
+	// globals are the globals instances: reset restores (snapshot.globals), found on the
+	// instance's first release.
+	globals []api.MutableGlobal
 }
 
 // Exports of a conduit-ABI guest.
@@ -89,6 +117,7 @@ func newConduitEntry(ctx *core.SiteContext, rt *guestRuntime, cm wazero.Compiled
 		}
 	}
 	e := &conduitEntry{spec: es, logger: ctx.Logger, rt: rt, compiled: cm, modCfg: moduleConfig(es), export: want}
+	e.names.Store(&map[string]string{})
 	if v, ok := facts.consts[want]; ok {
 		e.constant, e.rc = true, api.DecodeI32(v)
 	}
@@ -155,7 +184,10 @@ func (e *conduitEntry) acquire(ctx context.Context) (*instance, error) {
 // restores it first) or closes it.
 func (e *conduitEntry) release(in *instance, ok bool) {
 	if ok && e.snap != nil {
-		ok = e.snap.restore(in.m)
+		if in.globals == nil {
+			in.globals, ok = e.snap.globals(in.m)
+		}
+		ok = ok && e.snap.restore(in.m, in.globals)
 	}
 	if ok && e.pool != nil {
 		select {

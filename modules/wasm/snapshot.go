@@ -302,11 +302,25 @@ func takeSnapshot(m api.Module, names []string, withMemory bool) (*snapshot, err
 	return s, nil
 }
 
-// restore puts m back into the snapshot's state. It reports false when it cannot: the
-// memory grew, so the instance must be dropped.
-func (s *snapshot) restore(m api.Module) bool {
+// globals returns m's globals that the snapshot restores, in its order, or false when one
+// is not exported mutable.
+func (s *snapshot) globals(m api.Module) ([]api.MutableGlobal, bool) {
+	out := make([]api.MutableGlobal, len(s.names))
+	for i, n := range s.names {
+		g, ok := m.ExportedGlobal(n).(api.MutableGlobal)
+		if !ok {
+			return nil, false
+		}
+		out[i] = g
+	}
+	return out, true
+}
+
+// restore puts m, whose globals are globals (from s.globals), back into the snapshot's
+// state. It reports false when it cannot: the memory grew, so the instance must be dropped.
+func (s *snapshot) restore(m api.Module, globals []api.MutableGlobal) bool {
 	mem := m.Memory()
-	if mem.Size() != s.size {
+	if mem.Size() != s.size || len(globals) != len(s.values) {
 		return false
 	}
 	if s.memory != nil {
@@ -316,11 +330,7 @@ func (s *snapshot) restore(m api.Module) bool {
 		}
 		copy(b, s.memory)
 	}
-	for i, n := range s.names {
-		g, ok := m.ExportedGlobal(n).(api.MutableGlobal)
-		if !ok {
-			return false
-		}
+	for i, g := range globals {
 		g.Set(s.values[i])
 	}
 	return true
