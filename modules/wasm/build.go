@@ -57,7 +57,7 @@ func detectABI(cm wazero.CompiledModule) string {
 var errEntry = errors.New("invalid entry")
 
 // build instruments and compiles an entry's guest and prepares the middleware of its ABI.
-// What it creates (the runtimes, their compiled modules, the watchdog) is closed when the
+// What it creates (the runtimes, their compiled modules and watchdogs) is closed when the
 // generation is retired.
 func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, error) {
 	bg := context.Background()
@@ -71,11 +71,10 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 		}
 		return nil, fmt.Errorf("preparing %s for timeoutMs: %w", es.file, err)
 	}
-	wd := newWatchdog(es.timeout)
-	rt := newGuestRuntime(g.cache, es, wd)
+	facts := analyse(es.code)
+	rt := newGuestRuntime(g.cache, es, facts.consts)
 	fail := func(err error) (core.Middleware, error) {
 		_ = rt.Close(bg)
-		wd.close()
 		return nil, err
 	}
 	cm, err := rt.CompileModule(bg, code)
@@ -99,7 +98,7 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 			}
 			names = n
 		}
-		e, err := newConduitEntry(ctx, rt, cm, es, names)
+		e, err := newConduitEntry(ctx, rt, cm, es, names, facts)
 		if err != nil {
 			return fail(fmt.Errorf("%s: %w", es.file, err))
 		}
@@ -111,10 +110,9 @@ func build(ctx *core.SiteContext, g *engine, es *entrySpec) (core.Middleware, er
 		}
 		// The pool compiles code in its own runtime; rt holds the compiled module until
 		// then, so that compilation is a cache hit.
-		h, err := newHTTPWasmEntry(ctx, g, es, code, wd)
+		h, err := newHTTPWasmEntry(ctx, g, es, code, facts)
 		_ = rt.Close(bg)
 		if err != nil {
-			wd.close()
 			return nil, fmt.Errorf("%s: %w", es.file, err)
 		}
 		closeWith(ctx, h)

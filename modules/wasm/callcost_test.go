@@ -52,13 +52,14 @@ func BenchmarkCallCost(b *testing.B) {
 					cancel()
 				}
 			})
-			snap, err := takeSnapshot(m, nil)
+			snap, err := takeSnapshot(m, nil, true)
 			if err != nil {
 				b.Fatal(err)
 			}
+			globals, _ := snap.globals(m)
 			b.Run("reset", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					snap.restore(m)
+					snap.restore(m, globals)
 				}
 			})
 		})

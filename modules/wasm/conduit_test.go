@@ -462,3 +462,27 @@ func TestCompilationCacheOnDisk(t *testing.T) {
 		t.Fatalf("cache dir: %v %v, want mode 0700", st, err)
 	}
 }
+
+// TestInstancesResetGlobalsOnly runs counter.wat (testdata/analysis), a guest that cannot
+// write its memory and counts its calls in a global, through a real Conduit: with the
+// default `instances: reset` only its globals are restored between requests (no memory
+// copy), and every request still sees a fresh counter; with `reuse` the second request of
+// an instance is answered 500.
+func TestInstancesResetGlobalsOnly(t *testing.T) {
+	up := upstream(t)
+	guest := filepath.Join("testdata", "analysis", "counter.wasm")
+	for _, tc := range []struct {
+		extra string
+		want  []int
+	}{
+		{"", []int{200, 200, 200}},
+		{", instances: reuse", []int{200, 500, 500}},
+	} {
+		srv := servertest.Start(t, site(up.URL, `{type: wasm, path: "`+guest+`"`+tc.extra+`}`))
+		for i, want := range tc.want {
+			if r := servertest.Get(t, srv.URL(8080)+"/"); r.Status != want {
+				t.Fatalf("%q, request %d: %d %q, want %d", tc.extra, i, r.Status, r.Body, want)
+			}
+		}
+	}
+}

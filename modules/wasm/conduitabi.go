@@ -164,7 +164,10 @@ type hdrOp struct {
 }
 
 // call is one call into a guest: the request it serves and what the guest asked for.
-// It is the context the guest runs with (Value answers callKey with the call itself).
+// It is the context the guest runs with (Value answers callKey with the call itself); its
+// parent is context.Background, not the request's context: the watchdog bounds the call,
+// and wazero reads the context's values on every call (a request's context is a chain of
+// several). Request-phase calls come from the entry's pool (newCall, free).
 type call struct {
 	context.Context
 	e        *conduitEntry
@@ -184,6 +187,33 @@ type call struct {
 	bodySet bool
 	// Response phase: set_response_body is ignored (1xx, 204, 304, Content-Length: 0).
 	bodyIgnored bool
+}
+
+// maxPooledBody is the largest body buffer a pooled call or hwState keeps.
+const maxPooledBody = 64 << 10
+
+// newCall returns a request-phase call of e serving r; free returns it.
+func newCall(e *conduitEntry, r *http.Request) *call {
+	c, ok := e.calls.Get().(*call)
+	if !ok {
+		c = new(call)
+	}
+	c.Context, c.e, c.r = context.Background(), e, r
+	return c
+}
+
+// free clears c (keeping its buffers) and returns it to its entry's pool: nothing may use
+// it afterwards.
+func (c *call) free() {
+	calls := &c.e.calls
+	body, ops, hdr := c.body[:0], c.reqOps[:0], c.abortHdr
+	if cap(body) > maxPooledBody {
+		body = nil
+	}
+	clear(ops[:cap(ops)])
+	clear(hdr)
+	*c = call{body: body, reqOps: ops, abortHdr: hdr}
+	calls.Put(c)
 }
 
 // Value implements context.Context.
@@ -296,9 +326,15 @@ func getHeader(c *call, m api.Module, s []uint64) int32 {
 var framingHeaders = []string{"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
 	"Upgrade", "Te", "Trailer", "Proxy-Connection", "Host"}
 
-// headerName checks a name a guest gave: a token, not a framing field. It logs and
-// reports false otherwise.
-func (c *call) headerName(fn, name string) (string, bool) {
+// headerName checks a name a guest gave (b, a view of its memory): a token, not a framing
+// field, and returns its canonical form. It logs and reports false otherwise. Names that
+// passed are remembered by the entry (names), so a guest that sets the same header on
+// every request costs no allocation or check for its name.
+func (c *call) headerName(fn string, b []byte) (string, bool) {
+	if canon, ok := (*c.e.names.Load())[string(b)]; ok {
+		return canon, true
+	}
+	name := string(b)
 	if !core.IsToken(name) {
 		c.e.logger.Warn("wasm: guest gave an invalid header name; ignored", "function", fn, "name", strconv.Quote(name))
 		return "", false
@@ -308,6 +344,7 @@ func (c *call) headerName(fn, name string) (string, bool) {
 		c.e.logger.Warn("wasm: guest may not change this header; ignored", "function", fn, "name", canon)
 		return "", false
 	}
+	c.e.rememberName(name, canon)
 	return canon, true
 }
 
@@ -324,7 +361,7 @@ func (c *call) headerValue(fn, name, value string) bool {
 const refused = -1
 
 func setRequestHeader(c *call, m api.Module, s []uint64) int32 {
-	name, value := readString(m, s[0], s[1]), readString(m, s[2], s[3])
+	name, value := read(m, s[0], s[1]), readString(m, s[2], s[3])
 	if c.response {
 		return refused
 	}
@@ -337,7 +374,7 @@ func setRequestHeader(c *call, m api.Module, s []uint64) int32 {
 }
 
 func removeRequestHeader(c *call, m api.Module, s []uint64) int32 {
-	name := readString(m, s[0], s[1])
+	name := read(m, s[0], s[1])
 	if c.response {
 		return refused
 	}
@@ -361,7 +398,7 @@ func setResponseStatus(c *call, _ api.Module, s []uint64) int32 {
 }
 
 func setResponseHeader(c *call, m api.Module, s []uint64) int32 {
-	name, value := readString(m, s[0], s[1]), readString(m, s[2], s[3])
+	name, value := read(m, s[0], s[1]), readString(m, s[2], s[3])
 	canon, ok := c.headerName("conduit_set_response_header", name)
 	if !ok || !c.headerValue("conduit_set_response_header", canon, value) {
 		return refused
@@ -413,7 +450,7 @@ func getResponseHeader(c *call, m api.Module, s []uint64) int32 {
 }
 
 func removeResponseHeader(c *call, m api.Module, s []uint64) int32 {
-	name := readString(m, s[0], s[1])
+	name := read(m, s[0], s[1])
 	if !c.response {
 		return refused
 	}
@@ -435,8 +472,8 @@ func guestLog(c *call, m api.Module, s []uint64) int32 {
 		msg = msg[:maxLogBytes]
 	}
 	l := guestLevels[min(max(level, 0), int32(len(guestLevels)-1))]
-	if c.e.logger.Enabled(c, l) {
-		c.e.logger.Log(c, l, "wasm guest: "+strings.ToValidUTF8(string(msg), "\uFFFD"), "guest", c.e.spec.file)
+	if ctx := c.r.Context(); c.e.logger.Enabled(ctx, l) {
+		c.e.logger.Log(ctx, l, "wasm guest: "+strings.ToValidUTF8(string(msg), "\uFFFD"), "guest", c.e.spec.file)
 	}
 	return 0
 }

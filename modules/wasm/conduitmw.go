@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/tetratelabs/wazero"
@@ -24,6 +26,35 @@ type conduitEntry struct {
 	export   string         // on_request or on_response, by the entry's phase
 	pool     chan *instance // idle instances (instances: reuse or reset)
 	snap     *snapshot      // instances: reset
+	// constant: the export's body is at most a constant, rc (analysis.go), so it is not
+	// called and no instance is used.
+	constant bool
+	rc       int32
+	calls    sync.Pool // idle request-phase calls (newCall)
+	// names maps header names the guest gave, as it gave them, to their canonical form,
+	// for the names that passed call.headerName's checks (at most maxNames; copied on
+	// write, so guest calls read it without a lock).
+	names   atomic.Pointer[map[string]string]
+	namesMu sync.Mutex
+}
+
+// maxNames bounds the header names an entry remembers.
+const maxNames = 64
+
+// rememberName adds name (valid, with its canonical form canon) to e.names.
+func (e *conduitEntry) rememberName(name, canon string) {
+	e.namesMu.Lock()
+	defer e.namesMu.Unlock()
+	old := *e.names.Load()
+	if len(old) >= maxNames {
+		return
+	}
+	m := make(map[string]string, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = canon
+	e.names.Store(&m)
 }
 
 var (
@@ -36,6 +67,9 @@ type instance struct {
 	m     *guestModule
 	fn    api.Function // the export itself: calls go through m.call
 	stack [1]uint64    // on_response's argument in, the result out
+	// globals are the globals instances: reset restores (snapshot.globals), found on the
+	// instance's first release.
+	globals []api.MutableGlobal
 }
 
 // Exports of a conduit-ABI guest.
@@ -51,8 +85,8 @@ const poolSize = 64
 // the guest imports it, and a check of its exports.
 //
 // With `instances: reset`, cm must be compiled from exportGlobals' code and globalNames be
-// the names it returned.
-func newConduitEntry(ctx *core.SiteContext, rt *guestRuntime, cm wazero.CompiledModule, es *entrySpec, globalNames []string) (*conduitEntry, error) {
+// the names it returned. facts are analyse's of the guest as written.
+func newConduitEntry(ctx *core.SiteContext, rt *guestRuntime, cm wazero.CompiledModule, es *entrySpec, globalNames []string, facts guestFacts) (*conduitEntry, error) {
 	if _, ok := cm.ExportedMemories()["memory"]; !ok {
 		return nil, errors.New("the guest does not export its memory as \"memory\"")
 	}
@@ -83,6 +117,10 @@ func newConduitEntry(ctx *core.SiteContext, rt *guestRuntime, cm wazero.Compiled
 		}
 	}
 	e := &conduitEntry{spec: es, logger: ctx.Logger, rt: rt, compiled: cm, modCfg: moduleConfig(es), export: want}
+	e.names.Store(&map[string]string{})
+	if v, ok := facts.consts[want]; ok {
+		e.constant, e.rc = true, api.DecodeI32(v)
+	}
 	if es.instances != instancesFresh {
 		e.pool = make(chan *instance, poolSize)
 	}
@@ -93,7 +131,7 @@ func newConduitEntry(ctx *core.SiteContext, rt *guestRuntime, cm wazero.Compiled
 		return nil, err
 	}
 	if es.instances == instancesReset {
-		if e.snap, err = takeSnapshot(in.m, globalNames); err != nil {
+		if e.snap, err = takeSnapshot(in.m, globalNames, !facts.pureMemory); err != nil {
 			_ = in.m.Close(bg)
 			return nil, fmt.Errorf("instances: reset: %w", err)
 		}
@@ -112,13 +150,9 @@ func importsModule(cm wazero.CompiledModule, name string) bool {
 	return false
 }
 
-// Close closes the entry's runtime (its instances and compiled modules) and stops its
-// watchdog, when its generation is retired.
-func (e *conduitEntry) Close(ctx context.Context) error {
-	err := e.rt.Close(ctx)
-	e.rt.wd.close()
-	return err
-}
+// Close closes the entry's runtime (its instances, compiled modules and watchdog) when its
+// generation is retired.
+func (e *conduitEntry) Close(ctx context.Context) error { return e.rt.Close(ctx) }
 
 // ResponsePhase implements core.ResponsePhase.
 func (e *conduitEntry) ResponsePhase() bool { return e.spec.response }
@@ -150,7 +184,10 @@ func (e *conduitEntry) acquire(ctx context.Context) (*instance, error) {
 // restores it first) or closes it.
 func (e *conduitEntry) release(in *instance, ok bool) {
 	if ok && e.snap != nil {
-		ok = e.snap.restore(in.m)
+		if in.globals == nil {
+			in.globals, ok = e.snap.globals(in.m)
+		}
+		ok = ok && e.snap.restore(in.m, in.globals)
 	}
 	if ok && e.pool != nil {
 		select {
@@ -162,14 +199,12 @@ func (e *conduitEntry) release(in *instance, ok bool) {
 	_ = in.m.Close(context.Background())
 }
 
-// newCall returns the call serving r. Its time limit is the watchdog's (instance.m.call).
-func (e *conduitEntry) newCall(r *http.Request) *call {
-	return &call{Context: r.Context(), e: e, r: r}
-}
-
 // invoke runs the entry's export for c; arg is on_response's status (ignored by
 // on_request).
 func (e *conduitEntry) invoke(c *call, arg uint64) (int32, error) {
+	if e.constant {
+		return e.rc, nil
+	}
 	in, err := e.acquire(c)
 	if err != nil {
 		return 0, err
@@ -198,9 +233,10 @@ func (e *conduitEntry) Wrap(next http.Handler) http.Handler {
 
 // serveRequest runs on_request, then answers for the guest or passes the request on.
 func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	c := e.newCall(r)
+	c := newCall(e, r)
 	rc, err := e.invoke(c, 0)
 	if err != nil {
+		c.free()
 		e.failed(err)
 		if e.spec.deny {
 			core.Error(w, r, http.StatusInternalServerError, "wasm middleware failed")
@@ -217,6 +253,7 @@ func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next
 		}
 		h.Set("Location", c.redirect)
 		h.Set("Content-Type", "text/plain; charset=utf-8")
+		c.free()
 		writeBody(w, r, http.StatusFound, []byte("Redirecting..."))
 	case rc != 0:
 		status := c.abortStatus
@@ -235,6 +272,7 @@ func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next
 			h.Set("Content-Type", "text/plain; charset=utf-8")
 		}
 		writeBody(w, r, status, c.body)
+		c.free()
 	default:
 		for _, op := range c.reqOps {
 			if op.remove {
@@ -243,6 +281,7 @@ func (e *conduitEntry) serveRequest(w http.ResponseWriter, r *http.Request, next
 				r.Header[op.name] = []string{op.value}
 			}
 		}
+		c.free()
 		next.ServeHTTP(w, r)
 	}
 }

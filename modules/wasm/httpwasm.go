@@ -34,14 +34,18 @@ const maxBufferedBody = 8 << 20
 // that ran out of time, a guest that exited) poisons that pool, so the entry then builds a
 // fresh one and closes the old one once its last request is done.
 type httpWasmEntry struct {
-	spec   *entrySpec
-	code   []byte // the guest, instrumented (interrupt.go)
-	wd     *watchdog
-	logger *slog.Logger
-	eng    *engine
-	cur    atomic.Pointer[hwPool]
-	mu     sync.Mutex // serialises rebuilds
-	closed atomic.Bool
+	spec  *entrySpec
+	code  []byte // the guest, instrumented (interrupt.go)
+	facts guestFacts
+	// noResponse: handle_response does nothing (analysis.go), so the instance goes back to
+	// the pool before the next handler runs rather than after.
+	noResponse bool
+	logger     *slog.Logger
+	eng        *engine
+	cur        atomic.Pointer[hwPool]
+	mu         sync.Mutex // serialises rebuilds
+	closed     atomic.Bool
+	states     sync.Pool // idle *hwState (newState)
 }
 
 // hwPool is one handler.Middleware (a runtime and its pool of instances) with the
@@ -55,10 +59,11 @@ type hwPool struct {
 
 var _ core.Middleware = (*httpWasmEntry)(nil)
 
-// newHTTPWasmEntry prepares an http-wasm guest whose instrumented code is code; wd bounds
-// its calls.
-func newHTTPWasmEntry(ctx *core.SiteContext, eng *engine, es *entrySpec, code []byte, wd *watchdog) (*httpWasmEntry, error) {
-	h := &httpWasmEntry{spec: es, code: code, wd: wd, logger: ctx.Logger, eng: eng}
+// newHTTPWasmEntry prepares an http-wasm guest whose instrumented code is code; facts are
+// analyse's of the guest as written.
+func newHTTPWasmEntry(ctx *core.SiteContext, eng *engine, es *entrySpec, code []byte, facts guestFacts) (*httpWasmEntry, error) {
+	h := &httpWasmEntry{spec: es, code: code, facts: facts, logger: ctx.Logger, eng: eng}
+	_, h.noResponse = facts.consts[hwhandler.FuncHandleResponse]
 	p, err := h.newPool()
 	if err != nil {
 		return nil, err
@@ -70,7 +75,9 @@ func newHTTPWasmEntry(ctx *core.SiteContext, eng *engine, es *entrySpec, code []
 func (h *httpWasmEntry) newPool() (*hwPool, error) {
 	ctx := context.Background()
 	opts := []handler.Option{
-		handler.Runtime(func(context.Context) (wazero.Runtime, error) { return newGuestRuntime(h.eng.cache, h.spec, h.wd), nil }),
+		handler.Runtime(func(context.Context) (wazero.Runtime, error) {
+			return newGuestRuntime(h.eng.cache, h.spec, h.facts.consts), nil
+		}),
 		handler.ModuleConfig(moduleConfig(h.spec)),
 		handler.Logger(hwLogger{h.logger, h.spec.file}),
 	}
@@ -123,8 +130,8 @@ func (h *httpWasmEntry) poisoned(p *hwPool) {
 	}
 }
 
-// Close closes the entry's runtime when its generation is retired (when its last request
-// is done), and stops its watchdog: a retired generation has no requests left.
+// Close closes the entry's runtime (and its watchdog) when its generation is retired
+// (when its last request is done).
 func (h *httpWasmEntry) Close(context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -134,7 +141,6 @@ func (h *httpWasmEntry) Close(context.Context) error {
 	if p.inflight.Load() == 0 {
 		p.close()
 	}
-	h.wd.close()
 	return nil
 }
 
@@ -149,7 +155,9 @@ func closedModule(err error) bool {
 type hwKey struct{}
 
 // hwState is one request through an http-wasm guest; it is the context of the guest's
-// calls.
+// calls. Its parent is context.Background, not the request's context: the watchdog bounds
+// the calls, and wazero reads the context's values on every call. States come from the
+// entry's pool (newState, free).
 type hwState struct {
 	context.Context
 	r        *http.Request
@@ -173,6 +181,28 @@ func (s *hwState) Value(key any) any {
 	return s.Context.Value(key)
 }
 
+// newState returns a state for r and w from h's pool.
+func (h *httpWasmEntry) newState(w http.ResponseWriter, r *http.Request) *hwState {
+	s, ok := h.states.Get().(*hwState)
+	if !ok {
+		s = new(hwState)
+	}
+	s.Context, s.r, s.w = context.Background(), r, w
+	return s
+}
+
+// free clears s (keeping a body buffer of at most maxPooledBody) and returns it to h's pool: nothing may use it
+// afterwards.
+func (h *httpWasmEntry) free(s *hwState) {
+	body := s.body
+	body.Reset()
+	if body.Cap() > maxPooledBody {
+		body = bytes.Buffer{}
+	}
+	*s = hwState{body: body}
+	h.states.Put(s)
+}
+
 func hwStateOf(ctx context.Context) *hwState {
 	s, ok := ctx.Value(hwKey{}).(*hwState)
 	if !ok {
@@ -190,17 +220,21 @@ func (h *httpWasmEntry) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// serve runs the guest for one request. Its state goes back to the pool when serve returns
+// normally (a panic, such as http.ErrAbortHandler from the next handler, drops it).
 func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request, next http.Handler) {
-	s := &hwState{Context: r.Context(), r: r, w: w}
+	s := h.newState(w, r)
 	s.enable(p.mw.Features())
 	outCtx, ctxNext, err := p.mw.HandleRequest(s)
 	if err != nil {
 		h.failed(p, err)
 		if h.spec.deny {
+			h.free(s)
 			core.Error(w, r, http.StatusInternalServerError, "wasm middleware failed")
 			return
 		}
 		s.restoreBody()
+		h.free(s)
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -210,10 +244,19 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 			status = http.StatusOK
 		}
 		writeBody(w, r, status, s.body.Bytes())
+		h.free(s)
 		return
 	}
 	s.afterNxt = true
 	s.restoreBody()
+	if h.noResponse && !s.features.IsEnabled(hwhandler.FeatureBufferResponse) {
+		// handle_response does nothing: the library's HandleResponse returns the instance
+		// to the pool (without calling the guest, see guestFunction) before next runs.
+		_ = p.mw.HandleResponse(outCtx, uint32(ctxNext>>32), nil)
+		h.free(s)
+		next.ServeHTTP(w, r)
+		return
+	}
 	out := w
 	if s.features.IsEnabled(hwhandler.FeatureBufferResponse) {
 		s.buf = &bufferedResponse{header: w.Header()}
@@ -228,6 +271,7 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 		h.failed(p, err)
 		if s.buf != nil && h.spec.deny {
 			clear(w.Header())
+			h.free(s)
 			core.Error(w, r, http.StatusInternalServerError, "wasm middleware failed")
 			return
 		}
@@ -235,6 +279,7 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 	if s.buf != nil {
 		if s.buf.overflow {
 			clear(w.Header())
+			h.free(s)
 			core.Error(w, r, http.StatusBadGateway, "response too large for the wasm middleware")
 			return
 		}
@@ -245,6 +290,7 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 		w.Header().Del("Content-Length")
 		writeBody(w, r, status, s.buf.body.Bytes())
 	}
+	h.free(s)
 }
 
 func (h *httpWasmEntry) failed(p *hwPool, err error) {
@@ -651,6 +697,9 @@ func (l hwLogger) Log(ctx context.Context, level hwapi.LogLevel, msg string) {
 	}
 	if len(msg) > maxLogBytes {
 		msg = msg[:maxLogBytes]
+	}
+	if s, ok := ctx.Value(hwKey{}).(*hwState); ok {
+		ctx = s.r.Context() // the request's values for the log handler
 	}
 	l.l.Log(ctx, sl, "wasm guest: "+strings.ToValidUTF8(msg, "\uFFFD"), "guest", l.file)
 }

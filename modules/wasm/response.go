@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -50,7 +51,7 @@ func (w *responseWriter) WriteHeader(code int) {
 // run calls on_response for status code and writes the header (and a replaced body).
 func (w *responseWriter) run(code int) {
 	e := w.e
-	w.c = call{Context: w.r.Context(), e: e, r: w.r}
+	w.c = call{Context: context.Background(), e: e, r: w.r}
 	c := &w.c
 	h := w.ResponseWriter.Header()
 	c.response, c.hdr, c.status = true, h, code

@@ -19,11 +19,15 @@ import (
 //   - starts the guest instances it makes itself, running the module's start function
 //     (which instrument turned into the export startExport), then `_start` and
 //     `_initialize` as Traefik does (a TinyGo http-wasm guest registers its handlers in
-//     main), under the watchdog, and hands out their functions wrapped so each call is
-//     bounded by it.
+//     main), under its watchdog, and hands out their functions wrapped so each call is
+//     bounded by it;
+//   - owns that watchdog (watchdog.go), which stops when the runtime is closed.
 type guestRuntime struct {
 	wazero.Runtime
 	wd *watchdog
+	// consts are the exports whose body is at most a constant (analysis.go): their calls
+	// return it at once without entering the guest.
+	consts map[string]uint64
 
 	mu       sync.Mutex
 	compiled []wazero.CompiledModule
@@ -37,12 +41,14 @@ const startExport = "conduit:start"
 var errInterrupted = errors.New("ran for longer than timeoutMs")
 
 // newGuestRuntime returns a runtime with the entry's memory cap and the shared compilation
-// cache, whose calls wd bounds.
-func newGuestRuntime(cache wazero.CompilationCache, es *entrySpec, wd *watchdog) *guestRuntime {
+// cache, whose calls its own watchdog bounds by the entry's timeout. The exports in consts
+// (guestFacts.consts, or nil) are not called: they return their constant.
+func newGuestRuntime(cache wazero.CompilationCache, es *entrySpec, consts map[string]uint64) *guestRuntime {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(es.memPages)
-	return &guestRuntime{Runtime: wazero.NewRuntimeWithConfig(context.Background(), cfg), wd: wd}
+	return &guestRuntime{Runtime: wazero.NewRuntimeWithConfig(context.Background(), cfg),
+		wd: newWatchdog(es.timeout), consts: consts}
 }
 
 // compile compiles code in rt; a panic in wazero's validator (FuzzInstrument found one
@@ -85,14 +91,16 @@ func (r *guestRuntime) InstantiateModule(ctx context.Context, cm wazero.Compiled
 		_ = m.Close(ctx)
 		return nil, errors.New("the guest was not instrumented for timeoutMs")
 	}
-	gm := &guestModule{Module: m, wd: r.wd, slot: slot{intr: g}}
+	gm := &guestModule{Module: m, rt: r}
+	gm.slot.intr = g
+	r.wd.add(&gm.slot)
 	for _, name := range []string{startExport, "_start", "_initialize"} {
 		fn := m.ExportedFunction(name)
 		if fn == nil {
 			continue
 		}
 		if err := gm.call(ctx, fn, nil); err != nil {
-			_ = m.Close(ctx)
+			_ = gm.Close(ctx)
 			return nil, fmt.Errorf("running %s: %w", name, err)
 		}
 	}
@@ -103,9 +111,10 @@ func (r *guestRuntime) InstantiateModule(ctx context.Context, cm wazero.Compiled
 func (r *guestRuntime) Close(ctx context.Context) error { return r.CloseWithExitCode(ctx, 0) }
 
 // CloseWithExitCode implements wazero.Runtime: it closes the runtime's instances, then the
-// modules it compiled.
+// modules it compiled, and stops the watchdog.
 func (r *guestRuntime) CloseWithExitCode(ctx context.Context, code uint32) error {
 	err := r.Runtime.CloseWithExitCode(ctx, code)
+	r.wd.close()
 	r.mu.Lock()
 	compiled := r.compiled
 	r.compiled, r.closed = nil, true
@@ -120,7 +129,7 @@ func (r *guestRuntime) CloseWithExitCode(ctx context.Context, code uint32) error
 // time (an instance is never shared by two requests).
 type guestModule struct {
 	api.Module
-	wd   *watchdog
+	rt   *guestRuntime
 	slot slot
 }
 
@@ -128,13 +137,23 @@ type guestModule struct {
 // instance and returns an error wrapping errInterrupted and sys.ExitError (so every
 // caller sees that the instance is gone).
 func (m *guestModule) call(ctx context.Context, fn api.Function, stack []uint64) error {
-	m.wd.begin(&m.slot)
+	wd := m.rt.wd
+	wd.begin(&m.slot)
 	err := fn.CallWithStack(ctx, stack)
-	if m.wd.end(&m.slot) {
-		_ = m.Module.CloseWithExitCode(ctx, sys.ExitCodeDeadlineExceeded)
-		return fmt.Errorf("%w (%v): %w", errInterrupted, m.wd.timeout, sys.NewExitError(sys.ExitCodeDeadlineExceeded))
+	if wd.end(&m.slot) {
+		_ = m.CloseWithExitCode(ctx, sys.ExitCodeDeadlineExceeded)
+		return fmt.Errorf("%w (%v): %w", errInterrupted, wd.timeout, sys.NewExitError(sys.ExitCodeDeadlineExceeded))
 	}
 	return err
+}
+
+// Close implements api.Module.
+func (m *guestModule) Close(ctx context.Context) error { return m.CloseWithExitCode(ctx, 0) }
+
+// CloseWithExitCode implements api.Module: the instance leaves the watchdog.
+func (m *guestModule) CloseWithExitCode(ctx context.Context, code uint32) error {
+	m.rt.wd.remove(&m.slot)
+	return m.Module.CloseWithExitCode(ctx, code)
 }
 
 // ExportedFunction implements api.Module: the function's calls are bounded by the
@@ -146,8 +165,9 @@ func (m *guestModule) ExportedFunction(name string) api.Function {
 	}
 	def := fn.Definition()
 	params, results := len(def.ParamTypes()), len(def.ResultTypes())
+	v, constant := m.rt.consts[name]
 	return &guestFunction{Function: fn, m: m, params: params, results: results,
-		stack: make([]uint64, max(params, results))}
+		stack: make([]uint64, max(params, results)), constant: constant, value: v}
 }
 
 // guestFunction is an exported function of a guestModule. Its parameter and result counts
@@ -159,10 +179,18 @@ type guestFunction struct {
 	m               *guestModule
 	params, results int
 	stack           []uint64 // Call's parameters and results; the module runs one call at a time
+	constant        bool     // the body is at most a constant (value): not called
+	value           uint64
 }
 
 // CallWithStack implements api.Function.
 func (f *guestFunction) CallWithStack(ctx context.Context, stack []uint64) error {
+	if f.constant {
+		if f.results > 0 {
+			stack[0] = f.value
+		}
+		return nil
+	}
 	return f.m.call(ctx, f.Function, stack)
 }
 
@@ -176,7 +204,7 @@ func (f *guestFunction) Call(ctx context.Context, params ...uint64) ([]uint64, e
 	stack := f.stack
 	clear(stack)
 	copy(stack, params)
-	if err := f.m.call(ctx, f.Function, stack); err != nil {
+	if err := f.CallWithStack(ctx, stack); err != nil {
 		return nil, err
 	}
 	return stack[:f.results], nil

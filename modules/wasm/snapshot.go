@@ -273,19 +273,25 @@ func mutableGlobals(r *reader, imported uint64) ([]uint64, error) {
 
 // snapshot is an instance's state right after instantiation.
 type snapshot struct {
-	memory []byte
+	size   uint32 // of the memory, in bytes
+	memory []byte // nil when the guest cannot write its memory (guestFacts.pureMemory)
 	values []uint64
 	names  []string
 }
 
-// takeSnapshot records m's memory and the values of the globals exportGlobals exported.
-func takeSnapshot(m api.Module, names []string) (*snapshot, error) {
+// takeSnapshot records m's memory (when withMemory) and the values of the globals
+// exportGlobals exported. A guest that cannot write its memory (analysis.go) needs no
+// copy of it: only its globals change.
+func takeSnapshot(m api.Module, names []string, withMemory bool) (*snapshot, error) {
 	mem := m.Memory()
 	b, ok := mem.Read(0, mem.Size())
 	if !ok {
 		return nil, errors.New("cannot read the guest's memory")
 	}
-	s := &snapshot{memory: append([]byte(nil), b...), names: names}
+	s := &snapshot{size: mem.Size(), names: names}
+	if withMemory {
+		s.memory = append([]byte(nil), b...)
+	}
 	for _, n := range names {
 		g, ok := m.ExportedGlobal(n).(api.MutableGlobal)
 		if !ok {
@@ -296,23 +302,35 @@ func takeSnapshot(m api.Module, names []string) (*snapshot, error) {
 	return s, nil
 }
 
-// restore puts m back into the snapshot's state. It reports false when it cannot: the
-// memory grew, so the instance must be dropped.
-func (s *snapshot) restore(m api.Module) bool {
-	mem := m.Memory()
-	if mem.Size() != uint32(len(s.memory)) {
-		return false
-	}
-	b, ok := mem.Read(0, mem.Size())
-	if !ok {
-		return false
-	}
-	copy(b, s.memory)
+// globals returns m's globals that the snapshot restores, in its order, or false when one
+// is not exported mutable.
+func (s *snapshot) globals(m api.Module) ([]api.MutableGlobal, bool) {
+	out := make([]api.MutableGlobal, len(s.names))
 	for i, n := range s.names {
 		g, ok := m.ExportedGlobal(n).(api.MutableGlobal)
 		if !ok {
+			return nil, false
+		}
+		out[i] = g
+	}
+	return out, true
+}
+
+// restore puts m, whose globals are globals (from s.globals), back into the snapshot's
+// state. It reports false when it cannot: the memory grew, so the instance must be dropped.
+func (s *snapshot) restore(m api.Module, globals []api.MutableGlobal) bool {
+	mem := m.Memory()
+	if mem.Size() != s.size || len(globals) != len(s.values) {
+		return false
+	}
+	if s.memory != nil {
+		b, ok := mem.Read(0, mem.Size())
+		if !ok {
 			return false
 		}
+		copy(b, s.memory)
+	}
+	for i, g := range globals {
 		g.Set(s.values[i])
 	}
 	return true
