@@ -87,7 +87,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.cpuLoad, "cpu-load", 1, "CPU the load generator and upstream are pinned to")
 	fs.Float64Var(&c.quietPct, "quiet-pct", 10, "before each run, wait until other processes use less than this % of a core")
 	fs.DurationVar(&c.quietWait, "quiet-wait", 30*time.Second, "longest wait for a quiet machine before running anyway")
-	fs.Float64Var(&c.noisyPct, "noisy-pct", 10, "a run during which other processes used more than this % of a core is retried")
+	fs.Float64Var(&c.noisyPct, "noisy-pct", 10, "a run during which other processes, or the hypervisor (steal), took more than this % of a core is retried")
 	fs.IntVar(&c.retries, "retries", 2, "retries of a noisy run (the least noisy attempt is kept)")
 	fs.StringVar(&c.out, "out", os.TempDir(), "directory under which a results dir is created")
 	fs.BoolVar(&c.install, "install", false, "apt-get install missing peers and load generators first")

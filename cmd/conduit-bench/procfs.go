@@ -117,6 +117,7 @@ type cpuSample struct {
 	upstream uint64
 	aux      uint64 // helper process groups (redis-server, conduit tap)
 	others   uint64 // every process not ours, including the children it has reaped
+	steal    uint64 // time the hypervisor ran something else while a vCPU wanted to run
 }
 
 // sampleCPU reads every process's counters in one pass over /proc. Our processes are the
@@ -127,7 +128,7 @@ type cpuSample struct {
 // loopback softirq work lands partly in our processes' stime and partly nowhere, so
 // busy-minus-ours is off by ±25% of a core in either direction.
 func sampleCPU(proxyPG, upstreamPG int, auxPGs []int) cpuSample {
-	s := cpuSample{at: time.Now()}
+	s := cpuSample{at: time.Now(), steal: readSteal()}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return s
@@ -163,6 +164,7 @@ type cpuDelta struct {
 	upstream float64
 	aux      float64
 	other    float64
+	steal    float64
 }
 
 // delta computes the CPU seconds between samples a and b.
@@ -179,6 +181,7 @@ func delta(a, b cpuSample) cpuDelta {
 		upstream: sec(a.upstream, b.upstream),
 		aux:      sec(a.aux, b.aux),
 		other:    sec(a.others, b.others),
+		steal:    sec(a.steal, b.steal),
 	}
 }
 
@@ -188,4 +191,35 @@ func (d cpuDelta) otherPct() float64 {
 		return 0
 	}
 	return 100 * d.other / d.elapsed
+}
+
+// stealPct is the time the hypervisor gave this machine's vCPUs to someone else while they
+// had work, in percent of one core. On a shared host it is what "other processes" cannot
+// show: the run was slowed by a neighbour outside the machine.
+func (d cpuDelta) stealPct() float64 {
+	if d.elapsed <= 0 {
+		return 0
+	}
+	return 100 * d.steal / d.elapsed
+}
+
+// readSteal returns the steal time of all CPUs (ticks), the eighth value of /proc/stat's
+// "cpu" line, or 0 where the kernel does not report it.
+func readSteal() uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	return parseSteal(string(b))
+}
+
+// parseSteal reads the steal ticks from the text of /proc/stat (0 when absent).
+func parseSteal(stat string) uint64 {
+	line, _, _ := strings.Cut(stat, "\n")
+	fs := strings.Fields(line)
+	if len(fs) < 9 || fs[0] != "cpu" {
+		return 0
+	}
+	n, _ := strconv.ParseUint(fs[8], 10, 64)
+	return n
 }

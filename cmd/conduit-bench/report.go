@@ -32,11 +32,11 @@ func (b *bench) writeReport() error {
 func rawTSV(rows []row) string {
 	var sb strings.Builder
 	sb.WriteString("round\tmode\ttarget\tstatus\treq_s\trequests\terrors\tcpu_us_per_req\tproxy_cpu_pct\tload_cpu_pct\t" +
-		"p50_ms\tp99_ms\tp999_ms\tidle_rss_mib\tpeak_rss_mib\taux_cpu_pct\tother_pct\tquiet_pct\tcal_proxy_ms\tcal_load_ms\tattempts\treason\n")
+		"p50_ms\tp99_ms\tp999_ms\tidle_rss_mib\tpeak_rss_mib\taux_cpu_pct\tother_pct\tquiet_pct\tcal_proxy_ms\tcal_load_ms\tattempts\tsteal_pct\treason\n")
 	for _, r := range rows {
-		fmt.Fprintf(&sb, "%d\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%s\n",
+		fmt.Fprintf(&sb, "%d\t%s\t%s\t%s\t%.0f\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%s\n",
 			r.Round, r.Mode, r.Target, r.Status, r.RPS, r.Requests, r.Errors, r.CPUusReq, r.ProxyPct, r.LoadPct,
-			r.P50ms, r.P99ms, r.P999ms, r.IdleRSSMiB, r.PeakRSSMiB, r.AuxPct, r.OtherPct, r.QuietPct, r.CalProxyMs, r.CalLoadMs, r.Attempts,
+			r.P50ms, r.P99ms, r.P999ms, r.IdleRSSMiB, r.PeakRSSMiB, r.AuxPct, r.OtherPct, r.QuietPct, r.CalProxyMs, r.CalLoadMs, r.Attempts, r.StealPct,
 			strings.ReplaceAll(r.Reason, "\t", " "))
 	}
 	return sb.String()
@@ -271,18 +271,18 @@ func (b *bench) variantCostTable() string {
 
 // noiseNote summarises how busy the machine was and how many runs were retried.
 func (b *bench) noiseNote() string {
-	var others, cal0, cal1 []float64
+	var others, steals, cal0, cal1 []float64
 	retried, noisy := 0, 0
 	for _, r := range b.rows {
 		if r.Status != "ok" {
 			continue
 		}
-		others = append(others, r.OtherPct)
+		others, steals = append(others, r.OtherPct), append(steals, r.StealPct)
 		cal0, cal1 = append(cal0, r.CalProxyMs), append(cal1, r.CalLoadMs)
 		if r.Attempts > 1 {
 			retried++
 		}
-		if r.OtherPct > b.cfg.noisyPct {
+		if r.OtherPct > b.cfg.noisyPct || r.StealPct > b.cfg.noisyPct {
 			noisy++
 		}
 	}
@@ -290,12 +290,14 @@ func (b *bench) noiseNote() string {
 		return "Noise: no run was measured.\n"
 	}
 	sort.Float64s(others)
+	sort.Float64s(steals)
 	sort.Float64s(cal0)
 	sort.Float64s(cal1)
 	return fmt.Sprintf("Noise: other processes used a median %.1f%% / max %.0f%% of a core during the %d measured runs; "+
-		"%d runs were retried, %d kept with other > %.0f%% after %d retries. "+
+		"the hypervisor took (steal) a median %.1f%% / max %.0f%% of a core; "+
+		"%d runs were retried, %d kept with other or steal > %.0f%% after %d retries. "+
 		"CPU-speed probe before each run (ms, lower is faster): proxy CPU %.0f–%.0f, load CPU %.0f–%.0f. Took %s.\n",
-		others[len(others)/2], others[len(others)-1], len(others), retried, noisy, b.cfg.noisyPct, b.cfg.retries,
+		others[len(others)/2], others[len(others)-1], len(others), steals[len(steals)/2], steals[len(steals)-1], retried, noisy, b.cfg.noisyPct, b.cfg.retries,
 		cal0[0], cal0[len(cal0)-1], cal1[0], cal1[len(cal1)-1], time.Since(b.started).Round(time.Second))
 }
 
