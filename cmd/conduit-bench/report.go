@@ -92,6 +92,11 @@ func median(rows []row, f func(row) float64) float64 {
 	for i, r := range rows {
 		v[i] = f(r)
 	}
+	return medianOf(v)
+}
+
+// medianOf is the median of v (mean of the middle two for an even count); it sorts v.
+func medianOf(v []float64) float64 {
 	sort.Float64s(v)
 	n := len(v)
 	if n%2 == 1 {
@@ -253,7 +258,8 @@ func (b *bench) variantCostTable() string {
 			case m.FixedRate:
 				cells = append(cells, fmt.Sprintf("p99 %+.2f ms, %+.1f µs/req", s.p99-base.p99, s.cpu-base.cpu))
 			default:
-				cells = append(cells, fmt.Sprintf("%.2f× req/s, %+.1f µs/req (%.1f)", s.rps/base.rps, s.cpu-base.cpu, s.cpu))
+				cells = append(cells, fmt.Sprintf("%.2f× req/s, %+.1f µs/req (%.1f)%s", s.rps/base.rps, s.cpu-base.cpu, s.cpu,
+					b.pairedNote(name, v.Name)))
 			}
 		}
 		rows = append(rows, "| "+strings.Join(cells, " | ")+" |\n")
@@ -267,6 +273,55 @@ func (b *bench) variantCostTable() string {
 	sb.WriteString(" |\n|---|---|" + strings.Repeat("---|", len(b.cfg.modes)) + "\n")
 	sb.WriteString(strings.Join(rows, ""))
 	return sb.String() + "\n"
+}
+
+// pairedCPU returns, for every round in which both the plain "conduit" row and target were
+// measured in mode, target's CPU per request minus the plain row's: all such rounds, and the
+// rounds in which neither run had other processes or steal above noisyPct. Rows of one
+// round run minutes apart at most, so a paired difference cancels most of a slow host drift
+// that medians over all rounds keep.
+func (b *bench) pairedCPU(mode, target string) (all, calm []float64) {
+	type key struct {
+		round  int
+		target string
+	}
+	ok := map[key]row{}
+	for _, r := range b.rows {
+		if r.Mode == mode && r.Status == "ok" && r.CPUusReq > 0 {
+			ok[key{r.Round, r.Target}] = r
+		}
+	}
+	for k, t := range ok {
+		if k.target != target {
+			continue
+		}
+		c, found := ok[key{k.round, "conduit"}]
+		if !found {
+			continue
+		}
+		d := t.CPUusReq - c.CPUusReq
+		all = append(all, d)
+		if max(t.OtherPct, t.StealPct, c.OtherPct, c.StealPct) <= b.cfg.noisyPct {
+			calm = append(calm, d)
+		}
+	}
+	return all, calm
+}
+
+// pairedNote is the " paired …" suffix of a saturation cell: the median of the per-round
+// differences, over all rounds and over the calm ones.
+func (b *bench) pairedNote(mode, target string) string {
+	all, calm := b.pairedCPU(mode, target)
+	if len(all) == 0 {
+		return ""
+	}
+	note := fmt.Sprintf("; paired %+.1f µs/req (%d rounds)", medianOf(all), len(all))
+	if len(calm) > 0 {
+		note += fmt.Sprintf(", calm %+.1f (%d)", medianOf(calm), len(calm))
+	} else {
+		note += ", calm: none"
+	}
+	return note
 }
 
 // noiseNote summarises how busy the machine was and how many runs were retried.
