@@ -121,6 +121,7 @@ func TestPath(t *testing.T) {
 		{in: "/%25%32%65", rejected: true}, // every hex digit of the dot escaped
 		{in: "/%25%32%46x", rejected: true},
 		{in: "/%25%35c", rejected: true},
+		{in: "/a/%252%45%252%45/admin", rejected: true}, // would reach the upstream as "/a/%252E%252E/admin"
 		{in: "/%25%32%30", escaped: "/%2520", decoded: "/%20"},
 		{in: "/100%25", escaped: "/100%25", decoded: "/100%"},
 		{in: "/100%2525", escaped: "/100%2525", decoded: "/100%25"},
