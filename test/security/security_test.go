@@ -300,6 +300,9 @@ var securityCases = []secCase{
 			{req: request{target: "/pub/..;/admin/secret.txt", host: "files.test"}, status: 400},
 			{req: request{target: "/pub/.;x/admin", host: "files.test"}, status: 400},
 			{req: request{target: "/pub/%252e%252e/admin/secret.txt", host: "files.test"}, status: 400},
+			// the same with the hex digits after %25 escaped too: once decoded still "%2E%2E"
+			{req: request{target: "/pub/%252%45%252%45/admin/secret.txt", host: "files.test"}, status: 400},
+			{req: request{target: "/open/%25%32%65%25%32%65/guarded/x", host: "auth.test"}, status: 400},
 			{req: request{target: "/pub/%00/x", host: "files.test"}, status: 400},
 			// skipPaths of forwardAuth and a consumer's allowedPaths see the canonical path.
 			{req: request{target: "/open/../guarded/x", host: "auth.test"}, status: 401},
