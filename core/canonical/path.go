@@ -15,8 +15,9 @@ import (
 //   - "." and ".." segments are removed as RFC 3986 §5.2.4 says (".." never climbs above
 //     the root), after decoding, so "%2e%2e" is "..";
 //   - refused with ErrPath: a malformed escape, an escaped NUL, a double-encoded dot, slash
-//     or backslash ("%252e", "%252f", "%255c"), a dot-segment carrying a path parameter
-//     ("..;x", ".;x"), and a path that does not start with "/".
+//     or backslash ("%252e", "%252f", "%255c", also with the digits after "%25" escaped,
+//     as in "%252%45"), a dot-segment carrying a path parameter ("..;x", ".;x"), and a
+//     path that does not start with "/".
 //
 // An empty path is "/". escaped is what goes upstream; decoded is what every check compares
 // against (url.URL's Path for escaped).
