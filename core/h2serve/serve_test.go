@@ -226,15 +226,19 @@ func StartStream(t *testing.T, c net.Conn, path string, window uint32) *http2.Fr
 }
 
 // TestHeldHeadersOfAStreamingResponse: a handler flushes its headers, then sends its body
-// in pieces after pauses longer than the hold. Each piece arrives, the first no earlier than
-// the hold after the headers were flushed.
+// in pieces after pauses longer than the hold. The headers arrive once the hold has ended,
+// long before the first piece is written, and each piece arrives.
 func TestHeldHeadersOfAStreamingResponse(t *testing.T) {
 	const hold = 30 * time.Millisecond
 	addr, _ := serveCounted(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
 		for i := range 3 {
-			time.Sleep(2 * hold)
+			pause := 2 * hold
+			if i == 0 {
+				pause = 20 * hold // the headers must not wait for this piece
+			}
+			time.Sleep(pause)
 			fmt.Fprintf(w, "piece %d\n", i)
 			w.(http.Flusher).Flush()
 		}
@@ -247,8 +251,8 @@ func TestHeldHeadersOfAStreamingResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if took := time.Since(start); took < hold {
-		t.Fatalf("headers arrived after %v, before the hold %v ended", took, hold)
+	if took := time.Since(start); took < hold || took >= 10*hold {
+		t.Fatalf("headers arrived after %v: the hold is %v, the first piece is written after %v", took, hold, 20*hold)
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -2,6 +2,7 @@ package h2serve
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"time"
 )
@@ -58,9 +59,16 @@ func (c *conn) write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	hold := w.scan.feed(p) && c.hold > 0
+	if w.closed {
+		return 0, net.ErrClosed // nothing would write what is held now
+	}
+	// The scan takes in p only as far as p is accepted: after a write that reached the
+	// connection in part, net/http writes the rest again (WriteByteTimeout).
+	next := w.scan
+	hold := next.feed(p) && c.hold > 0
 	if w.held == nil {
 		if hold && len(p) <= holdMax {
+			w.scan = next
 			w.held = holdBufs.Get().(*[]byte)
 			*w.held = append((*w.held)[:0], p...)
 			if w.timer == nil {
@@ -70,12 +78,15 @@ func (c *conn) write(p []byte) (int, error) {
 			}
 			return len(p), nil
 		}
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		w.accepted(p, n, next)
+		return n, err
 	}
 	held := *w.held
 	if hold && len(held)+len(p) <= holdMax {
 		// Still a stream's headers waiting for its body: keep holding, on the first
 		// write's timer.
+		w.scan = next
 		*w.held = append(held, p...)
 		return len(p), nil
 	}
@@ -86,13 +97,26 @@ func (c *conn) write(p []byte) (int, error) {
 		if n < 0 {
 			return 0, err
 		}
+		w.accepted(p, n, next)
 		return n, err
 	}
 	// p does not fit beside the held bytes: two writes.
 	if _, err := c.send(held); err != nil {
 		return 0, err
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	w.accepted(p, n, next)
+	return n, err
+}
+
+// accepted records that the first n bytes of p were written: the scan becomes next (p
+// scanned whole) when all of p was, and takes in only p[:n] otherwise.
+func (w *writer) accepted(p []byte, n int, next frameScan) {
+	if n >= len(p) {
+		w.scan = next
+	} else if n > 0 {
+		w.scan.feed(p[:n])
+	}
 }
 
 // send writes b, which starts with the held bytes, on the wrapped connection and releases

@@ -253,3 +253,62 @@ func TestHTTP1WritesPassThrough(t *testing.T) {
 		t.Fatalf("read %x", got)
 	}
 }
+
+// shortConn accepts only the first limit bytes of a longer write and fails it with a
+// timeout, as a write deadline reached during a write does; net/http's HTTP/2 server then
+// writes the rest again (WriteByteTimeout). Later writes go through whole.
+type shortConn struct {
+	net.Conn
+	limit int
+}
+
+func (s *shortConn) Write(p []byte) (int, error) {
+	if s.limit > 0 && len(p) > s.limit {
+		n, _ := s.Conn.Write(p[:s.limit])
+		s.limit = 0
+		return n, os.ErrDeadlineExceeded
+	}
+	return s.Conn.Write(p)
+}
+
+// TestPartialWriteRetried: after a write that reached the socket only in part and was
+// written again from where it stopped, the frame boundaries are still known, so the next
+// stream's headers are held for their body.
+func TestPartialWriteRetried(t *testing.T) {
+	client, raw := pair(t)
+	sc := &shortConn{Conn: raw.Conn}
+	rec := &recConn{Conn: sc}
+	srv := &conn{Conn: rec, hold: time.Hour}
+	t.Cleanup(func() { _ = srv.Close() })
+	if _, err := io.WriteString(client, Preface); err != nil {
+		t.Fatal(err)
+	}
+	readN(t, srv, len(Preface), len(Preface))
+	data := frame(typData, flagEndStream, 1, 100)
+	sc.limit = 50
+	n, err := srv.Write(data)
+	if n != 50 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("short Write = %d, %v", n, err)
+	}
+	if n, err := srv.Write(data[n:]); n != len(data)-50 || err != nil {
+		t.Fatalf("retried Write = %d, %v", n, err)
+	}
+	sent := rec.count()
+	headers := frame(frameHeaders, flagEndHeaders, 3, 40)
+	if n, err := srv.Write(headers); n != len(headers) || err != nil {
+		t.Fatalf("Write(headers) = %d, %v", n, err)
+	}
+	if rec.count() != sent || srv.wr.held == nil {
+		t.Fatalf("the headers after a retried partial write were not held (%d writes, was %d)", rec.count(), sent)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Write(headers); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close = %v, want net.ErrClosed", err)
+	}
+	got := readN(t, client, len(data)+len(headers), 1)
+	if !bytes.Equal(got, cat(data, headers)) {
+		t.Fatalf("the client read %x", got)
+	}
+}
