@@ -52,6 +52,7 @@ func analyse(code []byte) guestFacts {
 	return f
 }
 
+// analyseModule is analyse with the reason a module could not be read.
 func analyseModule(code []byte) (guestFacts, error) {
 	if len(code) < 8 || string(code[:4]) != "\x00asm" {
 		return guestFacts{}, errMalformed

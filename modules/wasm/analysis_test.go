@@ -202,3 +202,14 @@ func TestHeaderNameCache(t *testing.T) {
 		t.Fatalf("%d names remembered, want the bound %d", n, maxNames)
 	}
 }
+
+// TestBufferFreeNamesAreHostFunctions: every conduit host function the analysis trusts not
+// to write guest memory is one the host defines (a misspelt name would be trusted for no
+// function, and the real one treated as writing; a removed one should leave the list).
+func TestBufferFreeNamesAreHostFunctions(t *testing.T) {
+	for name := range conduitBufferFree {
+		if _, ok := hostFuncs[name]; !ok {
+			t.Errorf("conduitBufferFree lists %q, which hostFuncs does not define", name)
+		}
+	}
+}

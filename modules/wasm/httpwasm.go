@@ -191,15 +191,17 @@ func (h *httpWasmEntry) newState(w http.ResponseWriter, r *http.Request) *hwStat
 	return s
 }
 
-// free clears s (keeping a body buffer of at most maxPooledBody) and returns it to h's pool: nothing may use it
-// afterwards.
+// free clears s (keeping a body buffer of at most maxPooledBody) and returns it to h's
+// pool. The http-wasm library may still hold s as a context (a guest finalizer logs with the
+// context the guest was made with), so a freed state stays a valid context with no request:
+// its parent is context.Background and its r is nil, which hwLogger checks.
 func (h *httpWasmEntry) free(s *hwState) {
 	body := s.body
 	body.Reset()
 	if body.Cap() > maxPooledBody {
 		body = bytes.Buffer{}
 	}
-	*s = hwState{body: body}
+	*s = hwState{Context: context.Background(), body: body}
 	h.states.Put(s)
 }
 
@@ -699,7 +701,11 @@ func (l hwLogger) Log(ctx context.Context, level hwapi.LogLevel, msg string) {
 		msg = msg[:maxLogBytes]
 	}
 	if s, ok := ctx.Value(hwKey{}).(*hwState); ok {
-		ctx = s.r.Context() // the request's values for the log handler
+		if r := s.r; r != nil {
+			ctx = r.Context() // the request's values for the log handler
+		} else {
+			ctx = context.Background() // a freed state (see free)
+		}
 	}
 	l.l.Log(ctx, sl, "wasm guest: "+strings.ToValidUTF8(msg, "\uFFFD"), "guest", l.file)
 }

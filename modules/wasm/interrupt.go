@@ -9,7 +9,7 @@ import (
 // starts a goroutine for every call (wazero v1.12.0, internal/engine/wazevo/call_engine.go).
 // instrument adds a mutable i32 global to the guest, exported as interruptExport, and makes
 // every loop test it at the start of each iteration: when it is not zero the guest runs
-// `unreachable`, which traps the call. The entry's watchdog (watchdog.go) sets the global
+// `unreachable`, which traps the call. The runtime's watchdog (watchdog.go) sets the global
 // of a call that ran past its deadline. Only loops are checked, as wazero's own
 // WithCloseOnContextDone does.
 //
