@@ -164,6 +164,14 @@ middleware:
 		Check: checkHeader("X-Script", "yes"),
 	},
 	{
+		Name: "conduit-script-inline", Issue: 17, Full: true,
+		Note: "the conduit-script row with timeoutMs: 0 (the script runs on the request's goroutine, no budget); conduit-full",
+		Site: `proxy: "http://{{.Upstream}}"
+middleware:
+  - {type: script, path: "{{.Repo}}/modules/script/testdata/scripts/oneheader.go", timeoutMs: 0}`,
+		Check: checkHeader("X-Script", "yes"),
+	},
+	{
 		Name: "conduit-traefik-plugin", Issue: 17, Full: true,
 		Note: "middleware[]: the example Traefik plugin (plugins/) adding one response header; conduit-full",
 		Site: `proxy: "http://{{.Upstream}}"
