@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server/servertest"
 	_ "github.com/conduitproxy/conduit/modules/headers"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
@@ -226,5 +227,24 @@ func TestBrokenUpstreamStaysBroken(t *testing.T) {
 		if err == nil {
 			t.Errorf("%q: a broken upstream response reached the client as complete (%d %q)", mw, resp.StatusCode, b)
 		}
+	}
+}
+
+// TestHijackOnlyUnrestricted: through a real Conduit, a script that runs on the request's
+// goroutine (timeoutMs: 0) gets the server's own writer, which can hijack the connection; only
+// an unrestricted script can name http.Hijacker, so a sandboxed one cannot take the client's
+// connection past Conduit's response writer (docs/scripting.md#sandbox).
+func TestHijackOnlyUnrestricted(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/hijacker.go, timeoutMs: 0, unrestricted: true}\n"))
+	if rep := servertest.Get(t, srv.URL(8080)+"/h"); rep.Status != 200 || rep.Header.Get("X-Hijacked") != "1" || rep.Body != "hi" {
+		t.Fatalf("unrestricted hijacking script: %d %v %q", rep.Status, rep.Header, rep.Body)
+	}
+	_, d, err := servertest.Build(site(up.URL, "  - {type: script, path: testdata/scripts/hijacker.go, timeoutMs: 0}\n"), config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := d.Errors(); len(errs) != 1 || !strings.Contains(errs[0].Message, "has no symbol Hijacker") {
+		t.Fatalf("sandboxed hijacking script: errors %v, want the missing symbol Hijacker", errs)
 	}
 }

@@ -43,7 +43,7 @@ var sandboxDenied = map[string][]string{
 		"PostForm", "ListenAndServe", "ListenAndServeTLS", "Serve", "ServeTLS", "Server",
 		"FileServer", "FileServerFS", "Dir", "FS", "ServeFile", "ServeFileFS", "ServeContent",
 		"NewFileTransport", "NewFileTransportFS", "DefaultServeMux", "Handle", "HandleFunc",
-		"ProxyFromEnvironment", "NewResponseController", "ResponseController",
+		"ProxyFromEnvironment", "NewResponseController", "ResponseController", "Hijacker",
 	},
 }
 

@@ -60,6 +60,8 @@ func TestSandboxAtValidate(t *testing.T) {
 		{`{type: script, path: testdata/scripts/dialer.go}`, `package http "net/http" has no symbol Get`},
 		{`{type: script, path: testdata/scripts/sandboxed.go, unrestricted: true}`, ""},
 		{`{type: script, path: testdata/scripts/dialer.go, unrestricted: true}`, ""},
+		{`{type: script, path: testdata/scripts/hijacker.go, timeoutMs: 0}`, `package http "net/http" has no symbol Hijacker`},
+		{`{type: script, path: testdata/scripts/hijacker.go, timeoutMs: 0, unrestricted: true}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.entry, func(t *testing.T) {
