@@ -1,13 +1,18 @@
 package script_test
 
 import (
+	cryptorand "crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/conduitproxy/conduit/core/config"
 	"github.com/conduitproxy/conduit/core/server/servertest"
@@ -246,5 +251,37 @@ func TestHijackOnlyUnrestricted(t *testing.T) {
 	}
 	if errs := d.Errors(); len(errs) != 1 || !strings.Contains(errs[0].Message, "has no symbol Hijacker") {
 		t.Fatalf("sandboxed hijacking script: errors %v, want the missing symbol Hijacker", errs)
+	}
+}
+
+// TestSandboxedVariablesAreCopies: through a real Conduit, a sandboxed script that writes the
+// standard library's package variables (crypto/rand's Reader and a sentinel error through
+// their addresses, base64's encoding, crc32's and unicode's tables through the values they
+// point to) changes its own copies, and the process's variables stay as they were
+// (docs/scripting.md#sandbox).
+func TestSandboxedVariablesAreCopies(t *testing.T) {
+	reader, errRange, std := cryptorand.Reader, strconv.ErrRange, *base64.StdEncoding
+	crc, crc1, upper := crc32.IEEETable[0], crc32.IEEETable[1], unicode.Upper.R16[0].Lo
+	t.Cleanup(func() { // what a script that reached them would have changed
+		cryptorand.Reader, strconv.ErrRange, *base64.StdEncoding = reader, errRange, std
+		crc32.IEEETable[0], crc32.IEEETable[1], unicode.Upper.R16[0].Lo = crc, crc1, upper
+	})
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/globals.go}\n"))
+	rep := servertest.Get(t, srv.URL(8080)+"/g")
+	if rep.Status != 200 || rep.Header.Get("X-Seen") != "replaced by a script -_8= 1" {
+		t.Fatalf("the script's own view: %d X-Seen %q", rep.Status, rep.Header.Get("X-Seen"))
+	}
+	if cryptorand.Reader != reader {
+		t.Error("the script replaced crypto/rand.Reader of the process")
+	}
+	if strconv.ErrRange != errRange {
+		t.Errorf("the script replaced strconv.ErrRange of the process: %v", strconv.ErrRange)
+	}
+	if got := base64.StdEncoding.EncodeToString([]byte{0xfb, 0xff}); got != "+/8=" {
+		t.Errorf("the script changed base64.StdEncoding of the process: %q", got)
+	}
+	if crc32.IEEETable[0] != crc || crc32.IEEETable[1] != crc1 || unicode.Upper.R16[0].Lo != upper {
+		t.Errorf("the script changed shared tables of the process: crc32 %d %d, unicode.Upper %#x", crc32.IEEETable[0], crc32.IEEETable[1], unicode.Upper.R16[0].Lo)
 	}
 }

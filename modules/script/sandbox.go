@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"hash/crc32"
 	"io"
 	"reflect"
 	"slices"
@@ -36,8 +37,10 @@ var sandboxPackages = []string{
 
 // sandboxDenied are symbols of sandboxPackages a sandboxed script does not get: in net/http,
 // everything that dials, listens, serves files, hijacks the connection or changes
-// process-wide state.
+// process-wide state; in mime, the function that changes the process's type table (the
+// Content-Type of every static file).
 var sandboxDenied = map[string][]string{
+	"mime": {"AddExtensionType"},
 	"net/http": {
 		"Client", "DefaultClient", "DefaultTransport", "Transport", "Get", "Head", "Post",
 		"PostForm", "ListenAndServe", "ListenAndServeTLS", "Serve", "ServeTLS", "Server",
@@ -45,6 +48,17 @@ var sandboxDenied = map[string][]string{
 		"NewFileTransport", "NewFileTransportFS", "DefaultServeMux", "Handle", "HandleFunc",
 		"ProxyFromEnvironment", "NewResponseController", "ResponseController", "Hijacker",
 	},
+}
+
+// sandboxReplaced are functions of sandboxPackages a sandboxed script gets in a version that
+// does not hand out the process's own mutable values: crc32.MakeTable returns the package's
+// shared table for IEEE and Castagnoli, which a script could otherwise rewrite for every
+// checksum in the process (gzip's included); the script gets a copy.
+var sandboxReplaced = map[string]map[string]reflect.Value{
+	"hash/crc32": {"MakeTable": reflect.ValueOf(func(poly uint32) *crc32.Table {
+		t := *crc32.MakeTable(poly)
+		return &t
+	})},
 }
 
 // scriptSymbols is the conduit/script package keyed by the import path scripts use.
@@ -87,12 +101,16 @@ func sandboxSymbols(stdout io.Writer, imports []string) interp.Exports {
 			continue
 		}
 		m := make(map[string]reflect.Value, len(syms))
+		seen := copies{}
 		for name, v := range syms {
-			m[name] = v
+			m[name] = isolateVar(v, seen)
 		}
 		for _, name := range sandboxDenied[p] {
 			delete(m, name)
 			delete(m, "_"+name)
+		}
+		for name, v := range sandboxReplaced[p] {
+			m[name] = v
 		}
 		if p == "fmt" {
 			key = sandboxFmtKey

@@ -31,6 +31,14 @@ func TestSandboxTables(t *testing.T) {
 			}
 		}
 	}
+	for p, repl := range sandboxReplaced {
+		syms := stdlib.Symbols[p+"/"+p[strings.LastIndex(p, "/")+1:]]
+		for n, v := range repl {
+			if orig, ok := syms[n]; !ok || orig.Type() != v.Type() {
+				t.Errorf("replaced symbol %s.%s: the standard one is missing or of another type", p, n)
+			}
+		}
+	}
 	box := sandboxSymbols(io.Discard, nil)
 	if _, ok := box["net/http/http"]["Get"]; ok {
 		t.Error("the sandbox offers http.Get")
@@ -60,6 +68,7 @@ func TestSandboxAtValidate(t *testing.T) {
 		{`{type: script, path: testdata/scripts/dialer.go}`, `package http "net/http" has no symbol Get`},
 		{`{type: script, path: testdata/scripts/sandboxed.go, unrestricted: true}`, ""},
 		{`{type: script, path: testdata/scripts/dialer.go, unrestricted: true}`, ""},
+		{`{type: script, path: testdata/scripts/mimetypes.go}`, `package mime "mime" has no symbol AddExtensionType`},
 		{`{type: script, path: testdata/scripts/hijacker.go, timeoutMs: 0}`, `package http "net/http" has no symbol Hijacker`},
 		{`{type: script, path: testdata/scripts/hijacker.go, timeoutMs: 0, unrestricted: true}`, ""},
 	}
