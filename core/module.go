@@ -32,8 +32,9 @@ const (
 	StageCompression Stage = 200
 	// StageResponseHeaders: security headers and custom `headers` on every response.
 	StageResponseHeaders Stage = 250
-	// StageEndpoints is where core answers special paths (/__health__, metrics, ACME
-	// challenges, hot reload) before any guard runs.
+	// StageEndpoints is where core answers special paths (/__health__, metrics, hot
+	// reload) before any guard runs. (ACME HTTP-01 challenges are answered on the
+	// tls.httpRedirectPort listener, through HTTPChallengeHandler.)
 	StageEndpoints Stage = 300
 	// StageIPFilter: allow/deny lists → 403.
 	StageIPFilter Stage = 400
@@ -82,11 +83,10 @@ func (s Stage) String() string {
 	return fmt.Sprintf("stage(%d)", int(s))
 }
 
-// Router precedence inside StageRouting (docs/compatibility.md): routes[] first, then proxy,
-// then static, then fallback.
+// Router precedence inside StageRouting (docs/compatibility.md): upload first, then routes[],
+// proxy, static and fallback.
 const (
-	// RouterUpload is reserved for an upload module's path prefix; no module in this
-	// repository uses it yet.
+	// RouterUpload is the upload module's path prefix (modules/upload).
 	RouterUpload = 100
 	// RouterRoutes is the ordered routes[] list (core).
 	RouterRoutes = 200

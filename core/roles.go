@@ -36,7 +36,7 @@ const (
 	RoleHeaderInjector
 	// RoleAttemptObserver: AttemptObserver, told about every upstream attempt.
 	RoleAttemptObserver
-	// RoleDrainer: Drainer, upstreams drained and undrained through the Admin API.
+	// RoleDrainer: Drainer, long-lived responses ended when a shutdown starts.
 	RoleDrainer
 	// RoleCertificates: CertificateSource, certificates for the site's TLS handshakes.
 	RoleCertificates

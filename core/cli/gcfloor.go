@@ -16,7 +16,7 @@ import (
 // turn it off, since the operator then chose the collector's settings.
 const GCFloorEnv = "CONDUIT_GC_FLOOR_MIB"
 
-// defaultGCFloorMiB is the heap floor of `conduit serve`. A proxy's live heap is small
+// defaultGCFloorMiB is the heap floor of `conduit run`. A proxy's live heap is small
 // (under 1 MiB for the plain proxy path) while it allocates a few KiB per request, so with
 // GOGC=100 the collector's 4 MiB minimum goal meant a cycle every ~900 requests, and with
 // one CPU each cycle's mark phase delays the requests that arrive during it

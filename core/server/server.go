@@ -365,9 +365,11 @@ func (s *Server) tlsConfig(port int, first *Site, h2 bool) (*tls.Config, error) 
 }
 
 // Swap makes g the current generation: new requests use it at once, requests in flight finish
-// on the old one, which is stopped when they are done. Cold fields (the set of ports and
-// their TLS mode, bind and UDP socket, global.workers, global.shutdownTimeoutSecs,
-// global.clientSendTimeoutMs, global.admin.bind) must not change.
+// on the old one, which is stopped when they are done. Cold fields (the set of ports, their
+// TLS mode, bind and UDP socket and whether they serve raw connections; the
+// tls.httpRedirectPort listeners; global.workers, global.shutdownTimeoutSecs,
+// global.clientSendTimeoutMs, global.http1Engine, global.pidFile, global.admin.bind) must
+// not change.
 func (s *Server) Swap(g *Generation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -73,7 +73,7 @@ func serveRaw(c net.Conn, resp []byte) {
 // pipeline, proxy handler) to a real upstream on 127.0.0.1, as the bench harness's plain
 // proxy row does. allocs/op counts the whole process; the client and upstream add none
 // per request (fixed byte slices, bufio). gc/10k-req is the collector's cycles per 10,000
-// requests (under the test binary's GOGC, not conduit serve's heap floor). cpu-ns/req is
+// requests (under the test binary's GOGC, not conduit run's heap floor). cpu-ns/req is
 // the process's user and system CPU time per request (client, proxy and upstream: the
 // client's and upstream's share is the same in every build), steadier than ns/op on a
 // shared machine.
