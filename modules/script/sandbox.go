@@ -87,17 +87,22 @@ var genericPackages = []string{"cmp", "maps", "slices"}
 // sandboxSymbols builds the symbol set of a sandboxed script from yaegi's standard-library
 // tables: the allowed packages among imports (nil: all of them), less the denied symbols,
 // with fmt's printing functions writing to stdout and its scanning functions reading
-// nothing. A package left out is one the script does not import, so its import error is
-// the same either way.
+// nothing. Of a package the script does not import it gets only the interface wrappers
+// (the "_" names): yaegi needs them to turn a script's type into that package's interface
+// (a script's reader assigned to r.Body, an io.ReadCloser, without importing io), and
+// compiling such a conversion without them fails inside yaegi.
 func sandboxSymbols(stdout io.Writer, imports []string) interp.Exports {
 	out := interp.Exports{}
 	for _, p := range sandboxPackages {
-		if imports != nil && !slices.Contains(imports, p) {
-			continue
-		}
 		key := p + "/" + p[strings.LastIndex(p, "/")+1:]
 		syms, ok := stdlib.Symbols[key]
 		if !ok {
+			continue
+		}
+		if imports != nil && !slices.Contains(imports, p) {
+			if w := wrappers(syms); len(w) > 0 {
+				out[key] = w
+			}
 			continue
 		}
 		m := make(map[string]reflect.Value, len(syms))
@@ -140,6 +145,20 @@ func sandboxSymbols(stdout io.Writer, imports []string) interp.Exports {
 		v := reflect.ValueOf(fn)
 		types[v] = stdlib.MapTypes[fmtSyms[name]]
 		fmtSyms[name] = v
+	}
+	return out
+}
+
+// wrappers returns the interface wrappers of a package's symbol table (the "_" names).
+func wrappers(syms map[string]reflect.Value) map[string]reflect.Value {
+	var out map[string]reflect.Value
+	for name, v := range syms {
+		if strings.HasPrefix(name, "_") {
+			if out == nil {
+				out = map[string]reflect.Value{}
+			}
+			out[name] = v
+		}
 	}
 	return out
 }

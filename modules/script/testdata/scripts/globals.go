@@ -5,16 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"hash/crc32"
-	"io"
 	"net/http"
 	"strconv"
 	"unicode"
 )
 
-// zero is a "random" source that returns zeros.
+// zero is a "random" source that returns zeros (an io.Reader, though the script does not
+// import io).
 type zero struct{}
-
-var _ io.Reader = zero{}
 
 // Read fills p with zeros.
 func (zero) Read(p []byte) (int, error) {
