@@ -285,3 +285,20 @@ func TestSandboxedVariablesAreCopies(t *testing.T) {
 		t.Errorf("the script changed shared tables of the process: crc32 %d %d, unicode.Upper %#x", crc32.IEEETable[0], crc32.IEEETable[1], unicode.Upper.R16[0].Lo)
 	}
 }
+
+// TestScriptGoroutinePanics: through a real Conduit, a script whose goroutines and callbacks
+// (go statements, time.AfterFunc, context.AfterFunc) panic does not end the process: each
+// panic is recovered and logged, and requests go on being served.
+func TestScriptGoroutinePanics(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/gopanic.go}\n"))
+	for range 3 {
+		if rep := servertest.Get(t, srv.URL(8080)+"/p"); rep.Status != 200 {
+			t.Fatalf("status %d", rep.Status)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the callbacks' timers
+	if rep := servertest.Get(t, srv.URL(8080)+"/after"); rep.Status != 200 || rep.Body != "GET /after" {
+		t.Fatalf("after the panics: %d %q", rep.Status, rep.Body)
+	}
+}

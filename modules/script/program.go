@@ -10,6 +10,7 @@ import (
 	"go/token"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -149,7 +150,7 @@ func newInterpreter(goPath string, sources fs.FS, unrestrictedStd bool, imports 
 	if unrestrictedStd {
 		sets, generics = fullSymbols(), false // Use compiles them for the standard library
 	}
-	sets = append(sets, scriptSymbols())
+	sets = append(sets, guardedCallbacks(stdout), scriptSymbols())
 	for _, s := range sets {
 		if err := i.Use(s); err != nil {
 			return nil, fmt.Errorf("load symbols: %w", err)
@@ -183,11 +184,13 @@ func compileScript(src *source, unrestrictedStd bool, stdout io.Writer) (p *prog
 	if err != nil {
 		return nil, err
 	}
+	data := maps.Clone(src.data)
+	guardFiles(data) // goroutines the script starts recover their panics (goguard.go)
 	fsys := fstest.MapFS{}
-	for name, b := range src.data {
+	for name, b := range data {
 		fsys[path.Join("src", scriptImport, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
 	}
-	i, err := newInterpreter(".", fsys, unrestrictedStd, sourceImports(src.data), stdout)
+	i, err := newInterpreter(".", fsys, unrestrictedStd, sourceImports(data), stdout)
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,14 @@ package script
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -79,12 +81,16 @@ func compilePlugin(m *Manifest, goPath string, unrestrictedStd bool, out scriptO
 			p, err = nil, fmt.Errorf("load plugin: %v", r)
 		}
 	}()
-	i, err := newInterpreter(goPath, nil, unrestrictedStd, nil, out) // a plugin's packages may import any
+	sources, err := pluginSources(goPath) // with its goroutines guarded (goguard.go)
+	if err != nil {
+		return nil, fmt.Errorf("read the plugin: %w", err)
+	}
+	i, err := newInterpreter(".", sources, unrestrictedStd, nil, out) // a plugin's packages may import any
 	if err != nil {
 		return nil, err
 	}
 	if _, err := i.Eval("import " + strconv.Quote(m.Import)); err != nil {
-		return nil, cleanCompileError(err)
+		return nil, errors.New(pluginPaths(cleanCompileError(err).Error(), goPath))
 	}
 	p = &program{i: i, pkg: m.basePkg()}
 	p.lookup("New", "CreateConfig")
@@ -183,4 +189,14 @@ func newPluginHandler(ctx context.Context, p *program, conf any, next http.Handl
 		return nil, fmt.Errorf("New returned no http.Handler")
 	}
 	return h, nil
+}
+
+// inMemorySrc matches a path of the in-memory GOPATH a plugin is compiled from
+// (pluginSources) at the start of a word of yaegi's text.
+var inMemorySrc = regexp.MustCompile(`(^|[\s"(])src/`)
+
+// pluginPaths replaces the in-memory GOPATH's paths in yaegi's text with the plugin's
+// GOPATH on disk.
+func pluginPaths(text, goPath string) string {
+	return inMemorySrc.ReplaceAllString(text, "${1}"+strings.ReplaceAll(filepath.Join(goPath, "src"), "$", "$$")+string(filepath.Separator))
 }

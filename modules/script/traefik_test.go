@@ -1,6 +1,8 @@
 package script_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -72,5 +74,64 @@ func TestTraefikPluginNewError(t *testing.T) {
 	errs := d.Errors()
 	if len(errs) != 1 || errs[0].Path != "middleware[0].path" || !strings.Contains(errs[0].Message, "deny.status 7 is not an HTTP status") {
 		t.Fatalf("errors %v", errs)
+	}
+}
+
+// writePlugin writes a one-file plugin in Traefik's plugins-local layout under a temp dir and
+// returns its directory.
+func writePlugin(t *testing.T, src string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src", "example.org", "gopanic")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		".traefik.yml": "displayName: Go panic\ntype: middleware\nimport: example.org/gopanic\nbasePkg: gopanic\n",
+		"go.mod":       "module example.org/gopanic\n\ngo 1.22\n",
+		"gopanic.go":   src,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestTraefikPluginGoroutinePanic: through a real Conduit, a plugin whose background
+// goroutine (started in New, as plugins that refresh state do) panics does not end the
+// process; and a compile error names the plugin's file on disk.
+func TestTraefikPluginGoroutinePanic(t *testing.T) {
+	dir := writePlugin(t, `package gopanic
+
+import (
+	"context"
+	"net/http"
+)
+
+type Config struct{}
+
+func CreateConfig() *Config { return &Config{} }
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	go refresh()
+	return next, nil
+}
+
+func refresh() { var s []int; _ = s[1] }
+`)
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: traefik, path: "+dir+"}\n"))
+	for range 3 {
+		if rep := servertest.Get(t, srv.URL(8080)+"/x"); rep.Status != 200 || rep.Body != "GET /x" {
+			t.Fatalf("got %d %q", rep.Status, rep.Body)
+		}
+	}
+	broken := writePlugin(t, "package gopanic\n\nfunc CreateConfig() int { return undefinedThing }\n")
+	_, d, err := servertest.Build("port: 8080\nmiddleware:\n  - {type: traefik, path: "+broken+"}\n", config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := d.Errors(); len(errs) != 1 || !strings.Contains(errs[0].Message, filepath.Join(broken, "gopanic.go")+":3:") {
+		t.Fatalf("errors %v, want one naming %s", errs, filepath.Join(broken, "gopanic.go"))
 	}
 }

@@ -1,0 +1,78 @@
+package script
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/traefik/yaegi/stdlib"
+)
+
+// TestGuardGoStatements: every go statement gets the recovering defer, on its own lines.
+func TestGuardGoStatements(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+		changed         bool
+	}{
+		{"function literal", "package p\nfunc f() {\n\tgo func() {\n\t\tg()\n\t}()\n}\n",
+			"package p\nfunc f() {\n\tconduitGo__( func() {\n\t\tg()\n\t})\n}\n", true},
+		{"named function", "package p\nfunc f() { go g(1, x) }\n",
+			"package p\nfunc f() { conduitGo__(func() { g(1, x) }) }\n", true},
+		{"method", "package p\nfunc f() { go s.run() }\n",
+			"package p\nfunc f() { conduitGo__(func() { s.run() }) }\n", true},
+		{"nested", "package p\nfunc f() { go func() { go g() }() }\n",
+			"package p\nfunc f() { conduitGo__( func() { conduitGo__(func() { g() }) }) }\n", true},
+		{"literal with arguments", "package p\nfunc f() { go func(n int) { g(n) }(3) }\n",
+			"package p\nfunc f() { conduitGo__(func() { func(n int) { g(n) }(3) }) }\n", true},
+		{"no go statement", "package p\nfunc f() { g() }\n", "package p\nfunc f() { g() }\n", false},
+		{"does not parse", "package p\nfunc f() { go }\n", "package p\nfunc f() { go }\n", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, pkg, changed := guardGoStatements("a.go", []byte(tt.src))
+			if string(out) != tt.want || changed != tt.changed {
+				t.Fatalf("got %q (changed %v), want %q (%v)", out, changed, tt.want, tt.changed)
+			}
+			if changed && pkg != "p" {
+				t.Errorf("package %q", pkg)
+			}
+			if bytes.Count(out, []byte("\n")) != strings.Count(tt.src, "\n") {
+				t.Error("the rewrite moved lines: yaegi's file:line would be wrong")
+			}
+		})
+	}
+	files := map[string][]byte{"a.go": []byte("package p\nfunc f() { go g() }\n"), "b.go": []byte("package p\nfunc g() {}\n")}
+	guardFiles(files)
+	if src, ok := files[goGuardFile]; !ok || !bytes.HasPrefix(src, []byte("package p\n")) {
+		t.Fatalf("guardFiles did not add the recovering function to package p: %q", src)
+	}
+}
+
+// TestPluginPaths: yaegi's errors name a plugin's files on disk, not in the in-memory GOPATH.
+func TestPluginPaths(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`1:21: import "x.org/p" error: src/x.org/p/p.go:3:4: undefined: y`, `1:21: import "x.org/p" error: /g/src/x.org/p/p.go:3:4: undefined: y`},
+		{"src/x.org/p/p.go:1:1: expected 'package'", "/g/src/x.org/p/p.go:1:1: expected 'package'"},
+		{"no path in a resource/src/ word", "no path in a resource/src/ word"},
+	} {
+		if got := pluginPaths(tt.in, "/g"); got != tt.want {
+			t.Errorf("pluginPaths(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestGuardedCallbacksMatchStd: each guarded function has the standard one's type, so a
+// script compiles against it as against the standard library.
+func TestGuardedCallbacksMatchStd(t *testing.T) {
+	for key, syms := range guardedCallbacks(io.Discard) {
+		if key == goGuardImport+"/goroutine" {
+			continue
+		}
+		for name, v := range syms {
+			if std, ok := stdlib.Symbols[key][name]; !ok || std.Type() != v.Type() {
+				t.Errorf("%s.%s: not the standard function's type", key, name)
+			}
+		}
+	}
+}

@@ -1,0 +1,27 @@
+package gopanic
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// boom panics.
+func boom(what string) { panic("boom: " + what) }
+
+// Middleware starts goroutines and callbacks that panic, in every form that starts one,
+// then lets the request through.
+func Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		go func() {
+			var m map[string]int
+			m["nil map"] = 1
+		}()
+		go boom("named function")
+		time.AfterFunc(time.Millisecond, func() { boom("time.AfterFunc") })
+		ctx, cancel := context.WithCancel(context.Background())
+		context.AfterFunc(ctx, func() { boom("context.AfterFunc") })
+		cancel()
+		next.ServeHTTP(w, r)
+	})
+}
