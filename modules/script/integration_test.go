@@ -302,3 +302,36 @@ func TestScriptGoroutinePanics(t *testing.T) {
 		t.Fatalf("after the panics: %d %q", rep.Status, rep.Body)
 	}
 }
+
+// TestEndlessRecursionStopped: through a real Conduit, one request into a script that
+// recurses without end goes on without the script at its budget (onError: continue), and the
+// call, which grows its goroutine's stack toward the 1 GB at which Go ends the process, is
+// stopped: the entry is disabled (later requests get onError too) and the process lives on.
+func TestEndlessRecursionStopped(t *testing.T) {
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: script, path: testdata/scripts/recursion.go}\n"))
+	if rep := servertest.Get(t, srv.URL(8080)+"/ok"); rep.Status != 200 || rep.Header.Get("X-Recursion") != "none" {
+		t.Fatalf("before: %d %v", rep.Status, rep.Header)
+	}
+	if rep := servertest.Get(t, srv.URL(8080)+"/rec"); rep.Status != 200 || rep.Body != "GET /rec" {
+		t.Fatalf("the recursing request: %d %q, want it to go on without the script", rep.Status, rep.Body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rep := servertest.Get(t, srv.URL(8080)+"/ok")
+		if rep.Status != 200 {
+			t.Fatalf("status %d", rep.Status)
+		}
+		if rep.Header.Get("X-Recursion") == "" {
+			break // disabled: the request went on without the script
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the entry was not disabled within 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the stopped recursion unwinds
+	if rep := servertest.Get(t, srv.URL(8080)+"/after"); rep.Status != 200 || rep.Body != "GET /after" {
+		t.Fatalf("after: %d %q", rep.Status, rep.Body)
+	}
+}

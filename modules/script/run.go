@@ -196,8 +196,22 @@ func asError(p any) error {
 func (e *entry) timedOut() {
 	e.m.timeouts.Inc()
 	e.log.Warn("script ran past its budget; the request went on without it", "entry", e.name, "timeoutMs", e.budget.Milliseconds())
-	if e.stuck.Load() >= maxStuck && e.disabled.CompareAndSwap(false, true) {
-		e.log.Error("script entry disabled: too many calls ran past their budget and are still running", "entry", e.name, "stuck", e.stuck.Load(), "onError", map[bool]string{true: "deny", false: "continue"}[e.deny])
+	if e.stuck.Load() >= maxStuck {
+		e.disable("too many calls ran past their budget and are still running")
+	}
+}
+
+// runaway disables the entry when a call past its budget keeps growing its goroutine's
+// stack (an endless recursion, which would end the process): stopping the program ends it.
+func (e *entry) runaway() {
+	e.disable("a call past its budget keeps growing its stack (endless recursion?); stopping it before it ends the process")
+}
+
+// disable makes every request get the entry's onError behaviour until the next reload,
+// and stops the program, which ends its interpreted loops and recursions.
+func (e *entry) disable(why string) {
+	if e.disabled.CompareAndSwap(false, true) {
+		e.log.Error("script entry disabled: "+why, "entry", e.name, "stuck", e.stuck.Load(), "onError", map[bool]string{true: "deny", false: "continue"}[e.deny])
 		e.prog.stop()
 	}
 }

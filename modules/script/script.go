@@ -81,6 +81,7 @@ func build(ctx *core.SiteContext, spec core.MiddlewareSpec) core.Middleware {
 	}
 	if e.budget > 0 {
 		e.wd = newWatchdog(e.budget, func() { e.addStuck(1) })
+		e.wd.watchStacks(e.stuck.Load, e.runaway)
 	}
 	raw, err := json.Marshal(cfg.Config)
 	if err != nil {

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"runtime/metrics"
 	"sync"
 	"time"
 )
@@ -96,6 +97,24 @@ type job interface {
 // in the interpreter: a fresh goroutine would grow its stack on every call.
 type worker struct{ jobs chan job }
 
+// stackGrowthLimit is how much the process's goroutine stacks may grow while calls of the
+// entry run past their budget before the watchdog reports a runaway. A call that recurses
+// without end grows its goroutine's stack until Go ends the whole process ("goroutine stack
+// exceeds 1000000000-byte limit", which no recover catches); stopping the program ends the
+// recursion. Stacks double as they grow, so a stack that passed this limit is caught before
+// it needs the 1 GB one.
+const stackGrowthLimit = 128 << 20
+
+// stackBytes is the memory of the process's goroutine stacks.
+func stackBytes() uint64 {
+	s := [1]metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(s[:])
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // watchdog is an entry's budget keeper and the owner of its workers.
 type watchdog struct {
 	budget  time.Duration
@@ -104,6 +123,14 @@ type watchdog struct {
 	epoch   time.Time
 	abandon func()         // called for each call the watchdog abandons, before its request is woken
 	workers sync.WaitGroup // the worker goroutines still running
+
+	// stuck and runaway, when set (watchStacks), make the watchdog watch the process's
+	// stacks while the entry has calls past their budget; stackBase is the smallest size
+	// seen since the first of them (the watchdog goroutine's own).
+	stuck     func() int64
+	runaway   func()
+	stacks    func() uint64 // stackBytes; a test's readings
+	stackBase uint64
 
 	mu       sync.Mutex
 	calls    []*guard  // in flight
@@ -116,6 +143,29 @@ type watchdog struct {
 // called for each call it abandons.
 func newWatchdog(budget time.Duration, abandon func()) *watchdog {
 	return &watchdog{budget: budget, tick: min(max(budget/10, minTick), maxTick), linger: watchdogLinger, epoch: time.Now(), abandon: abandon}
+}
+
+// watchStacks makes the watchdog call runaway when, while stuck reports calls running past
+// their budget, the process's goroutine stacks grew by more than stackGrowthLimit; it keeps
+// the watchdog running as long as there are such calls. Call it before the first dispatch.
+func (w *watchdog) watchStacks(stuck func() int64, runaway func()) {
+	w.stuck, w.runaway, w.stacks = stuck, runaway, stackBytes
+}
+
+// checkStacks is the watchdog's look at the stacks on a tick (see watchStacks).
+func (w *watchdog) checkStacks() {
+	if w.stuck == nil || w.stuck() <= 0 {
+		w.stackBase = 0
+		return
+	}
+	cur := w.stacks()
+	if w.stackBase == 0 || cur < w.stackBase {
+		w.stackBase = cur
+	}
+	if cur-w.stackBase > stackGrowthLimit {
+		w.stackBase = 0
+		w.runaway()
+	}
 }
 
 // since converts t to the watchdog's clock.
@@ -195,7 +245,7 @@ func (w *watchdog) watch() {
 			}
 			i++
 		}
-		stop := len(w.calls) == 0 && now-w.lastCall > w.linger
+		stop := len(w.calls) == 0 && now-w.lastCall > w.linger && (w.stuck == nil || w.stuck() <= 0)
 		var idle []*worker
 		if stop {
 			w.running = false
@@ -206,6 +256,7 @@ func (w *watchdog) watch() {
 			w.abandon()
 			g.done <- struct{}{} // buffered; the call's request answers without it
 		}
+		w.checkStacks()
 		if stop {
 			for _, wk := range idle {
 				wk.jobs <- nil

@@ -142,3 +142,36 @@ func TestWatchdogStopsAndRetiresWorkers(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckStacks: the watchdog reports a runaway when, with calls past their budget, the
+// stacks grew by more than stackGrowthLimit over the smallest size seen since the first of
+// them; without such calls it only forgets its base.
+func TestCheckStacks(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name     string
+		stuck    []int64  // per tick
+		stacks   []uint64 // per tick
+		runaways int
+	}{
+		{"no stuck call, any growth", []int64{0, 0, 0}, []uint64{8 * mib, 900 * mib, 900 * mib}, 0},
+		{"stuck call, growth below the limit", []int64{1, 1, 1}, []uint64{8 * mib, 64 * mib, 130 * mib}, 0},
+		{"stuck call, growth past the limit", []int64{1, 1, 1}, []uint64{8 * mib, 100 * mib, 200 * mib}, 1},
+		{"base is the smallest size seen", []int64{1, 1, 1}, []uint64{100 * mib, 20 * mib, 160 * mib}, 1},
+		{"base forgotten when no call is stuck", []int64{1, 0, 1, 1}, []uint64{8 * mib, 8 * mib, 100 * mib, 200 * mib}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWatchdog(time.Second, func() {})
+			tick, runaways := 0, 0
+			w.watchStacks(func() int64 { return tt.stuck[tick] }, func() { runaways++ })
+			w.stacks = func() uint64 { return tt.stacks[tick] }
+			for tick = range tt.stuck {
+				w.checkStacks()
+			}
+			if runaways != tt.runaways {
+				t.Fatalf("%d runaways, want %d", runaways, tt.runaways)
+			}
+		})
+	}
+}
