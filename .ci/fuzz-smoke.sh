@@ -28,6 +28,7 @@ core_targets=(
   "./modules/wasm FuzzExportGlobals"
   "./modules/wasm FuzzInstrument"
   "./modules/script/api FuzzSetPath"
+  "./modules/script FuzzGuardGoStatements"
   "./modules/extauthz FuzzEditQuery"
   "./modules/envoyext FuzzMutations"
   "./modules/kubernetes FuzzHostFileKeys"

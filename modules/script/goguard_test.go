@@ -2,6 +2,9 @@ package script
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"strings"
 	"testing"
@@ -75,4 +78,41 @@ func TestGuardedCallbacksMatchStd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzGuardGoStatements: a rewritten file still parses, keeps its lines, and has no go
+// statement left.
+func FuzzGuardGoStatements(f *testing.F) {
+	for _, s := range []string{
+		"package p\nfunc f() { go g(1, x) }\n",
+		"package p\nfunc f() {\n\tgo func() {\n\t\tg()\n\t}()\n}\n",
+		"package p\nfunc f() { go func() { go g() }() }\n",
+		"package p\nfunc f() { go func(n int) { g(n) }(3); go s.m[0](a...) }\n",
+		"package p\nvar x = func() { go (f)(1) }\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		out, _, changed := guardGoStatements("a.go", []byte(src))
+		if !changed {
+			if string(out) != src {
+				t.Fatal("unchanged source rewritten")
+			}
+			return
+		}
+		if bytes.Count(out, []byte("\n")) != strings.Count(src, "\n") {
+			t.Fatalf("lines moved:\n%s", out)
+		}
+		fset := token.NewFileSet()
+		file, err := parser.ParseFile(fset, "a.go", out, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatalf("the rewrite does not parse: %v\n%s\nfrom\n%s", err, out, src)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			if _, ok := n.(*ast.GoStmt); ok {
+				t.Fatalf("a go statement is left:\n%s", out)
+			}
+			return true
+		})
+	})
 }
