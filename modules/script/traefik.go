@@ -112,6 +112,11 @@ func (e *entry) loadPlugin(ctx *core.SiteContext, pathAt string, cfg *Entry) boo
 		ctx.Errorf(pathAt, "cannot read the plugin: %v", err)
 		return false
 	}
+	if files, err := readGoFiles(filepath.Join(goPath, "src", filepath.FromSlash(m.Import))); err == nil {
+		for _, w := range unguardedMapWrites(files) {
+			ctx.Warnf(pathAt, "%s writes a package-level map and the plugin does not import sync: requests run at once, and Go ends the whole process on concurrent map writes (no recover catches it); guard the map with a sync.Mutex (docs/scripting.md#limits-and-failure)", w)
+		}
+	}
 	out := scriptOutput{log: ctx.Logger, script: m.Import}
 	key := fmt.Sprintf("traefik:%s:%s:%s:%t", goPath, m.Import, hash, cfg.Unrestricted)
 	p, err := sharedProgram(ctx, key, func() (*program, error) { return compilePlugin(m, goPath, cfg.Unrestricted, out) })
@@ -199,4 +204,26 @@ var inMemorySrc = regexp.MustCompile(`(^|[\s"(])src/`)
 // GOPATH on disk.
 func pluginPaths(text, goPath string) string {
 	return inMemorySrc.ReplaceAllString(text, "${1}"+strings.ReplaceAll(filepath.Join(goPath, "src"), "$", "$$")+string(filepath.Separator))
+}
+
+// readGoFiles reads the Go files of one package directory (not its tests): base name →
+// content.
+func readGoFiles(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		files[name] = b
+	}
+	return files, nil
 }

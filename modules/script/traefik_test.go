@@ -135,3 +135,38 @@ func refresh() { var s []int; _ = s[1] }
 		t.Fatalf("errors %v, want one naming %s", errs, filepath.Join(broken, "gopanic.go"))
 	}
 }
+
+// TestTraefikPluginUnguardedMapWarning: validate warns about a plugin that writes a
+// package-level map without sync, and still builds it.
+func TestTraefikPluginUnguardedMapWarning(t *testing.T) {
+	dir := writePlugin(t, `package gopanic
+
+import (
+	"context"
+	"net/http"
+)
+
+type Config struct{}
+
+func CreateConfig() *Config { return &Config{} }
+
+var seen = map[string]bool{}
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen[r.URL.Path] = true
+		next.ServeHTTP(w, r)
+	}), nil
+}
+`)
+	_, d, err := servertest.Build("port: 8080\nmiddleware:\n  - {type: traefik, path: "+dir+"}\n", config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := d.Errors(); len(errs) != 0 {
+		t.Fatalf("errors %v", errs)
+	}
+	if ws := d.Warnings(); len(ws) != 1 || !strings.Contains(ws[0].Message, "gopanic.go:16: seen writes a package-level map and the plugin does not import sync") {
+		t.Fatalf("warnings %v", ws)
+	}
+}
