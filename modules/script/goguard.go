@@ -102,18 +102,31 @@ var %s = conduitGoroutine__.Go
 }
 
 // guardFiles rewrites the go statements of a package's files (name → source) in place and
-// adds the file that declares goGuardFunc when one changed.
+// adds the file that declares goGuardFunc when one changed, in the package most of the
+// directory's files name (a file excluded by a build constraint, such as a generator's
+// `package main`, may name another).
 func guardFiles(files map[string][]byte) {
-	pkg, guarded := "", false
+	votes, guarded := map[string]int{}, false
 	for name, src := range files {
-		out, p, changed := guardGoStatements(name, src)
+		out, pkg, changed := guardGoStatements(name, src)
+		if pkg == "" {
+			continue
+		}
+		votes[pkg]++
 		if changed {
-			files[name], pkg, guarded = out, p, true
+			files[name], guarded = out, true
 		}
 	}
-	if guarded {
-		files[goGuardFile] = goGuardSource(pkg)
+	if !guarded {
+		return
 	}
+	pkg := ""
+	for p, n := range votes {
+		if n > votes[pkg] || (n == votes[pkg] && p < pkg) {
+			pkg = p
+		}
+	}
+	files[goGuardFile] = goGuardSource(pkg)
 }
 
 // guardedCallbacks are the standard functions that run a script's function on a goroutine

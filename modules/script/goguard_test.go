@@ -45,7 +45,11 @@ func TestGuardGoStatements(t *testing.T) {
 			}
 		})
 	}
-	files := map[string][]byte{"a.go": []byte("package p\nfunc f() { go g() }\n"), "b.go": []byte("package p\nfunc g() {}\n")}
+	files := map[string][]byte{
+		"a.go":   []byte("package p\nfunc f() { go g() }\n"),
+		"b.go":   []byte("package p\nfunc g() {}\n"),
+		"gen.go": []byte("//go:build ignore\n\npackage main\nfunc main() { go g() }\n"),
+	}
 	guardFiles(files)
 	if src, ok := files[goGuardFile]; !ok || !bytes.HasPrefix(src, []byte("package p\n")) {
 		t.Fatalf("guardFiles did not add the recovering function to package p: %q", src)
