@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,71 +24,95 @@ import (
 
 // A panic that nothing recovers ends the process, and the goroutines a script starts are
 // its own: the budget's recover runs on the call's goroutine only. yaegi gives no hook
-// around the goroutines it starts, and a recover in the script's own deferred function does
-// not stop yaegi from raising the panic again when the goroutine's function was reached
-// through a compiled call. So Conduit rewrites every `go` statement of a script (or of a
-// Traefik plugin's packages) before yaegi compiles it, to start the goroutine through a
-// compiled function whose goroutine recovers and logs a panic:
+// around the goroutines it starts. So Conduit rewrites each `go` statement of a script (or
+// of a Traefik plugin's packages) that starts a function literal before yaegi compiles it,
+// adding a deferred recover at the top of the literal's body:
 //
-//	go func() { BODY }()  →  conduitGo__(func() { BODY })
-//	go f(x)               →  conduitGo__(func() { f(x) })
+//	go func(…) { BODY }(…)  →  go func(…) { defer func() { conduitRecovered__(recover()) }(); BODY }(…)
 //
-// and adds a file declaring conduitGo__ (bound to goGuardImport's Go) to each package it
-// changed. The rewrite replaces and inserts text on the lines of the go statements only, so
-// every file:line yaegi reports stays true. In the second form, which covers a function
-// literal called with arguments too, the function and its arguments are evaluated in the
-// new goroutine rather than at the go statement (docs/scripting.md#limits-and-failure).
+// conduitRecovered__ (goGuardImport's Recovered, bound in a file added to each package it
+// changed) logs the panic. The statement stays a go statement with the same function and
+// arguments, evaluated at the same time, and only text on the literal's first line is
+// inserted, so every file:line yaegi reports stays true. (The recover is a closure in the
+// literal on purpose: a package-level function deferred there does not recover in yaegi when
+// the goroutine was started by a function that compiled code called.) Other forms
+// (`go f(x)`, `go s.run()`) cannot be given a recover without moving when their function
+// and arguments are evaluated (yaegi shares a loop's variable between iterations, so
+// `for _, c := range cs { go watch(c) }` depends on it): they are left as they are, and
+// validate warns about them (unguardedGoStatements).
 
-// goGuardFunc is the package-level name the rewrite calls.
-const goGuardFunc = "conduitGo__"
+// goGuardFunc is the package-level name the rewritten literals call with recover().
+const goGuardFunc = "conduitRecovered__"
 
-// goGuardImport is the import path of the compiled package that starts guarded goroutines
-// (guardedCallbacks); every interpreter has it.
+// goGuardImport is the import path of the compiled package whose Recovered logs a recovered
+// panic (guardedCallbacks); every interpreter has it.
 const goGuardImport = "conduit.internal/goroutine"
 
 // goGuardFile is the name of the file that declares goGuardFunc in a changed package.
 const goGuardFile = "zz_conduit_goroutines.go"
 
-// guardGoStatements returns src with every go statement rewritten as above, the package's
-// name, and whether anything changed. A file that does not parse is returned unchanged
-// (yaegi reports its error).
-func guardGoStatements(name string, src []byte) (out []byte, pkg string, changed bool) {
+// goStatements parses src and calls each with every go statement; it returns the file set
+// and file, or nil when src does not parse.
+func goStatements(name string, src []byte, each func(*ast.GoStmt)) (*token.FileSet, *ast.File) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, name, src, parser.SkipObjectResolution)
 	if err != nil {
-		return src, "", false
+		return nil, nil
 	}
-	type edit struct {
-		at, del int // offset, and how many bytes the text replaces there
-		text    string
-	}
-	var edits []edit
-	off := func(p token.Pos) int { return fset.Position(p).Offset }
 	ast.Inspect(f, func(n ast.Node) bool {
-		g, ok := n.(*ast.GoStmt)
-		if !ok {
-			return true
+		if g, ok := n.(*ast.GoStmt); ok {
+			each(g)
 		}
-		if _, lit := g.Call.Fun.(*ast.FuncLit); lit && len(g.Call.Args) == 0 {
-			edits = append(edits,
-				edit{off(g.Go), len("go"), goGuardFunc + "("},
-				edit{off(g.Call.Lparen), off(g.Call.Rparen) + 1 - off(g.Call.Lparen), ")"})
-			return true
-		}
-		edits = append(edits,
-			edit{off(g.Go), len("go"), goGuardFunc + "(func() {"},
-			edit{off(g.Call.End()), 0, " })"})
 		return true
 	})
-	if len(edits) == 0 {
+	return fset, f
+}
+
+// guardGoStatements returns src with every go statement that starts a function literal
+// rewritten as above, the package's name, and whether anything changed. A file that does
+// not parse is returned unchanged (yaegi reports its error).
+func guardGoStatements(name string, src []byte) (out []byte, pkg string, changed bool) {
+	var lits []*ast.FuncLit
+	fset, f := goStatements(name, src, func(g *ast.GoStmt) {
+		if lit, ok := g.Call.Fun.(*ast.FuncLit); ok {
+			lits = append(lits, lit)
+		}
+	})
+	if f == nil {
+		return src, "", false
+	}
+	if len(lits) == 0 {
 		return src, f.Name.Name, false
 	}
-	slices.SortStableFunc(edits, func(a, b edit) int { return b.at - a.at })
+	at := make([]int, len(lits))
+	for i, lit := range lits {
+		at[i] = fset.Position(lit.Body.Lbrace).Offset + 1
+	}
+	slices.Sort(at)
 	out = bytes.Clone(src)
-	for _, e := range edits {
-		out = slices.Replace(out, e.at, e.at+e.del, []byte(e.text)...)
+	text := []byte(" defer func() { " + goGuardFunc + "(recover()) }();")
+	for i := len(at) - 1; i >= 0; i-- {
+		out = slices.Insert(out, at[i], text...)
 	}
 	return out, f.Name.Name, true
+}
+
+// unguardedGoStatements returns "file:line" of each go statement of the files (name →
+// source) that guardGoStatements leaves as it is, in file name order.
+func unguardedGoStatements(files map[string][]byte) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		var pos []token.Pos
+		fset, _ := goStatements(name, files[name], func(g *ast.GoStmt) {
+			if _, ok := g.Call.Fun.(*ast.FuncLit); !ok {
+				pos = append(pos, g.Go)
+			}
+		})
+		for _, p := range pos {
+			out = append(out, fmt.Sprintf("%s:%d", name, fset.Position(p).Line))
+		}
+	}
+	return out
 }
 
 // goGuardSource is the file that declares goGuardFunc in package pkg.
@@ -96,8 +121,8 @@ func goGuardSource(pkg string) []byte {
 
 import conduitGoroutine__ %q
 
-// %s starts f on a goroutine that recovers and logs a panic (added by Conduit).
-var %s = conduitGoroutine__.Go
+// %s logs a panic a goroutine of the package recovered (added by Conduit).
+var %s = conduitGoroutine__.Recovered
 `, pkg, goGuardImport, goGuardFunc, goGuardFunc)
 }
 
@@ -131,8 +156,8 @@ func guardFiles(files map[string][]byte) {
 
 // guardedCallbacks are the standard functions that run a script's function on a goroutine
 // of their own (time.AfterFunc, context.AfterFunc), in a version whose goroutine recovers a
-// panic of that function and logs it to out, and goGuardImport's Go, which the rewritten go
-// statements call. They replace the standard ones in every interpreter, sandboxed or not.
+// panic of that function and logs it to out, and goGuardImport's Recovered, which the
+// rewritten go statements call. They replace the standard ones in every interpreter, sandboxed or not.
 func guardedCallbacks(out io.Writer) interp.Exports {
 	guard := func(f func()) func() {
 		return func() {
@@ -145,7 +170,11 @@ func guardedCallbacks(out io.Writer) interp.Exports {
 		}
 	}
 	return interp.Exports{
-		goGuardImport + "/goroutine": {"Go": reflect.ValueOf(func(f func()) { go guard(f)() })},
+		goGuardImport + "/goroutine": {"Recovered": reflect.ValueOf(func(p any) {
+			if p != nil {
+				fmt.Fprintln(out, "panic in a goroutine of the script, recovered:", p)
+			}
+		})},
 		"time/time": {"AfterFunc": reflect.ValueOf(func(d time.Duration, f func()) *time.Timer {
 			return time.AfterFunc(d, guard(f))
 		})},

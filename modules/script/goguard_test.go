@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,20 +15,19 @@ import (
 
 // TestGuardGoStatements: every go statement gets the recovering defer, on its own lines.
 func TestGuardGoStatements(t *testing.T) {
+	const d = " defer func() { conduitRecovered__(recover()) }();"
 	tests := []struct {
 		name, src, want string
 		changed         bool
 	}{
 		{"function literal", "package p\nfunc f() {\n\tgo func() {\n\t\tg()\n\t}()\n}\n",
-			"package p\nfunc f() {\n\tconduitGo__( func() {\n\t\tg()\n\t})\n}\n", true},
-		{"named function", "package p\nfunc f() { go g(1, x) }\n",
-			"package p\nfunc f() { conduitGo__(func() { g(1, x) }) }\n", true},
-		{"method", "package p\nfunc f() { go s.run() }\n",
-			"package p\nfunc f() { conduitGo__(func() { s.run() }) }\n", true},
-		{"nested", "package p\nfunc f() { go func() { go g() }() }\n",
-			"package p\nfunc f() { conduitGo__( func() { conduitGo__(func() { g() }) }) }\n", true},
+			"package p\nfunc f() {\n\tgo func() {" + d + "\n\t\tg()\n\t}()\n}\n", true},
 		{"literal with arguments", "package p\nfunc f() { go func(n int) { g(n) }(3) }\n",
-			"package p\nfunc f() { conduitGo__(func() { func(n int) { g(n) }(3) }) }\n", true},
+			"package p\nfunc f() { go func(n int) {" + d + " g(n) }(3) }\n", true},
+		{"nested", "package p\nfunc f() { go func() { go func() {}() }() }\n",
+			"package p\nfunc f() { go func() {" + d + " go func() {" + d + "}() }() }\n", true},
+		{"named function: left as it is", "package p\nfunc f() { go g(1, x) }\n", "package p\nfunc f() { go g(1, x) }\n", false},
+		{"method: left as it is", "package p\nfunc f() { go s.run() }\n", "package p\nfunc f() { go s.run() }\n", false},
 		{"no go statement", "package p\nfunc f() { g() }\n", "package p\nfunc f() { g() }\n", false},
 		{"does not parse", "package p\nfunc f() { go }\n", "package p\nfunc f() { go }\n", false},
 	}
@@ -46,13 +46,20 @@ func TestGuardGoStatements(t *testing.T) {
 		})
 	}
 	files := map[string][]byte{
-		"a.go":   []byte("package p\nfunc f() { go g() }\n"),
+		"a.go":   []byte("package p\nfunc f() { go func() { g() }() }\n"),
 		"b.go":   []byte("package p\nfunc g() {}\n"),
-		"gen.go": []byte("//go:build ignore\n\npackage main\nfunc main() { go g() }\n"),
+		"gen.go": []byte("//go:build ignore\n\npackage main\nfunc main() { go func() {}() }\n"),
 	}
 	guardFiles(files)
 	if src, ok := files[goGuardFile]; !ok || !bytes.HasPrefix(src, []byte("package p\n")) {
 		t.Fatalf("guardFiles did not add the recovering function to package p: %q", src)
+	}
+	got := unguardedGoStatements(map[string][]byte{
+		"b.go": []byte("package p\nfunc f() {\n\tgo g()\n\tgo func() {}()\n\tgo s.run(1)\n}\n"),
+		"a.go": []byte("package p\nfunc f() { go h() }\n"),
+	})
+	if want := []string{"a.go:2", "b.go:3", "b.go:5"}; !slices.Equal(got, want) {
+		t.Errorf("unguardedGoStatements: %q, want %q", got, want)
 	}
 }
 
@@ -84,8 +91,8 @@ func TestGuardedCallbacksMatchStd(t *testing.T) {
 	}
 }
 
-// FuzzGuardGoStatements: a rewritten file still parses, keeps its lines, and has no go
-// statement left.
+// FuzzGuardGoStatements: a rewritten file still parses, keeps its lines, and every go
+// statement that starts a function literal begins with the deferred recover.
 func FuzzGuardGoStatements(f *testing.F) {
 	for _, s := range []string{
 		"package p\nfunc f() { go g(1, x) }\n",
@@ -113,8 +120,17 @@ func FuzzGuardGoStatements(f *testing.F) {
 			t.Fatalf("the rewrite does not parse: %v\n%s\nfrom\n%s", err, out, src)
 		}
 		ast.Inspect(file, func(n ast.Node) bool {
-			if _, ok := n.(*ast.GoStmt); ok {
-				t.Fatalf("a go statement is left:\n%s", out)
+			g, ok := n.(*ast.GoStmt)
+			if !ok {
+				return true
+			}
+			if lit, ok := g.Call.Fun.(*ast.FuncLit); ok {
+				if len(lit.Body.List) == 0 {
+					t.Fatalf("a function literal's go statement without the recover:\n%s", out)
+				}
+				if _, ok := lit.Body.List[0].(*ast.DeferStmt); !ok {
+					t.Fatalf("a function literal's go statement without the recover:\n%s", out)
+				}
 			}
 			return true
 		})

@@ -48,3 +48,19 @@ func TestUnguardedMapWarning(t *testing.T) {
 		t.Fatalf("warnings %v", ws)
 	}
 }
+
+// TestUnguardedGoWarning: validate warns about a go statement Conduit cannot give a recover,
+// at the entry's path, and builds the script.
+func TestUnguardedGoWarning(t *testing.T) {
+	_, d, err := servertest.Build("port: 8080\nmiddleware:\n  - {type: script, path: testdata/scripts/gonamed.go}\n", config.FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := d.Errors(); len(errs) != 0 {
+		t.Fatalf("errors %v", errs)
+	}
+	ws := d.Warnings()
+	if len(ws) != 1 || ws[0].Path != "middleware[0].path" || !strings.Contains(ws[0].Message, "gonamed.go:13: a panic in the goroutine this go statement starts ends the whole process") {
+		t.Fatalf("warnings %v", ws)
+	}
+}

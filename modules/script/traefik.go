@@ -113,6 +113,9 @@ func (e *entry) loadPlugin(ctx *core.SiteContext, pathAt string, cfg *Entry) boo
 		return false
 	}
 	if files, err := readGoFiles(filepath.Join(goPath, "src", filepath.FromSlash(m.Import))); err == nil {
+		for _, w := range unguardedGoStatements(files) {
+			ctx.Warnf(pathAt, "%s: a panic in the goroutine this go statement starts ends the whole process (only a go statement that starts a function literal gets a recover); write it as go func() { … }() (docs/scripting.md#limits-and-failure)", w)
+		}
 		for _, w := range unguardedMapWrites(files) {
 			ctx.Warnf(pathAt, "%s writes a package-level map and the plugin does not import sync: requests run at once, and Go ends the whole process on concurrent map writes (no recover catches it); guard the map with a sync.Mutex (docs/scripting.md#limits-and-failure)", w)
 		}

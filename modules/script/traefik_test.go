@@ -113,7 +113,7 @@ type Config struct{}
 func CreateConfig() *Config { return &Config{} }
 
 func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
-	go refresh()
+	go func() { refresh() }()
 	return next, nil
 }
 
