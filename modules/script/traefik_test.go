@@ -170,3 +170,39 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 		t.Fatalf("warnings %v", ws)
 	}
 }
+
+// TestTraefikPluginThroughSymlink: a plugin whose directory in plugins-local is a symbolic
+// link to where it is developed loads, as it did when yaegi read the disk itself.
+func TestTraefikPluginThroughSymlink(t *testing.T) {
+	real := writePlugin(t, `package gopanic
+
+import (
+	"context"
+	"net/http"
+)
+
+type Config struct{}
+
+func CreateConfig() *Config { return &Config{} }
+
+func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Linked", "yes")
+		next.ServeHTTP(w, r)
+	}), nil
+}
+`)
+	gopath := t.TempDir()
+	link := filepath.Join(gopath, "src", "example.org", "gopanic")
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	up := echo(t)
+	srv := servertest.Start(t, site(up.URL, "  - {type: traefik, path: "+link+"}\n"))
+	if rep := servertest.Get(t, srv.URL(8080)+"/l"); rep.Status != 200 || rep.Header.Get("X-Linked") != "yes" {
+		t.Fatalf("got %d %v", rep.Status, rep.Header)
+	}
+}
