@@ -185,55 +185,29 @@ func guardedCallbacks(out io.Writer) interp.Exports {
 }
 
 // pluginSources reads a Traefik plugin's GOPATH (the Go files of every package under
-// goPath/src, and go.mod and vendor/modules.txt files) into memory with the go statements of
-// each package guarded, for yaegi to import from (GoPath "."). Symbolic links to directories
-// are followed, as yaegi's own loader did (a plugin under development is often a link into
-// plugins-local), each real directory once. Test files are left out: yaegi does not load them.
+// goPath/src, and go.mod and vendor/modules.txt files; links followed as walkFiles does) into
+// memory with the go statements of each package guarded, for yaegi to import from (GoPath
+// "."). Test files are left out: yaegi does not load them.
 func pluginSources(goPath string) (fs.FS, error) {
 	pkgs := map[string]map[string][]byte{} // directory (slash-separated, from goPath) → files
-	seen := map[string]bool{}              // real directories read
-	var walk func(dir, rel string) error
-	walk = func(dir, rel string) error {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil {
-			return fmt.Errorf("resolve %s: %w", dir, err)
-		}
-		if seen[real] {
+	err := walkFiles(filepath.Join(goPath, "src"), func(p, rel string) error {
+		name := path.Base(rel)
+		goFile := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
+		if !goFile && name != "go.mod" && name != "modules.txt" {
 			return nil
 		}
-		seen[real] = true
-		entries, err := os.ReadDir(dir)
+		b, err := os.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", dir, err)
+			return fmt.Errorf("read %s: %w", p, err)
 		}
-		for _, e := range entries {
-			name, p := e.Name(), filepath.Join(dir, e.Name())
-			info, err := os.Stat(p) // follows a link
-			if err != nil {
-				continue // a dangling link: yaegi would not find anything there either
-			}
-			if info.IsDir() {
-				if err := walk(p, path.Join(rel, name)); err != nil {
-					return err
-				}
-				continue
-			}
-			goFile := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
-			if !goFile && name != "go.mod" && name != "modules.txt" {
-				continue
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
-			}
-			if pkgs[rel] == nil {
-				pkgs[rel] = map[string][]byte{}
-			}
-			pkgs[rel][name] = b
+		dir := path.Join("src", path.Dir(rel))
+		if pkgs[dir] == nil {
+			pkgs[dir] = map[string][]byte{}
 		}
+		pkgs[dir][name] = b
 		return nil
-	}
-	if err := walk(filepath.Join(goPath, "src"), "src"); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	fsys := fstest.MapFS{}

@@ -6,6 +6,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -135,4 +138,39 @@ func FuzzGuardGoStatements(f *testing.F) {
 			return true
 		})
 	})
+}
+
+// TestDirHashFollowsLinks: a plugin linked into its GOPATH is part of the GOPATH's hash, so
+// a reload after the plugin's files changed compiles it again instead of reusing the old
+// program; pluginSources reads it too.
+func TestDirHashFollowsLinks(t *testing.T) {
+	real, gopath := t.TempDir(), t.TempDir()
+	file := filepath.Join(real, "p.go")
+	if err := os.WriteFile(file, []byte("package p\nfunc f() { go func() {}() }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(gopath, "src", "example.org"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(gopath, "src", "example.org", "p")); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(name string) bool { return strings.HasSuffix(name, ".go") }
+	before, err := dirHash(gopath, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("package p\nfunc f() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := dirHash(gopath, keep); err != nil || after == before {
+		t.Fatalf("hash %s → %s (%v): the linked plugin's change is not seen", before, after, err)
+	}
+	fsys, err := pluginSources(gopath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fs.ReadFile(fsys, "src/example.org/p/p.go"); err != nil || string(b) != "package p\nfunc f() {}\n" {
+		t.Fatalf("pluginSources: %q %v", b, err)
+	}
 }

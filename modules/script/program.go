@@ -300,21 +300,58 @@ func importError(err error, unrestrictedStd bool) error {
 	return fmt.Errorf("%simport %q is not available to a sandboxed script (it may import %s; `unrestricted: true` opens the whole standard library, docs/scripting.md#sandbox)", m[1], m[2], strings.Join(SandboxPackages(), ", "))
 }
 
-// dirHash hashes every file below root whose name passes keep, in path order.
+// dirHash hashes every file below root whose name passes keep, in path order, following
+// symbolic links to directories as walkFiles does.
 func dirHash(root string, keep func(name string) bool) (string, error) {
 	h := sha256.New()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !keep(d.Name()) {
+	err := walkFiles(root, func(p, rel string) error {
+		if !keep(filepath.Base(p)) {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, p)
 		return hashFile(h, p, rel)
 	})
 	if err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// walkFiles calls each for every file below root, in path order, with its path and its path
+// relative to root (slash-separated). Symbolic links to directories are followed, each real
+// directory once (a Traefik plugin under development is often a link into plugins-local);
+// a dangling link is skipped.
+func walkFiles(root string, each func(p, rel string) error) error {
+	seen := map[string]bool{}
+	var walk func(dir, rel string) error
+	walk = func(dir, rel string) error {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", dir, err)
+		}
+		if seen[real] {
+			return nil
+		}
+		seen[real] = true
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			p, r := filepath.Join(dir, e.Name()), path.Join(rel, e.Name())
+			info, err := os.Stat(p) // follows a link
+			if err != nil {
+				continue
+			}
+			if info.IsDir() {
+				err = walk(p, r)
+			} else {
+				err = each(p, r)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root, "")
 }
