@@ -171,6 +171,18 @@ type hwState struct {
 	body   bytes.Buffer
 	// After next with buffer_response: the handler's answer.
 	buf *bufferedResponse
+	// hdrBytes counts the bytes of header names and values the guest gave the functions
+	// that change headers (spendHeaderBytes).
+	hdrBytes int
+}
+
+// spendHeaderBytes counts the bytes of a header change (a name and its value) against
+// maxHeaderChangeBytes and panics past it (which the library turns into a trap).
+func (s *hwState) spendHeaderBytes(name, value string) {
+	s.hdrBytes += len(name) + len(value)
+	if s.hdrBytes > maxHeaderChangeBytes {
+		panic(errHeaderBudget)
+	}
 }
 
 // Value implements context.Context.
@@ -489,19 +501,25 @@ func checkedValue(v string) string {
 
 // SetRequestHeaderValue implements hwhandler.Host.
 func (hwHost) SetRequestHeaderValue(ctx context.Context, name, value string) {
-	hwStateOf(ctx).r.Header[checkedName(name)] = []string{checkedValue(value)}
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	s.r.Header[checkedName(name)] = []string{checkedValue(value)}
 }
 
 // AddRequestHeaderValue implements hwhandler.Host.
 func (hwHost) AddRequestHeaderValue(ctx context.Context, name, value string) {
-	h := hwStateOf(ctx).r.Header
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	h := s.r.Header
 	n := checkedName(name)
 	h[n] = append(h[n], checkedValue(value))
 }
 
 // RemoveRequestHeader implements hwhandler.Host.
 func (hwHost) RemoveRequestHeader(ctx context.Context, name string) {
-	delete(hwStateOf(ctx).r.Header, checkedName(name))
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, "")
+	delete(s.r.Header, checkedName(name))
 }
 
 // RequestBodyReader implements hwhandler.Host.
@@ -609,19 +627,25 @@ func (hwHost) GetResponseHeaderValues(ctx context.Context, name string) []string
 
 // SetResponseHeaderValue implements hwhandler.Host.
 func (hwHost) SetResponseHeaderValue(ctx context.Context, name, value string) {
-	hwStateOf(ctx).w.Header()[checkedName(name)] = []string{checkedValue(value)}
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	s.w.Header()[checkedName(name)] = []string{checkedValue(value)}
 }
 
 // AddResponseHeaderValue implements hwhandler.Host.
 func (hwHost) AddResponseHeaderValue(ctx context.Context, name, value string) {
-	h := hwStateOf(ctx).w.Header()
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	h := s.w.Header()
 	n := checkedName(name)
 	h[n] = append(h[n], checkedValue(value))
 }
 
 // RemoveResponseHeader implements hwhandler.Host.
 func (hwHost) RemoveResponseHeader(ctx context.Context, name string) {
-	delete(hwStateOf(ctx).w.Header(), checkedName(name))
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, "")
+	delete(s.w.Header(), checkedName(name))
 }
 
 // ResponseBodyReader implements hwhandler.Host.
