@@ -165,7 +165,10 @@ type hwState struct {
 	features hwhandler.Features
 	reqBody  []byte // buffer_request: the whole request body
 	reqErr   error  // buffer_request: the body could not be buffered
-	afterNxt bool
+	// reqTooLarge: the body is larger than buffer_request holds; tooLargeRead: the guest
+	// tried to read it (its read_body trapped), so the request is answered 413.
+	reqTooLarge, tooLargeRead bool
+	afterNxt                  bool
 	// Before next: the guest's own answer.
 	status int
 	body   bytes.Buffer
@@ -241,6 +244,16 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 	s.enable(p.mw.Features())
 	outCtx, ctxNext, err := p.mw.HandleRequest(s)
 	if err != nil {
+		if s.tooLargeRead {
+			// The guest could not see the body it asked for: the request may not pass
+			// uninspected (whatever onError says), and it is the client's fault, not the
+			// guest's.
+			h.logger.Warn("wasm: the guest read a request body larger than buffer_request holds; answering 413",
+				"guest", h.spec.file, "limit", maxBufferedBody)
+			h.free(s)
+			core.Error(w, r, http.StatusRequestEntityTooLarge, "request body too large for the wasm middleware")
+			return
+		}
 		h.failed(p, err)
 		if h.spec.deny {
 			h.free(s)
@@ -341,6 +354,7 @@ func (s *hwState) bufferRequest() {
 		s.reqErr = fmt.Errorf("reading the request body: %w", err)
 	case len(b) > maxBufferedBody:
 		s.reqErr = fmt.Errorf("the request body is larger than the %d bytes buffer_request holds", maxBufferedBody)
+		s.reqTooLarge = true
 	}
 	s.r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(b), s.r.Body), closer: s.r.Body}
 }
@@ -526,6 +540,7 @@ func (hwHost) RemoveRequestHeader(ctx context.Context, name string) {
 func (hwHost) RequestBodyReader(ctx context.Context) io.ReadCloser {
 	s := hwStateOf(ctx)
 	if s.reqErr != nil {
+		s.tooLargeRead = s.reqTooLarge
 		panic(s.reqErr)
 	}
 	if s.reqBody != nil {

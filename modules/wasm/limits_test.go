@@ -1,10 +1,16 @@
 package wasm_test
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/conduitproxy/conduit/core/server/servertest"
@@ -114,6 +120,61 @@ func TestGuestHeaderChangesBounded(t *testing.T) {
 					}
 				}
 				t.Fatalf("got %d %q with %d bytes of header values; want the guest stopped (500)", r.Status, r.Body, n)
+			}
+		})
+	}
+}
+
+// hwBodyWAT is an http-wasm guest that turns buffer_request on, reads the whole request
+// body and continues (a body inspector, such as a WAF).
+const hwBodyWAT = `(module
+  (import "http_handler" "enable_features" (func $enable_features (param i32) (result i32)))
+  (import "http_handler" "read_body" (func $read_body (param i32 i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (func (export "handle_request") (result i64)
+    (drop (call $enable_features (i32.const 1))) ;; buffer_request
+    (loop $more
+      (br_if $more (i64.eqz (i64.shr_u
+        (call $read_body (i32.const 0) (i32.const 1024) (i32.const 4096))
+        (i64.const 32)))))
+    (i64.const 1))
+  (func (export "handle_response") (param i32 i32))
+)`
+
+// TestHTTPWasmBodyOverBufferRefused checks that a request body larger than buffer_request
+// holds, which the guest tried to read, is answered 413 and does not reach the upstream,
+// whatever onError says. Before, the guest's read failed, the failure let the request
+// pass (onError: allow, the default) and the upstream got the whole body the guest never
+// saw: padding a body past 8 MiB got it past an inspecting guest.
+func TestHTTPWasmBodyOverBufferRefused(t *testing.T) {
+	var reached atomic.Int32
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		reached.Add(1)
+		_, _ = io.WriteString(w, strconv.FormatInt(n, 10))
+	}))
+	defer up.Close()
+	guest := watGuest(t, hwBodyWAT)
+	for _, onError := range []string{"allow", "deny"} {
+		t.Run(onError, func(t *testing.T) {
+			srv := servertest.Start(t, site(up.URL, `{type: wasm, path: "`+guest+`", onError: `+onError+`, timeoutMs: 10000}`))
+			post := func(size int) (int, string) {
+				resp, err := http.Post(srv.URL(8080)+"/", "application/octet-stream", bytes.NewReader(make([]byte, size)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			reached.Store(0)
+			if status, body := post(1000); status != 200 || body != "1000" {
+				t.Fatalf("a small body: got %d %q, want 200 and the upstream's count", status, body)
+			}
+			reached.Store(0)
+			status, body := post(8<<20 + 1)
+			if status != http.StatusRequestEntityTooLarge || reached.Load() != 0 {
+				t.Fatalf("a body over 8 MiB: got %d %q, the upstream reached %d times; want 413 and not reached", status, body, reached.Load())
 			}
 		})
 	}
