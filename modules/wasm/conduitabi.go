@@ -187,6 +187,28 @@ type call struct {
 	bodySet bool
 	// Response phase: set_response_body is ignored (1xx, 204, 304, Content-Length: 0).
 	bodyIgnored bool
+	// hdrBytes counts the bytes of header names and values the guest gave the functions
+	// that change headers (spendHeaderBytes).
+	hdrBytes int
+}
+
+// maxHeaderChangeBytes bounds the bytes of header names and values a guest may give the
+// functions that change headers while it serves one request (conduit ABI: its call;
+// http-wasm: handle_request and handle_response); past it the guest fails. The host keeps
+// what those functions are given, so without a bound a guest calling them in a loop until
+// timeoutMs made the host hold gigabytes.
+const maxHeaderChangeBytes = 1 << 20
+
+// errHeaderBudget is the failure of a guest that went past maxHeaderChangeBytes.
+var errHeaderBudget = fmt.Errorf("the guest changed more than %d bytes of headers in one request", maxHeaderChangeBytes)
+
+// spendHeaderBytes counts n bytes given to fn, a function that changes headers, and traps
+// the call past maxHeaderChangeBytes.
+func (c *call) spendHeaderBytes(fn string, n int) {
+	c.hdrBytes += n
+	if c.hdrBytes > maxHeaderChangeBytes {
+		trap("%s: %w", fn, errHeaderBudget)
+	}
 }
 
 // maxPooledBody is the largest body buffer a pooled call or hwState keeps.
@@ -361,10 +383,12 @@ func (c *call) headerValue(fn, name, value string) bool {
 const refused = -1
 
 func setRequestHeader(c *call, m api.Module, s []uint64) int32 {
-	name, value := read(m, s[0], s[1]), readString(m, s[2], s[3])
+	name, b := read(m, s[0], s[1]), read(m, s[2], s[3])
 	if c.response {
 		return refused
 	}
+	c.spendHeaderBytes("conduit_set_request_header", len(name)+len(b))
+	value := string(b)
 	canon, ok := c.headerName("conduit_set_request_header", name)
 	if !ok || !c.headerValue("conduit_set_request_header", canon, value) {
 		return refused
@@ -378,6 +402,7 @@ func removeRequestHeader(c *call, m api.Module, s []uint64) int32 {
 	if c.response {
 		return refused
 	}
+	c.spendHeaderBytes("conduit_remove_request_header", len(name))
 	canon, ok := c.headerName("conduit_remove_request_header", name)
 	if !ok {
 		return refused
@@ -398,7 +423,9 @@ func setResponseStatus(c *call, _ api.Module, s []uint64) int32 {
 }
 
 func setResponseHeader(c *call, m api.Module, s []uint64) int32 {
-	name, value := read(m, s[0], s[1]), readString(m, s[2], s[3])
+	name, b := read(m, s[0], s[1]), read(m, s[2], s[3])
+	c.spendHeaderBytes("conduit_set_response_header", len(name)+len(b))
+	value := string(b)
 	canon, ok := c.headerName("conduit_set_response_header", name)
 	if !ok || !c.headerValue("conduit_set_response_header", canon, value) {
 		return refused
@@ -454,6 +481,7 @@ func removeResponseHeader(c *call, m api.Module, s []uint64) int32 {
 	if !c.response {
 		return refused
 	}
+	c.spendHeaderBytes("conduit_remove_response_header", len(name))
 	canon, ok := c.headerName("conduit_remove_response_header", name)
 	if !ok {
 		return refused

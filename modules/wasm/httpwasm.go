@@ -165,12 +165,27 @@ type hwState struct {
 	features hwhandler.Features
 	reqBody  []byte // buffer_request: the whole request body
 	reqErr   error  // buffer_request: the body could not be buffered
-	afterNxt bool
+	// reqTooLarge: the body is larger than buffer_request holds; tooLargeRead: the guest
+	// tried to read it (its read_body trapped), so the request is answered 413.
+	reqTooLarge, tooLargeRead bool
+	afterNxt                  bool
 	// Before next: the guest's own answer.
 	status int
 	body   bytes.Buffer
 	// After next with buffer_response: the handler's answer.
 	buf *bufferedResponse
+	// hdrBytes counts the bytes of header names and values the guest gave the functions
+	// that change headers (spendHeaderBytes).
+	hdrBytes int
+}
+
+// spendHeaderBytes counts the bytes of a header change (a name and its value) against
+// maxHeaderChangeBytes and panics past it (which the library turns into a trap).
+func (s *hwState) spendHeaderBytes(name, value string) {
+	s.hdrBytes += len(name) + len(value)
+	if s.hdrBytes > maxHeaderChangeBytes {
+		panic(errHeaderBudget)
+	}
 }
 
 // Value implements context.Context.
@@ -229,6 +244,16 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 	s.enable(p.mw.Features())
 	outCtx, ctxNext, err := p.mw.HandleRequest(s)
 	if err != nil {
+		if s.tooLargeRead {
+			// The guest could not see the body it asked for: the request may not pass
+			// uninspected (whatever onError says), and it is the client's fault, not the
+			// guest's.
+			h.logger.Warn("wasm: the guest read a request body larger than buffer_request holds; answering 413",
+				"guest", h.spec.file, "limit", maxBufferedBody)
+			h.free(s)
+			core.Error(w, r, http.StatusRequestEntityTooLarge, "request body too large for the wasm middleware")
+			return
+		}
 		h.failed(p, err)
 		if h.spec.deny {
 			h.free(s)
@@ -329,6 +354,7 @@ func (s *hwState) bufferRequest() {
 		s.reqErr = fmt.Errorf("reading the request body: %w", err)
 	case len(b) > maxBufferedBody:
 		s.reqErr = fmt.Errorf("the request body is larger than the %d bytes buffer_request holds", maxBufferedBody)
+		s.reqTooLarge = true
 	}
 	s.r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(b), s.r.Body), closer: s.r.Body}
 }
@@ -489,25 +515,32 @@ func checkedValue(v string) string {
 
 // SetRequestHeaderValue implements hwhandler.Host.
 func (hwHost) SetRequestHeaderValue(ctx context.Context, name, value string) {
-	hwStateOf(ctx).r.Header[checkedName(name)] = []string{checkedValue(value)}
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	s.r.Header[checkedName(name)] = []string{checkedValue(value)}
 }
 
 // AddRequestHeaderValue implements hwhandler.Host.
 func (hwHost) AddRequestHeaderValue(ctx context.Context, name, value string) {
-	h := hwStateOf(ctx).r.Header
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	h := s.r.Header
 	n := checkedName(name)
 	h[n] = append(h[n], checkedValue(value))
 }
 
 // RemoveRequestHeader implements hwhandler.Host.
 func (hwHost) RemoveRequestHeader(ctx context.Context, name string) {
-	delete(hwStateOf(ctx).r.Header, checkedName(name))
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, "")
+	delete(s.r.Header, checkedName(name))
 }
 
 // RequestBodyReader implements hwhandler.Host.
 func (hwHost) RequestBodyReader(ctx context.Context) io.ReadCloser {
 	s := hwStateOf(ctx)
 	if s.reqErr != nil {
+		s.tooLargeRead = s.reqTooLarge
 		panic(s.reqErr)
 	}
 	if s.reqBody != nil {
@@ -609,19 +642,25 @@ func (hwHost) GetResponseHeaderValues(ctx context.Context, name string) []string
 
 // SetResponseHeaderValue implements hwhandler.Host.
 func (hwHost) SetResponseHeaderValue(ctx context.Context, name, value string) {
-	hwStateOf(ctx).w.Header()[checkedName(name)] = []string{checkedValue(value)}
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	s.w.Header()[checkedName(name)] = []string{checkedValue(value)}
 }
 
 // AddResponseHeaderValue implements hwhandler.Host.
 func (hwHost) AddResponseHeaderValue(ctx context.Context, name, value string) {
-	h := hwStateOf(ctx).w.Header()
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, value)
+	h := s.w.Header()
 	n := checkedName(name)
 	h[n] = append(h[n], checkedValue(value))
 }
 
 // RemoveResponseHeader implements hwhandler.Host.
 func (hwHost) RemoveResponseHeader(ctx context.Context, name string) {
-	delete(hwStateOf(ctx).w.Header(), checkedName(name))
+	s := hwStateOf(ctx)
+	s.spendHeaderBytes(name, "")
+	delete(s.w.Header(), checkedName(name))
 }
 
 // ResponseBodyReader implements hwhandler.Host.
