@@ -25,6 +25,7 @@ import (
 	_ "github.com/conduitproxy/conduit/modules/health"
 	_ "github.com/conduitproxy/conduit/modules/limits"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
+	_ "github.com/conduitproxy/conduit/modules/static"
 	_ "github.com/conduitproxy/conduit/modules/upload"
 )
 
@@ -439,4 +440,51 @@ func peakRSS(t *testing.T) int64 {
 	}
 	t.Skip("no VmHWM in /proc/self/status")
 	return 0
+}
+
+// TestAllowedTypesBindTheStoredExtension: with allowedMimeTypes, the client's extension is
+// kept only when the type it maps to is allowed. A PNG that passes an image/png-only check
+// but is named x.html was stored as ….html, which a static site serving the directory sent
+// back as text/html: a PNG with a <script> in a text chunk then ran in the site's origin.
+func TestAllowedTypesBindTheStoredExtension(t *testing.T) {
+	dir := t.TempDir()
+	srv := servertest.Start(t, fmt.Sprintf(`sites:
+  - port: 8080
+    upload: {path: /upload, dir: %q, allowedMimeTypes: [image/png, image/jpeg]}
+  - port: 8081
+    static: %q
+`, dir, dir))
+	polyglot := append(append([]byte{}, pngBytes...), "tEXt<script>alert(document.domain)</script>"...)
+	for _, tc := range []struct{ name, ext string }{
+		{"x.html", ""},
+		{"x.HTM", ""},
+		{"x.svg", ""},
+		{"x.js", ""},
+		{"x.xml", ""},
+		{"x.txt", ""},
+		{"x.png", ".png"},
+		{"x.JPG", ".jpg"}, // an allowed type: a browser shows it as an image or not at all
+		{"x", ""},
+	} {
+		body, ct := form(t, part{"file", tc.name, "image/png", polyglot})
+		r := post(t, srv.URL(8080)+"/upload", body, ct)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.name, r.status, r.raw)
+		}
+		name := files(r)[0]["name"].(string)
+		if !storedName.MatchString(name) || filepath.Ext(name) != tc.ext {
+			t.Errorf("%q stored as %q, want the extension %q", tc.name, name, tc.ext)
+		}
+		got := servertest.Get(t, srv.URL(8081)+"/"+name)
+		if ctype := got.Header.Get("Content-Type"); got.Status != http.StatusOK || (ctype != "image/png" && ctype != "image/jpeg" && ctype != "application/octet-stream") {
+			t.Errorf("%q served back as %d %q", tc.name, got.Status, ctype)
+		}
+	}
+	// Without allowedMimeTypes every type is accepted, and the extension is the client's.
+	dir2 := t.TempDir()
+	srv2 := start(t, dir2, "")
+	body, ct := form(t, part{"file", "page.html", "text/html", []byte("<p>hi</p>")})
+	if r := post(t, srv2.URL(8080)+"/upload", body, ct); r.status != http.StatusOK || filepath.Ext(files(r)[0]["name"].(string)) != ".html" {
+		t.Fatalf("without allowedMimeTypes: %d %s", r.status, r.raw)
+	}
 }
