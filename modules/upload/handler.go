@@ -72,7 +72,7 @@ func (u *uploader) serve(w http.ResponseWriter, r *http.Request) {
 		for _, f := range paths {
 			_ = os.Remove(f)
 		}
-		if p.status == http.StatusRequestEntityTooLarge {
+		if p.status == http.StatusRequestEntityTooLarge || p.status == http.StatusRequestTimeout {
 			w.Header().Set("Connection", "close") // the rest of the body is not read
 		}
 		core.JSONError(w, p.status, http.StatusText(p.status), p.reason)
@@ -201,12 +201,16 @@ func finish(tmp *os.File, final string) error {
 }
 
 // bodyProblem is the answer to an error reading the request body: 413 when a body limit
-// (limits.maxBodyBytes) ended it, 400 otherwise (a malformed body, or a client that went
-// away, which reads no answer).
+// (limits.maxBodyBytes) ended it, 408 when it stalled (global.clientBodyTimeoutMs) or fell
+// behind limits.minUploadRateBytesPerSec, 400 otherwise (a malformed body, or a client that
+// went away, which reads no answer).
 func bodyProblem(err error) *problem {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return refuse(http.StatusRequestEntityTooLarge, "the request body exceeds %d bytes", mb.Limit)
+	}
+	if errors.Is(err, core.ErrUploadTooSlow) {
+		return refuse(http.StatusRequestTimeout, "the request body arrived too slowly")
 	}
 	return refuse(http.StatusBadRequest, "reading the multipart body: %v", err)
 }

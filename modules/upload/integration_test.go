@@ -1,6 +1,7 @@
 package upload_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
@@ -486,5 +487,37 @@ func TestAllowedTypesBindTheStoredExtension(t *testing.T) {
 	body, ct := form(t, part{"file", "page.html", "text/html", []byte("<p>hi</p>")})
 	if r := post(t, srv2.URL(8080)+"/upload", body, ct); r.status != http.StatusOK || filepath.Ext(files(r)[0]["name"].(string)) != ".html" {
 		t.Fatalf("without allowedMimeTypes: %d %s", r.status, r.raw)
+	}
+}
+
+// TestStalledUploadIs408: a body that stalls past global.clientBodyTimeoutMs gets 408 with
+// Connection: close, as everywhere else in Conduit (docs/configuration.md, slow clients),
+// and leaves no file. It got 400 and kept the connection open for its unread body.
+func TestStalledUploadIs408(t *testing.T) {
+	dir := t.TempDir()
+	srv := servertest.Start(t, fmt.Sprintf("global: {clientBodyTimeoutMs: 300}\nsites:\n  - port: 8080\n    upload: {path: /upload, dir: %q}\n", dir))
+	body, ct := form(t, part{"file", "a.txt", "", bytes.Repeat([]byte("x"), 5000)})
+	c, err := net.Dial("tcp", srv.HostPort(8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Chunked, without a Content-Length: 1 KiB of the body, then nothing.
+	head := "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: " + ct + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+	if _, err := fmt.Fprintf(c, "%s%x\r\n%s\r\n", head, 1024, body[:1024]); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Fatalf("a stalled upload: %d, Connection: %q, %s", resp.StatusCode, resp.Header.Get("Connection"), raw)
+	}
+	if es := entries(t, dir); len(es) != 0 {
+		t.Fatalf("dir holds %v after a stalled upload", es)
 	}
 }
