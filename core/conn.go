@@ -19,6 +19,18 @@ type ConnHandler interface {
 	ServeConn(ctx context.Context, c net.Conn)
 }
 
+// ConnAdmitter is a ConnHandler that bounds its connections (the tcp module's
+// maxConnections). The server asks it about each connection the ConnFilters let through,
+// before the TLS handshake, so that a connection over the bound costs no handshake and is not
+// held through one.
+type ConnAdmitter interface {
+	ConnHandler
+	// AdmitConn reports whether c may be served. When it may, the server calls release once
+	// the connection is over: after ServeConn returns, or when the TLS handshake failed and
+	// ServeConn was never called. When it may not, the server closes c at once.
+	AdmitConn(c net.Conn) (release func(), ok bool)
+}
+
 // ConnFilter is a site instance that decides, before any byte is read, whether a raw
 // connection of a ConnHandler site is served (the IP filter and its runtime deny list). A
 // refused connection is closed at once.

@@ -151,7 +151,7 @@ func coldRawChanges(old, g *Generation) []string {
 const handshakeTimeout = DefaultReadHeaderTimeout
 
 // connServer serves the raw connections of one port: each accepted connection is filtered,
-// gets its TLS handshake when the port is a TLS port, and goes to the ConnHandler of the port's
+// admitted (core.ConnAdmitter), gets its TLS handshake when the port is a TLS port, and goes to the ConnHandler of the port's
 // site in the generation current at that moment, which it keeps until it ends.
 type connServer struct {
 	srv     *Server
@@ -258,6 +258,14 @@ func (cs *connServer) handle(c net.Conn) {
 				return
 			}
 		}
+	}
+	if a, ok := site.conn.handler.(core.ConnAdmitter); ok {
+		release, ok := a.AdmitConn(c)
+		if !ok {
+			_ = c.Close()
+			return
+		}
+		defer release()
 	}
 	if cs.tls != nil {
 		tc := tls.Server(c, cs.tls)

@@ -589,3 +589,57 @@ func TestShutdownWaitsForConnectionsThatEnd(t *testing.T) {
 		t.Fatal("the port still accepts after shutdown")
 	}
 }
+
+// TestMaxConnectionsCoversTLSHandshakes: on a TLS port, maxConnections counts a connection
+// from its accept, not from the end of its handshake. A connection over the limit is closed
+// at once, before any handshake work; it used to be held for up to 10 s of handshake (and
+// given one), so the limit bounded nothing for a client that never finished a handshake.
+// A handshake that fails gives its slot back.
+func TestMaxConnectionsCoversTLSHandshakes(t *testing.T) {
+	ca := tlstest.NewCA(t, "tcp test CA")
+	dir := t.TempDir()
+	cert, key := ca.Server(t, "db.test").Write(t, dir, "db")
+	up := upstream(t, echo)
+	srv := servertest.Start(t, fmt.Sprintf("port: 9443\ntls: {cert: %q, key: %q}\ntcp:\n  targets: [%q]\n  maxConnections: 1\n", cert, key, up))
+	dialTLS := func() (*tls.Conn, error) {
+		return tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", srv.HostPort(9443), &tls.Config{RootCAs: ca.Pool(), ServerName: "db.test"})
+	}
+	first, err := dialTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = first.SetDeadline(time.Now().Add(10 * time.Second))
+	exchange(t, first, "1", "1")
+	// Over the limit: closed at once although no handshake started.
+	for range 5 {
+		if d := closedWithin(t, dial(t, srv.HostPort(9443)), 3*time.Second); d > time.Second {
+			t.Fatalf("a connection over maxConnections was closed after %v", d)
+		}
+	}
+	_ = first.Close()
+	// A connection that fails its handshake gives its slot back.
+	var bad *net.TCPConn
+	waitFor(t, func() bool {
+		bad = dial(t, srv.HostPort(9443))
+		_ = bad.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := bad.Read(make([]byte, 1))
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout() // held: in its handshake, not refused
+	}, "the first connection's slot")
+	_, _ = bad.Write([]byte("not a TLS client hello\r\n\r\n"))
+	closedWithin(t, bad, 3*time.Second)
+	waitFor(t, func() bool {
+		c, err := dialTLS()
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("2")); err != nil {
+			return false
+		}
+		b := make([]byte, 1)
+		_, err = io.ReadFull(c, b)
+		return err == nil && b[0] == '2'
+	}, "a TLS connection after a failed handshake")
+}

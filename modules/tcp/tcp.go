@@ -92,7 +92,7 @@ type proxy struct {
 	logRefusedLast atomic.Int64
 }
 
-var _ core.ConnHandler = (*proxy)(nil)
+var _ core.ConnAdmitter = (*proxy)(nil)
 
 func provision(ctx *core.SiteContext) core.SiteInstance {
 	var c Config
@@ -182,17 +182,23 @@ func msOr(ms *uint64, def time.Duration) time.Duration {
 	return time.Duration(min(*ms, uint64(math.MaxInt64/time.Millisecond))) * time.Millisecond
 }
 
-// ServeConn implements core.ConnHandler: it connects to a target and relays c to it.
-func (p *proxy) ServeConn(ctx context.Context, c net.Conn) {
-	start := time.Now()
-	defer c.Close()
+// AdmitConn implements core.ConnAdmitter: maxConnections counts c from its accept, before
+// the TLS handshake of a TLS port, so a connection over the limit is closed at once.
+func (p *proxy) AdmitConn(c net.Conn) (release func(), ok bool) {
 	if n := p.conns.Add(1); p.maxConns > 0 && n > p.maxConns {
 		p.conns.Add(-1)
 		p.m.refused.Inc()
 		p.logRefused(c)
-		return
+		return nil, false
 	}
-	defer p.conns.Add(-1)
+	return func() { p.conns.Add(-1) }, true
+}
+
+// ServeConn implements core.ConnHandler: it connects to a target and relays c to it. The
+// server admitted c first (AdmitConn), which counted it against maxConnections.
+func (p *proxy) ServeConn(ctx context.Context, c net.Conn) {
+	start := time.Now()
+	defer c.Close()
 	p.m.active.Inc()
 	defer p.m.active.Dec()
 

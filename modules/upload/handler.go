@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conduitproxy/conduit/core"
+	"github.com/conduitproxy/conduit/modules/static/mimetype"
 )
 
 // File describes one stored file in the answer.
@@ -71,7 +72,7 @@ func (u *uploader) serve(w http.ResponseWriter, r *http.Request) {
 		for _, f := range paths {
 			_ = os.Remove(f)
 		}
-		if p.status == http.StatusRequestEntityTooLarge {
+		if p.status == http.StatusRequestEntityTooLarge || p.status == http.StatusRequestTimeout {
 			w.Header().Set("Connection", "close") // the rest of the body is not read
 		}
 		core.JSONError(w, p.status, http.StatusText(p.status), p.reason)
@@ -175,7 +176,7 @@ func (u *uploader) store(part *multipart.Part, total int64) (File, string, *prob
 	if limit >= 0 && size > limit {
 		return File{}, "", refuse(http.StatusRequestEntityTooLarge, "the upload exceeds %s (%d bytes)", which, capBytes)
 	}
-	name := newUUID() + storedExt(part.FileName())
+	name := newUUID() + u.extFor(part.FileName())
 	final := filepath.Join(u.dir, name)
 	if err := finish(tmp, final); err != nil {
 		slog.Error("upload: cannot store a file", "file", final, "err", err)
@@ -200,12 +201,16 @@ func finish(tmp *os.File, final string) error {
 }
 
 // bodyProblem is the answer to an error reading the request body: 413 when a body limit
-// (limits.maxBodyBytes) ended it, 400 otherwise (a malformed body, or a client that went
-// away, which reads no answer).
+// (limits.maxBodyBytes) ended it, 408 when it stalled (global.clientBodyTimeoutMs) or fell
+// behind limits.minUploadRateBytesPerSec, 400 otherwise (a malformed body, or a client that
+// went away, which reads no answer).
 func bodyProblem(err error) *problem {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return refuse(http.StatusRequestEntityTooLarge, "the request body exceeds %d bytes", mb.Limit)
+	}
+	if errors.Is(err, core.ErrUploadTooSlow) {
+		return refuse(http.StatusRequestTimeout, "the request body arrived too slowly")
 	}
 	return refuse(http.StatusBadRequest, "reading the multipart body: %v", err)
 }
@@ -287,6 +292,19 @@ func storedExt(name string) string {
 		}
 	}
 	return "." + string(ext)
+}
+
+// extFor returns the extension the file named name (by the client) is stored with:
+// storedExt, and, with allowedMimeTypes, only when the type that extension is served as
+// (modules/static/mimetype, unknown extensions as application/octet-stream) is allowed. The
+// type check reads the content, not the name, so without this a PNG named x.html would be
+// stored as ….html and served back as text/html by a site that serves the directory.
+func (u *uploader) extFor(name string) string {
+	ext := storedExt(name)
+	if ext == "" || len(u.allowed) == 0 || u.allows(mediaType(mimetype.ByName(ext))) {
+		return ext
+	}
+	return ""
 }
 
 // displayName returns the client's file name for the answer: valid UTF-8 without control

@@ -1,6 +1,7 @@
 package upload_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 	_ "github.com/conduitproxy/conduit/modules/health"
 	_ "github.com/conduitproxy/conduit/modules/limits"
 	_ "github.com/conduitproxy/conduit/modules/proxy"
+	_ "github.com/conduitproxy/conduit/modules/static"
 	_ "github.com/conduitproxy/conduit/modules/upload"
 )
 
@@ -439,4 +441,83 @@ func peakRSS(t *testing.T) int64 {
 	}
 	t.Skip("no VmHWM in /proc/self/status")
 	return 0
+}
+
+// TestAllowedTypesBindTheStoredExtension: with allowedMimeTypes, the client's extension is
+// kept only when the type it maps to is allowed. A PNG that passes an image/png-only check
+// but is named x.html was stored as ….html, which a static site serving the directory sent
+// back as text/html: a PNG with a <script> in a text chunk then ran in the site's origin.
+func TestAllowedTypesBindTheStoredExtension(t *testing.T) {
+	dir := t.TempDir()
+	srv := servertest.Start(t, fmt.Sprintf(`sites:
+  - port: 8080
+    upload: {path: /upload, dir: %q, allowedMimeTypes: [image/png, image/jpeg]}
+  - port: 8081
+    static: %q
+`, dir, dir))
+	polyglot := append(append([]byte{}, pngBytes...), "tEXt<script>alert(document.domain)</script>"...)
+	for _, tc := range []struct{ name, ext string }{
+		{"x.html", ""},
+		{"x.HTM", ""},
+		{"x.svg", ""},
+		{"x.js", ""},
+		{"x.xml", ""},
+		{"x.txt", ""},
+		{"x.png", ".png"},
+		{"x.JPG", ".jpg"}, // an allowed type: a browser shows it as an image or not at all
+		{"x", ""},
+	} {
+		body, ct := form(t, part{"file", tc.name, "image/png", polyglot})
+		r := post(t, srv.URL(8080)+"/upload", body, ct)
+		if r.status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.name, r.status, r.raw)
+		}
+		name := files(r)[0]["name"].(string)
+		if !storedName.MatchString(name) || filepath.Ext(name) != tc.ext {
+			t.Errorf("%q stored as %q, want the extension %q", tc.name, name, tc.ext)
+		}
+		got := servertest.Get(t, srv.URL(8081)+"/"+name)
+		if ctype := got.Header.Get("Content-Type"); got.Status != http.StatusOK || (ctype != "image/png" && ctype != "image/jpeg" && ctype != "application/octet-stream") {
+			t.Errorf("%q served back as %d %q", tc.name, got.Status, ctype)
+		}
+	}
+	// Without allowedMimeTypes every type is accepted, and the extension is the client's.
+	dir2 := t.TempDir()
+	srv2 := start(t, dir2, "")
+	body, ct := form(t, part{"file", "page.html", "text/html", []byte("<p>hi</p>")})
+	if r := post(t, srv2.URL(8080)+"/upload", body, ct); r.status != http.StatusOK || filepath.Ext(files(r)[0]["name"].(string)) != ".html" {
+		t.Fatalf("without allowedMimeTypes: %d %s", r.status, r.raw)
+	}
+}
+
+// TestStalledUploadIs408: a body that stalls past global.clientBodyTimeoutMs gets 408 with
+// Connection: close, as everywhere else in Conduit (docs/configuration.md, slow clients),
+// and leaves no file. It got 400 and kept the connection open for its unread body.
+func TestStalledUploadIs408(t *testing.T) {
+	dir := t.TempDir()
+	srv := servertest.Start(t, fmt.Sprintf("global: {clientBodyTimeoutMs: 300}\nsites:\n  - port: 8080\n    upload: {path: /upload, dir: %q}\n", dir))
+	body, ct := form(t, part{"file", "a.txt", "", bytes.Repeat([]byte("x"), 5000)})
+	c, err := net.Dial("tcp", srv.HostPort(8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Chunked, without a Content-Length: 1 KiB of the body, then nothing.
+	head := "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: " + ct + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+	if _, err := fmt.Fprintf(c, "%s%x\r\n%s\r\n", head, 1024, body[:1024]); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+		t.Fatalf("a stalled upload: %d, Connection: %q, %s", resp.StatusCode, resp.Header.Get("Connection"), raw)
+	}
+	if es := entries(t, dir); len(es) != 0 {
+		t.Fatalf("dir holds %v after a stalled upload", es)
+	}
 }
