@@ -151,8 +151,9 @@ func coldRawChanges(old, g *Generation) []string {
 const handshakeTimeout = DefaultReadHeaderTimeout
 
 // connServer serves the raw connections of one port: each accepted connection is filtered,
-// admitted (core.ConnAdmitter), gets its TLS handshake when the port is a TLS port, and goes to the ConnHandler of the port's
-// site in the generation current at that moment, which it keeps until it ends.
+// admitted (core.ConnAdmitter), gets its TLS handshake when the port is a TLS port, and goes
+// to the ConnHandler of the port's site in the generation current at that moment, which it
+// keeps until it ends.
 type connServer struct {
 	srv     *Server
 	port    int
