@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/conduitproxy/conduit/core"
 	"github.com/conduitproxy/conduit/core/canonical"
@@ -168,7 +170,14 @@ type hwState struct {
 	// reqTooLarge: the body is larger than buffer_request holds; tooLargeRead: the guest
 	// tried to read it (its read_body trapped), so the request is answered 413.
 	reqTooLarge, tooLargeRead bool
-	afterNxt                  bool
+	// start: when the guest's handle_request call began; bodyWait: the time the host spent
+	// inside that call reading the request body from the client (buffer_request turned on
+	// by the call, or read_body without it); bodyErr: a read of the client's body whose
+	// bytes the guest asked for failed (clientFault).
+	start    time.Time
+	bodyWait time.Duration
+	bodyErr  error
+	afterNxt bool
 	// Before next: the guest's own answer.
 	status int
 	body   bytes.Buffer
@@ -242,16 +251,23 @@ func (h *httpWasmEntry) Wrap(next http.Handler) http.Handler {
 func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request, next http.Handler) {
 	s := h.newState(w, r)
 	s.enable(p.mw.Features())
+	s.start, s.bodyWait = time.Now(), 0 // a body buffered before the call is not the call's
 	outCtx, ctxNext, err := p.mw.HandleRequest(s)
 	if err != nil {
-		if s.tooLargeRead {
-			// The guest could not see the body it asked for: the request may not pass
-			// uninspected (whatever onError says), and it is the client's fault, not the
-			// guest's.
-			h.logger.Warn("wasm: the guest read a request body larger than buffer_request holds; answering 413",
-				"guest", h.spec.file, "limit", maxBufferedBody)
+		if status, reason := s.clientFault(err, h.spec.timeout); status != 0 {
+			// The guest could not decide on the request because of its client: the request
+			// may not pass uninspected (whatever onError says), and the guest is not at
+			// fault. An instance the watchdog stopped is still unusable.
+			h.logger.Warn("wasm: the guest could not inspect the request because of its client; answering "+strconv.Itoa(status),
+				"guest", h.spec.file, "reason", reason, "error", err)
+			if closedModule(err) {
+				h.poisoned(p)
+			}
 			h.free(s)
-			core.Error(w, r, http.StatusRequestEntityTooLarge, "request body too large for the wasm middleware")
+			if status != http.StatusRequestEntityTooLarge {
+				w.Header().Set("Connection", "close") // the rest of the body is not read
+			}
+			core.Error(w, r, status, reason)
 			return
 		}
 		h.failed(p, err)
@@ -320,6 +336,41 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 	h.free(s)
 }
 
+// clientFault returns the answer to a handle_request call that failed with err because of
+// the client rather than the guest, and its reason, or 0 when the guest is at fault (onError
+// applies). The client is at fault when:
+//   - the guest read a body larger than buffer_request holds: 413;
+//   - a read of the client's body whose bytes the guest asked for failed: 408 when the body
+//     arrived too slowly (global.clientBodyTimeoutMs, limits.minUploadRateBytesPerSec), 400
+//     otherwise;
+//   - the call ran out of time (timeoutMs) after the host waited inside it for the client's
+//     body, and the guest's own time (the call's time less that wait) was within timeout:
+//     the client's wait pushed the call past its limit, 408.
+//
+// A guest that runs out of time on its own, with or without a body to read, is at fault.
+func (s *hwState) clientFault(err error, timeout time.Duration) (int, string) {
+	switch {
+	case s.tooLargeRead:
+		return http.StatusRequestEntityTooLarge, "request body too large for the wasm middleware"
+	case s.bodyErr != nil && errors.Is(s.bodyErr, core.ErrUploadTooSlow):
+		return http.StatusRequestTimeout, "request body too slow"
+	case s.bodyErr != nil:
+		return http.StatusBadRequest, "request body unreadable"
+	case s.bodyWait > 0 && errors.Is(err, errInterrupted) && time.Since(s.start)-s.bodyWait < timeout:
+		return http.StatusRequestTimeout, "request body too slow for the wasm middleware"
+	}
+	return 0, ""
+}
+
+// instantiated marks the start of the guest's handle_request call again when ctx is a
+// request's (the host library made an instance for it inside HandleRequest): the time the
+// instance took to make, and a body its start functions had buffered, are not the call's.
+func instantiated(ctx context.Context) {
+	if s, ok := ctx.Value(hwKey{}).(*hwState); ok && s.r != nil {
+		s.start, s.bodyWait = time.Now(), 0
+	}
+}
+
 func (h *httpWasmEntry) failed(p *hwPool, err error) {
 	action := "the request passes (onError: allow)"
 	if h.spec.deny {
@@ -347,7 +398,9 @@ func (s *hwState) bufferRequest() {
 	if s.r.Body == nil || s.r.Body == http.NoBody {
 		return
 	}
+	t := time.Now()
 	b, err := io.ReadAll(io.LimitReader(s.r.Body, maxBufferedBody+1))
+	s.bodyWait += time.Since(t)
 	s.reqBody = b
 	switch {
 	case err != nil:
@@ -541,6 +594,9 @@ func (hwHost) RequestBodyReader(ctx context.Context) io.ReadCloser {
 	s := hwStateOf(ctx)
 	if s.reqErr != nil {
 		s.tooLargeRead = s.reqTooLarge
+		if !s.reqTooLarge {
+			s.bodyErr = s.reqErr
+		}
 		panic(s.reqErr)
 	}
 	if s.reqBody != nil {
@@ -549,7 +605,26 @@ func (hwHost) RequestBodyReader(ctx context.Context) io.ReadCloser {
 	if s.r.Body == nil {
 		return http.NoBody
 	}
-	return s.r.Body
+	return clientBody{ReadCloser: s.r.Body, s: s}
+}
+
+// clientBody is the request body a guest reads without buffer_request: the host reads it
+// from the client inside the guest's call, and counts the time it waits and a failed read
+// (clientFault).
+type clientBody struct {
+	io.ReadCloser
+	s *hwState
+}
+
+// Read implements io.Reader.
+func (b clientBody) Read(p []byte) (int, error) {
+	t := time.Now()
+	n, err := b.ReadCloser.Read(p)
+	b.s.bodyWait += time.Since(t)
+	if err != nil && err != io.EOF {
+		b.s.bodyErr = fmt.Errorf("reading the request body: %w", err)
+	}
+	return n, err
 }
 
 // RequestBodyWriter implements hwhandler.Host: the guest replaces the request body.

@@ -80,7 +80,8 @@ func (r *guestRuntime) CompileModule(ctx context.Context, code []byte) (wazero.C
 
 // InstantiateModule implements wazero.Runtime: it instantiates cm (which must come from
 // instrument's code, with no start functions in mc), runs its start functions under the
-// watchdog, and returns the instance wrapped as a *guestModule.
+// watchdog, and returns the instance wrapped as a *guestModule. An instance made for an
+// http-wasm request restarts that request's call clock (instantiated).
 func (r *guestRuntime) InstantiateModule(ctx context.Context, cm wazero.CompiledModule, mc wazero.ModuleConfig) (api.Module, error) {
 	m, err := r.Runtime.InstantiateModule(ctx, cm, mc)
 	if err != nil {
@@ -104,6 +105,7 @@ func (r *guestRuntime) InstantiateModule(ctx context.Context, cm wazero.Compiled
 			return nil, fmt.Errorf("running %s: %w", name, err)
 		}
 	}
+	instantiated(ctx)
 	return gm, nil
 }
 
