@@ -190,6 +190,48 @@ type call struct {
 	// hdrBytes counts the bytes of header names and values the guest gave the functions
 	// that change headers (spendHeaderBytes).
 	hdrBytes int
+	// logs counts the log lines the call wrote for the guest (logLine).
+	logs int
+}
+
+// maxGuestLogLines bounds the log lines a guest makes Conduit write for one request (its
+// own log calls and the refusals of what it gave the host): a guest logging in a loop until
+// timeoutMs would otherwise write tens of thousands of lines per request. The line past it
+// says the rest are dropped.
+const maxGuestLogLines = 100
+
+// maxQuotedInput bounds how much of a value the guest gave a refusal's log line quotes.
+const maxQuotedInput = 256
+
+// quoteInput quotes a value the guest gave for a log line, cut to maxQuotedInput bytes.
+func quoteInput(v string) string {
+	if len(v) > maxQuotedInput {
+		return strconv.Quote(v[:maxQuotedInput]) + "…"
+	}
+	return strconv.Quote(v)
+}
+
+// guestLogAllowed counts one more log line of a guest's request against maxGuestLogLines
+// (n is the count so far, updated) and reports whether it may be written; the first line past
+// the bound is replaced by one saying that the rest are dropped.
+func guestLogAllowed(ctx context.Context, l *slog.Logger, n *int, file string) bool {
+	*n++
+	if *n == maxGuestLogLines+1 {
+		l.WarnContext(ctx, "wasm: the guest's further log lines of this request are dropped", "guest", file, "limit", maxGuestLogLines)
+	}
+	return *n <= maxGuestLogLines
+}
+
+// logLine writes a log line for the guest's call, within maxGuestLogLines.
+func (c *call) logLine(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if c.r != nil {
+		ctx = c.r.Context()
+	}
+	if !c.e.logger.Enabled(ctx, level) || !guestLogAllowed(ctx, c.e.logger, &c.logs, c.e.spec.file) {
+		return
+	}
+	c.e.logger.Log(ctx, level, msg, args...)
 }
 
 // maxHeaderChangeBytes bounds the bytes of header names and values a guest may give the
@@ -358,12 +400,12 @@ func (c *call) headerName(fn string, b []byte) (string, bool) {
 	}
 	name := string(b)
 	if !core.IsToken(name) {
-		c.e.logger.Warn("wasm: guest gave an invalid header name; ignored", "function", fn, "name", strconv.Quote(name))
+		c.logLine(slog.LevelWarn, "wasm: guest gave an invalid header name; ignored", "function", fn, "name", quoteInput(name))
 		return "", false
 	}
 	canon := http.CanonicalHeaderKey(name)
 	if slices.Contains(framingHeaders, canon) {
-		c.e.logger.Warn("wasm: guest may not change this header; ignored", "function", fn, "name", canon)
+		c.logLine(slog.LevelWarn, "wasm: guest may not change this header; ignored", "function", fn, "name", canon)
 		return "", false
 	}
 	c.e.rememberName(name, canon)
@@ -372,7 +414,7 @@ func (c *call) headerName(fn string, b []byte) (string, bool) {
 
 func (c *call) headerValue(fn, name, value string) bool {
 	if !httpguts.ValidHeaderFieldValue(value) {
-		c.e.logger.Warn("wasm: guest gave an invalid header value; ignored", "function", fn, "name", name)
+		c.logLine(slog.LevelWarn, "wasm: guest gave an invalid header value; ignored", "function", fn, "name", name)
 		return false
 	}
 	return true
@@ -457,7 +499,7 @@ func abortWithRedirect(c *call, m api.Module, s []uint64) int32 {
 		return refused
 	}
 	if loc == "" || !httpguts.ValidHeaderFieldValue(loc) {
-		c.e.logger.Warn("wasm: guest gave an invalid redirect location; ignored", "location", strconv.Quote(loc))
+		c.logLine(slog.LevelWarn, "wasm: guest gave an invalid redirect location; ignored", "location", quoteInput(loc))
 		return refused
 	}
 	c.redirect, c.redirected = loc, true
@@ -500,8 +542,6 @@ func guestLog(c *call, m api.Module, s []uint64) int32 {
 		msg = msg[:maxLogBytes]
 	}
 	l := guestLevels[min(max(level, 0), int32(len(guestLevels)-1))]
-	if ctx := c.r.Context(); c.e.logger.Enabled(ctx, l) {
-		c.e.logger.Log(ctx, l, "wasm guest: "+strings.ToValidUTF8(string(msg), "\uFFFD"), "guest", c.e.spec.file)
-	}
+	c.logLine(l, "wasm guest: "+strings.ToValidUTF8(string(msg), "\uFFFD"), "guest", c.e.spec.file)
 	return 0
 }

@@ -186,6 +186,8 @@ type hwState struct {
 	// hdrBytes counts the bytes of header names and values the guest gave the functions
 	// that change headers (spendHeaderBytes).
 	hdrBytes int
+	// logs counts the log lines the guest wrote for the request (maxGuestLogLines).
+	logs int
 }
 
 // spendHeaderBytes counts the bytes of a header change (a name and its value) against
@@ -817,6 +819,9 @@ func (l hwLogger) Log(ctx context.Context, level hwapi.LogLevel, msg string) {
 	if s, ok := ctx.Value(hwKey{}).(*hwState); ok {
 		if r := s.r; r != nil {
 			ctx = r.Context() // the request's values for the log handler
+			if !l.l.Enabled(ctx, sl) || !guestLogAllowed(ctx, l.l, &s.logs, l.file) {
+				return
+			}
 		} else {
 			ctx = context.Background() // a freed state (see free)
 		}
