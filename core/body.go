@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -40,6 +41,11 @@ type GuardedBody struct {
 	n       int64
 	set     time.Time   // the read deadline this body set; zero when none is set
 	ended   atomic.Bool // the handler returned: the connection may serve another request
+	// mu is held while the body moves the connection's read deadline and while End marks
+	// the end, so that no deadline is set once End returned: net/http's HTTP/2 response
+	// writer panics when used after its handler finished, and an upstream transport may
+	// still be sending the body then.
+	mu sync.Mutex
 }
 
 // GuardBody wraps r's body (when it has one) so that it enforces timeout between the start
@@ -96,8 +102,20 @@ func (b *GuardedBody) setTimeout(d time.Duration) {
 // longer touch the connection's deadlines, which then belong to the next request.
 func (b *GuardedBody) End() {
 	if b != nil {
+		b.mu.Lock()
 		b.ended.Store(true)
+		b.mu.Unlock()
 	}
+}
+
+// setDeadline moves the connection's read deadline to t unless the handler ended (ok false).
+func (b *GuardedBody) setDeadline(t time.Time) (ok bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended.Load() {
+		return false, nil
+	}
+	return true, b.rd.SetReadDeadline(t)
 }
 
 // Read implements io.Reader; a missed deadline becomes ErrUploadTooSlow.
@@ -111,7 +129,11 @@ func (b *GuardedBody) Read(p []byte) (int, error) {
 	}
 	if due := b.due(now); b.set.IsZero() || b.set.Before(due) {
 		b.set = due.Add(b.slack)
-		if err := b.rd.SetReadDeadline(b.set); err != nil {
+		ok, err := b.setDeadline(b.set)
+		if !ok {
+			return b.ReadCloser.Read(p) // the handler ended meanwhile
+		}
+		if err != nil {
 			b.timeout, b.minRate = 0, 0 // the connection takes no deadlines: no enforcement
 			return b.ReadCloser.Read(p)
 		}
@@ -127,9 +149,7 @@ func (b *GuardedBody) Read(p []byte) (int, error) {
 		// fails at once and the connection closes.
 		return n, ErrUploadTooSlow
 	}
-	if !b.ended.Load() {
-		_ = b.rd.SetReadDeadline(time.Time{}) // net/http's next read (keep-alive) sets its own
-	}
+	_, _ = b.setDeadline(time.Time{}) // net/http's next read (keep-alive) sets its own
 	b.set = time.Time{}
 	return n, err
 }

@@ -549,9 +549,9 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, nominated []string)
 	st.ID = ids[0]
 	w.Header()[requestIDKey] = ids // one shared, never modified slice
 	body := core.GuardBody(w, r, s.bodyTimeout)
+	defer body.End() // also when the handler panics (http.ErrAbortHandler): see GuardedBody.mu
 	st.Writer.GuardSend(r, w, s.sendTimeout)
 	s.chain.ServeHTTP(&st.Writer, r)
-	body.End()
 }
 
 // requestIDKey is X-Request-ID in net/http's canonical form.
