@@ -266,9 +266,7 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 				h.poisoned(p)
 			}
 			h.free(s)
-			if status != http.StatusRequestEntityTooLarge {
-				w.Header().Set("Connection", "close") // the rest of the body is not read
-			}
+			w.Header().Set("Connection", "close") // the rest of the body is not read
 			core.Error(w, r, status, reason)
 			return
 		}
@@ -343,8 +341,8 @@ func (h *httpWasmEntry) serve(p *hwPool, w http.ResponseWriter, r *http.Request,
 // applies). The client is at fault when:
 //   - the guest read a body larger than buffer_request holds: 413;
 //   - a read of the client's body whose bytes the guest asked for failed: 408 when the body
-//     arrived too slowly (global.clientBodyTimeoutMs, limits.minUploadRateBytesPerSec), 400
-//     otherwise;
+//     arrived too slowly (global.clientBodyTimeoutMs, limits.minUploadRateBytesPerSec), 413
+//     past limits.maxBodyBytes, 400 otherwise;
 //   - the call ran out of time (timeoutMs) after the host waited inside it for the client's
 //     body, and the guest's own time (the call's time less that wait) was within timeout:
 //     the client's wait pushed the call past its limit, 408.
@@ -356,6 +354,8 @@ func (s *hwState) clientFault(err error, timeout time.Duration) (int, string) {
 		return http.StatusRequestEntityTooLarge, "request body too large for the wasm middleware"
 	case s.bodyErr != nil && errors.Is(s.bodyErr, core.ErrUploadTooSlow):
 		return http.StatusRequestTimeout, "request body too slow"
+	case s.bodyErr != nil && errors.As(s.bodyErr, new(*http.MaxBytesError)):
+		return http.StatusRequestEntityTooLarge, "" // limits.maxBodyBytes
 	case s.bodyErr != nil:
 		return http.StatusBadRequest, "request body unreadable"
 	case s.bodyWait > 0 && errors.Is(err, errInterrupted) && time.Since(s.start)-s.bodyWait < timeout:

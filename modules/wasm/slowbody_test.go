@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/conduitproxy/conduit/core/server/servertest"
+	_ "github.com/conduitproxy/conduit/modules/limits"
 )
 
 // hwReadBodyWAT is an http-wasm guest that reads the whole request body without
@@ -156,6 +157,33 @@ func TestHTTPWasmOwnFailureKeepsOnError(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tc.status || reached.Load() != tc.reached {
 				t.Fatalf("got %d %q, the upstream reached %d times; want %d and %d", resp.StatusCode, b, reached.Load(), tc.status, tc.reached)
+			}
+		})
+	}
+}
+
+// TestHTTPWasmBodyOverLimitIs413: a chunked body past limits.maxBodyBytes that an http-wasm
+// guest reads inside its call is answered 413 (the limit's answer, as the proxy gives it),
+// whatever onError says, and does not reach the upstream.
+func TestHTTPWasmBodyOverLimitIs413(t *testing.T) {
+	up, reached := recordingUpstream(t)
+	guest := watGuest(t, hwReadBodyWAT)
+	for _, onError := range []string{"allow", "deny"} {
+		t.Run(onError, func(t *testing.T) {
+			src := "port: 8080\nlimits: {maxBodyBytes: 10}\nmiddleware:\n" +
+				`  - {type: wasm, path: "` + guest + `", onError: ` + onError + "}\nproxy: \"" + up.URL + "\"\n"
+			srv := servertest.Start(t, src)
+			reached.Store(0)
+			// io.MultiReader hides the length: the body goes chunked, past the limit only
+			// when it is read.
+			resp, err := http.Post(srv.URL(8080)+"/", "text/plain", io.MultiReader(strings.NewReader(strings.Repeat("a", 100))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close || reached.Load() != 0 {
+				t.Fatalf("got %d %q, the upstream reached %d times; want 413 with Connection: close, not reached", resp.StatusCode, b, reached.Load())
 			}
 		})
 	}
