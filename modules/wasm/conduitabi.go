@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/conduitproxy/conduit/core"
@@ -40,9 +39,6 @@ type hostFunc struct {
 
 // absent is what a getter returns when there is no value.
 const absent = -1
-
-// maxLogBytes bounds one conduit_log message.
-const maxLogBytes = 4096
 
 var hostFuncs = map[string]hostFunc{
 	// Request phase: reads.
@@ -194,34 +190,6 @@ type call struct {
 	logs int
 }
 
-// maxGuestLogLines bounds the log lines a guest makes Conduit write for one request (its
-// own log calls and the refusals of what it gave the host): a guest logging in a loop until
-// timeoutMs would otherwise write tens of thousands of lines per request. The line past it
-// says the rest are dropped.
-const maxGuestLogLines = 100
-
-// maxQuotedInput bounds how much of a value the guest gave a refusal's log line quotes.
-const maxQuotedInput = 256
-
-// quoteInput quotes a value the guest gave for a log line, cut to maxQuotedInput bytes.
-func quoteInput(v string) string {
-	if len(v) > maxQuotedInput {
-		return strconv.Quote(v[:maxQuotedInput]) + "…"
-	}
-	return strconv.Quote(v)
-}
-
-// guestLogAllowed counts one more log line of a guest's request against maxGuestLogLines
-// (n is the count so far, updated) and reports whether it may be written; the first line past
-// the bound is replaced by one saying that the rest are dropped.
-func guestLogAllowed(ctx context.Context, l *slog.Logger, n *int, file string) bool {
-	*n++
-	if *n == maxGuestLogLines+1 {
-		l.WarnContext(ctx, "wasm: the guest's further log lines of this request are dropped", "guest", file, "limit", maxGuestLogLines)
-	}
-	return *n <= maxGuestLogLines
-}
-
 // logLine writes a log line for the guest's call, within maxGuestLogLines.
 func (c *call) logLine(level slog.Level, msg string, args ...any) {
 	ctx := context.Background()
@@ -234,22 +202,11 @@ func (c *call) logLine(level slog.Level, msg string, args ...any) {
 	c.e.logger.Log(ctx, level, msg, args...)
 }
 
-// maxHeaderChangeBytes bounds the bytes of header names and values a guest may give the
-// functions that change headers while it serves one request (conduit ABI: its call;
-// http-wasm: handle_request and handle_response); past it the guest fails. The host keeps
-// what those functions are given, so without a bound a guest calling them in a loop until
-// timeoutMs made the host hold gigabytes.
-const maxHeaderChangeBytes = 1 << 20
-
-// errHeaderBudget is the failure of a guest that went past maxHeaderChangeBytes.
-var errHeaderBudget = fmt.Errorf("the guest changed more than %d bytes of headers in one request", maxHeaderChangeBytes)
-
 // spendHeaderBytes counts n bytes given to fn, a function that changes headers, and traps
 // the call past maxHeaderChangeBytes.
 func (c *call) spendHeaderBytes(fn string, n int) {
-	c.hdrBytes += n
-	if c.hdrBytes > maxHeaderChangeBytes {
-		trap("%s: %w", fn, errHeaderBudget)
+	if err := spendHeaderBytes(&c.hdrBytes, n); err != nil {
+		trap("%s: %w", fn, err)
 	}
 }
 

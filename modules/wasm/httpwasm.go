@@ -193,9 +193,8 @@ type hwState struct {
 // spendHeaderBytes counts the bytes of a header change (a name and its value) against
 // maxHeaderChangeBytes and panics past it (which the library turns into a trap).
 func (s *hwState) spendHeaderBytes(name, value string) {
-	s.hdrBytes += len(name) + len(value)
-	if s.hdrBytes > maxHeaderChangeBytes {
-		panic(errHeaderBudget)
+	if err := spendHeaderBytes(&s.hdrBytes, len(name)+len(value)); err != nil {
+		panic(err)
 	}
 }
 
