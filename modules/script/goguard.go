@@ -8,15 +8,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"io/fs"
 	"maps"
-	"os"
-	"path"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/traefik/yaegi/interp"
@@ -154,27 +148,25 @@ func guardFiles(files map[string][]byte) {
 	files[goGuardFile] = goGuardSource(pkg)
 }
 
-// guardedCallbacks are the standard functions that run a script's function on a goroutine
-// of their own (time.AfterFunc, context.AfterFunc), in a version whose goroutine recovers a
-// panic of that function and logs it to out, and goGuardImport's Recovered, which the
-// rewritten go statements call. They replace the standard ones in every interpreter, sandboxed or not.
+// guardedCallbacks are goGuardImport's Recovered, which the rewritten go statements call, and
+// the standard functions that run a script's function on a goroutine of their own
+// (time.AfterFunc, context.AfterFunc) in a version whose goroutine recovers a panic of that
+// function; both log the panic to out. They replace the standard ones in every interpreter,
+// sandboxed or not.
 func guardedCallbacks(out io.Writer) interp.Exports {
+	recovered := func(p any) {
+		if p != nil {
+			fmt.Fprintln(out, "panic in a goroutine of the script, recovered:", p)
+		}
+	}
 	guard := func(f func()) func() {
 		return func() {
-			defer func() {
-				if p := recover(); p != nil {
-					fmt.Fprintln(out, "panic in a goroutine of the script, recovered:", p)
-				}
-			}()
+			defer func() { recovered(recover()) }()
 			f()
 		}
 	}
 	return interp.Exports{
-		goGuardImport + "/goroutine": {"Recovered": reflect.ValueOf(func(p any) {
-			if p != nil {
-				fmt.Fprintln(out, "panic in a goroutine of the script, recovered:", p)
-			}
-		})},
+		goGuardImport + "/goroutine": {"Recovered": reflect.ValueOf(recovered)},
 		"time/time": {"AfterFunc": reflect.ValueOf(func(d time.Duration, f func()) *time.Timer {
 			return time.AfterFunc(d, guard(f))
 		})},
@@ -182,48 +174,4 @@ func guardedCallbacks(out io.Writer) interp.Exports {
 			return context.AfterFunc(ctx, guard(f))
 		})},
 	}
-}
-
-// pluginSources reads a Traefik plugin's GOPATH (the Go files of every package under
-// goPath/src, and go.mod and vendor/modules.txt files; links followed as walkFiles does) into
-// memory with the go statements of each package guarded, for yaegi to import from (GoPath
-// "."). Test files are left out: yaegi does not load them.
-func pluginSources(goPath string) (fs.FS, error) {
-	pkgs := map[string]map[string][]byte{} // directory (slash-separated, from goPath) → files
-	err := walkFiles(filepath.Join(goPath, "src"), func(p, rel string) error {
-		name := path.Base(rel)
-		goFile := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
-		if !goFile && name != "go.mod" && name != "modules.txt" {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
-		}
-		dir := path.Join("src", path.Dir(rel))
-		if pkgs[dir] == nil {
-			pkgs[dir] = map[string][]byte{}
-		}
-		pkgs[dir][name] = b
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	fsys := fstest.MapFS{}
-	for dir, files := range pkgs {
-		goFiles := map[string][]byte{}
-		for name, b := range files {
-			if strings.HasSuffix(name, ".go") {
-				goFiles[name] = b
-			} else {
-				fsys[path.Join(dir, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
-			}
-		}
-		guardFiles(goFiles)
-		for name, b := range goFiles {
-			fsys[path.Join(dir, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
-		}
-	}
-	return fsys, nil
 }

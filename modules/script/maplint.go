@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/conduitproxy/conduit/core"
 )
 
 // A script's package-level variables are shared by every request, and requests run at
@@ -111,4 +113,17 @@ func isMapValue(v ast.Expr) bool {
 		return ok && id.Name == "make" && len(v.Args) > 0 && isMapType(v.Args[0])
 	}
 	return false
+}
+
+// warnProcessHazards warns at pathAt about what in a script's or plugin's package (files:
+// name → source; what names it in the message) can end the whole process and no recover
+// catches: go statements Conduit cannot guard (goguard.go) and unguarded package-level map
+// writes.
+func warnProcessHazards(ctx *core.SiteContext, pathAt string, files map[string][]byte, what string) {
+	for _, w := range unguardedGoStatements(files) {
+		ctx.Warnf(pathAt, "%s: a panic in the goroutine this go statement starts ends the whole process (only a go statement that starts a function literal gets a recover); write it as go func() { … }() (docs/scripting.md#limits-and-failure)", w)
+	}
+	for _, w := range unguardedMapWrites(files) {
+		ctx.Warnf(pathAt, "%s writes a package-level map and the %s does not import sync: requests run at once, and Go ends the whole process on concurrent map writes (no recover catches it); guard the map with a sync.Mutex (docs/scripting.md#limits-and-failure)", w, what)
+	}
 }

@@ -84,7 +84,7 @@ func readSource(path string) (*source, error) {
 		}
 		for _, e := range entries {
 			n := e.Name()
-			if !e.IsDir() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
+			if !e.IsDir() && isGoSource(n) {
 				s.files = append(s.files, filepath.Join(abs, n))
 			}
 		}
@@ -106,6 +106,11 @@ func readSource(path string) (*source, error) {
 	}
 	s.hash = hex.EncodeToString(h.Sum(nil))
 	return s, nil
+}
+
+// isGoSource reports whether a file name is a Go source file yaegi loads (not a test).
+func isGoSource(name string) bool {
+	return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
 }
 
 // writeHashed adds a file's name and content to h.

@@ -203,12 +203,7 @@ func (e *entry) loadScript(ctx *core.SiteContext, pathAt string, cfg *Entry) boo
 	}
 	out := scriptOutput{log: ctx.Logger, script: src.path, dir: src.dir}
 	key := fmt.Sprintf("script:%s:%t", src.hash, cfg.Unrestricted)
-	for _, w := range unguardedGoStatements(src.data) {
-		ctx.Warnf(pathAt, "%s: a panic in the goroutine this go statement starts ends the whole process (only a go statement that starts a function literal gets a recover); write it as go func() { … }() (docs/scripting.md#limits-and-failure)", w)
-	}
-	for _, w := range unguardedMapWrites(src.data) {
-		ctx.Warnf(pathAt, "%s writes a package-level map and the script does not import sync: requests run at once, and Go ends the whole process on concurrent map writes (no recover catches it); guard the map with a sync.Mutex (docs/scripting.md#limits-and-failure)", w)
-	}
+	warnProcessHazards(ctx, pathAt, src.data, "script")
 	p, err := sharedProgram(ctx, key, func() (*program, error) { return compileScript(src, cfg.Unrestricted, out) })
 	if err != nil {
 		ctx.Errorf(pathAt, "%v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"testing/fstest"
 
 	"github.com/go-viper/mapstructure/v2"
 	yamlv3 "go.yaml.in/yaml/v3"
@@ -81,7 +83,7 @@ func compilePlugin(m *Manifest, goPath string, unrestrictedStd bool, out scriptO
 			p, err = nil, fmt.Errorf("load plugin: %v", r)
 		}
 	}()
-	sources, err := pluginSources(goPath) // with its goroutines guarded (goguard.go)
+	sources, err := pluginSources(goPath) // its go statements guarded (goguard.go)
 	if err != nil {
 		return nil, fmt.Errorf("read the plugin: %w", err)
 	}
@@ -112,13 +114,8 @@ func (e *entry) loadPlugin(ctx *core.SiteContext, pathAt string, cfg *Entry) boo
 		ctx.Errorf(pathAt, "cannot read the plugin: %v", err)
 		return false
 	}
-	if files, err := readGoFiles(filepath.Join(goPath, "src", filepath.FromSlash(m.Import))); err == nil {
-		for _, w := range unguardedGoStatements(files) {
-			ctx.Warnf(pathAt, "%s: a panic in the goroutine this go statement starts ends the whole process (only a go statement that starts a function literal gets a recover); write it as go func() { … }() (docs/scripting.md#limits-and-failure)", w)
-		}
-		for _, w := range unguardedMapWrites(files) {
-			ctx.Warnf(pathAt, "%s writes a package-level map and the plugin does not import sync: requests run at once, and Go ends the whole process on concurrent map writes (no recover catches it); guard the map with a sync.Mutex (docs/scripting.md#limits-and-failure)", w)
-		}
+	if src, err := readSource(filepath.Join(goPath, "src", filepath.FromSlash(m.Import))); err == nil {
+		warnProcessHazards(ctx, pathAt, src.data, "plugin")
 	}
 	out := scriptOutput{log: ctx.Logger, script: m.Import}
 	key := fmt.Sprintf("traefik:%s:%s:%s:%t", goPath, m.Import, hash, cfg.Unrestricted)
@@ -209,24 +206,45 @@ func pluginPaths(text, goPath string) string {
 	return inMemorySrc.ReplaceAllString(text, "${1}"+strings.ReplaceAll(filepath.Join(goPath, "src"), "$", "$$")+string(filepath.Separator))
 }
 
-// readGoFiles reads the Go files of one package directory (not its tests): base name →
-// content.
-func readGoFiles(dir string) (map[string][]byte, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
-	}
-	files := map[string][]byte{}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
+// pluginSources reads a Traefik plugin's GOPATH (the Go files of every package under
+// goPath/src, and go.mod and vendor/modules.txt files; links followed as walkFiles does) into
+// memory with the go statements of each package guarded, for yaegi to import from (GoPath
+// "."). Test files are left out: yaegi does not load them.
+func pluginSources(goPath string) (fs.FS, error) {
+	pkgs := map[string]map[string][]byte{} // directory (slash-separated, from goPath) → files
+	err := walkFiles(filepath.Join(goPath, "src"), func(p, rel string) error {
+		name := path.Base(rel)
+		if !isGoSource(name) && name != "go.mod" && name != "modules.txt" {
+			return nil
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
+			return fmt.Errorf("read %s: %w", p, err)
 		}
-		files[name] = b
+		dir := path.Join("src", path.Dir(rel))
+		if pkgs[dir] == nil {
+			pkgs[dir] = map[string][]byte{}
+		}
+		pkgs[dir][name] = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return files, nil
+	fsys := fstest.MapFS{}
+	for dir, files := range pkgs {
+		goFiles := map[string][]byte{}
+		for name, b := range files {
+			if strings.HasSuffix(name, ".go") {
+				goFiles[name] = b
+			} else {
+				fsys[path.Join(dir, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
+			}
+		}
+		guardFiles(goFiles)
+		for name, b := range goFiles {
+			fsys[path.Join(dir, name)] = &fstest.MapFile{Data: b, Mode: 0o444}
+		}
+	}
+	return fsys, nil
 }
