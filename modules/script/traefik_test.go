@@ -77,6 +77,20 @@ func TestTraefikPluginNewError(t *testing.T) {
 	}
 }
 
+// pluginHead is the start of the test plugins' source: their package, imports, Config and
+// CreateConfig (10 lines; New and the rest follow).
+const pluginHead = `package gopanic
+
+import (
+	"context"
+	"net/http"
+)
+
+type Config struct{}
+
+func CreateConfig() *Config { return &Config{} }
+`
+
 // writePlugin writes a one-file plugin in Traefik's plugins-local layout under a temp dir and
 // returns its directory.
 func writePlugin(t *testing.T, src string) string {
@@ -101,17 +115,7 @@ func writePlugin(t *testing.T, src string) string {
 // goroutine (started in New, as plugins that refresh state do) panics does not end the
 // process; and a compile error names the plugin's file on disk.
 func TestTraefikPluginGoroutinePanic(t *testing.T) {
-	dir := writePlugin(t, `package gopanic
-
-import (
-	"context"
-	"net/http"
-)
-
-type Config struct{}
-
-func CreateConfig() *Config { return &Config{} }
-
+	dir := writePlugin(t, pluginHead+`
 func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
 	go func() { refresh() }()
 	return next, nil
@@ -139,17 +143,7 @@ func refresh() { var s []int; _ = s[1] }
 // TestTraefikPluginUnguardedMapWarning: validate warns about a plugin that writes a
 // package-level map without sync, and still builds it.
 func TestTraefikPluginUnguardedMapWarning(t *testing.T) {
-	dir := writePlugin(t, `package gopanic
-
-import (
-	"context"
-	"net/http"
-)
-
-type Config struct{}
-
-func CreateConfig() *Config { return &Config{} }
-
+	dir := writePlugin(t, pluginHead+`
 var seen = map[string]bool{}
 
 func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
@@ -174,17 +168,7 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http
 // TestTraefikPluginThroughSymlink: a plugin whose directory in plugins-local is a symbolic
 // link to where it is developed loads, as it did when yaegi read the disk itself.
 func TestTraefikPluginThroughSymlink(t *testing.T) {
-	real := writePlugin(t, `package gopanic
-
-import (
-	"context"
-	"net/http"
-)
-
-type Config struct{}
-
-func CreateConfig() *Config { return &Config{} }
-
+	real := writePlugin(t, pluginHead+`
 func New(ctx context.Context, next http.Handler, cfg *Config, name string) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Linked", "yes")
